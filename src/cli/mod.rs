@@ -1,0 +1,114 @@
+//! Entry points: what `main` does with its arguments.
+
+pub mod tini;
+
+use crate::core::{self, MainExit, Spec, Supervisor};
+use crate::shell::event_loop::{self, Context};
+use crate::shell::log::Logger;
+use crate::sys::{process, signals};
+use std::ffi::c_int;
+use tini::{Parsed, TiniOptions};
+
+/// `tend version 0.1.0 - git.abc1234`
+pub fn version_line() -> String {
+    format!(
+        "tend version {} - git.{}",
+        env!("CARGO_PKG_VERSION"),
+        env!("TEND_GIT_HASH")
+    )
+}
+
+pub fn main() -> c_int {
+    // Invariant 2: signals are blocked before anything else can fork or spawn a thread, and
+    // the signalfd exists before the first child, so no signal is ever missed.
+    let inherited = match signals::block_all() {
+        Ok(i) => i,
+        Err(e) => return fatal(format_args!("cannot block signals: {e}")),
+    };
+    let signal_fd = match signals::SignalFd::new() {
+        Ok(fd) => fd,
+        Err(e) => return fatal(format_args!("cannot create signalfd: {e}")),
+    };
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let env = |name: &str| std::env::var_os(name);
+    match tini::parse(&args, env) {
+        Ok(Parsed::Help) => {
+            print!("{}", tini::usage());
+            0
+        }
+        Ok(Parsed::Version) => {
+            println!("{}", version_line());
+            0
+        }
+        Ok(Parsed::License) => {
+            println!(
+                "tend is licensed under the MIT license or the Apache License 2.0, at your option."
+            );
+            0
+        }
+        Ok(Parsed::Run(opts)) => run_single(opts, inherited, signal_fd),
+        Err(e) => {
+            eprintln!("tend: {e}");
+            eprint!("{}", tini::usage());
+            1
+        }
+    }
+}
+
+/// tini mode: one child, signals forwarded, its exit code becomes ours.
+fn run_single(
+    opts: TiniOptions,
+    inherited: signals::Inherited,
+    signal_fd: signals::SignalFd,
+) -> c_int {
+    let log = Logger {
+        verbosity: opts.verbosity,
+        warn_on_reap: opts.warn_on_reap,
+    };
+    if let Some(sig) = opts.parent_death_signal {
+        if let Err(e) = process::set_parent_death_signal(sig) {
+            return fatal(format_args!(
+                "cannot set the parent-death signal {sig}: {e}"
+            ));
+        }
+    }
+    let is_pid1 = process::getpid().0 == 1;
+    if opts.subreaper {
+        if let Err(e) = process::become_subreaper() {
+            return fatal(format_args!("cannot register as a child subreaper: {e}"));
+        }
+    } else if !is_pid1 && !process::is_subreaper().unwrap_or(false) {
+        // Without this, orphans would go to the real init and never be reaped by us.
+        match process::become_subreaper() {
+            Ok(()) => log.say(
+                core::Level::Info,
+                format_args!("not PID 1: registered as a child subreaper so orphans are still reaped"),
+            ),
+            Err(e) => log.say(
+                core::Level::Warn,
+                format_args!("not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped by tend"),
+            ),
+        }
+    }
+    let main_exit = MainExit {
+        remap_to_zero: opts.remap_to_zero,
+        stop_descendants: opts.stop_descendants,
+    };
+    let spec = Spec::single(opts.program, opts.kill_group, main_exit);
+    let ctx = Context {
+        inherited,
+        signals: signal_fd,
+        log,
+        is_pid1,
+    };
+    match event_loop::run(Supervisor::new(spec), ctx) {
+        Ok(code) => c_int::from(code),
+        Err(e) => fatal(format_args!("cannot start the event loop: {e}")),
+    }
+}
+
+/// A setup error: say it and exit 1 (tini's code for its own failures).
+fn fatal(msg: std::fmt::Arguments<'_>) -> c_int {
+    eprintln!("tend: error: {msg}");
+    1
+}

@@ -1,0 +1,23 @@
+//! The supervisor's logic, pure and deterministic: no I/O, no clock, no pids of its own, no
+//! unsafe. The shell feeds it inputs with the current time and carries out its actions.
+
+pub mod exit;
+pub mod io;
+pub mod service;
+pub mod signal;
+pub mod spec;
+pub mod supervisor;
+pub mod time;
+
+pub use exit::{ExitStatus, Pid};
+pub use io::{Action, Gen, Input, KillTarget, Level, Note, SpawnErrorKind};
+pub use service::{Outcome, ServiceState};
+pub use signal::Signal;
+pub use spec::{
+    ExitCodeSet, Launch, MainExit, ServiceId, ServiceSpec, SessionMode, SignalRouting, Spec,
+};
+pub use supervisor::{Phase, Supervisor};
+pub use time::Instant;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,4 @@
+//! The impure half: one thread, one epoll loop, feeding `core` and carrying out its actions.
+
+pub mod event_loop;
+pub mod log;

@@ -1,0 +1,8 @@
+//! The only home of `unsafe`: thin wrappers over system calls, each with its reasoning.
+//!
+//! Nothing here decides anything; `core` decides and `shell` calls these.
+
+pub mod process;
+pub mod reap;
+pub mod signals;
+pub mod spawn;

@@ -1,0 +1,181 @@
+//! Blocking signals, reading them from a signalfd, and giving children back the signal state
+//! tend itself was started with (invariant 2).
+
+use crate::core::Signal;
+use crate::core::signal::MAX as SIGMAX;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// The signal mask and the set of ignored signals as tend found them at startup.
+#[derive(Clone, Copy)]
+pub struct Inherited {
+    mask: libc::sigset_t,
+    /// `ignored[n]`: signal n had disposition SIG_IGN.
+    ignored: [bool; SIGMAX as usize + 1],
+    /// Every signal: blocked in the child while it rearranges its process group.
+    full: libc::sigset_t,
+}
+
+/// The signals tend blocks and reads from its signalfd: everything but the synchronous fault
+/// signals (which must crash, not hang) and the two that cannot be blocked.
+fn handled_set() -> io::Result<libc::sigset_t> {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initialises the set it is given; we only read it after it succeeded.
+    let mut set = unsafe {
+        if libc::sigfillset(set.as_mut_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        set.assume_init()
+    };
+    for n in 1..=SIGMAX {
+        if let Some(sig) = Signal::from_number(n) {
+            if sig.is_synchronous() {
+                // SAFETY: `set` is an initialised sigset_t and n a valid signal number.
+                unsafe { libc::sigdelset(&mut set, n) };
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// Blocks every asynchronous signal and records what tend inherited. Must run before any
+/// thread or child exists, so that no signal can slip past the signalfd.
+pub fn block_all() -> io::Result<Inherited> {
+    let set = handled_set()?;
+    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: both pointers are valid; sigprocmask fills `old` on success.
+    let mask = unsafe {
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, old.as_mut_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        old.assume_init()
+    };
+    let mut ignored = [false; SIGMAX as usize + 1];
+    for (n, slot) in ignored.iter_mut().enumerate().skip(1) {
+        let mut act = MaybeUninit::<libc::sigaction>::uninit();
+        // SAFETY: a null new action only queries; `act` is filled on success. Numbers glibc
+        // reserves (32, 33) fail with EINVAL and are simply not recorded.
+        let ok = unsafe { libc::sigaction(n as i32, std::ptr::null(), act.as_mut_ptr()) } == 0;
+        if ok {
+            // SAFETY: sigaction succeeded, so `act` is initialised.
+            *slot = unsafe { act.assume_init() }.sa_sigaction == libc::SIG_IGN;
+        }
+    }
+    let mut full = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initialises the set.
+    let full = unsafe {
+        libc::sigfillset(full.as_mut_ptr());
+        full.assume_init()
+    };
+    Ok(Inherited {
+        mask,
+        ignored,
+        full,
+    })
+}
+
+impl Inherited {
+    /// Whether the launcher had this signal ignored.
+    pub fn is_ignored(&self, sig: Signal) -> bool {
+        self.ignored[sig.number() as usize]
+    }
+
+    /// Whether the launcher had this signal blocked.
+    pub fn is_blocked(&self, sig: Signal) -> bool {
+        // SAFETY: `mask` is an initialised sigset_t.
+        unsafe { libc::sigismember(&self.mask, sig.number()) == 1 }
+    }
+
+    /// In a forked child, before exec: block everything so the steps that follow cannot be
+    /// interrupted (std has already emptied the mask by the time pre_exec runs).
+    /// Async-signal-safe.
+    pub fn block_everything_in_child(&self) {
+        // SAFETY: `full` was initialised before fork; sigprocmask is async-signal-safe.
+        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.full, std::ptr::null_mut()) };
+    }
+
+    /// In a forked child, right before exec: the dispositions and the mask tend inherited,
+    /// nothing of its own. Async-signal-safe: only sigaction and sigprocmask on data prepared
+    /// before fork.
+    pub fn restore_in_child(&self) -> io::Result<()> {
+        for (n, &ign) in self.ignored.iter().enumerate().skip(1) {
+            if n == libc::SIGKILL as usize || n == libc::SIGSTOP as usize {
+                continue;
+            }
+            // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags).
+            let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+            act.sa_sigaction = if ign { libc::SIG_IGN } else { libc::SIG_DFL };
+            // SAFETY: `act` is valid; failures for numbers glibc reserves are harmless.
+            unsafe { libc::sigaction(n as i32, &act, std::ptr::null_mut()) };
+        }
+        // SAFETY: `mask` is the initialised set recorded at startup.
+        if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.mask, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// One signal as read from the signalfd.
+#[derive(Clone, Copy, Debug)]
+pub struct Received {
+    pub signal: Signal,
+    /// The sender's pid as the kernel saw it (0 for the kernel itself).
+    pub sender: i32,
+}
+
+/// A non-blocking signalfd for every signal `block_all` blocked.
+pub struct SignalFd(OwnedFd);
+
+impl SignalFd {
+    pub fn new() -> io::Result<SignalFd> {
+        let set = handled_set()?;
+        // SAFETY: `set` is initialised; -1 asks for a new descriptor.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: signalfd returned a fresh descriptor that nothing else owns.
+        Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Reads every pending signal (until EAGAIN) into `out`.
+    pub fn read_all(&self, out: &mut Vec<Received>) -> io::Result<()> {
+        const INFO: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+        let mut buf = [MaybeUninit::<libc::signalfd_siginfo>::uninit(); 32];
+        loop {
+            let bytes = std::mem::size_of_val(&buf);
+            // SAFETY: the buffer is valid for `bytes` bytes; the kernel writes whole records.
+            let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), bytes) };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                return match err.kind() {
+                    io::ErrorKind::WouldBlock => Ok(()),
+                    io::ErrorKind::Interrupted => continue,
+                    _ => Err(err),
+                };
+            }
+            let records = n as usize / INFO;
+            for slot in &buf[..records] {
+                // SAFETY: the kernel wrote `records` complete records.
+                let info = unsafe { slot.assume_init() };
+                if let Some(signal) = Signal::from_number(info.ssi_signo as i32) {
+                    out.push(Received {
+                        signal,
+                        sender: info.ssi_pid as i32,
+                    });
+                }
+            }
+            if records < buf.len() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl AsFd for SignalFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
