@@ -56,17 +56,13 @@ impl Signal {
     }
 
     /// Signals the kernel raises for a fault in the thread itself. Blocking them would turn a
-    /// crash into a hang, so tend leaves them alone and never forwards them.
+    /// crash into a hang, so tend leaves them alone and never forwards them. SIGABRT is not
+    /// one: `abort()` unblocks it before raising it, so tend can block and forward it (tini
+    /// cannot).
     pub fn is_synchronous(self) -> bool {
         matches!(
             self,
-            Signal::ILL
-                | Signal::TRAP
-                | Signal::ABRT
-                | Signal::BUS
-                | Signal::FPE
-                | Signal::SEGV
-                | Signal::SYS
+            Signal::ILL | Signal::TRAP | Signal::BUS | Signal::FPE | Signal::SEGV | Signal::SYS
         )
     }
 
