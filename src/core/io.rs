@@ -9,7 +9,7 @@ use std::time::Duration;
 /// Instance counter of a service: late events about an older instance are recognised and
 /// dropped instead of being applied to the current one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Gen(pub u64);
+pub struct Generation(pub u64);
 
 /// Why a spawn failed, in the terms a shell uses for its exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,13 +36,13 @@ pub enum Input {
     /// The shell started the process asked for by `Action::Spawn`.
     Spawned {
         svc: ServiceId,
-        generation: Gen,
+        generation: Generation,
         pid: Pid,
     },
     /// The shell could not start it; `message` is for people.
     SpawnFailed {
         svc: ServiceId,
-        generation: Gen,
+        generation: Generation,
         kind: SpawnErrorKind,
         message: String,
     },
@@ -50,6 +50,8 @@ pub enum Input {
     ChildExited { pid: Pid, status: ExitStatus },
     /// The reaper found that tend has no child left at all.
     NoChildren,
+    /// No process is left in this process group (answer to `Supervisor::awaited_groups`).
+    GroupEmpty { pgid: Pid },
     /// tend received this signal.
     Signal(Signal),
 }
@@ -69,7 +71,7 @@ pub enum KillTarget {
 pub enum Action {
     Spawn {
         svc: ServiceId,
-        generation: Gen,
+        generation: Generation,
     },
     Kill {
         target: KillTarget,
@@ -117,18 +119,88 @@ pub enum Note {
     Exiting {
         code: u8,
     },
+    /// Supervisor mode: a signal that means nothing to tend.
+    SignalIgnored {
+        signal: Signal,
+    },
+    /// The service failed and will be started again after `delay`.
+    Restarting {
+        name: String,
+        delay: Duration,
+        failures: u32,
+    },
+    /// Too many failed starts in a row: the service is failed.
+    GaveUp {
+        name: String,
+        failures: u32,
+    },
+    /// A service's group outlived its stop timeout and was sent SIGKILL.
+    StopTimedOut {
+        name: String,
+    },
+    /// Processes of a service's group were not seen gone after SIGKILL.
+    GaveUpWaiting {
+        name: String,
+    },
+    /// A service ended for good.
+    Ended {
+        name: String,
+        success: bool,
+        code: u8,
+    },
+    ShutdownStarted {
+        reason: ShutdownReason,
+    },
+    /// A second stop signal, or the shutdown timeout: SIGKILL to everything now.
+    ShutdownEscalated,
 }
 
 impl Note {
     pub fn level(&self) -> Level {
         match self {
-            Note::SpawnFailed { .. } | Note::ExitingWithUnreaped => Level::Error,
-            Note::KillingDescendants | Note::SignalDropped { .. } => Level::Warn,
+            Note::SpawnFailed { .. } | Note::ExitingWithUnreaped | Note::GaveUp { .. } => {
+                Level::Error
+            }
+            Note::Ended { success: false, .. } => Level::Error,
+            Note::KillingDescendants
+            | Note::SignalDropped { .. }
+            | Note::Restarting { .. }
+            | Note::StopTimedOut { .. }
+            | Note::GaveUpWaiting { .. }
+            | Note::ShutdownEscalated => Level::Warn,
+            Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
             Note::Spawned { .. }
             | Note::ServiceExited { .. }
             | Note::StoppingDescendants { .. }
             | Note::Exiting { .. } => Level::Info,
-            Note::Forwarded { .. } | Note::OrphanReaped { .. } => Level::Debug,
+            Note::Forwarded { .. } | Note::OrphanReaped { .. } | Note::SignalIgnored { .. } => {
+                Level::Debug
+            }
+        }
+    }
+}
+
+/// Why tend is shutting down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShutdownReason {
+    Signal(Signal),
+    /// A critical service ended for good.
+    Critical {
+        name: String,
+        code: u8,
+    },
+    /// Every service ended for good, successfully.
+    AllDone,
+}
+
+impl fmt::Display for ShutdownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShutdownReason::Signal(s) => write!(f, "received {s}"),
+            ShutdownReason::Critical { name, code } => {
+                write!(f, "critical service '{name}' ended with code {code}")
+            }
+            ShutdownReason::AllDone => write!(f, "every service has completed"),
         }
     }
 }
@@ -159,9 +231,10 @@ impl fmt::Display for Note {
             Note::SignalDropped { signal } => {
                 write!(f, "received {signal} with no child to forward it to")
             }
+            Note::SignalIgnored { signal } => write!(f, "ignored {signal}"),
             Note::StoppingDescendants { grace } => write!(
                 f,
-                "main child is gone: sending SIGTERM to the processes it left, {} to exit",
+                "sending SIGTERM to the processes left behind, {} to exit",
                 humantime_like(*grace)
             ),
             Note::KillingDescendants => {
@@ -174,6 +247,49 @@ impl fmt::Display for Note {
                 )
             }
             Note::Exiting { code } => write!(f, "exiting with code {code}"),
+            Note::Restarting {
+                name,
+                delay,
+                failures,
+            } => write!(
+                f,
+                "'{name}' failed ({failures} in a row); restarting in {}",
+                humantime_like(*delay)
+            ),
+            Note::GaveUp { name, failures } => {
+                write!(
+                    f,
+                    "'{name}' failed {failures} times in a row; giving up: it is now failed"
+                )
+            }
+            Note::StopTimedOut { name } => {
+                write!(
+                    f,
+                    "'{name}' did not stop within its stop-timeout: sending SIGKILL to its process group"
+                )
+            }
+            Note::GaveUpWaiting { name } => {
+                write!(
+                    f,
+                    "processes of '{name}' did not go away after SIGKILL; carrying on without them"
+                )
+            }
+            Note::Ended {
+                name,
+                success: true,
+                code,
+            } => write!(f, "'{name}' has ended (code {code})"),
+            Note::Ended {
+                name,
+                success: false,
+                code,
+            } => {
+                write!(f, "'{name}' has failed for good (code {code})")
+            }
+            Note::ShutdownStarted { reason } => write!(f, "shutting down: {reason}"),
+            Note::ShutdownEscalated => {
+                write!(f, "shutdown escalated: sending SIGKILL to everything")
+            }
         }
     }
 }

@@ -10,11 +10,12 @@ pub mod supervisor;
 pub mod time;
 
 pub use exit::{ExitStatus, Pid};
-pub use io::{Action, Gen, Input, KillTarget, Level, Note, SpawnErrorKind};
+pub use io::{Action, Generation, Input, KillTarget, Level, Note, ShutdownReason, SpawnErrorKind};
 pub use service::{Outcome, ServiceState};
 pub use signal::Signal;
 pub use spec::{
-    ExitCodeSet, Launch, MainExit, ServiceId, ServiceSpec, SessionMode, SignalRouting, Spec,
+    Backoff, Credentials, ExitCodeSet, ExitSignals, Launch, Limit, MainExit, Output, Resource,
+    RestartPolicy, ServiceId, ServiceSpec, SessionMode, SignalRouting, Spec,
 };
 pub use supervisor::{Phase, Supervisor};
 pub use time::Instant;

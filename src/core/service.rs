@@ -2,22 +2,46 @@
 //! state or an event does not compile until every pair has been decided.
 
 use super::exit::{ExitStatus, Pid};
-use super::io::{Gen, SpawnErrorKind};
+use super::io::{Generation, SpawnErrorKind};
+use super::signal::Signal;
+use super::spec::{KILL_REAP_GRACE, RestartPolicy, ServiceSpec};
 use super::time::Instant;
+use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServiceState {
     /// Not started yet.
     Idle,
-    /// `Spawn` was asked for; the shell has not answered.
-    Starting { generation: Gen },
+    /// `Spawn` was asked for; the shell has not answered. `stop` records a stop request that
+    /// arrived meanwhile, carried out as soon as the pid is known.
+    Starting { generation: Generation, stop: bool },
     Running {
-        generation: Gen,
+        generation: Generation,
         pid: Pid,
         since: Instant,
     },
-    /// Ended for good: it will not run again.
-    Ended { outcome: Outcome },
+    /// The process group led by `pgid` is being stopped: because a stop was requested
+    /// (`requested`), or because the main process exited on its own and what it left in its
+    /// group must go before a restart. `status` is the main process's, once reaped.
+    Stopping {
+        generation: Generation,
+        pgid: Pid,
+        main_alive: bool,
+        status: Option<ExitStatus>,
+        since: Instant,
+        deadline: Instant,
+        killed: bool,
+        requested: bool,
+    },
+    /// Waiting to restart after a failure.
+    Backoff { until: Instant },
+    /// Ended for good, successfully (a completed one-shot task, or a success under a policy
+    /// that does not restart it).
+    Exited { status: ExitStatus },
+    /// Ended for good, unsuccessfully: gave up, or failed under `restart = "never"`.
+    Failed { outcome: Outcome },
+    /// Stopped on request (shutdown); `status` is the last instance's, if there was one.
+    Stopped { status: Option<ExitStatus> },
 }
 
 /// How a service's last instance ended.
@@ -42,11 +66,11 @@ impl Outcome {
 pub enum Event {
     Start,
     Spawned {
-        generation: Gen,
+        generation: Generation,
         pid: Pid,
     },
     SpawnFailed {
-        generation: Gen,
+        generation: Generation,
         kind: SpawnErrorKind,
     },
     /// Its main process (looked up by pid) was reaped.
@@ -54,209 +78,536 @@ pub enum Event {
         pid: Pid,
         status: ExitStatus,
     },
+    /// No process is left in the group led by this pid.
+    GroupEmpty {
+        pgid: Pid,
+    },
+    /// The state's deadline has passed.
+    Timeout,
+    /// Stop gracefully and do not restart.
+    Stop,
+    /// Stop now: SIGKILL to the group.
+    Kill,
 }
 
 /// What the service asks of the supervisor as a consequence of an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
-    Spawn(Gen),
+    Spawn(Generation),
     /// A process now belongs to this service.
     Track(Pid),
     /// The process no longer does.
     Untrack(Pid),
-    Ended(Outcome),
+    /// Send a signal to the service's process group.
+    SignalGroup {
+        pgid: Pid,
+        signal: Signal,
+    },
+    /// SIGKILL was needed: the group outlived its stop timeout.
+    StopTimedOut,
+    /// Not every process of the group could be seen gone after SIGKILL.
+    GaveUpWaiting,
+    /// The instance failed; a new one starts after `delay`.
+    Restarting {
+        delay: Duration,
+        failures: u32,
+    },
+    /// Too many failed starts in a row.
+    GaveUp {
+        failures: u32,
+    },
+    /// Ended for good. `success`: it completed as it should (see `ServiceState::Exited`).
+    Ended {
+        outcome: Outcome,
+        success: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
 pub struct Service {
     pub state: ServiceState,
-    last_gen: Gen,
+    last_generation: Generation,
+    /// Failed starts in a row.
+    pub failures: u32,
+    /// Instances started after the first.
+    pub restarts: u32,
+    /// How the latest instance ended.
+    pub last_exit: Option<ExitStatus>,
 }
 
 impl Default for Service {
     fn default() -> Self {
         Service {
             state: ServiceState::Idle,
-            last_gen: Gen(0),
+            last_generation: Generation(0),
+            failures: 0,
+            restarts: 0,
+            last_exit: None,
         }
     }
 }
 
 impl Service {
     /// Applies one event and returns what must follow from it.
-    pub fn step(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+    pub fn step(&mut self, spec: &ServiceSpec, event: Event, now: Instant) -> Vec<Effect> {
         use Event as E;
         use ServiceState as S;
-        let mut effects = Vec::new();
+        let mut fx = Vec::new();
         let next = match (&self.state, event) {
-            (S::Idle, E::Start) => {
-                self.last_gen = Gen(self.last_gen.0 + 1);
-                effects.push(Effect::Spawn(self.last_gen));
-                S::Starting {
-                    generation: self.last_gen,
-                }
-            }
+            (S::Idle, E::Start) => self.spawn(&mut fx),
+            (S::Idle, E::Stop | E::Kill) => S::Stopped { status: None },
             // Events about instances that do not exist (any more) change nothing.
-            (S::Idle, E::Spawned { .. } | E::SpawnFailed { .. } | E::Exited { .. }) => {
-                return effects;
+            (
+                S::Idle,
+                E::Spawned { .. }
+                | E::SpawnFailed { .. }
+                | E::Exited { .. }
+                | E::GroupEmpty { .. }
+                | E::Timeout,
+            ) => {
+                return fx;
             }
 
-            (S::Starting { .. }, E::Start) => return effects,
-            (S::Starting { generation }, E::Spawned { generation: g, pid }) if *generation == g => {
-                effects.push(Effect::Track(pid));
-                S::Running {
-                    generation: g,
-                    pid,
-                    since: now,
+            (
+                S::Starting { .. },
+                E::Start | E::Exited { .. } | E::GroupEmpty { .. } | E::Timeout,
+            ) => return fx,
+            (S::Starting { generation, .. }, E::Stop | E::Kill) => S::Starting {
+                generation: *generation,
+                stop: true,
+            },
+            (S::Starting { generation, stop }, E::Spawned { generation: g, pid })
+                if *generation == g =>
+            {
+                fx.push(Effect::Track(pid));
+                if *stop {
+                    signal_stop(spec, g, pid, now, now, &mut fx)
+                } else {
+                    S::Running {
+                        generation: g,
+                        pid,
+                        since: now,
+                    }
                 }
             }
             (
-                S::Starting { generation },
+                S::Starting { generation, stop },
                 E::SpawnFailed {
                     generation: g,
                     kind,
                 },
             ) if *generation == g => {
                 let outcome = Outcome::SpawnFailed(kind);
-                effects.push(Effect::Ended(outcome));
-                S::Ended { outcome }
+                if *stop {
+                    fx.push(Effect::Ended {
+                        outcome,
+                        success: false,
+                    });
+                    S::Stopped { status: None }
+                } else {
+                    self.after_failure(spec, outcome, true, now, &mut fx)
+                }
             }
-            (S::Starting { .. }, E::Spawned { .. } | E::SpawnFailed { .. } | E::Exited { .. }) => {
-                return effects;
-            }
+            (S::Starting { .. }, E::Spawned { .. } | E::SpawnFailed { .. }) => return fx,
 
-            (S::Running { .. }, E::Start) => return effects,
-            (S::Running { pid, .. }, E::Exited { pid: p, status }) if *pid == p => {
-                let outcome = Outcome::Exited(status);
-                effects.push(Effect::Untrack(p));
-                effects.push(Effect::Ended(outcome));
-                S::Ended { outcome }
-            }
-            (S::Running { .. }, E::Spawned { .. } | E::SpawnFailed { .. } | E::Exited { .. }) => {
-                return effects;
-            }
-
-            // Single-child mode never restarts; restart policies extend these arms.
             (
-                S::Ended { .. },
-                E::Start | E::Spawned { .. } | E::SpawnFailed { .. } | E::Exited { .. },
+                S::Running { .. },
+                E::Start
+                | E::Spawned { .. }
+                | E::SpawnFailed { .. }
+                | E::GroupEmpty { .. }
+                | E::Timeout,
             ) => {
-                return effects;
+                return fx;
             }
+            (
+                S::Running {
+                    generation,
+                    pid,
+                    since,
+                },
+                E::Exited { pid: p, status },
+            ) if *pid == p => {
+                fx.push(Effect::Untrack(p));
+                self.last_exit = Some(status);
+                if spec.stop_group_leftovers {
+                    // Whatever the main process left in its group goes before anything else.
+                    fx.push(Effect::SignalGroup {
+                        pgid: p,
+                        signal: spec.stop_signal,
+                    });
+                    S::Stopping {
+                        generation: *generation,
+                        pgid: p,
+                        main_alive: false,
+                        status: Some(status),
+                        since: *since,
+                        deadline: now.after(spec.stop_timeout),
+                        killed: false,
+                        requested: false,
+                    }
+                } else {
+                    self.settle(spec, status, *since, false, now, &mut fx)
+                }
+            }
+            (S::Running { .. }, E::Exited { .. }) => return fx,
+            (
+                S::Running {
+                    generation,
+                    pid,
+                    since,
+                },
+                E::Stop,
+            ) => signal_stop(spec, *generation, *pid, *since, now, &mut fx),
+            (
+                S::Running {
+                    generation,
+                    pid,
+                    since,
+                },
+                E::Kill,
+            ) => {
+                fx.push(Effect::SignalGroup {
+                    pgid: *pid,
+                    signal: Signal::KILL,
+                });
+                S::Stopping {
+                    generation: *generation,
+                    pgid: *pid,
+                    main_alive: true,
+                    status: None,
+                    since: *since,
+                    deadline: now.after(KILL_REAP_GRACE),
+                    killed: true,
+                    requested: true,
+                }
+            }
+
+            (S::Stopping { .. }, E::Start | E::Spawned { .. } | E::SpawnFailed { .. }) => {
+                return fx;
+            }
+            (
+                S::Stopping {
+                    pgid,
+                    main_alive: true,
+                    ..
+                },
+                E::Exited { pid, status },
+            ) if *pgid == pid => {
+                fx.push(Effect::Untrack(pid));
+                self.last_exit = Some(status);
+                let mut st = self.state.clone();
+                if let S::Stopping {
+                    main_alive,
+                    status: s,
+                    ..
+                } = &mut st
+                {
+                    *main_alive = false;
+                    *s = Some(status);
+                }
+                st
+            }
+            (S::Stopping { .. }, E::Exited { .. }) => return fx,
+            (
+                S::Stopping {
+                    pgid,
+                    main_alive: false,
+                    status,
+                    since,
+                    requested,
+                    ..
+                },
+                E::GroupEmpty { pgid: g },
+            ) if *pgid == g => {
+                let status = status.unwrap_or(ExitStatus::Signaled(Signal::KILL));
+                self.settle(spec, status, *since, *requested, now, &mut fx)
+            }
+            (S::Stopping { .. }, E::GroupEmpty { .. }) => return fx,
+            (
+                S::Stopping {
+                    pgid,
+                    killed: false,
+                    ..
+                },
+                E::Timeout | E::Kill,
+            ) => {
+                let pgid = *pgid;
+                fx.push(Effect::StopTimedOut);
+                fx.push(Effect::SignalGroup {
+                    pgid,
+                    signal: Signal::KILL,
+                });
+                let mut st = self.state.clone();
+                if let S::Stopping {
+                    killed,
+                    deadline,
+                    requested,
+                    ..
+                } = &mut st
+                {
+                    *killed = true;
+                    *deadline = now.after(KILL_REAP_GRACE);
+                    *requested |= event == E::Kill;
+                }
+                st
+            }
+            (
+                S::Stopping {
+                    main_alive,
+                    status,
+                    since,
+                    requested,
+                    ..
+                },
+                E::Timeout,
+            ) => {
+                // SIGKILLed and still not seen gone: a process stuck in the kernel, or one
+                // re-parented where tend cannot see it. Do not wait forever.
+                fx.push(Effect::GaveUpWaiting);
+                if *main_alive {
+                    // If it is reaped after all, it will count as an orphan.
+                    if let S::Stopping { pgid, .. } = self.state {
+                        fx.push(Effect::Untrack(pgid));
+                    }
+                }
+                let status = status.unwrap_or(ExitStatus::Signaled(Signal::KILL));
+                self.settle(spec, status, *since, *requested, now, &mut fx)
+            }
+            (S::Stopping { .. }, E::Kill) => return fx,
+            (S::Stopping { .. }, E::Stop) => {
+                let mut st = self.state.clone();
+                if let S::Stopping { requested, .. } = &mut st {
+                    *requested = true;
+                }
+                st
+            }
+
+            (S::Backoff { until }, E::Timeout) if now >= *until => {
+                self.restarts += 1;
+                self.spawn(&mut fx)
+            }
+            (S::Backoff { .. }, E::Stop | E::Kill) => S::Stopped {
+                status: self.last_exit,
+            },
+            (
+                S::Backoff { .. },
+                E::Start
+                | E::Spawned { .. }
+                | E::SpawnFailed { .. }
+                | E::Exited { .. }
+                | E::GroupEmpty { .. }
+                | E::Timeout,
+            ) => {
+                return fx;
+            }
+
+            (
+                S::Exited { .. } | S::Failed { .. } | S::Stopped { .. },
+                E::Start
+                | E::Spawned { .. }
+                | E::SpawnFailed { .. }
+                | E::Exited { .. }
+                | E::GroupEmpty { .. }
+                | E::Timeout
+                | E::Stop
+                | E::Kill,
+            ) => return fx,
         };
         self.state = next;
-        effects
+        fx
     }
 
-    /// The pid of the live instance, if there is one.
+    fn spawn(&mut self, fx: &mut Vec<Effect>) -> ServiceState {
+        self.last_generation = Generation(self.last_generation.0 + 1);
+        fx.push(Effect::Spawn(self.last_generation));
+        ServiceState::Starting {
+            generation: self.last_generation,
+            stop: false,
+        }
+    }
+
+    /// The instance is completely gone: decide what comes next.
+    fn settle(
+        &mut self,
+        spec: &ServiceSpec,
+        status: ExitStatus,
+        since: Instant,
+        requested: bool,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) -> ServiceState {
+        if requested {
+            fx.push(Effect::Ended {
+                outcome: Outcome::Exited(status),
+                success: true,
+            });
+            return ServiceState::Stopped {
+                status: Some(status),
+            };
+        }
+        let success = matches!(status, ExitStatus::Exited(c) if spec.success_codes.contains(c));
+        if success && spec.oneshot {
+            fx.push(Effect::Ended {
+                outcome: Outcome::Exited(status),
+                success: true,
+            });
+            return ServiceState::Exited { status };
+        }
+        // Too short a run, or a failed task, counts against the give-up rule; a run that
+        // lasted `start_secs` resets it.
+        let failed_start = now.since(since) < spec.start_secs || (spec.oneshot && !success);
+        let restart = match spec.restart {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => !success,
+            RestartPolicy::Never => false,
+        };
+        if !restart {
+            let outcome = Outcome::Exited(status);
+            fx.push(Effect::Ended { outcome, success });
+            return if success {
+                ServiceState::Exited { status }
+            } else {
+                ServiceState::Failed { outcome }
+            };
+        }
+        self.after_failure(spec, Outcome::Exited(status), failed_start, now, fx)
+    }
+
+    /// Counts a failure and schedules a restart, or gives up.
+    fn after_failure(
+        &mut self,
+        spec: &ServiceSpec,
+        outcome: Outcome,
+        failed_start: bool,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) -> ServiceState {
+        if failed_start {
+            self.failures = self.failures.saturating_add(1);
+        } else {
+            self.failures = 0;
+        }
+        let never_restart = spec.restart == RestartPolicy::Never;
+        if never_restart || (spec.max_restarts > 0 && self.failures > spec.max_restarts) {
+            if !never_restart {
+                fx.push(Effect::GaveUp {
+                    failures: self.failures,
+                });
+            }
+            fx.push(Effect::Ended {
+                outcome,
+                success: false,
+            });
+            return ServiceState::Failed { outcome };
+        }
+        let delay = spec.backoff.delay(self.failures.max(1));
+        fx.push(Effect::Restarting {
+            delay,
+            failures: self.failures,
+        });
+        ServiceState::Backoff {
+            until: now.after(delay),
+        }
+    }
+
+    /// The pid of the live main process, if there is one.
     pub fn pid(&self) -> Option<Pid> {
         match self.state {
             ServiceState::Running { pid, .. } => Some(pid),
-            ServiceState::Idle | ServiceState::Starting { .. } | ServiceState::Ended { .. } => None,
+            ServiceState::Stopping {
+                pgid,
+                main_alive: true,
+                ..
+            } => Some(pgid),
+            ServiceState::Idle
+            | ServiceState::Starting { .. }
+            | ServiceState::Stopping { .. }
+            | ServiceState::Backoff { .. }
+            | ServiceState::Exited { .. }
+            | ServiceState::Failed { .. }
+            | ServiceState::Stopped { .. } => None,
         }
+    }
+
+    /// When this service needs `Event::Timeout`.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.state {
+            ServiceState::Stopping { deadline, .. } => Some(deadline),
+            ServiceState::Backoff { until } => Some(until),
+            ServiceState::Idle
+            | ServiceState::Starting { .. }
+            | ServiceState::Running { .. }
+            | ServiceState::Exited { .. }
+            | ServiceState::Failed { .. }
+            | ServiceState::Stopped { .. } => None,
+        }
+    }
+
+    /// The group whose emptiness the service waits for (its main process is gone).
+    pub fn awaited_group(&self) -> Option<Pid> {
+        match self.state {
+            ServiceState::Stopping {
+                pgid,
+                main_alive: false,
+                ..
+            } => Some(pgid),
+            ServiceState::Stopping {
+                main_alive: true, ..
+            }
+            | ServiceState::Idle
+            | ServiceState::Starting { .. }
+            | ServiceState::Running { .. }
+            | ServiceState::Backoff { .. }
+            | ServiceState::Exited { .. }
+            | ServiceState::Failed { .. }
+            | ServiceState::Stopped { .. } => None,
+        }
+    }
+
+    /// No process of this service exists, and none will be started unless asked.
+    pub fn is_down(&self) -> bool {
+        matches!(
+            self.state,
+            ServiceState::Idle
+                | ServiceState::Exited { .. }
+                | ServiceState::Failed { .. }
+                | ServiceState::Stopped { .. }
+        )
+    }
+
+    /// Ended for good: it will not run again.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self.state,
+            ServiceState::Exited { .. }
+                | ServiceState::Failed { .. }
+                | ServiceState::Stopped { .. }
+        )
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const T0: Instant = Instant::ZERO;
-
-    #[test]
-    fn start_spawn_run_exit() {
-        let mut s = Service::default();
-        assert_eq!(s.step(Event::Start, T0), vec![Effect::Spawn(Gen(1))]);
-        assert_eq!(
-            s.step(Event::Start, T0),
-            vec![],
-            "a second start while starting is a no-op"
-        );
-        assert_eq!(
-            s.step(
-                Event::Spawned {
-                    generation: Gen(1),
-                    pid: Pid(7)
-                },
-                T0
-            ),
-            vec![Effect::Track(Pid(7))]
-        );
-        assert_eq!(s.pid(), Some(Pid(7)));
-        let st = ExitStatus::Exited(3);
-        assert_eq!(
-            s.step(
-                Event::Exited {
-                    pid: Pid(8),
-                    status: st
-                },
-                T0
-            ),
-            vec![],
-            "not its pid"
-        );
-        assert_eq!(
-            s.step(
-                Event::Exited {
-                    pid: Pid(7),
-                    status: st
-                },
-                T0
-            ),
-            vec![Effect::Untrack(Pid(7)), Effect::Ended(Outcome::Exited(st))]
-        );
-        assert_eq!(s.pid(), None);
-        assert_eq!(s.step(Event::Start, T0), vec![], "ended for good");
-    }
-
-    #[test]
-    fn stale_generation_is_ignored() {
-        let mut s = Service::default();
-        s.step(Event::Start, T0);
-        assert_eq!(
-            s.step(
-                Event::Spawned {
-                    generation: Gen(9),
-                    pid: Pid(7)
-                },
-                T0
-            ),
-            vec![]
-        );
-        assert_eq!(s.state, ServiceState::Starting { generation: Gen(1) });
-        assert_eq!(
-            s.step(
-                Event::SpawnFailed {
-                    generation: Gen(9),
-                    kind: SpawnErrorKind::NotFound
-                },
-                T0
-            ),
-            vec![]
-        );
-    }
-
-    #[test]
-    fn spawn_failure_ends_with_shell_codes() {
-        let mut s = Service::default();
-        s.step(Event::Start, T0);
-        let eff = s.step(
-            Event::SpawnFailed {
-                generation: Gen(1),
-                kind: SpawnErrorKind::NotFound,
-            },
-            T0,
-        );
-        assert_eq!(
-            eff,
-            vec![Effect::Ended(Outcome::SpawnFailed(
-                SpawnErrorKind::NotFound
-            ))]
-        );
-        assert_eq!(Outcome::SpawnFailed(SpawnErrorKind::NotFound).code(), 127);
-        assert_eq!(
-            Outcome::SpawnFailed(SpawnErrorKind::NotExecutable).code(),
-            126
-        );
+/// Stop signal to the group of an instance started at `since`; SIGKILL comes at the deadline.
+fn signal_stop(
+    spec: &ServiceSpec,
+    generation: Generation,
+    pid: Pid,
+    since: Instant,
+    now: Instant,
+    fx: &mut Vec<Effect>,
+) -> ServiceState {
+    fx.push(Effect::SignalGroup {
+        pgid: pid,
+        signal: spec.stop_signal,
+    });
+    ServiceState::Stopping {
+        generation,
+        pgid: pid,
+        main_alive: true,
+        status: None,
+        since,
+        deadline: now.after(spec.stop_timeout),
+        killed: false,
+        requested: true,
     }
 }

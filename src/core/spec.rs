@@ -3,21 +3,79 @@
 //! Anything the core has no opinion on (argv, environment, credentials) lives in `Launch`,
 //! carried through untouched so the shell can act on `Action::Spawn`.
 
+use super::signal::Signal;
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Index of a service in `Spec::services`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceId(pub usize);
 
-/// How to start a service's process. Opaque to the core.
+/// How to start a service's process. Opaque to the core: carried to `Action::Spawn`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Launch {
     /// Program and arguments; `argv[0]` is looked up in `PATH` when it has no slash.
     pub argv: Vec<OsString>,
-    /// Put the process in its own process group and give it the terminal's foreground
-    /// (single-child mode), instead of a session of its own (supervisor mode).
     pub session: SessionMode,
+    /// Variables set on top of tend's own environment, in order (later wins).
+    pub env: Vec<(OsString, OsString)>,
+    pub workdir: Option<PathBuf>,
+    /// Switch to these ids before exec (setgroups, setresgid, setresuid).
+    pub credentials: Option<Credentials>,
+    pub umask: Option<u32>,
+    pub limits: Vec<Limit>,
+    pub output: Output,
+}
+
+impl Launch {
+    /// Just a command, everything else inherited.
+    pub fn command(argv: Vec<OsString>, session: SessionMode) -> Launch {
+        Launch {
+            argv,
+            session,
+            env: Vec::new(),
+            workdir: None,
+            credentials: None,
+            umask: None,
+            limits: Vec::new(),
+            output: Output::Inherit,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (from /etc/group, or empty).
+    pub groups: Vec<u32>,
+}
+
+/// A resource limit set before exec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub resource: Resource,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    Nofile,
+    Nproc,
+    Core,
+    Memlock,
+    Stack,
+}
+
+/// Where the service's stdout and stderr go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// tend's own stdout/stderr (single-child mode).
+    Inherit,
+    /// Pipes read by tend and written out as prefixed lines (supervisor mode).
+    Prefixed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,12 +87,85 @@ pub enum SessionMode {
     NewSession,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+/// Delay before restart attempt n (n = failed starts in a row, from 1):
+/// `min(initial * factor^(n-1), max)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub factor: f64,
+}
+
+impl Backoff {
+    pub fn delay(&self, failures: u32) -> Duration {
+        let exp = failures.saturating_sub(1).min(64) as i32;
+        let secs = self.initial.as_secs_f64() * self.factor.max(1.0).powi(exp);
+        if !secs.is_finite() || secs >= self.max.as_secs_f64() {
+            self.max
+        } else {
+            Duration::from_secs_f64(secs).min(self.max)
+        }
+    }
+}
+
+impl Eq for Backoff {}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     pub name: String,
     pub launch: Launch,
-    /// The service's end ends tend, with the service's exit code.
+    /// Its end for good (failed, or exited and not restarted) ends tend, with its code.
     pub critical: bool,
+    /// Runs to completion: a success exit is its normal end, not a reason to restart.
+    pub oneshot: bool,
+    pub restart: RestartPolicy,
+    /// Exit codes that count as success (for `on-failure` and one-shot tasks).
+    pub success_codes: ExitCodeSet,
+    pub backoff: Backoff,
+    /// Must stay up this long to count as started; a start that lasts less is a failure,
+    /// a start that lasts this long resets the backoff.
+    pub start_secs: Duration,
+    /// Failed starts in a row after which the service is `failed` (0: never give up).
+    pub max_restarts: u32,
+    pub stop_signal: Signal,
+    pub stop_timeout: Duration,
+    /// When the main process exits, stop what is left of its process group (stop signal,
+    /// SIGKILL after `stop_timeout`) before restarting or settling. Off in single-child mode,
+    /// where tini's behaviour is to leave that to the end of the container.
+    pub stop_group_leftovers: bool,
+}
+
+impl ServiceSpec {
+    /// The defaults documented in docs/config.md, for a service that runs `launch`.
+    pub fn new(name: impl Into<String>, launch: Launch) -> ServiceSpec {
+        let mut success_codes = ExitCodeSet::default();
+        success_codes.insert(0);
+        ServiceSpec {
+            name: name.into(),
+            launch,
+            critical: false,
+            oneshot: false,
+            restart: RestartPolicy::Always,
+            success_codes,
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(30),
+                factor: 2.0,
+            },
+            start_secs: Duration::from_secs(1),
+            max_restarts: 10,
+            stop_signal: Signal::TERM,
+            stop_timeout: Duration::from_secs(5),
+            stop_group_leftovers: true,
+        }
+    }
 }
 
 /// A set of exit codes (0..=255).
@@ -57,6 +188,29 @@ pub enum SignalRouting {
     /// Single-child mode: every catchable asynchronous signal goes to the main service, to
     /// its process or (tini's `-g`) to its whole process group.
     ForwardToMain { to_group: bool },
+    /// Supervisor mode: these signals start a graceful shutdown (a second one escalates);
+    /// others are ignored.
+    Supervise { shutdown: ExitSignals },
+}
+
+/// The signals that mean "shut down" in supervisor mode (SIGTERM and SIGINT by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitSignals(pub u64);
+
+impl ExitSignals {
+    pub fn of(signals: &[Signal]) -> ExitSignals {
+        ExitSignals(signals.iter().fold(0, |bits, s| bits | 1 << s.number()))
+    }
+
+    pub fn contains(&self, s: Signal) -> bool {
+        self.0 & (1 << s.number()) != 0
+    }
+}
+
+impl Default for ExitSignals {
+    fn default() -> Self {
+        ExitSignals::of(&[Signal::TERM, Signal::INT])
+    }
 }
 
 /// What happens once the main service has exited (single-child mode).
@@ -75,7 +229,12 @@ pub struct Spec {
     pub services: Vec<ServiceSpec>,
     pub signals: SignalRouting,
     pub main_exit: MainExit,
+    /// Budget for the whole graceful shutdown (supervisor mode).
+    pub shutdown_timeout: Duration,
 }
+
+/// Docker waits 10 s before SIGKILL; leave a second for the leftovers and the exit.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(9);
 
 /// After SIGKILL to the leftovers, how long tend waits to see them reaped before exiting
 /// anyway (a process stuck in uninterruptible sleep must not keep the container up forever).
@@ -84,20 +243,20 @@ pub const KILL_REAP_GRACE: Duration = Duration::from_secs(2);
 impl Spec {
     /// Single-child mode: one critical service, never restarted, signals forwarded to it.
     pub fn single(argv: Vec<OsString>, to_group: bool, main_exit: MainExit) -> Spec {
+        let name = argv
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Spec {
             services: vec![ServiceSpec {
-                name: argv
-                    .first()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                launch: Launch {
-                    argv,
-                    session: SessionMode::ForegroundGroup,
-                },
                 critical: true,
+                restart: RestartPolicy::Never,
+                stop_group_leftovers: false,
+                ..ServiceSpec::new(name, Launch::command(argv, SessionMode::ForegroundGroup))
             }],
             signals: SignalRouting::ForwardToMain { to_group },
             main_exit,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 }
@@ -105,6 +264,26 @@ impl Spec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_is_monotone_and_capped() {
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+            factor: 2.0,
+        };
+        assert_eq!(b.delay(1), Duration::from_millis(100));
+        assert_eq!(b.delay(2), Duration::from_millis(200));
+        assert_eq!(b.delay(4), Duration::from_millis(800));
+        assert_eq!(b.delay(20), Duration::from_secs(30));
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(30));
+        let mut last = Duration::ZERO;
+        for n in 1..100 {
+            let d = b.delay(n);
+            assert!(d >= last && d <= b.max);
+            last = d;
+        }
+    }
 
     #[test]
     fn exit_code_set() {

@@ -1,12 +1,11 @@
-//! Deterministic tests of the supervisor with a fake clock: every input and every timeout is
-//! chosen by the test, and the action trace is compared as a whole.
+//! Single-child (tini) mode.
 
-use super::*;
+use crate::core::*;
 use std::ffi::OsString;
 use std::time::Duration;
 
 const SVC: ServiceId = ServiceId(0);
-const G1: Gen = Gen(1);
+const G1: Generation = Generation(1);
 
 fn at(ms: u64) -> Instant {
     Instant::from_origin(Duration::from_millis(ms))
@@ -338,12 +337,12 @@ mod properties {
         let inp = prop_oneof![
             (1..3u64, pid.clone()).prop_map(|(g, pid)| Input::Spawned {
                 svc: SVC,
-                generation: Gen(g),
+                generation: Generation(g),
                 pid
             }),
             (1..3u64).prop_map(|g| Input::SpawnFailed {
                 svc: SVC,
-                generation: Gen(g),
+                generation: Generation(g),
                 kind: SpawnErrorKind::NotFound,
                 message: String::new()
             }),

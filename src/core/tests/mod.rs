@@ -1,0 +1,5 @@
+//! Deterministic tests of the supervisor with a fake clock: every input and every timeout is
+//! chosen by the test, and the action trace is compared as a whole.
+
+mod single;
+mod supervise;

@@ -1,0 +1,677 @@
+//! Supervisor mode: several services, restart policies, backoff, critical services and the
+//! ordered graceful shutdown.
+
+use crate::core::spec::{KILL_REAP_GRACE, ServiceSpec};
+use crate::core::supervisor::LEFTOVER_GRACE;
+use crate::core::*;
+use std::ffi::OsString;
+use std::time::Duration;
+
+fn at(ms: u64) -> Instant {
+    Instant::from_origin(Duration::from_millis(ms))
+}
+
+fn service(name: &str) -> ServiceSpec {
+    ServiceSpec::new(
+        name,
+        Launch::command(vec![OsString::from(name)], SessionMode::NewSession),
+    )
+}
+
+fn spec(services: Vec<ServiceSpec>) -> Spec {
+    Spec {
+        services,
+        signals: SignalRouting::Supervise {
+            shutdown: ExitSignals::default(),
+        },
+        main_exit: MainExit::default(),
+        shutdown_timeout: Duration::from_secs(9),
+    }
+}
+
+fn drain(sup: &mut Supervisor) -> Vec<Action> {
+    std::iter::from_fn(|| sup.poll_action())
+        .filter(|a| !matches!(a, Action::Log(_)))
+        .collect()
+}
+
+fn notes(sup: &mut Supervisor) -> Vec<Note> {
+    std::iter::from_fn(|| sup.poll_action())
+        .filter_map(|a| match a {
+            Action::Log(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+fn svc(i: usize) -> ServiceId {
+    ServiceId(i)
+}
+
+fn spawn(i: usize, generation: u64) -> Action {
+    Action::Spawn {
+        svc: svc(i),
+        generation: Generation(generation),
+    }
+}
+
+fn group(pid: i32, signal: Signal) -> Action {
+    Action::Kill {
+        target: KillTarget::Group(Pid(pid)),
+        signal,
+    }
+}
+
+fn everyone(signal: Signal) -> Action {
+    Action::Kill {
+        target: KillTarget::Everyone,
+        signal,
+    }
+}
+
+fn spawned(sup: &mut Supervisor, now: u64, i: usize, generation: u64, pid: i32) {
+    sup.handle(
+        at(now),
+        Input::Spawned {
+            svc: svc(i),
+            generation: Generation(generation),
+            pid: Pid(pid),
+        },
+    );
+}
+
+fn exited(sup: &mut Supervisor, now: u64, pid: i32, status: ExitStatus) {
+    sup.handle(
+        at(now),
+        Input::ChildExited {
+            pid: Pid(pid),
+            status,
+        },
+    );
+}
+
+fn group_empty(sup: &mut Supervisor, now: u64, pid: i32) {
+    sup.handle(at(now), Input::GroupEmpty { pgid: Pid(pid) });
+}
+
+/// Services `names`, all spawned at t=0 with pids 100, 101, ...
+fn running(services: Vec<ServiceSpec>) -> Supervisor {
+    let n = services.len();
+    let mut sup = Supervisor::new(spec(services));
+    sup.start(at(0));
+    assert_eq!(
+        drain(&mut sup),
+        (0..n).map(|i| spawn(i, 1)).collect::<Vec<_>>(),
+        "started in file order"
+    );
+    for i in 0..n {
+        spawned(&mut sup, 0, i, 1, 100 + i as i32);
+    }
+    assert_eq!(drain(&mut sup), vec![]);
+    assert_eq!(sup.poll_timeout(), None, "nothing to time while all run");
+    sup
+}
+
+const FAIL: ExitStatus = ExitStatus::Exited(1);
+const OK: ExitStatus = ExitStatus::Exited(0);
+
+#[test]
+fn a_crash_stops_the_groups_leftovers_then_restarts_with_backoff() {
+    let mut sup = running(vec![service("web")]);
+    exited(&mut sup, 50, 100, FAIL);
+    assert_eq!(
+        drain(&mut sup),
+        vec![group(100, Signal::TERM)],
+        "leftovers of the group first"
+    );
+    assert_eq!(sup.awaited_groups().collect::<Vec<_>>(), vec![Pid(100)]);
+    group_empty(&mut sup, 60, 100);
+    assert_eq!(drain(&mut sup), vec![]);
+    assert_eq!(sup.poll_timeout(), Some(at(160)), "initial backoff 100ms");
+    sup.handle_timeout(at(159));
+    assert_eq!(drain(&mut sup), vec![]);
+    sup.handle_timeout(at(160));
+    assert_eq!(drain(&mut sup), vec![spawn(0, 2)]);
+    spawned(&mut sup, 161, 0, 2, 200);
+    exited(&mut sup, 170, 200, FAIL);
+    group_empty(&mut sup, 170, 200);
+    assert_eq!(sup.poll_timeout(), Some(at(370)), "doubled: 200ms");
+    assert_eq!(sup.service(svc(0)).failures, 2);
+    assert_eq!(sup.service(svc(0)).restarts, 1);
+}
+
+#[test]
+fn a_long_run_resets_the_backoff() {
+    let mut sup = running(vec![service("web")]);
+    // Two quick failures...
+    exited(&mut sup, 10, 100, FAIL);
+    group_empty(&mut sup, 10, 100);
+    sup.handle_timeout(at(110));
+    spawned(&mut sup, 110, 0, 2, 200);
+    exited(&mut sup, 120, 200, FAIL);
+    group_empty(&mut sup, 120, 200);
+    assert_eq!(sup.poll_timeout(), Some(at(320)));
+    sup.handle_timeout(at(320));
+    spawned(&mut sup, 320, 0, 3, 300);
+    // ...then a run longer than start-secs (1s): the next delay is the initial one again.
+    exited(&mut sup, 5000, 300, FAIL);
+    group_empty(&mut sup, 5000, 300);
+    assert_eq!(sup.service(svc(0)).failures, 0);
+    assert_eq!(sup.poll_timeout(), Some(at(5100)));
+}
+
+#[test]
+fn leftovers_that_ignore_the_stop_signal_are_killed_at_the_stop_timeout() {
+    let mut sup = running(vec![ServiceSpec {
+        stop_signal: Signal::QUIT,
+        ..service("php")
+    }]);
+    exited(&mut sup, 1000, 100, ExitStatus::Signaled(Signal::KILL));
+    assert_eq!(drain(&mut sup), vec![group(100, Signal::QUIT)]);
+    assert_eq!(sup.poll_timeout(), Some(at(6000)), "stop-timeout 5s");
+    sup.handle_timeout(at(6000));
+    assert_eq!(drain(&mut sup), vec![group(100, Signal::KILL)]);
+    group_empty(&mut sup, 6001, 100);
+    assert!(matches!(
+        sup.service(svc(0)).state,
+        ServiceState::Backoff { .. }
+    ));
+}
+
+#[test]
+fn on_failure_does_not_restart_a_success() {
+    let on_failure = ServiceSpec {
+        restart: RestartPolicy::OnFailure,
+        ..service("job")
+    };
+    let mut sup = running(vec![on_failure, service("other")]);
+    exited(&mut sup, 2000, 100, OK);
+    group_empty(&mut sup, 2000, 100);
+    drain(&mut sup);
+    assert_eq!(
+        sup.service(svc(0)).state,
+        ServiceState::Exited { status: OK }
+    );
+    assert_eq!(sup.phase(), Phase::Running, "the other service still runs");
+    assert_eq!(sup.poll_timeout(), None);
+}
+
+#[test]
+fn giving_up_marks_the_service_failed_and_keeps_the_scene() {
+    let flaky = ServiceSpec {
+        max_restarts: 2,
+        restart: RestartPolicy::Always,
+        ..service("java")
+    };
+    let mut sup = running(vec![flaky, service("sshd")]);
+    let mut pid = 100;
+    for generation in 1..=3u64 {
+        if generation > 1 {
+            let t = sup.poll_timeout().unwrap();
+            sup.handle_timeout(t);
+            assert_eq!(drain(&mut sup), vec![spawn(0, generation)]);
+            pid = 100 * generation as i32;
+            spawned(
+                &mut sup,
+                t.since_origin().as_millis() as u64,
+                0,
+                generation,
+                pid,
+            );
+        }
+        let now = sup
+            .poll_timeout()
+            .map_or(10, |t| t.since_origin().as_millis() as u64)
+            + 10;
+        exited(&mut sup, now, pid, ExitStatus::Exited(3));
+        assert_eq!(drain(&mut sup), vec![group(pid, Signal::TERM)]);
+        group_empty(&mut sup, now, pid);
+    }
+    let n = notes(&mut sup);
+    assert!(
+        n.iter()
+            .any(|n| matches!(n, Note::GaveUp { failures: 3, .. })),
+        "{n:?}"
+    );
+    assert_eq!(
+        sup.service(svc(0)).state,
+        ServiceState::Failed {
+            outcome: Outcome::Exited(ExitStatus::Exited(3))
+        }
+    );
+    assert_eq!(
+        sup.phase(),
+        Phase::Running,
+        "a failed non-critical service keeps tend up"
+    );
+    assert_eq!(sup.poll_timeout(), None);
+}
+
+#[test]
+fn restart_never_keeps_the_crash_scene() {
+    let once = ServiceSpec {
+        restart: RestartPolicy::Never,
+        ..service("app")
+    };
+    let mut sup = running(vec![once]);
+    exited(&mut sup, 10, 100, ExitStatus::Exited(1));
+    group_empty(&mut sup, 10, 100);
+    drain(&mut sup);
+    assert!(matches!(
+        sup.service(svc(0)).state,
+        ServiceState::Failed { .. }
+    ));
+    assert_eq!(
+        sup.phase(),
+        Phase::Running,
+        "nothing else runs, but tend stays up"
+    );
+}
+
+fn graceful_shutdown_to_exit(sup: &mut Supervisor, now: u64, code: u8) {
+    sup.handle(at(now), Input::NoChildren);
+    assert_eq!(drain(sup), vec![Action::Exit(code)]);
+}
+
+#[test]
+fn a_critical_service_ending_stops_everything_with_its_code() {
+    let app = ServiceSpec {
+        critical: true,
+        restart: RestartPolicy::Never,
+        ..service("app")
+    };
+    let mut sup = running(vec![service("shipper"), app]);
+    exited(&mut sup, 500, 101, ExitStatus::Exited(3));
+    assert_eq!(drain(&mut sup), vec![group(101, Signal::TERM)]);
+    group_empty(&mut sup, 501, 101);
+    // The app is failed for good: everything else stops.
+    assert_eq!(drain(&mut sup), vec![group(100, Signal::TERM)]);
+    assert!(matches!(sup.phase(), Phase::ShuttingDown { code: 3, .. }));
+    exited(&mut sup, 600, 100, ExitStatus::Signaled(Signal::TERM));
+    group_empty(&mut sup, 600, 100);
+    assert_eq!(
+        drain(&mut sup),
+        vec![everyone(Signal::TERM)],
+        "then whatever is left"
+    );
+    graceful_shutdown_to_exit(&mut sup, 601, 3);
+}
+
+#[test]
+fn a_critical_service_killed_by_a_signal_exits_128_plus_n() {
+    let app = ServiceSpec {
+        critical: true,
+        restart: RestartPolicy::Never,
+        ..service("app")
+    };
+    let mut sup = running(vec![app]);
+    exited(&mut sup, 500, 100, ExitStatus::Signaled(Signal::SEGV));
+    group_empty(&mut sup, 500, 100);
+    assert!(matches!(sup.phase(), Phase::Draining { code: 139, .. }));
+}
+
+#[test]
+fn sigterm_stops_every_service_in_parallel_and_exits_zero() {
+    let slow = ServiceSpec {
+        stop_timeout: Duration::from_secs(2),
+        ..service("stubborn")
+    };
+    let quit = ServiceSpec {
+        stop_signal: Signal::QUIT,
+        ..service("nginx")
+    };
+    let mut sup = running(vec![slow, quit, service("fast")]);
+    sup.handle(at(1000), Input::Signal(Signal::TERM));
+    assert_eq!(
+        drain(&mut sup),
+        vec![
+            group(100, Signal::TERM),
+            group(101, Signal::QUIT),
+            group(102, Signal::TERM)
+        ],
+        "each with its own stop signal, all at once"
+    );
+    for pid in [101, 102] {
+        exited(&mut sup, 1100, pid, OK);
+    }
+    assert_eq!(drain(&mut sup), vec![]);
+    assert_eq!(
+        sup.poll_timeout(),
+        Some(at(3000)),
+        "the stubborn one's stop-timeout"
+    );
+    sup.handle_timeout(at(3000));
+    assert_eq!(drain(&mut sup), vec![group(100, Signal::KILL)]);
+    exited(&mut sup, 3001, 100, ExitStatus::Signaled(Signal::KILL));
+    assert_eq!(
+        drain(&mut sup),
+        vec![],
+        "services are stopped only once their groups are empty"
+    );
+    for pid in [100, 101, 102] {
+        group_empty(&mut sup, 3002, pid);
+    }
+    assert_eq!(drain(&mut sup), vec![everyone(Signal::TERM)]);
+    assert_eq!(sup.poll_timeout(), Some(at(3002).after(LEFTOVER_GRACE)));
+    sup.handle_timeout(at(3002).after(LEFTOVER_GRACE));
+    assert_eq!(drain(&mut sup), vec![everyone(Signal::KILL)]);
+    graceful_shutdown_to_exit(&mut sup, 4100, 0);
+}
+
+#[test]
+fn a_second_sigterm_escalates_to_sigkill() {
+    let mut sup = running(vec![service("a"), service("b")]);
+    sup.handle(at(10), Input::Signal(Signal::TERM));
+    drain(&mut sup);
+    sup.handle(at(20), Input::Signal(Signal::INT));
+    assert_eq!(
+        drain(&mut sup),
+        vec![
+            group(100, Signal::KILL),
+            group(101, Signal::KILL),
+            everyone(Signal::KILL)
+        ]
+    );
+    graceful_shutdown_to_exit(&mut sup, 30, 0);
+}
+
+#[test]
+fn the_shutdown_timeout_bounds_the_whole_shutdown() {
+    let patient = ServiceSpec {
+        stop_timeout: Duration::from_secs(60),
+        ..service("db")
+    };
+    let mut sup = running(vec![patient]);
+    sup.handle(at(0), Input::Signal(Signal::TERM));
+    drain(&mut sup);
+    assert_eq!(
+        sup.poll_timeout(),
+        Some(at(9000)),
+        "the global budget comes first"
+    );
+    sup.handle_timeout(at(9000));
+    assert_eq!(
+        drain(&mut sup),
+        vec![group(100, Signal::KILL), everyone(Signal::KILL)]
+    );
+    assert_eq!(sup.poll_timeout(), Some(at(9000).after(KILL_REAP_GRACE)));
+    sup.handle_timeout(at(9000).after(KILL_REAP_GRACE));
+    assert_eq!(
+        drain(&mut sup),
+        vec![Action::Exit(0)],
+        "exits even if something never dies"
+    );
+}
+
+#[test]
+fn other_signals_are_ignored_in_supervisor_mode() {
+    let mut sup = running(vec![service("a")]);
+    for s in [Signal::USR1, Signal::WINCH, Signal::HUP, Signal::CHLD] {
+        sup.handle(at(1), Input::Signal(s));
+    }
+    assert_eq!(drain(&mut sup), vec![]);
+    assert_eq!(sup.phase(), Phase::Running);
+}
+
+#[test]
+fn oneshot_tasks_completing_end_tend_with_zero() {
+    let task = |n| ServiceSpec {
+        oneshot: true,
+        restart: RestartPolicy::OnFailure,
+        ..service(n)
+    };
+    let mut sup = running(vec![task("migrate"), task("seed")]);
+    exited(&mut sup, 10, 100, OK);
+    group_empty(&mut sup, 10, 100);
+    assert_eq!(sup.phase(), Phase::Running);
+    exited(&mut sup, 20, 101, OK);
+    assert_eq!(
+        drain(&mut sup),
+        vec![group(100, Signal::TERM), group(101, Signal::TERM)]
+    );
+    group_empty(&mut sup, 20, 101);
+    assert_eq!(drain(&mut sup), vec![everyone(Signal::TERM)]);
+    graceful_shutdown_to_exit(&mut sup, 30, 0);
+}
+
+#[test]
+fn a_failing_oneshot_is_retried_then_fails() {
+    let task = ServiceSpec {
+        oneshot: true,
+        restart: RestartPolicy::OnFailure,
+        max_restarts: 1,
+        ..service("migrate")
+    };
+    let mut sup = running(vec![task, service("app")]);
+    exited(&mut sup, 5000, 100, FAIL);
+    group_empty(&mut sup, 5000, 100);
+    assert_eq!(
+        sup.service(svc(0)).failures,
+        1,
+        "a failed task counts even after a long run"
+    );
+    sup.handle_timeout(at(5100));
+    spawned(&mut sup, 5100, 0, 2, 200);
+    exited(&mut sup, 9000, 200, FAIL);
+    group_empty(&mut sup, 9000, 200);
+    assert!(matches!(
+        sup.service(svc(0)).state,
+        ServiceState::Failed { .. }
+    ));
+}
+
+#[test]
+fn spawn_failures_count_as_failed_starts() {
+    let mut sup = Supervisor::new(spec(vec![ServiceSpec {
+        max_restarts: 1,
+        ..service("nope")
+    }]));
+    sup.start(at(0));
+    drain(&mut sup);
+    let fail = |g| Input::SpawnFailed {
+        svc: svc(0),
+        generation: Generation(g),
+        kind: SpawnErrorKind::NotFound,
+        message: "nope: not found".into(),
+    };
+    sup.handle(at(0), fail(1));
+    sup.handle_timeout(at(100));
+    assert_eq!(drain(&mut sup), vec![spawn(0, 2)]);
+    sup.handle(at(100), fail(2));
+    assert_eq!(
+        sup.service(svc(0)).state,
+        ServiceState::Failed {
+            outcome: Outcome::SpawnFailed(SpawnErrorKind::NotFound)
+        }
+    );
+}
+
+#[test]
+fn a_stop_during_spawn_is_carried_out_once_the_pid_is_known() {
+    let mut sup = Supervisor::new(spec(vec![service("a")]));
+    sup.start(at(0));
+    drain(&mut sup);
+    sup.handle(at(1), Input::Signal(Signal::TERM));
+    assert_eq!(drain(&mut sup), vec![]);
+    spawned(&mut sup, 2, 0, 1, 100);
+    assert_eq!(drain(&mut sup), vec![group(100, Signal::TERM)]);
+    exited(&mut sup, 3, 100, OK);
+    group_empty(&mut sup, 3, 100);
+    assert_eq!(drain(&mut sup), vec![everyone(Signal::TERM)]);
+}
+
+#[test]
+fn a_service_in_backoff_stops_at_once() {
+    let mut sup = running(vec![service("a")]);
+    exited(&mut sup, 10, 100, FAIL);
+    group_empty(&mut sup, 10, 100);
+    drain(&mut sup);
+    sup.handle(at(20), Input::Signal(Signal::TERM));
+    assert_eq!(drain(&mut sup), vec![everyone(Signal::TERM)]);
+}
+
+#[test]
+fn orphans_do_not_disturb_services() {
+    let mut sup = running(vec![service("a")]);
+    for pid in 1000..1100 {
+        exited(&mut sup, 5, pid, OK);
+    }
+    assert_eq!(drain(&mut sup), vec![]);
+    assert_eq!(sup.orphans_reaped(), 100);
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Exit { svc: usize, code: u8 },
+        LeftoversGone { svc: usize },
+        Signal(Signal),
+        Wait(u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..3usize, prop_oneof![Just(0u8), Just(1u8), Just(3u8)])
+                .prop_map(|(svc, code)| Step::Exit { svc, code }),
+            (0..3usize).prop_map(|svc| Step::LeftoversGone { svc }),
+            prop_oneof![Just(Signal::TERM), Just(Signal::USR1), Just(Signal::HUP)]
+                .prop_map(Step::Signal),
+            (0..3000u64).prop_map(Step::Wait),
+        ]
+    }
+
+    fn any_spec() -> impl Strategy<Value = ServiceSpec> {
+        (
+            prop_oneof![
+                Just(RestartPolicy::Always),
+                Just(RestartPolicy::OnFailure),
+                Just(RestartPolicy::Never)
+            ],
+            any::<bool>(),
+            any::<bool>(),
+            0..4u32,
+            0..3000u64,
+        )
+            .prop_map(
+                |(restart, critical, oneshot, max_restarts, stop_ms)| ServiceSpec {
+                    restart,
+                    critical,
+                    oneshot,
+                    max_restarts,
+                    stop_timeout: Duration::from_millis(stop_ms),
+                    ..service("s")
+                },
+            )
+    }
+
+    proptest! {
+        /// Whatever happens: at most one live instance per service; restart delays never
+        /// shrink while failures accumulate and never exceed the cap; every stop ends by its
+        /// timeout plus the SIGKILL grace; `Exit` comes at most once and last.
+        #[test]
+        fn supervisor_invariants(specs in prop::collection::vec(any_spec(), 1..4), steps in prop::collection::vec(step(), 0..60)) {
+            let n = specs.len();
+            let caps: Vec<Duration> = specs.iter().map(|s| s.backoff.max).collect();
+            let stop_limits: Vec<Duration> = specs.iter().map(|s| s.stop_timeout + KILL_REAP_GRACE).collect();
+            let mut sup = Supervisor::new(spec(specs));
+            let mut now = 0u64;
+            let mut next_pid = 100;
+            let mut live: Vec<Option<i32>> = vec![None; n];
+            let mut exited_once = false;
+            let mut stopping_since: Vec<Option<u64>> = vec![None; n];
+            sup.start(at(0));
+            for st in steps {
+                // Carry out actions like a shell would.
+                while let Some(a) = sup.poll_action() {
+                    prop_assert!(!exited_once, "action after Exit: {:?}", a);
+                    match a {
+                        Action::Spawn { svc, generation } => {
+                            prop_assert!(live[svc.0].is_none(), "second live instance of {}", svc.0);
+                            next_pid += 1;
+                            live[svc.0] = Some(next_pid);
+                            sup.handle(at(now), Input::Spawned { svc, generation, pid: Pid(next_pid) });
+                        }
+                        Action::Exit(_) => exited_once = true,
+                        Action::Kill { .. } | Action::Log(_) => {}
+                    }
+                }
+                if exited_once {
+                    break;
+                }
+                for i in 0..n {
+                    let stopping = matches!(sup.service(ServiceId(i)).state, ServiceState::Stopping { .. });
+                    match (stopping, stopping_since[i]) {
+                        (true, None) => stopping_since[i] = Some(now),
+                        (true, Some(t0)) => prop_assert!(
+                            Duration::from_millis(now - t0) <= stop_limits[i] + Duration::from_millis(3000),
+                            "service {} stopping for too long", i
+                        ),
+                        (false, _) => stopping_since[i] = None,
+                    }
+                    if let ServiceState::Backoff { until } = sup.service(ServiceId(i)).state {
+                        prop_assert!(until.since(at(now)) <= caps[i]);
+                    }
+                }
+                match st {
+                    Step::Exit { svc, code } => {
+                        let svc = svc % n;
+                        if let Some(pid) = live[svc] {
+                            live[svc] = None;
+                            sup.handle(at(now), Input::ChildExited { pid: Pid(pid), status: ExitStatus::Exited(code) });
+                        }
+                    }
+                    Step::LeftoversGone { svc } => {
+                        let svc = svc % n;
+                        if let Some(pgid) = sup.service(ServiceId(svc)).awaited_group() {
+                            sup.handle(at(now), Input::GroupEmpty { pgid });
+                        }
+                    }
+                    Step::Signal(s) => sup.handle(at(now), Input::Signal(s)),
+                    Step::Wait(ms) => {
+                        // Never sleep past a deadline: handle each one on time.
+                        let target = now + ms;
+                        while let Some(d) = sup.poll_timeout() {
+                            let d_ms = d.since_origin().as_millis() as u64;
+                            if d_ms > target {
+                                break;
+                            }
+                            now = now.max(d_ms);
+                            sup.handle_timeout(at(now));
+                            if sup.phase() == Phase::Exited {
+                                break;
+                            }
+                            // Killed processes die: report them.
+                            while let Some(a) = sup.poll_action() {
+                                match a {
+                                    Action::Kill { target: KillTarget::Group(p), signal: Signal::KILL } => {
+                                        for l in live.iter_mut() {
+                                            if *l == Some(p.0) {
+                                                *l = None;
+                                                sup.handle(at(now), Input::ChildExited { pid: p, status: ExitStatus::Signaled(Signal::KILL) });
+                                            }
+                                        }
+                                    }
+                                    Action::Spawn { svc, generation } => {
+                                        prop_assert!(live[svc.0].is_none());
+                                        next_pid += 1;
+                                        live[svc.0] = Some(next_pid);
+                                        sup.handle(at(now), Input::Spawned { svc, generation, pid: Pid(next_pid) });
+                                    }
+                                    Action::Exit(_) => exited_once = true,
+                                    Action::Log(_) | Action::Kill { .. } => {}
+                                }
+                            }
+                            if exited_once {
+                                break;
+                            }
+                        }
+                        now = target;
+                    }
+                }
+            }
+        }
+    }
+}
