@@ -1,0 +1,496 @@
+#![allow(clippy::disallowed_methods)]
+//! tend under a real Docker engine (Debian packages: docker.io, which pulls in containerd and
+//! runc, and busybox-static; must run as root; no registry needed).
+//!
+//! The test starts a private dockerd (own data root, exec root, socket, managed containerd, no
+//! networking setup) with `--init-path=<tend>`, imports a busybox rootfs holding tend at
+//! /sbin/tend as two images (one with `ENTRYPOINT ["/sbin/tend","--"]`, one plain), and checks:
+//! - Docker reports tend's `--version` git hash as its InitCommit;
+//! - tend as ENTRYPOINT: `docker stop` reaches the child, whose exit code becomes the
+//!   container's, quickly (no SIGKILL after the timeout);
+//! - `docker run --init`: PID 1 is /sbin/docker-init = tend, and `docker stop` works the same.
+//!
+//! Everything runs in one #[test] so one daemon serves all cases (nextest runs each test in its
+//! own process). `TEND_E2E_BIN` substitutes the init under test (e.g. /usr/bin/tini-static),
+//! `TEND_E2E_DOCKER` / `TEND_E2E_DOCKERD` the client / daemon, and
+//! `TEND_E2E_STORAGE_DRIVER` sets dockerd's `--storage-driver` (e.g. vfs where overlayfs is
+//! unavailable).
+
+mod e2e_support;
+
+use e2e_support::*;
+use std::env;
+use std::fs::{self, File};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+const CMD_TIMEOUT: Duration = Duration::from_secs(120);
+const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(90);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// `docker stop -t STOP_TIMEOUT`: after that long Docker SIGKILLs the container.
+const STOP_TIMEOUT_SECS: u64 = 10;
+/// A stop that takes longer than this means the SIGTERM was lost and Docker had to SIGKILL.
+const STOP_BOUND: Duration = Duration::from_secs(8);
+const EXIT_CODE: u8 = 42;
+
+const IMAGE_ENTRYPOINT: &str = "tend-e2e:entrypoint";
+const IMAGE_PLAIN: &str = "tend-e2e:plain";
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The client from Debian's docker.io (/usr/bin/docker) matches the daemon; prefer it to
+/// whatever else may come first on PATH.
+fn docker_cli() -> PathBuf {
+    env_path("TEND_E2E_DOCKER").unwrap_or_else(|| {
+        let debian = PathBuf::from("/usr/bin/docker");
+        if is_executable(&debian) {
+            debian
+        } else {
+            find_tool("docker", "docker.io")
+        }
+    })
+}
+
+/// A private Docker daemon. Dropping it removes all its containers, stops it (and its
+/// containerd), kills anything left that still refers to its directory, unmounts what is
+/// mounted below it and deletes it.
+struct Dockerd {
+    docker: PathBuf,
+    host: String,
+    child: Option<Child>,
+    /// `docker` cgroups (cgroupfs driver) that did not exist before this daemon started.
+    new_cgroups: Vec<PathBuf>,
+    dir: TempDir,
+}
+
+/// Where dockerd's cgroupfs driver puts its parent cgroup `docker` (v2 root, each v1 hierarchy).
+fn docker_cgroup_candidates() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut all = vec![root.join("docker")];
+    if let Ok(rd) = fs::read_dir(root) {
+        all.extend(
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path().join("docker")),
+        );
+    }
+    all
+}
+
+impl Dockerd {
+    fn start(init: &Path) -> Dockerd {
+        require_root();
+        let dockerd =
+            env_path("TEND_E2E_DOCKERD").unwrap_or_else(|| find_tool("dockerd", "docker.io"));
+        let docker = docker_cli();
+        // Short: containerd's sockets live below the exec root and unix socket paths are
+        // limited to 108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("tdk")
+            .tempdir_in("/tmp")
+            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let d = dir.path();
+        let host = format!("unix://{}", d.join("docker.sock").display());
+        for sub in ["cli", "data", "exec"] {
+            fs::create_dir_all(d.join(sub)).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        }
+        // An empty config file, so /etc/docker/daemon.json cannot interfere.
+        fs::write(d.join("daemon.json"), "{}\n").unwrap_or_else(|e| panic!("daemon.json: {e}"));
+        let log = File::create(d.join("dockerd.log")).unwrap_or_else(|e| panic!("log: {e}"));
+        let log2 = log.try_clone().unwrap_or_else(|e| panic!("dup: {e}"));
+        let mut cmd = Command::new(&dockerd);
+        cmd.arg("--config-file")
+            .arg(d.join("daemon.json"))
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("docker.pid"))
+            .args(["-H", &host])
+            .args([
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--bridge=none",
+                "--userland-proxy=false",
+            ])
+            .arg(format!("--init-path={}", init.display()))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        if let Ok(driver) = env::var("TEND_E2E_STORAGE_DRIVER") {
+            cmd.arg(format!("--storage-driver={driver}"));
+        }
+        let new_cgroups = docker_cgroup_candidates()
+            .into_iter()
+            .filter(|p| !p.exists())
+            .collect();
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", dockerd.display()));
+        let mut daemon = Dockerd {
+            docker,
+            host,
+            child: Some(child),
+            new_cgroups,
+            dir,
+        };
+        daemon.wait_until_up();
+        daemon
+    }
+
+    fn wait_until_up(&mut self) {
+        let started = Instant::now();
+        let mut last = String::new();
+        let up = poll_until(DAEMON_START_TIMEOUT, || {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                return Some(Err(format!("dockerd exited: {status}")));
+            }
+            match try_run(
+                self.cli().args(["info", "--format", "{{.ServerVersion}}"]),
+                Duration::from_secs(20),
+            ) {
+                Ok(out) if out.status.success() => Some(Ok(())),
+                Ok(out) => {
+                    last = out.describe();
+                    None
+                }
+                Err(e) => {
+                    last = e;
+                    None
+                }
+            }
+        });
+        match up {
+            Some(Ok(())) => eprintln!("dockerd up after {:?}", started.elapsed()),
+            Some(Err(e)) => panic!("{e}\n{}", self.log_tail()),
+            None => panic!(
+                "dockerd did not answer within {DAEMON_START_TIMEOUT:?}; last `docker info`: \
+                 {last}\n{}",
+                self.log_tail()
+            ),
+        }
+    }
+
+    fn cli(&self) -> Command {
+        let mut cmd = Command::new(&self.docker);
+        cmd.env("DOCKER_CONFIG", self.dir.path().join("cli"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .args(["-H", &self.host]);
+        cmd
+    }
+
+    /// Runs `docker ARGS`; fails the test (with the daemon's log) unless it succeeds.
+    fn docker(&self, args: &[&str]) -> String {
+        let out = run(self.cli().args(args), CMD_TIMEOUT);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed: {}\n{}",
+            out.describe(),
+            self.log_tail()
+        );
+        out.stdout
+    }
+
+    fn log_tail(&self) -> String {
+        let log = fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        format!("--- dockerd log (last 40 lines) ---\n{tail}")
+    }
+
+    /// State, output and daemon log of a container, for failure messages.
+    fn diagnose(&self, name: &str) -> String {
+        let show = |args: &[&str]| match try_run(self.cli().args(args), CMD_TIMEOUT) {
+            Ok(out) => format!("{}{}", out.stdout, out.stderr),
+            Err(e) => e,
+        };
+        format!(
+            "--- docker inspect State ---\n{}\n--- docker logs ---\n{}\n{}",
+            show(&["inspect", "--format", "{{json .State}}", name]),
+            show(&["logs", name]),
+            self.log_tail()
+        )
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(out) = try_run(self.cli().args(["ps", "-aq"]), Duration::from_secs(30)) {
+            let ids: Vec<&str> = out.stdout.split_whitespace().collect();
+            if !ids.is_empty() {
+                let _ = try_run(
+                    self.cli().args(["rm", "-f"]).args(&ids),
+                    Duration::from_secs(60),
+                );
+            }
+        }
+        // Only signal a dockerd not yet reaped: a reaped one's PID may belong to someone else.
+        if child.try_wait().ok().flatten().is_none() {
+            send_signal(child.id(), "TERM");
+            if poll_until(Duration::from_secs(30), || child.try_wait().ok().flatten()).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        kill_processes_mentioning(&dir);
+        unmount_all_under(self.dir.path());
+        // The empty parent cgroups dockerd left behind (rmdir fails harmlessly if not empty).
+        for cgroup in &self.new_cgroups {
+            let _ = fs::remove_dir(cgroup);
+        }
+    }
+}
+
+/// Where a container's /out is on the host.
+fn out_dir(d: &Dockerd, case: &str) -> PathBuf {
+    let out = d.path(&format!("out-{case}"));
+    fs::create_dir_all(&out).unwrap_or_else(|e| panic!("mkdir {}: {e}", out.display()));
+    out
+}
+
+fn wait_ready(d: &Dockerd, name: &str, out: &Path) {
+    let ready = out.join("ready");
+    let ok = poll_until(READY_TIMEOUT, || {
+        if ready.exists() {
+            return Some(true);
+        }
+        let running = try_run(
+            d.cli()
+                .args(["inspect", "--format", "{{.State.Running}}", name]),
+            Duration::from_secs(20),
+        );
+        match running {
+            Ok(o) if o.stdout.trim() == "false" && !ready.exists() => Some(false),
+            _ => None,
+        }
+    });
+    match ok {
+        Some(true) => {}
+        Some(false) => panic!(
+            "container {name} stopped before signalling ready\n{}",
+            d.diagnose(name)
+        ),
+        None => panic!(
+            "container {name} not ready after {READY_TIMEOUT:?}\n{}",
+            d.diagnose(name)
+        ),
+    }
+}
+
+/// `docker stop` the container and check the TERM reached the trapping shell: marker written,
+/// its exit code is the container's, and Docker did not have to wait for its timeout.
+fn stop_and_check(d: &Dockerd, name: &str, out: &Path) {
+    let started = Instant::now();
+    d.docker(&["stop", "-t", &STOP_TIMEOUT_SECS.to_string(), name]);
+    let took = started.elapsed();
+    let waited = d.docker(&["wait", name]).trim().to_owned();
+    let code = d
+        .docker(&["inspect", "--format", "{{.State.ExitCode}}", name])
+        .trim()
+        .to_owned();
+    let marker = fs::read_to_string(out.join("marker")).unwrap_or_default();
+    let summary = format!(
+        "docker stop took {took:?}, exit code {code} (docker wait: {waited}), marker {:?}",
+        marker.trim()
+    );
+    eprintln!("{name}: {summary}");
+    assert!(
+        took < STOP_BOUND,
+        "{summary}: SIGTERM did not reach the child, Docker had to SIGKILL after \
+         {STOP_TIMEOUT_SECS} s\n{}",
+        d.diagnose(name)
+    );
+    assert_eq!(
+        marker.trim(),
+        "got-TERM",
+        "{summary}: the child's TERM trap did not run\n{}",
+        d.diagnose(name)
+    );
+    assert_eq!(
+        code,
+        EXIT_CODE.to_string(),
+        "{summary}: the container's exit code must be the child's\n{}",
+        d.diagnose(name)
+    );
+    assert_eq!(waited, EXIT_CODE.to_string(), "{summary}: `docker wait`");
+}
+
+/// The NUL-separated command line of the container's PID 1, spaces instead of NULs.
+fn pid1_cmdline(d: &Dockerd, name: &str) -> String {
+    d.docker(&["exec", name, "cat", "/proc/1/cmdline"])
+        .replace('\0', " ")
+        .trim()
+        .to_owned()
+}
+
+/// Docker runs `<init-path> --version` and reports the `git.HASH` part as InitCommit.ID.
+fn case_init_commit(d: &Dockerd, init: &Path) {
+    let line = version_line(init);
+    let expected = match git_hash_of(&line) {
+        Some(hash) => hash.to_owned(),
+        None if tend_overridden() => String::new(), // e.g. Debian's tini prints no hash
+        None => panic!(
+            "`tend --version` printed {line:?}, not `tend version X.Y.Z - git.HASH` (the shape \
+             Docker parses for its init binary)"
+        ),
+    };
+    let id = d.docker(&["info", "--format", "{{.InitCommit.ID}}"]);
+    eprintln!(
+        "init version line {line:?}; docker's InitCommit.ID {:?}",
+        id.trim()
+    );
+    assert_eq!(
+        id.trim(),
+        expected,
+        "docker info InitCommit.ID vs `{} --version` = {line:?}",
+        init.display()
+    );
+    let binary = d.docker(&["info", "--format", "{{.InitBinary}}"]);
+    assert_eq!(
+        binary.trim(),
+        init.display().to_string(),
+        "docker info InitBinary"
+    );
+}
+
+/// tend as the image's ENTRYPOINT.
+fn case_entrypoint(d: &Dockerd) {
+    let name = unique_name("tend-ep");
+    let out = out_dir(d, "entrypoint");
+    let volume = format!("{}:/out", out.display());
+    let script = trap_script("/out", EXIT_CODE);
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &volume,
+        IMAGE_ENTRYPOINT,
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    wait_ready(d, &name, &out);
+    let pid1 = pid1_cmdline(d, &name);
+    assert!(
+        pid1.starts_with("/sbin/tend -- /bin/sh -c"),
+        "PID 1 should be tend from the ENTRYPOINT, is {pid1:?}"
+    );
+    stop_and_check(d, &name, &out);
+    d.docker(&["rm", "-f", &name]);
+}
+
+/// `docker run --init`: Docker bind-mounts its --init-path (tend) as /sbin/docker-init and
+/// makes it PID 1 in front of the image's plain command.
+fn case_docker_init(d: &Dockerd, init: &Path) {
+    let name = unique_name("tend-init");
+    let out = out_dir(d, "init");
+    let volume = format!("{}:/out", out.display());
+    let script = trap_script("/out", EXIT_CODE);
+    d.docker(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &volume,
+        IMAGE_PLAIN,
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    wait_ready(d, &name, &out);
+    let pid1 = pid1_cmdline(d, &name);
+    assert!(
+        pid1.starts_with("/sbin/docker-init -- /bin/sh -c"),
+        "with --init, PID 1 should be /sbin/docker-init, is {pid1:?}"
+    );
+    let inside = d.docker(&["exec", &name, "/sbin/docker-init", "--version"]);
+    assert_eq!(
+        inside.trim(),
+        version_line(init),
+        "/sbin/docker-init in the container is not {}",
+        init.display()
+    );
+    stop_and_check(d, &name, &out);
+    d.docker(&["rm", "-f", &name]);
+}
+
+#[test]
+fn docker_end_to_end() {
+    let init = tend_bin()
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("init binary {}: {e}", tend_bin().display()));
+    let t0 = Instant::now();
+    let d = Dockerd::start(&init);
+
+    let rootfs = d.path("rootfs");
+    build_rootfs(&rootfs);
+    let tarball = d.path("rootfs.tar");
+    run_ok(
+        Command::new(busybox())
+            .args(["tar", "-c", "-f"])
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("."),
+        CMD_TIMEOUT,
+    );
+    let tar = tarball.to_string_lossy();
+    d.docker(&[
+        "import",
+        "--change",
+        r#"ENTRYPOINT ["/sbin/tend", "--"]"#,
+        &tar,
+        IMAGE_ENTRYPOINT,
+    ]);
+    d.docker(&["import", &tar, IMAGE_PLAIN]);
+    eprintln!("daemon and images ready after {:?}", t0.elapsed());
+
+    // Run every case even if an earlier one fails; each failure has already printed its
+    // message through the panic hook.
+    let cases: [(&str, &dyn Fn()); 3] = [
+        ("init commit", &|| case_init_commit(&d, &init)),
+        ("tend as ENTRYPOINT", &|| case_entrypoint(&d)),
+        ("docker run --init", &|| case_docker_init(&d, &init)),
+    ];
+    let mut failed = Vec::new();
+    for (what, case) in cases {
+        let t = Instant::now();
+        let ok = catch_unwind(AssertUnwindSafe(case)).is_ok();
+        eprintln!(
+            "case {what}: {} in {:?}",
+            if ok { "ok" } else { "FAILED" },
+            t.elapsed()
+        );
+        if !ok {
+            failed.push(what);
+        }
+    }
+    assert!(failed.is_empty(), "failed cases: {failed:?}");
+}

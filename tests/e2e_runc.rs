@@ -1,0 +1,293 @@
+#![allow(clippy::disallowed_methods)]
+//! tend as PID 1 of a real OCI container run by runc (Debian packages: runc, busybox-static;
+//! must run as root). `runc kill ID TERM` is exactly what `docker stop` does to a container.
+//!
+//! Each test builds its own bundle in a temporary directory (busybox rootfs, the static tend at
+//! /sbin/tend, config.json from `runc spec`) and keeps runc's state in that directory too
+//! (`runc --root`), so tests never see each other's containers. `TEND_E2E_BIN` substitutes the
+//! init under test (e.g. /usr/bin/tini-static).
+
+mod e2e_support;
+
+use e2e_support::*;
+use std::fs::{self, File};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+/// Generous: a container normally starts in well under a second.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A `runc run` in the background, in its own bundle. Dropping it force-deletes the container
+/// and removes the bundle, also when the test failed.
+struct Container {
+    runc: PathBuf,
+    state_root: PathBuf,
+    bundle: PathBuf,
+    id: String,
+    /// The `runc run` process; its exit status is the container's.
+    run: Option<Child>,
+    _dir: TempDir,
+}
+
+impl Container {
+    /// Starts `/sbin/tend -- /bin/sh -c <script>`.
+    fn start(script: &str) -> Container {
+        require_root();
+        let runc = find_tool("runc", "runc");
+        let dir = tempfile::Builder::new()
+            .prefix("tend-runc")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut c = Container {
+            runc,
+            state_root: dir.path().join("state"),
+            bundle: dir.path().join("bundle"),
+            id: unique_name("tend-e2e"),
+            run: None,
+            _dir: dir,
+        };
+        build_rootfs(&c.bundle.join("rootfs"));
+        c.write_config(&["/sbin/tend", "--", "/bin/sh", "-c", script]);
+        let stdout = File::create(c.log_path("stdout")).unwrap_or_else(|e| panic!("log: {e}"));
+        let stderr = File::create(c.log_path("stderr")).unwrap_or_else(|e| panic!("log: {e}"));
+        let child = Command::new(&c.runc)
+            .arg("--root")
+            .arg(&c.state_root)
+            .arg("run")
+            .arg("--bundle")
+            .arg(&c.bundle)
+            .arg(&c.id)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start runc run: {e}"));
+        c.run = Some(child);
+        c
+    }
+
+    /// `runc spec`, then: our args, no terminal, writable root.
+    fn write_config(&self, args: &[&str]) {
+        run_ok(
+            Command::new(&self.runc)
+                .arg("spec")
+                .arg("--bundle")
+                .arg(&self.bundle),
+            CMD_TIMEOUT,
+        );
+        let path = self.bundle.join("config.json");
+        let mut json = fs::read_to_string(&path).unwrap_or_else(|e| panic!("config.json: {e}"));
+        replace_one(&mut json, "\"terminal\": true", "\"terminal\": false");
+        replace_one(&mut json, "\"readonly\": true", "\"readonly\": false");
+        let start = json
+            .find("\"args\": [")
+            .unwrap_or_else(|| panic!("no \"args\" in `runc spec` output:\n{json}"));
+        let end = start
+            + json[start..]
+                .find(']')
+                .unwrap_or_else(|| panic!("unterminated \"args\" in:\n{json}"))
+            + 1;
+        let list: Vec<String> = args.iter().map(|a| json_str(a)).collect();
+        json.replace_range(start..end, &format!("\"args\": [{}]", list.join(", ")));
+        fs::write(&path, json).unwrap_or_else(|e| panic!("write config.json: {e}"));
+    }
+
+    fn log_path(&self, name: &str) -> PathBuf {
+        self.bundle.with_file_name(format!("runc-run.{name}"))
+    }
+
+    /// The container's /out, seen from the host (the rootfs is a plain directory).
+    fn out(&self) -> PathBuf {
+        self.bundle.join("rootfs/out")
+    }
+
+    fn logs(&self) -> String {
+        let read = |n| fs::read_to_string(self.log_path(n)).unwrap_or_default();
+        format!(
+            "--- runc run stdout ---\n{}\n--- runc run stderr ---\n{}",
+            read("stdout"),
+            read("stderr")
+        )
+    }
+
+    fn runc(&self) -> Command {
+        let mut cmd = Command::new(&self.runc);
+        cmd.arg("--root").arg(&self.state_root);
+        cmd
+    }
+
+    /// Waits for `<out>/<name>` to appear, failing early if the container is already gone.
+    fn wait_for_file(&mut self, name: &str, timeout: Duration) -> PathBuf {
+        let path = self.out().join(name);
+        let found = poll_until(timeout, || {
+            if path.exists() {
+                return Some(Ok(()));
+            }
+            match self.run.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(status))) => Some(Err(status)),
+                _ => None,
+            }
+        });
+        match found {
+            Some(Ok(())) => path,
+            Some(Err(status)) => panic!(
+                "container exited ({status}) before writing /out/{name}\n{}",
+                self.logs()
+            ),
+            None => panic!(
+                "no /out/{name} from the container after {timeout:?}\n{}",
+                self.logs()
+            ),
+        }
+    }
+
+    fn kill(&self, signal: &str) {
+        run_ok(self.runc().args(["kill", &self.id, signal]), CMD_TIMEOUT);
+    }
+
+    /// Host PID of the container's PID 1 (the init under test), from `runc state`.
+    fn init_pid(&self) -> u32 {
+        let state = run_ok(self.runc().args(["state", &self.id]), CMD_TIMEOUT);
+        let after = state
+            .split_once("\"pid\":")
+            .unwrap_or_else(|| panic!("no pid in `runc state`: {state}"))
+            .1;
+        let digits: String = after
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits
+            .parse()
+            .unwrap_or_else(|e| panic!("bad pid in `runc state` ({e}): {state}"))
+    }
+
+    /// Waits for `runc run` to return, i.e. for the container to exit; fails naming `why`.
+    fn wait_exit(&mut self, timeout: Duration, why: &str) -> ExitStatus {
+        let child = self.run.as_mut().unwrap_or_else(|| panic!("not started"));
+        match poll_until(timeout, || child.try_wait().ok().flatten()) {
+            Some(status) => status,
+            None => panic!(
+                "container still running {timeout:?} after {why}\n{}",
+                self.logs()
+            ),
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = try_run(
+            self.runc().args(["delete", "--force", &self.id]),
+            Duration::from_secs(30),
+        );
+        if let Some(mut child) = self.run.take() {
+            if poll_until(Duration::from_secs(10), || child.try_wait().ok().flatten()).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn replace_one(text: &mut String, from: &str, to: &str) {
+    let n = text.matches(from).count();
+    assert_eq!(
+        n, 1,
+        "expected {from:?} once in `runc spec` output:\n{text}"
+    );
+    *text = text.replace(from, to);
+}
+
+/// `runc kill ID TERM` (what `docker stop` sends) reaches the child through tend, and the
+/// child's exit code becomes the container's.
+#[test]
+fn runc_stop_signal_reaches_child_and_exit_code_propagates() {
+    let mut c = Container::start(&trap_script("/out", 42));
+    c.wait_for_file("ready", START_TIMEOUT);
+    let sent = Instant::now();
+    c.kill("TERM");
+    let status = c.wait_exit(
+        Duration::from_secs(10),
+        "`runc kill TERM`: the init did not forward SIGTERM to its child",
+    );
+    let marker = fs::read_to_string(c.out().join("marker")).unwrap_or_default();
+    assert_eq!(
+        marker.trim(),
+        "got-TERM",
+        "the child's TERM trap did not run\n{}",
+        c.logs()
+    );
+    assert_eq!(
+        status.code(),
+        Some(42),
+        "container exit status should be the child's ({status})\n{}",
+        c.logs()
+    );
+    eprintln!("TERM to exit: {:?}", sent.elapsed());
+}
+
+/// Orphans reparented to tend (PID 1 of the container's PID namespace) are reaped. The shell
+/// double-forks sleeps (the subshell exits at once, so each sleep is adopted by PID 1), checks
+/// that PID 1 adopted them, then watches their /proc entries: a zombie keeps its entry until
+/// its parent reaps it, so all entries vanishing means tend reaped every one.
+#[test]
+fn runc_init_reaps_orphans() {
+    const ORPHANS: u32 = 20;
+    let script = format!(
+        r#"
+: > /out/pids
+i=0
+while [ $i -lt {ORPHANS} ]; do (sleep 2 & echo $! >> /out/pids); i=$((i+1)); done
+adopted=0
+for p in $(cat /out/pids); do
+  set -- $(cat /proc/$p/stat 2>/dev/null)
+  [ "$4" = 1 ] && adopted=$((adopted+1))
+done
+tries=0
+while :; do
+  left=
+  for p in $(cat /out/pids); do [ -e /proc/$p ] && left="$left $p"; done
+  [ -z "$left" ] && break
+  tries=$((tries+1)); [ $tries -ge 200 ] && break
+  sleep 0.05
+done
+states=
+for p in $left; do states="$states [$(cut -d' ' -f1-3 /proc/$p/stat 2>/dev/null)]"; done
+echo "adopted=$adopted left=$left$states" > /out/result.tmp
+mv /out/result.tmp /out/result
+exec sleep 1000
+"#
+    );
+    let mut c = Container::start(&script);
+    // The script's own deadline for the orphans to disappear is 200 * 50 ms = 10 s.
+    let result_path = c.wait_for_file("result", Duration::from_secs(60));
+    let result = fs::read_to_string(&result_path).unwrap_or_default();
+    assert_eq!(
+        result.trim(),
+        format!("adopted={ORPHANS} left="),
+        "every orphan must be adopted by PID 1 and then reaped (left = processes still in \
+         /proc, with [pid (comm) state]; state Z = a zombie the init never reaped)\n{}",
+        c.logs()
+    );
+    // The host's view agrees: nothing under the init is a zombie.
+    let init = c.init_pid();
+    let zombies: Vec<ProcInfo> = children_of(init)
+        .into_iter()
+        .filter(|p| p.state == 'Z')
+        .collect();
+    assert!(zombies.is_empty(), "zombies under PID 1: {zombies:?}");
+    // Stop it: the exec'd `sleep 1000` dies of the forwarded TERM, and tend, like tini, exits
+    // with 128 + the signal number.
+    c.kill("TERM");
+    let status = c.wait_exit(Duration::from_secs(10), "`runc kill TERM`");
+    assert_eq!(
+        status.code(),
+        Some(128 + 15),
+        "child killed by SIGTERM: the init should exit 143 ({status})\n{}",
+        c.logs()
+    );
+}
