@@ -7,6 +7,7 @@
 //! - [`cli`]: command-line parsing and entry points.
 
 pub mod cli;
+pub mod config;
 pub mod core;
 pub mod shell;
 pub mod sys;

@@ -1,0 +1,322 @@
+//! From the file as written to what it means: defaults filled in, values checked, and the
+//! result as `core::spec` data plus tend's settings. Every check that fails points at the
+//! value it is about.
+
+use super::error::{ConfigError, Source};
+use super::schema::{BackoffTable, Document, DurationValue, Restart, ServiceTable};
+use super::users::Accounts;
+use super::{Environment, Loaded, Settings, duration};
+use crate::core::signal::Signal;
+use crate::core::spec::{
+    Backoff, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, MainExit, RestartPolicy,
+    ServiceSpec, SignalRouting, Spec,
+};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// What converting needs besides the document: where it came from, and what it has found
+/// worth a warning so far.
+pub(super) struct Context<'a> {
+    pub source: &'a Source<'a>,
+    pub base_dir: &'a Path,
+    pub accounts: Accounts,
+    pub warnings: Vec<String>,
+}
+
+impl Context<'_> {
+    pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        self.source.error(span, message)
+    }
+
+    pub fn warn(&mut self, offset: usize, message: impl std::fmt::Display) {
+        let location = self.source.location(offset);
+        self.warnings
+            .push(format!("{location}: warning: {message}"));
+    }
+
+    pub fn duration(&self, value: &Spanned<DurationValue>) -> Result<Duration, ConfigError> {
+        duration::parse(value.get_ref()).map_err(|m| self.error(value.span(), m))
+    }
+
+    /// A path from the file; relative ones are relative to the file's directory, which is
+    /// the only reading that does not change with the directory tend was started in.
+    pub fn path(&self, value: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
+        let text = value.get_ref();
+        if text.is_empty() {
+            return Err(self.error(value.span(), format!("`{key}` is an empty path")));
+        }
+        self.no_nul(value.span(), text, key)?;
+        Ok(self.base_dir.join(text))
+    }
+
+    /// The kernel takes C strings: a NUL would cut the value short or fail at spawn time,
+    /// long after the config was accepted.
+    pub fn no_nul(&self, span: Range<usize>, text: &str, what: &str) -> Result<(), ConfigError> {
+        if text.contains('\0') {
+            return Err(self.error(span, format!("{what} contains a NUL character")));
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn convert(
+    document: Document,
+    source: &Source<'_>,
+    base_dir: &Path,
+    env: &Environment,
+) -> Result<Loaded, ConfigError> {
+    let mut cx = Context {
+        source,
+        base_dir,
+        accounts: Accounts::new(&env.etc),
+        warnings: Vec::new(),
+    };
+    let tend = document.tend.unwrap_or_default();
+    let shutdown_timeout = match &tend.shutdown_timeout {
+        Some(value) => cx.duration(value)?,
+        None => DEFAULT_SHUTDOWN_TIMEOUT,
+    };
+    let mut settings = Settings::default();
+    if let Some(socket) = &tend.socket {
+        settings.socket = cx.path(socket, "socket")?;
+    }
+    settings.log_timestamps = tend.log_timestamps.unwrap_or(settings.log_timestamps);
+    settings.log_format = tend.log_format.unwrap_or(settings.log_format);
+    let shutdown = match &tend.shutdown_signals {
+        Some(signals) => shutdown_signals(&mut cx, signals)?,
+        None => ExitSignals::default(),
+    };
+
+    let Some(services) = document.services else {
+        return Err(cx
+            .error(
+                0..0,
+                "no services: the file must define at least one [services.NAME] table",
+            )
+            .with_help("for example:\n[services.app]\ncommand = [\"/usr/local/bin/app\"]"));
+    };
+    let services_span = services.span();
+    let tables = services.into_inner().0;
+    if tables.is_empty() {
+        return Err(cx.error(
+            services_span,
+            "no services: `services` must hold at least one [services.NAME] table",
+        ));
+    }
+    let mut specs = Vec::with_capacity(tables.len());
+    for (name, table) in tables {
+        let name_at = name.span().start;
+        let stop_timeout_at = table.stop_timeout.as_ref().map(|t| t.span().start);
+        let spec = service(&mut cx, name, table)?;
+        if spec.stop_timeout > shutdown_timeout {
+            cx.warn(
+                stop_timeout_at.unwrap_or(name_at),
+                format_args!(
+                    "service `{}` has stop-timeout {}, longer than shutdown-timeout {}: \
+                     services stop in parallel within the shutdown budget, so it may be \
+                     killed before it has stopped",
+                    spec.name,
+                    duration::show(spec.stop_timeout),
+                    duration::show(shutdown_timeout),
+                ),
+            );
+        }
+        specs.push(spec);
+    }
+    let spec = Spec {
+        services: specs,
+        signals: SignalRouting::Supervise { shutdown },
+        main_exit: MainExit::default(),
+        shutdown_timeout,
+    };
+    Ok(Loaded {
+        spec,
+        settings,
+        warnings: cx.warnings,
+    })
+}
+
+fn shutdown_signals(
+    cx: &mut Context<'_>,
+    signals: &Spanned<Vec<Spanned<String>>>,
+) -> Result<ExitSignals, ConfigError> {
+    let mut parsed = Vec::new();
+    for name in signals.get_ref() {
+        let signal = parse_signal(cx, name)?;
+        // Signals tend never receives (or must not treat as a request) would make the
+        // setting a promise it cannot keep.
+        let refusal = if signal.is_uncatchable() {
+            Some("it cannot be caught")
+        } else if signal.is_synchronous() {
+            Some("it is a fault signal, which tend leaves to crash whoever raised it")
+        } else if signal == Signal::CHLD {
+            Some("it is how tend learns that a child exited")
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            return Err(cx.error(
+                name.span(),
+                format!("{signal} cannot be a shutdown signal: {why}"),
+            ));
+        }
+        parsed.push(signal);
+    }
+    if parsed.is_empty() {
+        cx.warn(
+            signals.span().start,
+            "shutdown-signals is empty: no signal stops tend gracefully, so `docker stop` \
+             ends in SIGKILL; only `tend shutdown` stops it cleanly",
+        );
+    }
+    Ok(ExitSignals::of(&parsed))
+}
+
+fn parse_signal(cx: &Context<'_>, name: &Spanned<String>) -> Result<Signal, ConfigError> {
+    Signal::parse(name.get_ref()).ok_or_else(|| {
+        cx.error(
+            name.span(),
+            format!(
+                "unknown signal \"{}\"; expected a name such as \"TERM\", \"SIGQUIT\" or \
+                 \"RTMIN+2\", or a number from 1 to 64",
+                name.get_ref()
+            ),
+        )
+    })
+}
+
+fn service(
+    cx: &mut Context<'_>,
+    name: Spanned<String>,
+    table: ServiceTable,
+) -> Result<ServiceSpec, ConfigError> {
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.get_ref().is_empty() || !name.get_ref().chars().all(valid) {
+        return Err(cx.error(
+            name.span(),
+            format!(
+                "invalid service name \"{}\": use letters, digits, '.', '_' and '-' only",
+                name.get_ref().escape_debug()
+            ),
+        ));
+    }
+    let launch = cx.launch(&name, &table)?;
+    let mut spec = ServiceSpec::new(name.into_inner(), launch);
+
+    let oneshot = table.oneshot.unwrap_or(false);
+    spec.oneshot = oneshot;
+    // A one-shot task is done once it succeeds; restarting it after a failure is still
+    // useful (a migration waiting for its database), so that is its default.
+    spec.restart = match table.restart {
+        Some(Restart::Always) => RestartPolicy::Always,
+        Some(Restart::OnFailure) => RestartPolicy::OnFailure,
+        Some(Restart::Never) => RestartPolicy::Never,
+        None if oneshot => RestartPolicy::OnFailure,
+        None => spec.restart,
+    };
+    if let Some(codes) = &table.success_codes {
+        spec.success_codes = success_codes(cx, codes)?;
+    }
+    if let Some(backoff) = &table.backoff {
+        spec.backoff = self::backoff(cx, backoff.get_ref(), spec.backoff)?;
+    }
+    spec.start_secs = match &table.start_secs {
+        Some(value) => cx.duration(value)?,
+        // A task that is supposed to end cannot be required to stay up.
+        None if oneshot => Duration::ZERO,
+        None => spec.start_secs,
+    };
+    if let Some(value) = &table.max_restarts {
+        spec.max_restarts = u32::try_from(*value.get_ref()).map_err(|_| {
+            cx.error(
+                value.span(),
+                format!(
+                    "max-restarts must be from 0 (never give up) to {}, found {}",
+                    u32::MAX,
+                    value.get_ref()
+                ),
+            )
+        })?;
+    }
+    spec.critical = table.critical.unwrap_or(spec.critical);
+    if let Some(signal) = &table.stop_signal {
+        spec.stop_signal = parse_signal(cx, signal)?;
+    }
+    if let Some(value) = &table.stop_timeout {
+        spec.stop_timeout = cx.duration(value)?;
+    }
+    Ok(spec)
+}
+
+fn success_codes(
+    cx: &Context<'_>,
+    codes: &Spanned<Vec<Spanned<i64>>>,
+) -> Result<ExitCodeSet, ConfigError> {
+    if codes.get_ref().is_empty() {
+        return Err(cx.error(
+            codes.span(),
+            "success-codes is empty: no exit could ever count as a success; list at least one code",
+        ));
+    }
+    let mut set = ExitCodeSet::default();
+    for code in codes.get_ref() {
+        let value = u8::try_from(*code.get_ref()).map_err(|_| {
+            cx.error(
+                code.span(),
+                format!("exit codes are from 0 to 255, found {}", code.get_ref()),
+            )
+        })?;
+        set.insert(value);
+    }
+    Ok(set)
+}
+
+fn backoff(
+    cx: &Context<'_>,
+    table: &BackoffTable,
+    defaults: Backoff,
+) -> Result<Backoff, ConfigError> {
+    let initial = match &table.initial {
+        Some(value) => cx.duration(value)?,
+        None => defaults.initial,
+    };
+    let max = match &table.max {
+        Some(value) => cx.duration(value)?,
+        None => defaults.max,
+    };
+    let factor = match &table.factor {
+        Some(value) => {
+            let factor = *value.get_ref();
+            // Below 1 the delays would shrink; NaN or infinity would make them meaningless.
+            if !(factor.is_finite() && factor >= 1.0) {
+                return Err(cx.error(
+                    value.span(),
+                    format!("backoff factor must be a number of at least 1.0, found {factor}"),
+                ));
+            }
+            factor
+        }
+        None => defaults.factor,
+    };
+    if initial > max {
+        let span = match (&table.initial, &table.max) {
+            (Some(value), _) | (None, Some(value)) => value.span(),
+            (None, None) => 0..0,
+        };
+        return Err(cx.error(
+            span,
+            format!(
+                "backoff initial ({}) is longer than max ({})",
+                duration::show(initial),
+                duration::show(max)
+            ),
+        ));
+    }
+    Ok(Backoff {
+        initial,
+        max,
+        factor,
+    })
+}

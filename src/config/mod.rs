@@ -1,0 +1,115 @@
+//! The configuration file: TOML in, a validated [`Spec`] plus tend's own [`Settings`] out,
+//! or one precise error that names file, line and column.
+//!
+//! Loading is all-or-nothing and has no side effects beyond reading files (the config, an
+//! `env-file`, `passwd` and `group`): a bad file, at start or on reload, leaves whatever is
+//! running untouched. The keys are documented in docs/config.md.
+//!
+//! - `schema`: serde structs, the shape of the file (unknown keys and wrong types);
+//! - `convert` and `launch`: meaning (values, defaults, cross-checks) into `core::spec`;
+//! - `words`, `envfile`, `users`, `duration`: the small languages inside values;
+//! - `error`: spans into `FILE:LINE:COLUMN` and the rendered excerpt.
+
+mod convert;
+mod duration;
+mod envfile;
+mod error;
+mod launch;
+mod schema;
+mod users;
+mod words;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::ConfigError;
+
+use crate::core::spec::Spec;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Where the control socket lives unless `[tend] socket` says otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/tend/control.sock";
+
+/// A configuration that passed every check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loaded {
+    pub spec: Spec,
+    pub settings: Settings,
+    /// Things that are allowed but probably not meant, each a complete line starting with
+    /// `FILE:LINE:COLUMN: warning:`.
+    pub warnings: Vec<String>,
+}
+
+/// tend's own settings: how it talks and logs, as opposed to what it supervises.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub socket: PathBuf,
+    pub log_timestamps: bool,
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            socket: PathBuf::from(DEFAULT_SOCKET),
+            log_timestamps: false,
+            log_format: LogFormat::Prefixed,
+        }
+    }
+}
+
+/// How service output and tend's own lines are written to tend's stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `name | line`, for people reading `docker logs`.
+    #[default]
+    Prefixed,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// What the loader reads besides the config file itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    /// Directory holding `passwd` and `group` (`/etc`; tests point it elsewhere).
+    pub etc: PathBuf,
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Environment {
+            etc: PathBuf::from("/etc"),
+        }
+    }
+}
+
+/// Loads the file at `path`. Relative paths inside it are relative to its directory.
+pub fn load_file(path: &Path, env: &Environment) -> Result<Loaded, ConfigError> {
+    let origin = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        ConfigError::bare(&origin, format!("cannot read the configuration file: {e}"))
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| error::not_utf8(&origin, &bytes, e))?;
+    // Absolute, so the paths it yields stay right whatever the services' working directory.
+    let base_dir = std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    load_str(text, &origin, &base_dir, env)
+}
+
+/// Loads configuration text. `origin` names it in messages; relative paths in it are taken
+/// relative to `base_dir`.
+pub fn load_str(
+    source: &str,
+    origin: &str,
+    base_dir: &Path,
+    env: &Environment,
+) -> Result<Loaded, ConfigError> {
+    let source = error::Source::new(origin, source);
+    let document: schema::Document =
+        toml::from_str(source.text).map_err(|e| error::from_toml(&source, &e))?;
+    convert::convert(document, &source, base_dir, env)
+}

@@ -1,0 +1,295 @@
+//! The file as written: serde structs that mirror the TOML keys one to one.
+//!
+//! Only the *shape* is checked here (known keys, right types), and spans are kept for every
+//! value whose *meaning* is checked later in `convert`, so those errors can point at it too.
+//! `deny_unknown_fields` everywhere: a misspelt key silently ignored is a service that runs
+//! with a default nobody chose.
+
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+use std::marker::PhantomData;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub struct Document {
+    pub tend: Option<TendTable>,
+    pub services: Option<Spanned<Ordered<ServiceTable>>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "the [tend] table"
+)]
+pub struct TendTable {
+    pub shutdown_timeout: Option<Spanned<DurationValue>>,
+    pub socket: Option<Spanned<String>>,
+    pub log_timestamps: Option<bool>,
+    pub log_format: Option<super::LogFormat>,
+    pub shutdown_signals: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a service table"
+)]
+pub struct ServiceTable {
+    pub command: Option<Spanned<Command>>,
+    pub shell: Option<Spanned<bool>>,
+    pub env: Option<Ordered<Spanned<String>>>,
+    pub env_file: Option<Spanned<String>>,
+    pub workdir: Option<Spanned<String>>,
+    pub user: Option<Spanned<IdValue>>,
+    pub group: Option<Spanned<IdValue>>,
+    pub umask: Option<Spanned<UmaskValue>>,
+    pub limits: Option<LimitsTable>,
+    pub oneshot: Option<bool>,
+    pub restart: Option<Restart>,
+    pub success_codes: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub backoff: Option<Spanned<BackoffTable>>,
+    pub start_secs: Option<Spanned<DurationValue>>,
+    pub max_restarts: Option<Spanned<i64>>,
+    pub critical: Option<bool>,
+    pub stop_signal: Option<Spanned<String>>,
+    pub stop_timeout: Option<Spanned<DurationValue>>,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table { initial = .., max = .., factor = .. }"
+)]
+pub struct BackoffTable {
+    pub initial: Option<Spanned<DurationValue>>,
+    pub max: Option<Spanned<DurationValue>>,
+    pub factor: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of limits such as { nofile = 65536 }"
+)]
+pub struct LimitsTable {
+    pub nofile: Option<Spanned<LimitValue>>,
+    pub nproc: Option<Spanned<LimitValue>>,
+    pub core: Option<Spanned<LimitValue>>,
+    pub memlock: Option<Spanned<LimitValue>>,
+    pub stack: Option<Spanned<LimitValue>>,
+}
+
+/// A table whose keys are names the user chose (services, variables), in file order.
+///
+/// toml's own maps are sorted by key unless its `preserve_order` feature (and indexmap) is
+/// on; sorting by where each key appears gives file order without either.
+pub struct Ordered<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OrderedVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for OrderedVisitor<V> {
+            type Value = Ordered<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries: Vec<(Spanned<String>, V)> = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                entries.sort_by_key(|(key, _)| key.span().start);
+                Ok(Ordered(entries))
+            }
+        }
+        deserializer.deserialize_map(OrderedVisitor(PhantomData))
+    }
+}
+
+/// `command`: an array is the exec form, a string is split into words (or given to the
+/// shell with `shell = true`).
+pub enum Command {
+    Text(String),
+    Argv(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CommandVisitor;
+        impl<'de> Visitor<'de> for CommandVisitor {
+            type Value = Command;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a command: an array of strings, or a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Command, E> {
+                Ok(Command::Text(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Command, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(Command::Argv)
+            }
+        }
+        deserializer.deserialize_any(CommandVisitor)
+    }
+}
+
+/// A duration as written: `"1m 30s"`, `5` or `0.5`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DurationValue {
+    Text(String),
+    Seconds(i64),
+    FractionalSeconds(f64),
+}
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = DurationValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(super::duration::ALLOWED)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationValue, E> {
+                Ok(DurationValue::Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationValue, E> {
+                Ok(DurationValue::Seconds(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationValue, E> {
+                i64::try_from(v)
+                    .map(DurationValue::Seconds)
+                    .map_err(|_| E::custom(format!("invalid duration {v}: too long")))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationValue, E> {
+                Ok(DurationValue::FractionalSeconds(v))
+            }
+        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+/// `user` or `group`: a name, or a numeric id (as an integer or a string of digits).
+pub enum IdValue {
+    Text(String),
+    Number(i64),
+}
+
+impl<'de> Deserialize<'de> for IdValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl Visitor<'_> for IdVisitor {
+            type Value = IdValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a name or a numeric id")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IdValue, E> {
+                Ok(IdValue::Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<IdValue, E> {
+                Ok(IdValue::Number(v))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
+}
+
+/// `umask`: a string of octal digits (`"0022"`) or an integer (`0o022` in TOML).
+pub enum UmaskValue {
+    Text(String),
+    Number(i64),
+}
+
+impl<'de> Deserialize<'de> for UmaskValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct UmaskVisitor;
+        impl Visitor<'_> for UmaskVisitor {
+            type Value = UmaskValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a umask: a string of octal digits such as \"0022\", or an integer")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<UmaskValue, E> {
+                Ok(UmaskValue::Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<UmaskValue, E> {
+                Ok(UmaskValue::Number(v))
+            }
+        }
+        deserializer.deserialize_any(UmaskVisitor)
+    }
+}
+
+/// One side of a resource limit: a number, or `"unlimited"` (any other string is refused
+/// later, with its span).
+pub enum LimitBound {
+    Number(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for LimitBound {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BoundVisitor;
+        impl Visitor<'_> for BoundVisitor {
+            type Value = LimitBound;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or \"unlimited\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LimitBound, E> {
+                Ok(LimitBound::Number(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LimitBound, E> {
+                Ok(LimitBound::Text(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(BoundVisitor)
+    }
+}
+
+/// `limits.NAME`: the same soft and hard limit, or `{ soft = .., hard = .. }`.
+pub enum LimitValue {
+    Same(LimitBound),
+    Pair(LimitPair),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table { soft = .., hard = .. }")]
+pub struct LimitPair {
+    pub soft: Spanned<LimitBound>,
+    pub hard: Spanned<LimitBound>,
+}
+
+impl<'de> Deserialize<'de> for LimitValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LimitVisitor)
+    }
+}
+
+struct LimitVisitor;
+
+impl<'de> Visitor<'de> for LimitVisitor {
+    type Value = LimitValue;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer, \"unlimited\", or a table { soft = .., hard = .. }")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<LimitValue, E> {
+        Ok(LimitValue::Same(LimitBound::Number(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<LimitValue, E> {
+        Ok(LimitValue::Same(LimitBound::Text(v.to_string())))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LimitValue, A::Error> {
+        // Through the derived struct, so an unknown key is reported at the key itself.
+        LimitPair::deserialize(MapAccessDeserializer::new(map)).map(LimitValue::Pair)
+    }
+}

@@ -1,0 +1,1000 @@
+//! Loading whole files: the exact `Spec` a file produces, defaults, and every error with
+//! its exact position.
+
+use super::*;
+use crate::core::signal::Signal;
+use crate::core::spec::{
+    Backoff, Credentials, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, Launch, Limit,
+    MainExit, Output, Resource, RestartPolicy, ServiceSpec, SessionMode, SignalRouting,
+};
+use std::ffi::OsString;
+use std::time::Duration;
+
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
+                      www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n\
+                      app:x:1000:1000::/home/app:/bin/sh\n";
+const GROUP: &str = "root:x:0:\nadm:x:4:www-data,app\nvideo:x:44:www-data\nwww-data:x:33:\n\
+                     staff:x:50:\napp:x:1000:\n";
+
+/// A temp directory holding `etc/passwd`, `etc/group` and whatever a test writes; configs
+/// are loaded as if they lived in it.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/passwd"), PASSWD).unwrap();
+        std::fs::write(dir.path().join("etc/group"), GROUP).unwrap();
+        Fixture { dir }
+    }
+
+    fn env(&self) -> Environment {
+        Environment {
+            etc: self.dir.path().join("etc"),
+        }
+    }
+
+    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn load(&self, source: &str) -> Result<Loaded, ConfigError> {
+        load_str(source, "tend.toml", self.dir.path(), &self.env())
+    }
+}
+
+fn load(source: &str) -> Result<Loaded, ConfigError> {
+    Fixture::new().load(source)
+}
+
+fn error(source: &str) -> ConfigError {
+    match load(source) {
+        Ok(_) => panic!("expected an error for:\n{source}"),
+        Err(e) => e,
+    }
+}
+
+/// Asserts the error's position and message, and that the rendering starts as promised.
+#[track_caller]
+fn assert_error(source: &str, line: usize, column: usize, message: &str) {
+    let e = error(source);
+    assert_eq!(
+        (e.line, e.column, e.message.as_str()),
+        (line, column, message),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with(&format!("tend.toml:{line}:{column}: error: {message}\n"))
+    );
+}
+
+fn argv(words: &[&str]) -> Vec<OsString> {
+    words.iter().map(OsString::from).collect()
+}
+
+fn codes(list: &[u8]) -> ExitCodeSet {
+    let mut set = ExitCodeSet::default();
+    for &c in list {
+        set.insert(c);
+    }
+    set
+}
+
+fn launch(words: &[&str]) -> Launch {
+    Launch {
+        argv: argv(words),
+        session: SessionMode::NewSession,
+        env: Vec::new(),
+        workdir: None,
+        credentials: None,
+        umask: None,
+        limits: Vec::new(),
+        output: Output::Prefixed,
+    }
+}
+
+const FULL: &str = r#"
+[tend]
+shutdown-timeout = "20s"
+socket = "/tmp/tend.sock"
+log-timestamps = true
+log-format = "json"
+shutdown-signals = ["TERM", "SIGQUIT", "usr1"]
+
+[services.php-fpm]
+command = ["php-fpm", "-F"]
+env-file = "app.env"
+env = { APP_ENV = "prod", B = "from-toml" }
+workdir = "/srv/app"
+user = "www-data"
+group = "staff"
+umask = "0027"
+limits = { nofile = 65536, nproc = { soft = 100, hard = "unlimited" }, core = "unlimited", memlock = 0, stack = { soft = 8388608, hard = 16777216 } }
+restart = "on-failure"
+success-codes = [0, 2, 255]
+backoff = { initial = "250ms", max = "1m", factor = 1.5 }
+start-secs = 3
+max-restarts = 0
+critical = true
+stop-signal = "QUIT"
+stop-timeout = "7s"
+
+[services.nginx]
+command = "nginx -g 'daemon off;'"
+shell = false
+oneshot = false
+
+[services.migrate]
+shell = true
+command = "./migrate.sh && echo done"
+oneshot = true
+user = 1000
+umask = 0o022
+workdir = "app"
+"#;
+
+#[test]
+fn a_full_file_gives_exactly_this_spec() {
+    let f = Fixture::new();
+    f.write("app.env", "# from the image\nexport A=1\nB='from-file'\n");
+    let loaded = f.load(FULL).unwrap();
+
+    let php = ServiceSpec {
+        name: "php-fpm".into(),
+        launch: Launch {
+            argv: argv(&["php-fpm", "-F"]),
+            session: SessionMode::NewSession,
+            env: vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "from-file".into()),
+                ("APP_ENV".into(), "prod".into()),
+                ("B".into(), "from-toml".into()),
+            ],
+            workdir: Some("/srv/app".into()),
+            credentials: Some(Credentials {
+                uid: 33,
+                gid: 50,
+                groups: vec![4, 44],
+            }),
+            umask: Some(0o027),
+            limits: vec![
+                Limit {
+                    resource: Resource::Nofile,
+                    soft: 65536,
+                    hard: 65536,
+                },
+                Limit {
+                    resource: Resource::Nproc,
+                    soft: 100,
+                    hard: u64::MAX,
+                },
+                Limit {
+                    resource: Resource::Core,
+                    soft: u64::MAX,
+                    hard: u64::MAX,
+                },
+                Limit {
+                    resource: Resource::Memlock,
+                    soft: 0,
+                    hard: 0,
+                },
+                Limit {
+                    resource: Resource::Stack,
+                    soft: 8 << 20,
+                    hard: 16 << 20,
+                },
+            ],
+            output: Output::Prefixed,
+        },
+        critical: true,
+        oneshot: false,
+        restart: RestartPolicy::OnFailure,
+        success_codes: codes(&[0, 2, 255]),
+        backoff: Backoff {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(60),
+            factor: 1.5,
+        },
+        start_secs: Duration::from_secs(3),
+        max_restarts: 0,
+        stop_signal: Signal::QUIT,
+        stop_timeout: Duration::from_secs(7),
+        stop_group_leftovers: true,
+    };
+    let nginx = ServiceSpec::new("nginx", launch(&["nginx", "-g", "daemon off;"]));
+    let migrate = ServiceSpec {
+        oneshot: true,
+        restart: RestartPolicy::OnFailure,
+        start_secs: Duration::ZERO,
+        ..ServiceSpec::new(
+            "migrate",
+            Launch {
+                credentials: Some(Credentials {
+                    uid: 1000,
+                    gid: 1000,
+                    groups: vec![4],
+                }),
+                umask: Some(0o022),
+                workdir: Some(f.dir.path().join("app")),
+                ..launch(&["/bin/sh", "-c", "./migrate.sh && echo done"])
+            },
+        )
+    };
+    let expected = Spec {
+        services: vec![php, nginx, migrate],
+        signals: SignalRouting::Supervise {
+            shutdown: ExitSignals::of(&[Signal::TERM, Signal::QUIT, Signal::USR1]),
+        },
+        main_exit: MainExit::default(),
+        shutdown_timeout: Duration::from_secs(20),
+    };
+    assert_eq!(loaded.spec, expected);
+    assert_eq!(
+        loaded.settings,
+        Settings {
+            socket: "/tmp/tend.sock".into(),
+            log_timestamps: true,
+            log_format: LogFormat::Json
+        }
+    );
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn defaults() {
+    let loaded = load("[services.app]\ncommand = [\"/app\"]\n").unwrap();
+    let expected = Spec {
+        services: vec![ServiceSpec::new("app", launch(&["/app"]))],
+        signals: SignalRouting::Supervise {
+            shutdown: ExitSignals::default(),
+        },
+        main_exit: MainExit::default(),
+        shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+    };
+    assert_eq!(loaded.spec, expected);
+    assert_eq!(loaded.settings, Settings::default());
+    assert_eq!(
+        loaded.settings.socket,
+        PathBuf::from("/run/tend/control.sock")
+    );
+    assert_eq!(loaded.settings.log_format, LogFormat::Prefixed);
+    assert!(!loaded.settings.log_timestamps);
+    assert!(loaded.warnings.is_empty());
+
+    // What ServiceSpec::new promises, spelt out, so a change there shows up here.
+    let s = &loaded.spec.services[0];
+    assert!(!s.critical && !s.oneshot);
+    assert_eq!(s.restart, RestartPolicy::Always);
+    assert_eq!(s.success_codes, codes(&[0]));
+    assert_eq!(
+        s.backoff,
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+            factor: 2.0
+        }
+    );
+    assert_eq!(s.start_secs, Duration::from_secs(1));
+    assert_eq!(s.max_restarts, 10);
+    assert_eq!(s.stop_signal, Signal::TERM);
+    assert_eq!(s.stop_timeout, Duration::from_secs(5));
+    assert_eq!(
+        ExitSignals::default(),
+        ExitSignals::of(&[Signal::TERM, Signal::INT])
+    );
+}
+
+#[test]
+fn oneshot_defaults_and_overrides() {
+    let loaded = load(
+        "[services.a]\ncommand = \"a\"\noneshot = true\n\
+         [services.b]\ncommand = \"b\"\noneshot = true\nrestart = \"never\"\nstart-secs = \"2s\"\n",
+    )
+    .unwrap();
+    let [a, b] = &loaded.spec.services[..] else {
+        panic!()
+    };
+    assert_eq!(
+        (a.restart, a.start_secs),
+        (RestartPolicy::OnFailure, Duration::ZERO)
+    );
+    assert_eq!(
+        (b.restart, b.start_secs),
+        (RestartPolicy::Never, Duration::from_secs(2))
+    );
+}
+
+#[test]
+fn services_keep_file_order() {
+    let loaded = load(
+        "[services.zeta]\ncommand = \"z\"\n[services.alpha]\ncommand = \"a\"\n\
+         [services.mid]\ncommand = \"m\"\n[services.beta]\ncommand = \"b\"\n",
+    )
+    .unwrap();
+    let names: Vec<&str> = loaded
+        .spec
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["zeta", "alpha", "mid", "beta"]);
+}
+
+#[test]
+fn commands_strings_and_numbers() {
+    let loaded = load(
+        r#"
+[services.a]
+command = "run --name 'my app' \"x y\" a\\ b"
+start-secs = 0.5
+stop-timeout = "1m 30s"
+user = "1000"
+group = 7
+umask = "022"
+success-codes = [3]
+"#,
+    )
+    .unwrap();
+    let a = &loaded.spec.services[0];
+    assert_eq!(
+        a.launch.argv,
+        argv(&["run", "--name", "my app", "x y", "a b"])
+    );
+    assert_eq!(a.start_secs, Duration::from_millis(500));
+    assert_eq!(a.stop_timeout, Duration::from_secs(90));
+    assert_eq!(
+        a.launch.credentials,
+        Some(Credentials {
+            uid: 1000,
+            gid: 7,
+            groups: vec![4]
+        })
+    );
+    assert_eq!(a.launch.umask, Some(0o022));
+    assert_eq!(a.success_codes, codes(&[3]));
+}
+
+#[test]
+fn warns_when_a_stop_timeout_exceeds_the_shutdown_budget() {
+    let loaded = load(
+        "[tend]\nshutdown-timeout = \"3s\"\n\
+         [services.slow]\ncommand = \"x\"\nstop-timeout = \"10s\"\n\
+         [services.quick]\ncommand = \"x\"\nstop-timeout = 1\n\
+         [services.default]\ncommand = \"x\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "tend.toml:5:16: warning: service `slow` has stop-timeout 10s, longer than \
+             shutdown-timeout 3s: services stop in parallel within the shutdown budget, so it \
+             may be killed before it has stopped",
+            "tend.toml:9:11: warning: service `default` has stop-timeout 5s, longer than \
+             shutdown-timeout 3s: services stop in parallel within the shutdown budget, so it \
+             may be killed before it has stopped",
+        ]
+    );
+}
+
+#[test]
+fn other_warnings() {
+    let loaded = load(
+        "[tend]\nshutdown-signals = []\n\
+         [services.a]\ncommand = \"echo $HOME > /x\"\nuser = 4242\n",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.spec.signals,
+        SignalRouting::Supervise {
+            shutdown: ExitSignals(0)
+        }
+    );
+    let creds = loaded.spec.services[0].launch.credentials.clone();
+    assert_eq!(
+        creds,
+        Some(Credentials {
+            uid: 4242,
+            gid: 0,
+            groups: vec![]
+        })
+    );
+    let w = &loaded.warnings;
+    assert_eq!(w.len(), 3, "{w:#?}");
+    assert!(
+        w[0].starts_with("tend.toml:2:20: warning: shutdown-signals is empty"),
+        "{}",
+        w[0]
+    );
+    assert!(w[1].starts_with("tend.toml:4:11: warning: the command of service `a` contains `$`"));
+    assert!(w[2].starts_with(
+        "tend.toml:5:8: warning: service `a` runs as uid 4242, which has no entry in"
+    ));
+}
+
+#[test]
+fn load_file_resolves_relative_paths_from_the_file() {
+    let f = Fixture::new();
+    std::fs::create_dir(f.dir.path().join("conf")).unwrap();
+    f.write("conf/vars.env", "X=1\n");
+    let path = f.write(
+        "conf/tend.toml",
+        "[tend]\nsocket = \"ctl.sock\"\n[services.a]\ncommand = \"a\"\nenv-file = \"vars.env\"\n\
+         workdir = \"../srv\"\n",
+    );
+    let loaded = load_file(&path, &f.env()).unwrap();
+    let conf = f.dir.path().join("conf");
+    assert_eq!(loaded.settings.socket, conf.join("ctl.sock"));
+    let a = &loaded.spec.services[0];
+    assert_eq!(a.launch.env, [("X".into(), "1".into())]);
+    assert_eq!(a.launch.workdir, Some(conf.join("../srv")));
+}
+
+#[test]
+fn load_file_errors() {
+    let f = Fixture::new();
+    let missing = f.dir.path().join("nope.toml");
+    let e = load_file(&missing, &f.env()).unwrap_err();
+    assert_eq!((e.line, e.column), (1, 1));
+    assert!(
+        e.message
+            .starts_with("cannot read the configuration file: "),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}:1:1: error: cannot read", missing.display()))
+    );
+
+    let path = f.write("bad.toml", b"[services.a]\ncommand = \"caf\xe9\"\n");
+    let e = load_file(&path, &f.env()).unwrap_err();
+    assert_eq!((e.line, e.column), (2, 15));
+    assert_eq!(
+        e.message,
+        "the file is not valid UTF-8 (byte 0xE9); TOML files must be UTF-8"
+    );
+}
+
+#[test]
+fn unknown_keys_point_at_the_key() {
+    assert_error(
+        "servics = 1\n",
+        1,
+        1,
+        "unknown key `servics`, expected `tend` or `services`",
+    );
+    assert_error(
+        "[tend]\nhttp = \"127.0.0.1:9100\"\n[services.a]\ncommand = \"a\"\n",
+        2,
+        1,
+        "unknown key `http`, expected one of `shutdown-timeout`, `socket`, `log-timestamps`, \
+         `log-format`, `shutdown-signals`",
+    );
+    let e = error("[services.a]\ncommand = \"a\"\ndepends-on = { b = \"ready\" }\n");
+    assert_eq!((e.line, e.column), (3, 1));
+    assert!(
+        e.message
+            .starts_with("unknown key `depends-on`, expected one of `command`, `shell`")
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nbackoff = { initial = \"1s\", maximum = \"2s\" }\n",
+        3,
+        29,
+        "unknown key `maximum`, expected one of `initial`, `max`, `factor`",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlimits = { files = 5 }\n",
+        3,
+        12,
+        "unknown key `files`, expected one of `nofile`, `nproc`, `core`, `memlock`, `stack`",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlimits = { core = { soft = 1, max = 2 } }\n",
+        3,
+        31,
+        "unknown key `max`, expected `soft` or `hard`",
+    );
+    // A sub-table under a service is a key of that service too.
+    let e = error("[services.a]\ncommand = \"a\"\n[services.a.extra]\n");
+    assert_eq!((e.line, e.column), (3, 13));
+}
+
+#[test]
+fn wrong_types() {
+    assert_error(
+        "[services.a]\ncommand = \"a\"\ncritical = \"yes\"\n",
+        3,
+        12,
+        "invalid type: string \"yes\", expected a boolean",
+    );
+    assert_error(
+        "[services.a]\ncommand = 5\n",
+        2,
+        11,
+        "invalid type: integer `5`, expected a command: an array of strings, or a string",
+    );
+    assert_error(
+        "[services.a]\ncommand = [\"a\", 5]\n",
+        2,
+        17,
+        "invalid type: integer `5`, expected a string",
+    );
+    assert_error(
+        "services = [1]\n",
+        1,
+        12,
+        "invalid type: array, expected a table",
+    );
+    assert_error(
+        "tend = 1\n",
+        1,
+        8,
+        "invalid type: integer `1`, expected the [tend] table",
+    );
+    assert_error(
+        "[services]\na = 1\n",
+        2,
+        5,
+        "invalid type: integer `1`, expected a service table",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nenv = { PORT = 80 }\n",
+        3,
+        16,
+        "invalid type: integer `80`, expected a string",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nuser = true\n",
+        3,
+        8,
+        "invalid type: boolean `true`, expected a name or a numeric id",
+    );
+    assert_error(
+        "[tend]\nlog-format = \"xml\"\n[services.a]\ncommand = \"a\"\n",
+        2,
+        14,
+        "invalid value `xml`, expected `prefixed` or `json`",
+    );
+}
+
+#[test]
+fn bad_durations() {
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nstop-timeout = \"5 parsecs\"\n",
+        3,
+        16,
+        "invalid duration \"5 parsecs\": unknown time unit \"parsecs\", supported units: ns, \
+         us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations); expected \
+         a duration with a unit such as \"100ms\", \"9s\" or \"1m 30s\", or a number of seconds",
+    );
+    let e = error("[tend]\nshutdown-timeout = -3\n[services.a]\ncommand = \"a\"\n");
+    assert_eq!((e.line, e.column), (2, 20));
+    assert!(
+        e.message
+            .starts_with("invalid duration -3: it is negative; expected"),
+        "{e}"
+    );
+    let e = error("[services.a]\ncommand = \"a\"\nbackoff = { max = true }\n");
+    assert_eq!((e.line, e.column), (3, 19));
+    assert!(
+        e.message
+            .starts_with("invalid type: boolean `true`, expected a duration"),
+        "{e}"
+    );
+    let e = error("[services.a]\ncommand = \"a\"\nstart-secs = \"9\"\n");
+    assert!(e.message.contains("time unit needed"), "{e}");
+}
+
+#[test]
+fn bad_signals() {
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nstop-signal = \"TREM\"\n",
+        3,
+        15,
+        "unknown signal \"TREM\"; expected a name such as \"TERM\", \"SIGQUIT\" or \"RTMIN+2\", \
+         or a number from 1 to 64",
+    );
+    assert_error(
+        "[tend]\nshutdown-signals = [\"TERM\", \"KILL\"]\n[services.a]\ncommand = \"a\"\n",
+        2,
+        29,
+        "SIGKILL cannot be a shutdown signal: it cannot be caught",
+    );
+    let e = error("[tend]\nshutdown-signals = [\"SEGV\"]\n[services.a]\ncommand = \"a\"\n");
+    assert!(
+        e.message
+            .starts_with("SIGSEGV cannot be a shutdown signal: it is a fault signal")
+    );
+    let e = error("[tend]\nshutdown-signals = [\"CHLD\"]\n[services.a]\ncommand = \"a\"\n");
+    assert!(e.message.starts_with("SIGCHLD cannot be a shutdown signal"));
+    let e = error("[tend]\nshutdown-signals = [\"nope\"]\n[services.a]\ncommand = \"a\"\n");
+    assert_eq!((e.line, e.column), (2, 21));
+}
+
+#[test]
+fn bad_policy_values() {
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nrestart = \"sometimes\"\n",
+        3,
+        11,
+        "invalid value `sometimes`, expected one of `always`, `on-failure`, `never`",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nsuccess-codes = [0, 256]\n",
+        3,
+        21,
+        "exit codes are from 0 to 255, found 256",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nsuccess-codes = [-1]\n",
+        3,
+        18,
+        "exit codes are from 0 to 255, found -1",
+    );
+    let e = error("[services.a]\ncommand = \"a\"\nsuccess-codes = []\n");
+    assert_eq!((e.line, e.column), (3, 17));
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nmax-restarts = -1\n",
+        3,
+        16,
+        "max-restarts must be from 0 (never give up) to 4294967295, found -1",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nbackoff = { factor = 0.5 }\n",
+        3,
+        22,
+        "backoff factor must be a number of at least 1.0, found 0.5",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nbackoff = { factor = nan }\n",
+        3,
+        22,
+        "backoff factor must be a number of at least 1.0, found NaN",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nbackoff = { initial = \"1m\" }\n",
+        3,
+        23,
+        "backoff initial (1m) is longer than max (30s)",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nbackoff = { max = \"10ms\" }\n",
+        3,
+        19,
+        "backoff initial (100ms) is longer than max (10ms)",
+    );
+}
+
+#[test]
+fn bad_commands() {
+    assert_error(
+        "[services.web]\ncommand = \"nginx -g 'daemon off;\"\n",
+        2,
+        21,
+        "unterminated single quote in `command`: the quote opened here is never closed",
+    );
+    // With escapes in the TOML string, offsets no longer match: the whole value is shown.
+    let e = error("[services.web]\ncommand = \"a \\\"b\"\n");
+    assert_eq!((e.line, e.column), (2, 11));
+    assert_error(
+        "[services.web]\ncommand = 'run \\'\n",
+        2,
+        16,
+        "`command` ends with a backslash that escapes nothing",
+    );
+    assert_error(
+        "[services.a]\nshell = true\ncommand = [\"sh\", \"-c\", \"x\"]\n",
+        3,
+        11,
+        "with `shell = true`, `command` must be a string: the script for /bin/sh -c",
+    );
+    assert_error("[services.a]\ncommand = []\n", 2, 11, "`command` is empty");
+    assert_error(
+        "[services.a]\ncommand = \"  \"\n",
+        2,
+        11,
+        "`command` is empty",
+    );
+    assert_error(
+        "[services.a]\nshell = true\ncommand = \"\"\n",
+        3,
+        11,
+        "`command` is empty",
+    );
+    assert_error(
+        "[services.a]\ncommand = [\"\", \"x\"]\n",
+        2,
+        12,
+        "the program name (the first element of `command`) is empty",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"'' x\"\n",
+        2,
+        11,
+        "the program name (the first word of `command`) is empty",
+    );
+    assert_error(
+        "[services.a]\ncommand = [\"a\\u0000\"]\n",
+        2,
+        12,
+        "this argument contains a NUL character",
+    );
+    assert_error(
+        "[services.a]\nshell = true\n",
+        1,
+        11,
+        "service `a` has no `command`",
+    );
+}
+
+#[test]
+fn unknown_user_and_group_name_the_file() {
+    let f = Fixture::new();
+    let passwd = f.dir.path().join("etc/passwd");
+    let group = f.dir.path().join("etc/group");
+    let e = f
+        .load("[services.a]\ncommand = \"a\"\nuser = \"nobody\"\n")
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (3, 8));
+    assert_eq!(
+        e.message,
+        format!("unknown user `nobody` (not in {})", passwd.display())
+    );
+    let e = f
+        .load("[services.a]\ncommand = \"a\"\nuser = \"app\"\ngroup = \"wheel\"\n")
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (4, 9));
+    assert_eq!(
+        e.message,
+        format!("unknown group `wheel` (not in {})", group.display())
+    );
+}
+
+#[test]
+fn bad_ids() {
+    assert_error(
+        "[services.a]\ncommand = \"a\"\ngroup = \"app\"\n",
+        3,
+        9,
+        "`group` needs `user` as well",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nuser = -1\n",
+        3,
+        8,
+        "a uid must be from 0 to 4294967294",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nuser = \"4294967295\"\n",
+        3,
+        8,
+        "a uid must be from 0 to 4294967294",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nuser = 0\ngroup = 99999999999\n",
+        4,
+        9,
+        "a gid must be from 0 to 4294967294",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nuser = \"\"\n",
+        3,
+        8,
+        "`user` is empty",
+    );
+}
+
+#[test]
+fn bad_env() {
+    let f = Fixture::new();
+    let e = f
+        .load("[services.a]\ncommand = \"a\"\nenv-file = \"missing.env\"\n")
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (3, 12));
+    let path = f.dir.path().join("missing.env");
+    assert_eq!(
+        e.message,
+        format!(
+            "cannot read env-file {}: No such file or directory (os error 2)",
+            path.display()
+        )
+    );
+    let path = f.write("bad.env", "A=1\nexport\n");
+    let e = f
+        .load("[services.a]\ncommand = \"a\"\nenv-file = \"bad.env\"\n")
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (3, 12));
+    assert_eq!(
+        e.message,
+        format!(
+            "env-file {} line 2: expected KEY=VALUE, found `export`",
+            path.display()
+        )
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nenv = { \"A=B\" = \"x\" }\n",
+        3,
+        9,
+        "invalid variable name \"A=B\": it contains `=`",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nenv-file = \"\"\n",
+        3,
+        12,
+        "`env-file` is an empty path",
+    );
+}
+
+#[test]
+fn bad_umask_and_limits() {
+    assert_error(
+        "[services.a]\ncommand = \"a\"\numask = \"0089\"\n",
+        3,
+        9,
+        "invalid umask \"0089\": expected octal digits from \"0000\" to \"0777\", such as \"0022\"",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\numask = 512\n",
+        3,
+        9,
+        "invalid umask 512: expected octal digits from \"0000\" to \"0777\", such as \"0022\"",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlimits = { nofile = -1 }\n",
+        3,
+        21,
+        "a limit cannot be negative, found -1",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlimits = { nofile = \"lots\" }\n",
+        3,
+        21,
+        "invalid limit \"lots\": expected an integer or \"unlimited\"",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlimits = { nofile = { soft = 10, hard = 5 } }\n",
+        3,
+        30,
+        "the soft limit is above the hard limit",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlimits = { nofile = { soft = 10 } }\n",
+        3,
+        21,
+        "missing key `hard`",
+    );
+}
+
+#[test]
+fn bad_service_names_and_no_services() {
+    assert_error(
+        "[services.\"web server\"]\ncommand = \"a\"\n",
+        1,
+        11,
+        "invalid service name \"web server\": use letters, digits, '.', '_' and '-' only",
+    );
+    assert_error(
+        "[services.\"\"]\ncommand = \"a\"\n",
+        1,
+        11,
+        "invalid service name \"\": use letters, digits, '.', '_' and '-' only",
+    );
+    let none = "no services: the file must define at least one [services.NAME] table";
+    assert_error("", 1, 1, none);
+    assert_error("# nothing\n\n[tend]\nlog-timestamps = true\n", 1, 1, none);
+    assert_error(
+        "[tend]\n[services]\n",
+        2,
+        1,
+        "no services: `services` must hold at least one [services.NAME] table",
+    );
+}
+
+#[test]
+fn toml_syntax_errors_have_positions() {
+    let e = error("[services.a]\ncommand = \"a\ncritical = true\n");
+    assert_eq!((e.line, e.column), (2, 13));
+    let e = error("[services.a]\ncommand = \"a\"\ncommand = \"b\"\n");
+    assert_eq!(e.line, 3);
+    let e = error("[services.a]\nmax-restarts = 99999999999999999999999\n");
+    assert_eq!((e.line, e.column), (2, 16));
+}
+
+#[test]
+fn rendered_errors_read_well() {
+    let e = error("[services.web]\ncommand = \"nginx -g 'daemon off;\"\n");
+    assert_eq!(
+        e.to_string(),
+        "tend.toml:2:21: error: unterminated single quote in `command`: the quote opened here is \
+         never closed\n  |\n2 | command = \"nginx -g 'daemon off;\"\n  |                     ^"
+    );
+    let e = error("[services.a]\nshell = true\ncommand = [\"x\"]\n");
+    assert_eq!(
+        e.to_string(),
+        "tend.toml:3:11: error: with `shell = true`, `command` must be a string: the script for \
+         /bin/sh -c\n  |\n3 | command = [\"x\"]\n  |           ^^^^^\n  |\n  = help: write the \
+         command as one string, or drop `shell = true` to run the array directly"
+    );
+}
+
+/// Every prefix and every one-byte deletion of a valid file loads or fails cleanly, and
+/// every failure has a position inside the text.
+#[test]
+fn never_panics_on_mangled_input() {
+    let f = Fixture::new();
+    f.write("app.env", "A=1\n");
+    let check = |text: &str| {
+        if let Err(e) = f.load(text) {
+            assert!(
+                e.line >= 1 && e.line <= text.lines().count().max(1) + 1,
+                "{e}"
+            );
+            assert!(e.column >= 1, "{e}");
+            assert!(e.to_string().starts_with("tend.toml:"));
+        }
+    };
+    for (i, _) in FULL.char_indices() {
+        check(&FULL[..i]);
+        let mut deleted = FULL.to_string();
+        deleted.remove(i);
+        check(&deleted);
+    }
+    for text in [
+        "\0",
+        "[",
+        "]]",
+        "=",
+        "[services.a]\ncommand = [[[]]]",
+        "\u{feff}",
+        "a.b.c = 1",
+    ] {
+        check(text);
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = load_str(&text, "t.toml", Path::new("/nonexistent"), &Environment::default());
+        }
+
+        #[test]
+        fn arbitrary_commands_never_panic(command in "[ a-z'\"\\\\$|]{0,40}") {
+            let text = format!("[services.a]\ncommand = '''{command}'''\n");
+            let _ = load_str(&text, "t.toml", Path::new("/nonexistent"), &Environment::default());
+        }
+    }
+}
+
+/// The complete example in docs/config.md loads without errors or warnings.
+#[test]
+fn the_documented_example_loads() {
+    let doc = include_str!("../../docs/config.md");
+    let example = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let f = Fixture::new();
+    f.write("app.env", "A=1\n");
+    let loaded = f.load(example).unwrap();
+    let names: Vec<&str> = loaded
+        .spec
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["php-fpm", "nginx", "migrate"]);
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+}
