@@ -1,5 +1,6 @@
 //! Entry points: what `main` does with its arguments.
 
+pub mod supervise;
 pub mod tini;
 
 use crate::core::{self, MainExit, Spec, Supervisor};
@@ -30,6 +31,13 @@ pub fn main() -> c_int {
         Err(e) => return fatal(format_args!("cannot create signalfd: {e}")),
     };
     let args: Vec<_> = std::env::args_os().skip(1).collect();
+    // Subcommands first; anything else is tini's command line (`tend -- run` runs a
+    // program called "run").
+    match args.first().and_then(|a| a.to_str()) {
+        Some("run") => return supervise::run(&args[1..], inherited, signal_fd),
+        Some("check") => return supervise::check(&args[1..]),
+        _ => {}
+    }
     let env = |name: &str| std::env::var_os(name);
     match tini::parse(&args, env) {
         Ok(Parsed::Help) => {
@@ -100,6 +108,7 @@ fn run_single(
         signals: signal_fd,
         log,
         is_pid1,
+        logs: None,
     };
     match event_loop::run(Supervisor::new(spec), ctx) {
         Ok(code) => c_int::from(code),

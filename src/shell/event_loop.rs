@@ -1,15 +1,20 @@
-//! The event loop: epoll over the signalfd (and, later, sockets and pipes), with the timeout
-//! the core asks for. With nothing to time, it sleeps in epoll_wait with no timeout at all.
+//! The event loop: epoll over the signalfd, services' log pipes and tend's own outputs, with
+//! the timeout the core asks for. With nothing to time, it sleeps in epoll_wait with no
+//! timeout at all: an idle tend makes no system calls.
 
 use super::log::Logger;
-use crate::core::{self, Action, Input, KillTarget, Level, Signal, Supervisor};
+use super::logs::{Logs, Stream};
+use crate::core::{
+    self, Action, Input, KillTarget, Level, Output, Pid, ServiceId, Signal, Supervisor,
+};
 use crate::sys::process;
 use crate::sys::reap::{self, Reaped};
 use crate::sys::signals::{Inherited, Received, SignalFd};
-use crate::sys::spawn;
+use crate::sys::spawn::{self, ChildStdio};
 use rustix::event::epoll;
+use std::collections::HashMap;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the loop needs besides the core's spec.
 pub struct Context {
@@ -18,125 +23,214 @@ pub struct Context {
     pub log: Logger,
     /// tend is PID 1 of its pid namespace: `kill(-1)` means "everything in the container".
     pub is_pid1: bool,
+    /// Supervisor mode: services' output, prefixed. None in single-child mode.
+    pub logs: Option<Logs>,
 }
 
-const SIGNALFD_TOKEN: u64 = 0;
+const SIGNALFD: u64 = 0;
+const OUTPUT_BASE: u64 = 1; // + stream
+const SOURCE_BASE: u64 = 16; // + svc * 2 + stream
+
+/// How long tend waits at exit for a slow reader to take the last log lines.
+const FINAL_FLUSH: Duration = Duration::from_secs(2);
+
+struct Loop {
+    sup: Supervisor,
+    ctx: Context,
+    ep: std::os::fd::OwnedFd,
+    origin: Instant,
+    me: Pid,
+    /// Live service processes, to drain their pipes when they exit.
+    service_pids: HashMap<Pid, ServiceId>,
+    /// Whether each output is registered for EPOLLOUT.
+    watching_output: [bool; 2],
+}
 
 /// Runs until the core says exit; returns the exit code. Errors here are setup errors.
-pub fn run(mut sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
+pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
     epoll::add(
         &ep,
         &ctx.signals,
-        epoll::EventData::new_u64(SIGNALFD_TOKEN),
+        epoll::EventData::new_u64(SIGNALFD),
         epoll::EventFlags::IN,
     )?;
-    let origin = std::time::Instant::now();
-    let now = || core::Instant::from_origin(origin.elapsed());
-    let me = process::getpid();
-
-    sup.start(now());
-    let mut received: Vec<Received> = Vec::with_capacity(32);
-    let mut events = Vec::with_capacity(8);
-    loop {
-        if let Some(code) = execute(&mut sup, &ctx, now) {
-            return Ok(code);
-        }
-        let timeout = sup.poll_timeout().map(|at| {
-            let d = at.since(now());
-            // Round up: waking a hair early would only spin once more.
-            rustix::event::Timespec {
-                tv_sec: d.as_secs() as i64,
-                tv_nsec: i64::from(d.subsec_nanos()),
-            }
-        });
-        events.clear();
-        match epoll::wait(&ep, spare(&mut events), timeout.as_ref()) {
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => {
-                // Not expected; never give up the loop over it, but do not spin either.
-                ctx.log.say(Level::Error, format_args!("epoll_wait: {e}"));
-                std::thread::sleep(Duration::from_millis(10));
+    if let Some(logs) = &ctx.logs {
+        for svc in 0..logs.services() {
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                let token = SOURCE_BASE + svc as u64 * 2 + stream as u64;
+                epoll::add(
+                    &ep,
+                    logs.read_fd(svc, stream),
+                    epoll::EventData::new_u64(token),
+                    epoll::EventFlags::IN,
+                )?;
             }
         }
-        for ev in events.iter() {
-            if ev.data.u64() == SIGNALFD_TOKEN {
-                on_signals(&mut sup, &ctx, me, &mut received, now);
-            }
-        }
-        if let Some(at) = sup.poll_timeout() {
-            if now() >= at {
-                sup.handle_timeout(now());
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if let Some(fd) = logs.output_fd(stream) {
+                let token = OUTPUT_BASE + stream as u64;
+                epoll::add(
+                    &ep,
+                    fd,
+                    epoll::EventData::new_u64(token),
+                    epoll::EventFlags::empty(),
+                )?;
             }
         }
     }
+    let mut lp = Loop {
+        sup,
+        ctx,
+        ep,
+        origin: Instant::now(),
+        me: process::getpid(),
+        service_pids: HashMap::new(),
+        watching_output: [false; 2],
+    };
+    let now = lp.now();
+    lp.sup.start(now);
+    lp.run()
 }
 
-fn spare(events: &mut Vec<epoll::Event>) -> rustix::buffer::SpareCapacity<'_, epoll::Event> {
-    rustix::buffer::spare_capacity(events)
-}
-
-fn on_signals(
-    sup: &mut Supervisor,
-    ctx: &Context,
-    me: core::Pid,
-    received: &mut Vec<Received>,
-    now: impl Fn() -> core::Instant,
-) {
-    received.clear();
-    if let Err(e) = ctx.signals.read_all(received) {
-        ctx.log
-            .say(Level::Error, format_args!("reading signals: {e}"));
-        return;
+impl Loop {
+    fn now(&self) -> core::Instant {
+        core::Instant::from_origin(self.origin.elapsed())
     }
-    let mut reap_needed = false;
-    for r in received.iter() {
-        if r.signal == Signal::CHLD {
-            reap_needed = true;
-        } else if r.signal == Signal::PIPE && r.sender == me.0 {
-            // tend's own write to a closed pipe: an error return handles it, not the child.
-        } else {
-            sup.handle(now(), Input::Signal(r.signal));
+
+    fn run(&mut self) -> std::io::Result<u8> {
+        let mut received: Vec<Received> = Vec::with_capacity(32);
+        let mut events = Vec::with_capacity(32);
+        loop {
+            if let Some(code) = self.settle() {
+                if let Some(logs) = &mut self.ctx.logs {
+                    logs.finish(FINAL_FLUSH);
+                }
+                let _ = std::io::stdout().flush();
+                let _ = std::io::stderr().flush();
+                return Ok(code);
+            }
+            self.update_interest();
+            let timeout = self.next_wakeup().map(|at| {
+                let d = at.saturating_duration_since(Instant::now());
+                rustix::event::Timespec {
+                    tv_sec: d.as_secs() as i64,
+                    tv_nsec: i64::from(d.subsec_nanos()),
+                }
+            });
+            events.clear();
+            match epoll::wait(
+                &self.ep,
+                rustix::buffer::spare_capacity(&mut events),
+                timeout.as_ref(),
+            ) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    // Not expected; never give up the loop over it, but do not spin either.
+                    self.ctx
+                        .log
+                        .say(Level::Error, format_args!("epoll_wait: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            for ev in events.iter() {
+                match ev.data.u64() {
+                    SIGNALFD => self.on_signals(&mut received),
+                    t if t == OUTPUT_BASE || t == OUTPUT_BASE + 1 => {
+                        let stream = if t == OUTPUT_BASE {
+                            Stream::Stdout
+                        } else {
+                            Stream::Stderr
+                        };
+                        if let Some(logs) = &mut self.ctx.logs {
+                            logs.write_out(stream);
+                        }
+                    }
+                    t if t >= SOURCE_BASE => {
+                        let svc = ((t - SOURCE_BASE) / 2) as usize;
+                        let stream = if (t - SOURCE_BASE) % 2 == 0 {
+                            Stream::Stdout
+                        } else {
+                            Stream::Stderr
+                        };
+                        if let Some(logs) = &mut self.ctx.logs {
+                            logs.read(svc, stream, Instant::now());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let now = self.now();
+            if self.sup.poll_timeout().is_some_and(|at| now >= at) {
+                self.sup.handle_timeout(now);
+            }
+            if let Some(logs) = &mut self.ctx.logs {
+                logs.on_timeout(Instant::now());
+            }
         }
     }
-    if reap_needed {
-        reap_all(sup, ctx, now);
-    }
-}
 
-/// waitpid(-1, WNOHANG) until nothing is left to collect; every pid goes to the core, which
-/// tells services from adopted orphans.
-fn reap_all(sup: &mut Supervisor, ctx: &Context, now: impl Fn() -> core::Instant) {
-    loop {
-        match reap::reap_one() {
-            Ok(Reaped::Child(pid, status)) => sup.handle(now(), Input::ChildExited { pid, status }),
-            Ok(Reaped::NoneReady) => return,
-            Ok(Reaped::NoChildren) => {
-                sup.handle(now(), Input::NoChildren);
-                return;
+    /// The earliest of the core's deadline and the logs' partial-line deadline.
+    fn next_wakeup(&self) -> Option<Instant> {
+        let core = self
+            .sup
+            .poll_timeout()
+            .map(|at| self.origin + at.since_origin());
+        let logs = self.ctx.logs.as_ref().and_then(Logs::next_deadline);
+        match (core, logs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Executes actions and answers the core's questions until nothing is left to do.
+    /// Returns the exit code once the core asks to exit.
+    fn settle(&mut self) -> Option<u8> {
+        loop {
+            let mut progressed = false;
+            while let Some(action) = self.sup.poll_action() {
+                progressed = true;
+                if let Some(code) = self.execute(action) {
+                    return Some(code);
+                }
             }
-            Err(e) => {
-                ctx.log.say(Level::Error, format_args!("waitpid: {e}"));
-                return;
+            // Groups whose main process is gone: report the ones with nobody left.
+            let awaited: Vec<Pid> = self.sup.awaited_groups().collect();
+            for pgid in awaited {
+                if process::group_is_empty(pgid) {
+                    progressed = true;
+                    let now = self.now();
+                    self.sup.handle(now, Input::GroupEmpty { pgid });
+                }
+            }
+            if !progressed {
+                return None;
             }
         }
     }
-}
 
-/// Carries out every queued action. Returns the exit code once the core asks to exit.
-fn execute(sup: &mut Supervisor, ctx: &Context, now: impl Fn() -> core::Instant) -> Option<u8> {
-    while let Some(action) = sup.poll_action() {
+    fn execute(&mut self, action: Action) -> Option<u8> {
         match action {
             Action::Spawn { svc, generation } => {
-                let launch = &sup.spec().services[svc.0].launch;
-                let input = match spawn::spawn(launch, &ctx.inherited) {
+                let launch = &self.sup.spec().services[svc.0].launch;
+                let stdio = match (&self.ctx.logs, launch.output) {
+                    (Some(logs), Output::Prefixed) => {
+                        let (stdout, stderr) = logs.child_fds(svc.0);
+                        ChildStdio::Pipes { stdout, stderr }
+                    }
+                    _ => ChildStdio::Inherit,
+                };
+                let input = match spawn::spawn(launch, &self.ctx.inherited, stdio) {
                     // Registered before the next reap: this thread reaps only between actions.
-                    Ok(pid) => Input::Spawned {
-                        svc,
-                        generation,
-                        pid,
-                    },
+                    Ok(pid) => {
+                        self.service_pids.insert(pid, svc);
+                        Input::Spawned {
+                            svc,
+                            generation,
+                            pid,
+                        }
+                    }
                     Err(e) => Input::SpawnFailed {
                         svc,
                         generation,
@@ -144,43 +238,145 @@ fn execute(sup: &mut Supervisor, ctx: &Context, now: impl Fn() -> core::Instant)
                         message: e.message,
                     },
                 };
-                sup.handle(now(), input);
+                let now = self.now();
+                self.sup.handle(now, input);
             }
-            Action::Kill { target, signal } => kill(ctx, target, signal),
-            Action::Log(note) => ctx.log.note(&note),
-            Action::Exit(code) => {
-                let _ = std::io::stdout().flush();
-                let _ = std::io::stderr().flush();
-                return Some(code);
+            Action::Kill { target, signal } => {
+                self.kill(target, signal);
+                if target == KillTarget::Everyone {
+                    // If nobody is left, no SIGCHLD will ever say so: ask the reaper now.
+                    self.reap_all();
+                }
+            }
+            Action::Log(note) => match (&mut self.ctx.logs, self.ctx.log.render_note(&note)) {
+                // In supervisor mode tend's lines join the same queue as the services' lines,
+                // so they never land in the middle of one.
+                (Some(logs), Some(line)) => logs.tend_line(&line),
+                (None, Some(line)) => {
+                    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                }
+                (_, None) => {}
+            },
+            Action::Exit(code) => return Some(code),
+        }
+        None
+    }
+
+    fn on_signals(&mut self, received: &mut Vec<Received>) {
+        received.clear();
+        if let Err(e) = self.ctx.signals.read_all(received) {
+            self.ctx
+                .log
+                .say(Level::Error, format_args!("reading signals: {e}"));
+            return;
+        }
+        let mut reap_needed = false;
+        for r in received.iter() {
+            if r.signal == Signal::CHLD {
+                reap_needed = true;
+            } else if r.signal == Signal::PIPE && r.sender == self.me.0 {
+                // tend's own write to a closed pipe: an error return handles it.
+            } else {
+                let now = self.now();
+                self.sup.handle(now, Input::Signal(r.signal));
+            }
+        }
+        if reap_needed {
+            self.reap_all();
+        }
+    }
+
+    /// waitpid(-1, WNOHANG) until nothing is left to collect; every pid goes to the core,
+    /// which tells services from adopted orphans.
+    fn reap_all(&mut self) {
+        loop {
+            match reap::reap_one() {
+                Ok(Reaped::Child(pid, status)) => {
+                    if let Some(svc) = self.service_pids.remove(&pid) {
+                        // Its last words come before anything tend says about its exit.
+                        if let Some(logs) = &mut self.ctx.logs {
+                            logs.drain_service(svc.0, Instant::now());
+                        }
+                    }
+                    let now = self.now();
+                    self.sup.handle(now, Input::ChildExited { pid, status });
+                }
+                Ok(Reaped::NoneReady) => return,
+                Ok(Reaped::NoChildren) => {
+                    let now = self.now();
+                    self.sup.handle(now, Input::NoChildren);
+                    return;
+                }
+                Err(e) => {
+                    self.ctx.log.say(Level::Error, format_args!("waitpid: {e}"));
+                    return;
+                }
             }
         }
     }
-    None
-}
 
-fn kill(ctx: &Context, target: KillTarget, signal: Signal) {
-    let result = match target {
-        KillTarget::Process(pid) => process::kill(pid.0, signal),
-        KillTarget::Group(pid) => process::kill(-pid.0, signal),
-        KillTarget::Everyone if ctx.is_pid1 => match process::kill(-1, signal) {
-            // Nobody left to signal is the good case.
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
-            other => other,
-        },
-        KillTarget::Everyone => {
-            for pid in process::descendants(process::getpid()) {
-                let _ = process::kill(pid.0, signal);
+    fn kill(&self, target: KillTarget, signal: Signal) {
+        let result = match target {
+            KillTarget::Process(pid) => process::kill(pid.0, signal),
+            KillTarget::Group(pid) => process::kill(-pid.0, signal),
+            KillTarget::Everyone if self.ctx.is_pid1 => match process::kill(-1, signal) {
+                // Nobody left to signal is the good case.
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+                other => other,
+            },
+            KillTarget::Everyone => {
+                for pid in process::descendants(self.me) {
+                    let _ = process::kill(pid.0, signal);
+                }
+                Ok(())
             }
-            Ok(())
-        }
-    };
-    if let Err(e) = result {
-        let level = if e.raw_os_error() == Some(libc::ESRCH) {
-            Level::Debug
-        } else {
-            Level::Warn
         };
-        ctx.log
-            .say(level, format_args!("sending {signal} to {target:?}: {e}"));
+        if let Err(e) = result {
+            let level = if e.raw_os_error() == Some(libc::ESRCH) {
+                Level::Debug
+            } else {
+                Level::Warn
+            };
+            self.ctx
+                .log
+                .say(level, format_args!("sending {signal} to {target:?}: {e}"));
+        }
+    }
+
+    /// Back-pressure: services feeding a congested output are not read; outputs with queued
+    /// bytes are watched for writability.
+    fn update_interest(&mut self) {
+        let Some(logs) = &mut self.ctx.logs else {
+            return;
+        };
+        for (svc, stream, paused) in logs.update_pauses() {
+            let flags = if paused {
+                epoll::EventFlags::empty()
+            } else {
+                epoll::EventFlags::IN
+            };
+            let token = SOURCE_BASE + svc as u64 * 2 + stream as u64;
+            let _ = epoll::modify(
+                &self.ep,
+                logs.read_fd(svc, stream),
+                epoll::EventData::new_u64(token),
+                flags,
+            );
+        }
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let want = logs.pending(stream);
+            if want != self.watching_output[stream as usize] {
+                if let Some(fd) = logs.output_fd(stream) {
+                    let flags = if want {
+                        epoll::EventFlags::OUT
+                    } else {
+                        epoll::EventFlags::empty()
+                    };
+                    let token = OUTPUT_BASE + stream as u64;
+                    let _ = epoll::modify(&self.ep, fd, epoll::EventData::new_u64(token), flags);
+                }
+                self.watching_output[stream as usize] = want;
+            }
+        }
     }
 }

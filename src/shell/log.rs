@@ -13,14 +13,27 @@ pub struct Logger {
 
 impl Logger {
     pub fn note(&self, note: &Note) {
+        if let Some(line) = self.render_note(note) {
+            write_stderr(&line);
+        }
+    }
+
+    /// The line for `note`, or None when the verbosity hides it.
+    pub fn render_note(&self, note: &Note) -> Option<String> {
         let level = match note {
             Note::OrphanReaped { .. } if self.warn_on_reap => Level::Warn,
             _ => note.level(),
         };
-        self.say(level, format_args!("{note}"));
+        self.render(level, format_args!("{note}"))
     }
 
     pub fn say(&self, level: Level, msg: std::fmt::Arguments<'_>) {
+        if let Some(line) = self.render(level, msg) {
+            write_stderr(&line);
+        }
+    }
+
+    pub fn render(&self, level: Level, msg: std::fmt::Arguments<'_>) -> Option<String> {
         let needed = match level {
             Level::Error => 0,
             Level::Warn => 1,
@@ -28,7 +41,7 @@ impl Logger {
             Level::Debug => 3,
         };
         if self.verbosity < needed {
-            return;
+            return None;
         }
         let word = match level {
             Level::Error => "error",
@@ -36,9 +49,12 @@ impl Logger {
             Level::Info => "info",
             Level::Debug => "debug",
         };
-        // One write per line so lines from tend and its children do not interleave mid-line.
-        let line = format!("tend: {word}: {msg}\n");
-        // Nothing useful can be done if stderr is gone; tend must carry on regardless.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        Some(format!("tend: {word}: {msg}\n"))
     }
+}
+
+/// One write per line so lines from tend and its children do not interleave mid-line.
+/// Nothing useful can be done if stderr is gone; tend must carry on regardless.
+fn write_stderr(line: &str) {
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }

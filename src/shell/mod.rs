@@ -1,4 +1,8 @@
 //! The impure half: one thread, one epoll loop, feeding `core` and carrying out its actions.
 
 pub mod event_loop;
+pub mod lines;
 pub mod log;
+pub mod logs;
+pub mod output;
+pub mod timestamp;

@@ -46,6 +46,13 @@ pub fn kill(pid: i32, sig: Signal) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether no process (not even a zombie) is left in the process group `pgid`.
+pub fn group_is_empty(pgid: Pid) -> bool {
+    // SAFETY: signal 0 only checks for existence; no signal is sent.
+    let r = unsafe { libc::kill(-pgid.0, 0) };
+    r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
 /// Every process whose chain of parents leads to `root`, read from /proc. Used instead of
 /// `kill(-1)` when tend is not PID 1, where -1 would mean every process the user owns.
 pub fn descendants(root: Pid) -> Vec<Pid> {

@@ -1,0 +1,153 @@
+//! `tend run [FILE]` (supervise the services of a TOML file) and `tend check FILE`.
+
+use crate::config::{self, Environment, LogFormat};
+use crate::core::{Level, Supervisor};
+use crate::shell::event_loop::{self, Context};
+use crate::shell::log::Logger;
+use crate::shell::logs::{Format, Logs, Style};
+use crate::sys::{process, signals};
+use std::ffi::{OsStr, OsString, c_int};
+use std::path::PathBuf;
+
+/// Where `tend run` looks without a FILE argument or `$TEND_CONFIG`.
+pub const DEFAULT_CONFIG: &str = "/etc/tend.toml";
+
+/// Exit code for a configuration that does not load (tend itself uses 1 for other failures).
+pub const CONFIG_ERROR: c_int = 2;
+
+pub const RUN_USAGE: &str = "Usage: tend run [-v|-q] [FILE]
+Supervises the services in FILE (default: $TEND_CONFIG, else /etc/tend.toml).
+  -v  more of tend's own messages (repeatable)    -q  errors only
+";
+
+pub const CHECK_USAGE: &str = "Usage: tend check FILE
+Validates FILE as tend run would, starts nothing, and prints any warnings.
+";
+
+pub fn run(
+    args: &[OsString],
+    inherited: signals::Inherited,
+    signal_fd: signals::SignalFd,
+) -> c_int {
+    let mut verbosity: u8 = 2;
+    let mut file: Option<PathBuf> = None;
+    for arg in args {
+        match arg.to_str() {
+            Some("-h" | "--help") => {
+                print!("{RUN_USAGE}");
+                return 0;
+            }
+            Some(flag) if flag.starts_with("-v") && flag[1..].chars().all(|c| c == 'v') => {
+                verbosity = verbosity.saturating_add((flag.len() - 1) as u8);
+            }
+            Some("-q") => verbosity = 0,
+            Some(flag) if flag.starts_with('-') && flag != "-" => {
+                eprint!("tend: unknown option '{flag}'\n{RUN_USAGE}");
+                return 1;
+            }
+            _ if file.is_none() => file = Some(PathBuf::from(arg)),
+            _ => {
+                eprint!("tend: too many arguments\n{RUN_USAGE}");
+                return 1;
+            }
+        }
+    }
+    let path = file
+        .or_else(|| {
+            std::env::var_os("TEND_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let loaded = match config::load_file(&path, &Environment::default()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("tend: nothing was started");
+            return CONFIG_ERROR;
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    let log = Logger {
+        verbosity,
+        warn_on_reap: false,
+    };
+    let is_pid1 = process::getpid().0 == 1;
+    if !is_pid1 && !process::is_subreaper().unwrap_or(false) {
+        if let Err(e) = process::become_subreaper() {
+            log.say(Level::Warn, format_args!("not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped by tend"));
+        }
+    }
+    let names: Vec<String> = loaded
+        .spec
+        .services
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let style = Style {
+        format: match loaded.settings.log_format {
+            LogFormat::Prefixed => Format::Prefixed,
+            LogFormat::Json => Format::Json,
+        },
+        timestamps: loaded.settings.log_timestamps,
+        color: use_color(),
+    };
+    let logs = match Logs::new(&names, style) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("tend: error: cannot set up log pipes: {e}");
+            return 1;
+        }
+    };
+    let ctx = Context {
+        inherited,
+        signals: signal_fd,
+        log,
+        is_pid1,
+        logs: Some(logs),
+    };
+    match event_loop::run(Supervisor::new(loaded.spec), ctx) {
+        Ok(code) => c_int::from(code),
+        Err(e) => {
+            eprintln!("tend: error: cannot start the event loop: {e}");
+            1
+        }
+    }
+}
+
+pub fn check(args: &[OsString]) -> c_int {
+    let [file] = args else {
+        eprint!("{CHECK_USAGE}");
+        return 1;
+    };
+    if file == OsStr::new("-h") || file == OsStr::new("--help") {
+        print!("{CHECK_USAGE}");
+        return 0;
+    }
+    match config::load_file(std::path::Path::new(file), &Environment::default()) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            let n = loaded.spec.services.len();
+            println!(
+                "{}: ok, {n} service{}",
+                file.to_string_lossy(),
+                if n == 1 { "" } else { "s" }
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            CONFIG_ERROR
+        }
+    }
+}
+
+/// Colour only for a person at a terminal who has not asked for none.
+fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && rustix::termios::isatty(rustix::stdio::stdout())
+}

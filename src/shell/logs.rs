@@ -1,0 +1,357 @@
+//! Services' stdout and stderr: one pipe per stream per service, created once and kept across
+//! restarts (so a crashing service's last words are still read), cut into lines and written to
+//! tend's stdout/stderr with an aligned `name | ` prefix.
+
+use super::lines::LineBuffer;
+use super::output::Output;
+use super::timestamp;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// A partial line waits this long for its end before it is written as it is.
+pub const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(200);
+
+/// Bytes read from one pipe per wake-up, so one chatty service cannot starve the others.
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout = 0,
+    Stderr = 1,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Prefixed,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    pub format: Format,
+    pub timestamps: bool,
+    /// ANSI colour on the prefix (only on a terminal, never under NO_COLOR).
+    pub color: bool,
+}
+
+struct Source {
+    read: OwnedFd,
+    /// Kept open by tend so the pipe outlives each instance and never hits EOF.
+    write: OwnedFd,
+    lines: LineBuffer,
+    partial_since: Option<Instant>,
+    /// Not being read because its output is congested.
+    paused: bool,
+}
+
+pub struct Logs {
+    /// `sources[svc][stream]`
+    sources: Vec<[Source; 2]>,
+    prefixes: Vec<String>,
+    names: Vec<String>,
+    outputs: [Output; 2],
+    style: Style,
+    buf: Vec<u8>,
+}
+
+const COLORS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
+
+impl Logs {
+    pub fn new(names: &[String], style: Style) -> io::Result<Logs> {
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        let prefixes = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let pad = " ".repeat(width - n.chars().count());
+                if style.color {
+                    format!("\x1b[{}m{n}{pad} |\x1b[0m ", COLORS[i % COLORS.len()])
+                } else {
+                    format!("{n}{pad} | ")
+                }
+            })
+            .collect();
+        let mut sources = Vec::with_capacity(names.len());
+        for _ in names {
+            sources.push([source()?, source()?]);
+        }
+        let outputs = [
+            Output::new(rustix::stdio::stdout())?,
+            Output::new(rustix::stdio::stderr())?,
+        ];
+        Ok(Logs {
+            sources,
+            prefixes,
+            names: names.to_vec(),
+            outputs,
+            style,
+            buf: vec![0; READ_CHUNK],
+        })
+    }
+
+    /// The write ends a new instance of service `svc` gets as stdout and stderr.
+    pub fn child_fds(&self, svc: usize) -> (BorrowedFd<'_>, BorrowedFd<'_>) {
+        let [out, err] = &self.sources[svc];
+        (out.write.as_fd(), err.write.as_fd())
+    }
+
+    pub fn read_fd(&self, svc: usize, stream: Stream) -> BorrowedFd<'_> {
+        self.sources[svc][stream as usize].read.as_fd()
+    }
+
+    pub fn output_fd(&self, stream: Stream) -> Option<BorrowedFd<'_>> {
+        self.outputs[stream as usize].pollable()
+    }
+
+    pub fn services(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Reads one chunk from a service's pipe. Returns false when nothing was there.
+    pub fn read(&mut self, svc: usize, stream: Stream, now: Instant) -> bool {
+        let n = match rustix::io::read(&self.sources[svc][stream as usize].read, &mut self.buf[..])
+        {
+            Ok(n) if n > 0 => n,
+            // EOF cannot happen (tend holds a write end); EAGAIN means drained.
+            Ok(_) | Err(_) => return false,
+        };
+        let Logs {
+            sources,
+            prefixes,
+            names,
+            outputs,
+            style,
+            buf,
+        } = self;
+        let src = &mut sources[svc][stream as usize];
+        let out = &mut outputs[stream as usize];
+        src.lines.feed(&buf[..n], |line| {
+            format_line(out, *style, &prefixes[svc], &names[svc], stream, line)
+        });
+        src.partial_since = match (src.lines.has_partial(), src.partial_since) {
+            (true, Some(t)) => Some(t),
+            (true, None) => Some(now),
+            (false, _) => None,
+        };
+        let _ = out.flush();
+        true
+    }
+
+    /// Everything still in a service's pipes, and its partial lines: called when an instance
+    /// has exited, so its last words are printed before anything else is said about it.
+    pub fn drain_service(&mut self, svc: usize, now: Instant) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            // Bounded: a pipe holds at most its capacity, and the writer is gone.
+            for _ in 0..64 {
+                if !self.read(svc, stream, now) {
+                    break;
+                }
+            }
+            self.flush_partial(svc, stream);
+        }
+    }
+
+    fn flush_partial(&mut self, svc: usize, stream: Stream) {
+        let Logs {
+            sources,
+            prefixes,
+            names,
+            outputs,
+            style,
+            ..
+        } = self;
+        let src = &mut sources[svc][stream as usize];
+        let out = &mut outputs[stream as usize];
+        src.lines
+            .flush(|line| format_line(out, *style, &prefixes[svc], &names[svc], stream, line));
+        src.partial_since = None;
+        let _ = out.flush();
+    }
+
+    /// One of tend's own diagnostic lines, queued on stderr between whole service lines.
+    pub fn tend_line(&mut self, line: &str) {
+        let out = &mut self.outputs[Stream::Stderr as usize];
+        out.push(line.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// Writes as much queued output as the reader takes now.
+    pub fn write_out(&mut self, stream: Stream) {
+        let _ = self.outputs[stream as usize].flush();
+    }
+
+    pub fn pending(&self, stream: Stream) -> bool {
+        self.outputs[stream as usize].pending() > 0
+    }
+
+    pub fn congested(&self, stream: Stream) -> bool {
+        self.outputs[stream as usize].congested()
+    }
+
+    /// Sources whose paused state must change: (svc, stream, now_paused).
+    pub fn update_pauses(&mut self) -> Vec<(usize, Stream, bool)> {
+        let mut changes = Vec::new();
+        let congested = [
+            self.congested(Stream::Stdout),
+            self.congested(Stream::Stderr),
+        ];
+        for (svc, pair) in self.sources.iter_mut().enumerate() {
+            for (i, src) in pair.iter_mut().enumerate() {
+                if src.paused != congested[i] {
+                    src.paused = congested[i];
+                    let stream = if i == 0 {
+                        Stream::Stdout
+                    } else {
+                        Stream::Stderr
+                    };
+                    changes.push((svc, stream, src.paused));
+                }
+            }
+        }
+        changes
+    }
+
+    /// When the oldest waiting partial line is due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.sources
+            .iter()
+            .flatten()
+            .filter_map(|s| s.partial_since)
+            .min()
+            .map(|t| t + PARTIAL_LINE_DELAY)
+    }
+
+    pub fn on_timeout(&mut self, now: Instant) {
+        for svc in 0..self.sources.len() {
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                let due = self.sources[svc][stream as usize]
+                    .partial_since
+                    .is_some_and(|t| t + PARTIAL_LINE_DELAY <= now);
+                if due {
+                    self.flush_partial(svc, stream);
+                }
+            }
+        }
+    }
+
+    /// At exit: read what is left and write everything, waiting up to `limit` for a slow reader.
+    pub fn finish(&mut self, limit: Duration) {
+        let now = Instant::now();
+        for svc in 0..self.sources.len() {
+            self.drain_service(svc, now);
+        }
+        let deadline = now + limit;
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            while self.pending(stream) && Instant::now() < deadline {
+                self.write_out(stream);
+                if let (true, Some(fd)) = (self.pending(stream), self.output_fd(stream)) {
+                    let mut fds = [rustix::event::PollFd::new(
+                        &fd,
+                        rustix::event::PollFlags::OUT,
+                    )];
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let ts = rustix::event::Timespec {
+                        tv_sec: left.as_secs() as i64,
+                        tv_nsec: i64::from(left.subsec_nanos()),
+                    };
+                    let _ = rustix::event::poll(&mut fds, Some(&ts));
+                }
+            }
+        }
+    }
+}
+
+fn source() -> io::Result<Source> {
+    let (read, write) = rustix::pipe::pipe_with(
+        rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+    )?;
+    // The service's end must block like any ordinary stdout: only tend's end is non-blocking.
+    let flags = rustix::fs::fcntl_getfl(&write)?;
+    rustix::fs::fcntl_setfl(&write, flags - rustix::fs::OFlags::NONBLOCK)?;
+    Ok(Source {
+        read,
+        write,
+        lines: LineBuffer::default(),
+        partial_since: None,
+        paused: false,
+    })
+}
+
+fn format_line(
+    out: &mut Output,
+    style: Style,
+    prefix: &str,
+    name: &str,
+    stream: Stream,
+    line: &[u8],
+) {
+    let mut text = Vec::with_capacity(line.len() + prefix.len() + 40);
+    match style.format {
+        Format::Prefixed => {
+            if style.timestamps {
+                text.extend_from_slice(timestamp::now_rfc3339().as_bytes());
+                text.push(b' ');
+            }
+            text.extend_from_slice(prefix.as_bytes());
+            text.extend_from_slice(line);
+        }
+        Format::Json => {
+            text.extend_from_slice(b"{");
+            if style.timestamps {
+                text.extend_from_slice(
+                    format!("\"time\":\"{}\",", timestamp::now_rfc3339()).as_bytes(),
+                );
+            }
+            let stream = if stream == Stream::Stdout {
+                "stdout"
+            } else {
+                "stderr"
+            };
+            text.extend_from_slice(b"\"service\":");
+            json_string(&mut text, name.as_bytes());
+            text.extend_from_slice(format!(",\"stream\":\"{stream}\",\"line\":").as_bytes());
+            json_string(&mut text, line);
+            text.push(b'}');
+        }
+    }
+    text.push(b'\n');
+    out.push(&text);
+}
+
+/// A JSON string literal; invalid UTF-8 becomes U+FFFD.
+fn json_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for c in String::from_utf8_lossy(bytes).chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
+            c => {
+                let mut b = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escaping() {
+        let mut v = Vec::new();
+        json_string(&mut v, b"a\"b\\c\n\x01\xff");
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            "\"a\\\"b\\\\c\\n\\u0001\u{fffd}\""
+        );
+    }
+}
