@@ -1,6 +1,6 @@
 //! tend as a real PID 1 (`unshare --pid --fork --mount-proc`): real signals, real orphans,
 //! real exit codes. Needs root (or unprivileged user namespaces) and python3.
-#![allow(clippy::disallowed_methods)]
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! Interactive use (`docker run -it`): tend as PID 1 on a terminal hands the foreground to
 //! its child, so Ctrl-C, Ctrl-Z and job control behave as in a normal terminal.
-#![allow(clippy::disallowed_methods)]
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

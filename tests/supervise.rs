@@ -1,0 +1,529 @@
+//! Supervisor mode (`tend run FILE`) with real processes, tend as a real PID 1 (or as a
+//! subreaper where a test must look at processes after tend is gone).
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A temp dir with a config file in it.
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Setup {
+    fn new(toml: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("tend.toml");
+        let toml = toml.replace("$DIR", &dir.path().display().to_string());
+        std::fs::write(&config, toml).unwrap();
+        Setup { dir, config }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn pid1(&self) -> Running {
+        Running::start(pid1_command(&["run", self.config.to_str().unwrap()]))
+    }
+}
+
+fn wait_log(t: &Running, what: &str) {
+    wait_for(&format!("'{what}' in tend's output"), LIMIT, || {
+        (t.stderr().contains(what) || t.stdout().contains(what)).then_some(())
+    });
+}
+
+fn count_lines(path: &Path) -> usize {
+    lines(path).len()
+}
+
+#[test]
+fn a_crashing_service_is_restarted_with_growing_backoff() {
+    let s = Setup::new(
+        r#"
+[services.crashy]
+command = "sh -c 'date +%s%N >> $DIR/starts; exit 1'"
+backoff = { initial = "200ms", max = "10s", factor = 2.0 }
+max-restarts = 3
+"#,
+    );
+    let mut t = s.pid1();
+    wait_log(&t, "giving up");
+    let starts: Vec<u128> = lines(&s.path("starts"))
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(starts.len(), 4, "first start and three restarts");
+    for (i, pair) in starts.windows(2).enumerate() {
+        let gap = Duration::from_nanos((pair[1] - pair[0]) as u64);
+        let backoff = Duration::from_millis(200 << i);
+        assert!(
+            gap >= backoff,
+            "restart {} came after {gap:?}, before its backoff {backoff:?}",
+            i + 1
+        );
+    }
+    let err = t.stderr();
+    assert!(
+        err.contains("restarting in 200ms")
+            && err.contains("restarting in 400ms")
+            && err.contains("restarting in 800ms"),
+        "{err}"
+    );
+    assert!(
+        err.contains("'crashy' has failed for good (code 1)"),
+        "{err}"
+    );
+    // Not critical: tend stays up with the failed service (keep the scene) until told.
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0);
+}
+
+#[test]
+fn on_failure_does_not_restart_a_clean_exit() {
+    let s = Setup::new(
+        r#"
+[services.task]
+command = "sh -c 'echo run >> $DIR/runs; exit 0'"
+restart = "on-failure"
+
+[services.idle]
+command = "sleep 1000"
+"#,
+    );
+    let mut t = s.pid1();
+    wait_log(&t, "'task' has ended (code 0)");
+    assert!(
+        t.child.try_wait().unwrap().is_none(),
+        "tend must stay up: 'idle' still runs"
+    );
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0);
+    assert_eq!(count_lines(&s.path("runs")), 1);
+}
+
+#[test]
+fn a_critical_services_exit_code_becomes_tends_after_the_others_stop() {
+    let s = Setup::new(
+        r#"
+[services.shipper]
+command = "sh -c 'trap \"echo stopped > $DIR/shipper; exit 0\" TERM; while :; do sleep 0.05; done'"
+
+[services.app]
+command = "sh -c 'sleep 0.3; exit 7'"
+critical = true
+restart = "never"
+"#,
+    );
+    let mut t = s.pid1();
+    assert_eq!(t.code(LIMIT), 7, "{}", t.stderr());
+    assert_eq!(
+        std::fs::read_to_string(s.path("shipper"))
+            .unwrap_or_default()
+            .trim(),
+        "stopped"
+    );
+    assert!(
+        t.stderr()
+            .contains("critical service 'app' ended with code 7"),
+        "{}",
+        t.stderr()
+    );
+}
+
+#[test]
+fn a_critical_service_killed_by_a_signal_gives_128_plus_n() {
+    let s = Setup::new(
+        r#"
+[services.app]
+command = "sh -c 'kill -SEGV $$'"
+critical = true
+restart = "never"
+"#,
+    );
+    let mut t = s.pid1();
+    assert_eq!(t.code(LIMIT), 139, "{}", t.stderr());
+}
+
+#[test]
+fn keep_the_scene_a_failed_non_critical_service_keeps_tend_up() {
+    let s = Setup::new(
+        r#"
+[services.java]
+command = "sh -c 'echo boom >&2; exit 1'"
+restart = "never"
+critical = false
+"#,
+    );
+    let mut t = s.pid1();
+    wait_log(&t, "'java' has failed for good (code 1)");
+    assert!(t.stderr().contains("java | boom"), "{}", t.stderr());
+    assert!(
+        t.child.try_wait().unwrap().is_none(),
+        "tend exited; the scene is gone"
+    );
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0);
+}
+
+#[test]
+fn a_service_ignoring_sigterm_is_killed_at_its_timeout_while_others_stop_on_time() {
+    let s = Setup::new(
+        r#"
+[tend]
+shutdown-timeout = "8s"
+
+[services.stubborn]
+command = "sh -c 'trap \"\" TERM; touch $DIR/ready-a; while :; do sleep 0.05; done'"
+stop-timeout = "1s"
+
+[services.polite]
+command = "sh -c 'trap \"touch $DIR/polite-stopped; exit 0\" TERM; touch $DIR/ready-b; while :; do sleep 0.05; done'"
+stop-timeout = "5s"
+"#,
+    );
+    let mut t = s.pid1();
+    wait_for("both ready", LIMIT, || {
+        (s.path("ready-a").exists() && s.path("ready-b").exists()).then_some(())
+    });
+    let start = Instant::now();
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+    let took = start.elapsed();
+    assert!(s.path("polite-stopped").exists());
+    let err = t.stderr();
+    let polite_done = err.find("'polite' (pid").expect("polite's exit is logged");
+    let stubborn_killed = err
+        .find("'stubborn' did not stop within its stop-timeout")
+        .expect("stubborn was killed");
+    assert!(
+        polite_done < stubborn_killed,
+        "polite waited for stubborn:\n{err}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "shutdown took {took:?}: longer than stubborn's timeout allows"
+    );
+}
+
+#[test]
+fn leftovers_of_a_crashed_service_die_before_it_restarts() {
+    let s = Setup::new(
+        r#"
+[services.php]
+command = ["sh", "-c", "if [ -f $DIR/pids ]; then for p in $(cat $DIR/pids); do kill -0 $p 2>/dev/null && echo LEFTOVER $p >> $DIR/leftovers; done; fi; sleep 1000 & a=$!; sleep 1000 & echo $a $! > $DIR/pids; echo $$ > $DIR/main; echo started >> $DIR/starts; wait"]
+backoff = { initial = "10ms", max = "1s", factor = 2.0 }
+stop-timeout = "2s"
+"#,
+    );
+    let mut t = s.pid1();
+    wait_for("first start", LIMIT, || {
+        (count_lines(&s.path("starts")) == 1 && s.path("main").exists()).then_some(())
+    });
+    // Kill only the main process (as the OOM killer would), by its pid in the namespace.
+    let tend = t.tend_pid_under_unshare();
+    let main_ns: i32 = std::fs::read_to_string(s.path("main"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let script = format!("kill -KILL {main_ns}");
+    let ok = Command::new("nsenter")
+        .args(["-t", &tend.to_string(), "-p", "-m", "sh", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    wait_for("second start", LIMIT, || {
+        (count_lines(&s.path("starts")) == 2).then_some(())
+    });
+    assert!(
+        !s.path("leftovers").exists(),
+        "workers of the old instance survived: {:?}",
+        lines(&s.path("leftovers"))
+    );
+    send(tend, "TERM");
+    assert_eq!(t.code(LIMIT), 0);
+}
+
+#[test]
+fn stopping_a_service_stops_its_whole_process_group() {
+    // Not PID 1 here, so what survives tend can be seen from outside.
+    let s = Setup::new(
+        r#"
+[services.forker]
+command = ["sh", "-c", "sleep 1000 & a=$!; sh -c 'sleep 1000' & echo $a $! > $DIR/pids; wait"]
+"#,
+    );
+    let mut cmd = Command::new(tend_bin());
+    cmd.args(["run", s.config.to_str().unwrap()]);
+    let mut t = Running::start(cmd);
+    wait_for("the children to start", LIMIT, || {
+        (lines(&s.path("pids")).len() == 1).then_some(())
+    });
+    let pids: Vec<i32> = lines(&s.path("pids"))[0]
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    send(t.child.id() as i32, "TERM");
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+    for pid in pids {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(state.is_empty(), "pid {pid} outlived its service: {state}");
+    }
+}
+
+#[test]
+fn orphans_adopted_during_the_run_are_reaped() {
+    let s = Setup::new(&format!(
+        r#"
+[services.orphaner]
+command = ["python3", "{}", "300"]
+restart = "never"
+
+[services.idle]
+command = "sleep 1000"
+"#,
+        helper("orphans.py").display()
+    ));
+    let mut t = s.pid1();
+    wait_log(&t, "'orphaner' has ended (code 0)");
+    assert!(
+        t.stdout().contains("orphaner | all 300 orphans reaped"),
+        "{}",
+        t.stdout()
+    );
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0);
+}
+
+#[test]
+fn every_service_completing_ends_tend_with_zero() {
+    let s = Setup::new(
+        r#"
+[services.migrate]
+command = "sh -c 'echo migrating; exit 0'"
+oneshot = true
+
+[services.seed]
+command = "sh -c 'echo seeding; exit 0'"
+oneshot = true
+"#,
+    );
+    let mut t = s.pid1();
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+    let out = t.stdout();
+    assert!(
+        out.contains("migrate | migrating") && out.contains("seed    | seeding"),
+        "{out}"
+    );
+}
+
+#[test]
+fn stdout_and_stderr_stay_apart_and_partial_lines_are_flushed() {
+    let s = Setup::new(
+        r#"
+[services.talker]
+command = ["sh", "-c", "echo out-line; echo err-line >&2; printf no-newline; sleep 1000"]
+"#,
+    );
+    let mut t = s.pid1();
+    wait_log(&t, "talker | no-newline");
+    assert!(t.stdout().contains("talker | out-line\n"));
+    assert!(t.stderr().contains("talker | err-line\n"));
+    assert!(!t.stdout().contains("err-line") && !t.stderr().contains("out-line"));
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0);
+}
+
+/// A service writing as fast as it can while tend's stdout is read slowly: every line
+/// arrives exactly once, in order, whole.
+#[test]
+fn no_line_is_lost_when_tends_stdout_is_slow() {
+    const N: usize = 200_000;
+    let s = Setup::new(&format!(
+        r#"
+[services.firehose]
+command = ["python3", "-c", "import sys\nw = sys.stdout.write\nfor i in range({N}): w('line %d %s\\n' % (i, 'x' * 60))\n"]
+restart = "never"
+"#
+    ));
+    let mut child = pid1_command(&["run", s.config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut reads = 0u64;
+    loop {
+        let n = out.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+        reads += 1;
+        // The throttle: a slow reader for the first part of the stream.
+        if reads < 300 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let text = String::from_utf8(text).unwrap();
+    let mut expected = 0;
+    for line in text.lines() {
+        let rest = line
+            .strip_prefix("firehose | line ")
+            .unwrap_or_else(|| panic!("bad line: {line:?}"));
+        let (num, pad) = rest.split_once(' ').unwrap();
+        assert_eq!(
+            num.parse::<usize>().unwrap(),
+            expected,
+            "out of order or lost"
+        );
+        assert_eq!(pad.len(), 60, "line {expected} is cut");
+        expected += 1;
+    }
+    assert_eq!(expected, N);
+}
+
+#[test]
+fn config_errors_name_the_place_and_start_nothing() {
+    let cases: &[(&str, &str)] = &[
+        ("[services.a]\ncommand = \"true\"\nbogus = 1\n", ":3:1"),
+        (
+            "[services.a]\ncommand = \"true\"\nrestart = \"sometimes\"\n",
+            ":3:11",
+        ),
+        (
+            "[services.a]\ncommand = \"true\"\nstop-timeout = \"soon\"\n",
+            ":3:16",
+        ),
+        (
+            "[services.a]\ncommand = \"true\"\nstop-signal = \"SIGNOPE\"\n",
+            ":3:15",
+        ),
+        (
+            "[services.a]\ncommand = \"true\"\nuser = \"no-such-user-here\"\n",
+            ":3:8",
+        ),
+        (
+            "[services.a]\ncommand = \"true\"\nenv-file = \"missing.env\"\n",
+            ":3:12",
+        ),
+        ("[services.a]\ncommand = \"echo 'unterminated\"\n", ":2:17"),
+        (
+            "[tend]\nshutdown-timeout = 5\nfrob = true\n[services.a]\ncommand = \"true\"\n",
+            ":3:1",
+        ),
+        (
+            "[services.a]\ncommand = \"true\"\nsuccess-codes = [300]\n",
+            ":3:18",
+        ),
+        ("[services.a]\ncommand = []\n", ":2:11"),
+        ("[services.\"bad name!\"]\ncommand = \"true\"\n", ":1:"),
+        ("not toml at all [\n", ":1:"),
+    ];
+    for (i, (toml, place)) in cases.iter().enumerate() {
+        // Every file also has a service that would leave a mark if anything started.
+        let s = Setup::new(&format!(
+            "{toml}\n[services.marker]\ncommand = \"touch $DIR/started\"\n"
+        ));
+        let check = Command::new(tend_bin())
+            .arg("check")
+            .arg(&s.config)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&check.stderr).to_string();
+        assert_eq!(check.status.code(), Some(2), "case {i}: {toml}\n{err}");
+        let want = format!("{}{place}", s.config.display());
+        assert!(
+            err.contains(&want),
+            "case {i}: expected {want:?} in:\n{err}"
+        );
+        let mut t = Running::start(pid1_command(&["run", s.config.to_str().unwrap()]));
+        assert_eq!(t.code(LIMIT), 2, "case {i}");
+        assert!(t.stderr().contains(&want), "case {i}: {}", t.stderr());
+        assert!(!s.path("started").exists(), "case {i}: something started");
+    }
+}
+
+#[test]
+fn check_accepts_a_valid_file_and_warns_about_timeouts() {
+    let s = Setup::new(
+        r#"
+[tend]
+shutdown-timeout = "2s"
+
+[services.slow]
+command = "sleep 1"
+stop-timeout = "5s"
+"#,
+    );
+    let out = Command::new(tend_bin())
+        .arg("check")
+        .arg(&s.config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 1 service"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning") && err.contains("slow"), "{err}");
+}
+
+#[test]
+fn launch_settings_reach_the_process() {
+    let s = Setup::new(
+        r#"
+[services.show]
+command = "echo umask=$(umask) nofile=$(ulimit -n) pwd=$(pwd) greeting=$GREETING from=$FROM_FILE id=$(id -u):$(id -g) groups=$(id -G)"
+shell = true
+env = { GREETING = "hello world" }
+env-file = "app.env"
+workdir = "/tmp"
+umask = "0027"
+limits = { nofile = 1234 }
+user = "nobody"
+restart = "never"
+"#,
+    );
+    std::fs::write(
+        s.path("app.env"),
+        "# comment\nFROM_FILE='from the file'\nGREETING=overridden\n",
+    )
+    .unwrap();
+    let mut t = s.pid1();
+    assert_eq!(
+        t.code(LIMIT),
+        0,
+        "the only service completed: {}",
+        t.stderr()
+    );
+    let out = t.stdout();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("show | "))
+        .unwrap_or_else(|| panic!("no output: {out}"));
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    let uid = String::from_utf8_lossy(&nobody.stdout).trim().to_string();
+    assert!(line.contains("umask=0027"), "{line}");
+    assert!(line.contains("nofile=1234"), "{line}");
+    assert!(line.contains("pwd=/tmp"), "{line}");
+    assert!(
+        line.contains("greeting=hello world"),
+        "env overrides env-file: {line}"
+    );
+    assert!(line.contains("from=from the file"), "{line}");
+    assert!(line.contains(&format!("id={uid}:")), "{line}");
+    assert!(!line.contains("groups=0"), "root's groups leaked: {line}");
+}
