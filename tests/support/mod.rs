@@ -1,6 +1,11 @@
 //! Shared test harness: run the real tend binary, as PID 1 of a fresh pid namespace or not,
 //! and wait for conditions with deadlines instead of sleeping.
-#![allow(dead_code, clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
