@@ -11,7 +11,7 @@ mod e2e_support;
 
 use e2e_support::*;
 use std::fs::{self, File};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -35,6 +35,12 @@ struct Container {
 impl Container {
     /// Starts `/sbin/tend -- /bin/sh -c <script>`.
     fn start(script: &str) -> Container {
+        Container::start_with(&["/sbin/tend", "--", "/bin/sh", "-c", script], |_| {})
+    }
+
+    /// Starts the container with `args` as its process, after `prepare` has had the finished
+    /// rootfs (host path) to add files to.
+    fn start_with(args: &[&str], prepare: impl FnOnce(&Path)) -> Container {
         require_root();
         let runc = find_tool("runc", "runc");
         let dir = tempfile::Builder::new()
@@ -49,8 +55,10 @@ impl Container {
             run: None,
             _dir: dir,
         };
-        build_rootfs(&c.bundle.join("rootfs"));
-        c.write_config(&["/sbin/tend", "--", "/bin/sh", "-c", script]);
+        let rootfs = c.bundle.join("rootfs");
+        build_rootfs(&rootfs);
+        prepare(&rootfs);
+        c.write_config(args);
         let stdout = File::create(c.log_path("stdout")).unwrap_or_else(|e| panic!("log: {e}"));
         let stderr = File::create(c.log_path("stderr")).unwrap_or_else(|e| panic!("log: {e}"));
         let child = Command::new(&c.runc)
@@ -176,6 +184,56 @@ impl Container {
             ),
         }
     }
+
+    /// What the container has written to `stream` ("stdout" or "stderr") so far.
+    fn log(&self, stream: &str) -> String {
+        fs::read_to_string(self.log_path(stream)).unwrap_or_default()
+    }
+
+    /// `runc exec ID <args>`; never panics on a failing command (only if runc cannot be run).
+    fn exec(&self, args: &[&str]) -> Output {
+        let mut cmd = self.runc();
+        cmd.args(["exec", &self.id]).args(args);
+        run(&mut cmd, CMD_TIMEOUT)
+    }
+
+    /// `status` from `runc state` ("running", "stopped", ...).
+    fn status(&self) -> String {
+        let state = run_ok(self.runc().args(["state", &self.id]), CMD_TIMEOUT);
+        state
+            .split_once("\"status\":")
+            .and_then(|(_, rest)| rest.split('"').nth(1))
+            .unwrap_or_else(|| panic!("no status in `runc state`: {state}"))
+            .to_owned()
+    }
+
+    /// Fails the test (with the logs) if the container has exited.
+    fn assert_running(&mut self, during: &str) {
+        let child = self.run.as_mut().unwrap_or_else(|| panic!("not started"));
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("container exited ({status}) {during}\n{}", self.logs());
+        }
+    }
+
+    /// Polls `probe` every 20 ms for up to `timeout`, failing the test with `what` and the
+    /// logs if it never succeeds or the container exits first.
+    fn wait_until<T>(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut probe: impl FnMut(&Container) -> Option<T>,
+    ) -> T {
+        let found = poll_until(timeout, || {
+            self.assert_running(&format!("while waiting for {what}"));
+            probe(self)
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                self.logs()
+            )
+        })
+    }
 }
 
 impl Drop for Container {
@@ -290,4 +348,199 @@ exec sleep 1000
         "child killed by SIGTERM: the init should exit 143 ({status})\n{}",
         c.logs()
     );
+}
+
+/// The page busybox httpd serves in the supervisor test.
+const PAGE: &str = "<h1>served by busybox httpd under tend</h1>\n";
+
+/// The worker of the supervisor test: it announces itself, and on SIGTERM writes a marker,
+/// takes 0.3 s to "finish its work" and exits 0. `sleep & wait` lets the trap run at once.
+const WORKER: &str = r#"trap 'echo "got SIGTERM, finishing"; echo got-TERM > /out/worker-term; sleep 0.3; echo "stopped cleanly"; exit 0' TERM
+echo "worker up as pid $$"
+: > /out/worker-ready
+while :; do sleep 1 & wait $!; done
+"#;
+
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `tend run` config for the supervisor test: `web` (httpd in the foreground) and `worker`.
+fn two_service_config() -> String {
+    format!(
+        r#"[tend]
+shutdown-timeout = "{}s"
+
+[services.web]
+command = ["/bin/httpd", "-f", "-v", "-p", "127.0.0.1:8080", "-h", "/www"]
+stop-timeout = "2s"
+
+[services.worker]
+command = ["/bin/sh", "-c", '''
+{WORKER}''']
+stop-timeout = "2s"
+"#,
+        SHUTDOWN_TIMEOUT.as_secs()
+    )
+}
+
+/// PIDs (in the container's namespace) of the processes tend spawned for `name`, in order,
+/// from its `tend: info: spawned 'NAME' with pid N` lines.
+fn spawned_pids(stderr: &str, name: &str) -> Vec<u32> {
+    let needle = format!("tend: info: spawned '{name}' with pid ");
+    stderr
+        .lines()
+        .filter_map(|l| l.split_once(needle.as_str()))
+        .filter_map(|(_, pid)| pid.trim().parse().ok())
+        .collect()
+}
+
+/// `pidof httpd` inside the container (empty when none runs).
+fn httpd_pids(c: &Container) -> Vec<u32> {
+    let out = c.exec(&["pidof", "httpd"]);
+    out.stdout
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// The page, when httpd answers on 127.0.0.1:8080 inside the container.
+fn fetch_page(c: &Container) -> Option<String> {
+    let out = c.exec(&["wget", "-q", "-O", "-", "http://127.0.0.1:8080/"]);
+    out.status.success().then_some(out.stdout)
+}
+
+/// `tend run` as PID 1 with two services: both come up, a SIGKILLed service is restarted
+/// while the container keeps running, and `runc kill TERM` stops both in order (the worker's
+/// TERM trap runs to completion) with exit code 0, well within the shutdown timeout.
+#[test]
+fn runc_supervisor_two_services_restart_and_stop() {
+    let config = two_service_config();
+    let mut c = Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
+        fs::write(rootfs.join("etc/tend.toml"), &config)
+            .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+        fs::create_dir_all(rootfs.join("www")).unwrap_or_else(|e| panic!("mkdir www: {e}"));
+        fs::write(rootfs.join("www/index.html"), PAGE)
+            .unwrap_or_else(|e| panic!("write index.html: {e}"));
+    });
+
+    // 1. Both services come up.
+    c.wait_for_file("worker-ready", START_TIMEOUT);
+    let page = c.wait_until(START_TIMEOUT, "httpd to serve the page", fetch_page);
+    assert_eq!(page, PAGE, "wrong page from httpd\n{}", c.logs());
+    let (first, worker) = c.wait_until(START_TIMEOUT, "tend's 'spawned' lines", |c| {
+        let err = c.log("stderr");
+        let web = spawned_pids(&err, "web");
+        let worker = spawned_pids(&err, "worker");
+        Some((*web.last()?, *worker.last()?))
+    });
+    let running = httpd_pids(&c);
+    assert!(
+        running.contains(&first),
+        "tend says it spawned 'web' as pid {first}, but `pidof httpd` says {running:?}\n{}",
+        c.logs()
+    );
+
+    // 2. SIGKILL httpd: tend restarts it and the container keeps running.
+    let killed = c.exec(&["kill", "-KILL", &first.to_string()]);
+    assert!(
+        killed.status.success(),
+        "kill -KILL {first} in the container: {}",
+        killed.describe()
+    );
+    let second = c.wait_until(
+        Duration::from_secs(30),
+        "tend to restart 'web' after SIGKILL",
+        |c| {
+            let pid = *spawned_pids(&c.log("stderr"), "web").last()?;
+            (pid != first).then_some(pid)
+        },
+    );
+    let page = c.wait_until(
+        Duration::from_secs(30),
+        "the restarted httpd to serve the page",
+        fetch_page,
+    );
+    assert_eq!(
+        page,
+        PAGE,
+        "wrong page from the restarted httpd\n{}",
+        c.logs()
+    );
+    let running = httpd_pids(&c);
+    assert!(
+        running.contains(&second) && !running.contains(&first),
+        "after the restart `pidof httpd` should show pid {second}, not {first}: {running:?}\n{}",
+        c.logs()
+    );
+    let err = c.log("stderr");
+    assert!(
+        err.contains(&format!("'web' (pid {first}) ended: killed by SIGKILL")),
+        "tend should report how 'web' ended\n{}",
+        c.logs()
+    );
+    c.assert_running("after httpd was killed");
+    assert_eq!(c.status(), "running", "runc state after the restart");
+
+    // 3. `runc kill TERM` (docker stop): an orderly stop of both, exit 0, in time.
+    let sent = Instant::now();
+    c.kill("TERM");
+    let status = c.wait_exit(
+        SHUTDOWN_TIMEOUT * 4,
+        "`runc kill TERM`: tend did not shut down",
+    );
+    let took = sent.elapsed();
+    eprintln!("runc kill TERM to container exit: {took:?}");
+    let logs = c.logs();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "tend should exit 0 after a stop signal ({status})\n{logs}"
+    );
+    assert!(
+        took < SHUTDOWN_TIMEOUT,
+        "shutdown took {took:?}, more than shutdown-timeout = {SHUTDOWN_TIMEOUT:?}\n{logs}"
+    );
+    let marker = fs::read_to_string(c.out().join("worker-term")).unwrap_or_default();
+    assert_eq!(
+        marker.trim(),
+        "got-TERM",
+        "the worker's TERM trap did not run\n{logs}"
+    );
+    let (out, err) = (c.log("stdout"), c.log("stderr"));
+    for line in [
+        "worker | worker up as pid ",
+        "worker | got SIGTERM, finishing",
+        "worker | stopped cleanly",
+    ] {
+        assert!(
+            out.contains(line),
+            "no {line:?} on the container's stdout\n{logs}"
+        );
+    }
+    assert!(
+        err.contains("web    | "),
+        "no prefixed lines from httpd -v on the container's stderr\n{logs}"
+    );
+    for line in [
+        "tend: info: shutting down: received SIGTERM",
+        "tend: info: exiting with code 0",
+    ] {
+        assert!(
+            err.contains(line),
+            "no {line:?} on the container's stderr\n{logs}"
+        );
+    }
+    assert!(
+        err.contains(&format!("'web' (pid {second}) ended: ")),
+        "tend should report how the restarted 'web' ended\n{logs}"
+    );
+    assert!(
+        err.contains(&format!("'worker' (pid {worker}) ended: exit code 0")),
+        "the worker should have exited 0 from its TERM trap\n{logs}"
+    );
+    for bad in ["did not stop within its stop-timeout", "shutdown escalated"] {
+        assert!(
+            !err.contains(bad),
+            "nothing should need SIGKILL in this shutdown, but: {bad:?}\n{logs}"
+        );
+    }
 }
