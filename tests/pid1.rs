@@ -410,7 +410,7 @@ fn stop_descendants_terminates_leftovers_before_exiting() {
     );
     let mut t = run_pid1(
         &[
-            vec!["-v".to_string(), "--stop-descendants=1s".to_string()],
+            vec!["-vvv".to_string(), "--stop-descendants=1s".to_string()],
             sh(&script),
         ]
         .concat(),
@@ -422,7 +422,7 @@ fn stop_descendants_terminates_leftovers_before_exiting() {
     );
     let err = t.stderr();
     assert!(
-        err.contains("sending SIGTERM to the processes it left"),
+        err.contains("sending SIGTERM to the processes left behind"),
         "{err}"
     );
     assert!(err.contains("sending SIGKILL"), "{err}");

@@ -171,11 +171,11 @@ impl Note {
             Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
             Note::Spawned { .. }
             | Note::ServiceExited { .. }
-            | Note::StoppingDescendants { .. }
             | Note::Exiting { .. } => Level::Info,
-            Note::Forwarded { .. } | Note::OrphanReaped { .. } | Note::SignalIgnored { .. } => {
-                Level::Debug
-            }
+            Note::Forwarded { .. }
+            | Note::OrphanReaped { .. }
+            | Note::SignalIgnored { .. }
+            | Note::StoppingDescendants { .. } => Level::Debug,
         }
     }
 }
