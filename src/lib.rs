@@ -9,5 +9,6 @@
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod proto;
 pub mod shell;
 pub mod sys;
