@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+/// The most output lines `logs.ring` may keep per service: a bound on the memory one
+/// service's output can hold.
+const MAX_LOG_RING: usize = 1_000_000;
+
 /// What converting needs besides the document: where it came from, and what it has found
 /// worth a warning so far.
 pub(super) struct Context<'a> {
@@ -81,6 +85,9 @@ pub(super) fn convert(
     let mut settings = Settings::default();
     if let Some(socket) = &tend.socket {
         settings.socket = cx.path(socket, "socket")?;
+    }
+    if let Some(group) = &tend.socket_group {
+        settings.socket_group = Some(cx.group(group, "socket-group")?);
     }
     settings.log_timestamps = tend.log_timestamps.unwrap_or(settings.log_timestamps);
     settings.log_format = tend.log_format.unwrap_or(settings.log_format);
@@ -246,6 +253,20 @@ fn service(
     }
     if let Some(value) = &table.stop_timeout {
         spec.stop_timeout = cx.duration(value)?;
+    }
+    if let Some(ring) = table.logs.as_ref().and_then(|logs| logs.ring.as_ref()) {
+        spec.log_ring = usize::try_from(*ring.get_ref())
+            .ok()
+            .filter(|n| *n <= MAX_LOG_RING)
+            .ok_or_else(|| {
+                cx.error(
+                    ring.span(),
+                    format!(
+                        "logs.ring must be from 0 (keep nothing) to {MAX_LOG_RING}, found {}",
+                        ring.get_ref()
+                    ),
+                )
+            })?;
     }
     Ok(spec)
 }

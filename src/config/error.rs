@@ -4,7 +4,6 @@
 //! The error keeps only the one source line it shows, not the whole file, so it can outlive
 //! the source text and be moved around freely.
 
-use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use std::fmt;
 use std::ops::Range;
 
@@ -71,16 +70,26 @@ impl fmt::Display for ConfigError {
             }
             return Ok(());
         };
-        let snippet = Snippet::source(excerpt.text.as_str())
-            .line_start(self.line)
-            .annotation(AnnotationKind::Primary.span(excerpt.span.clone()));
-        let mut group = Group::with_level(Level::ERROR).element(snippet);
+        // Plain text, rustc's layout: the message goes to logs and terminals alike, and
+        // colour codes in a container log are noise.
+        let number = self.line.to_string();
+        let gutter = " ".repeat(number.len());
+        let text = excerpt.text.trim_end_matches(['\n', '\r']);
+        let before = text.get(..excerpt.span.start).unwrap_or("").chars().count();
+        let width = text
+            .get(excerpt.span.clone())
+            .map_or(0, |s| s.chars().count())
+            .max(1);
+        write!(
+            f,
+            "\n{gutter} |\n{number} | {text}\n{gutter} | {}{}",
+            " ".repeat(before),
+            "^".repeat(width)
+        )?;
         if let Some(help) = &self.detail.help {
-            group = group.element(Level::HELP.message(help.as_str()));
+            write!(f, "\n{gutter} |\n{gutter} = help: {help}")?;
         }
-        // Plain: the message goes to logs and terminals alike, and colour codes in a
-        // container log are noise.
-        write!(f, "\n{}", Renderer::plain().render(&[group]))
+        Ok(())
     }
 }
 

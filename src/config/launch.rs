@@ -218,12 +218,7 @@ impl Context<'_> {
             .user(id)
             .map_err(|m| self.error(user.span(), m))?;
         let gid = match &t.group {
-            Some(group) => {
-                let id = self.id(group, "group", "gid")?;
-                self.accounts
-                    .group(id)
-                    .map_err(|m| self.error(group.span(), m))?
-            }
+            Some(group) => self.group(group, "group")?,
             None => match found.gid {
                 Some(gid) => gid,
                 None => {
@@ -253,6 +248,15 @@ impl Context<'_> {
             gid,
             groups,
         }))
+    }
+
+    /// A group key (`group`, `socket-group`) resolved to a gid: a name must be in the
+    /// `group` file, a number is taken as is. Errors point at the value.
+    pub fn group(&mut self, value: &Spanned<IdValue>, key: &str) -> Result<u32, ConfigError> {
+        let id = self.id(value, key, "gid")?;
+        self.accounts
+            .group(id)
+            .map_err(|m| self.error(value.span(), m))
     }
 
     /// A user or group as written: digits are an id, anything else a name.

@@ -45,6 +45,9 @@ pub struct Loaded {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub socket: PathBuf,
+    /// Members of this group (by gid) may use the control socket besides root and tend's
+    /// own user.
+    pub socket_group: Option<u32>,
     pub log_timestamps: bool,
     pub log_format: LogFormat,
 }
@@ -53,6 +56,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             socket: PathBuf::from(DEFAULT_SOCKET),
+            socket_group: None,
             log_timestamps: false,
             log_format: LogFormat::Prefixed,
         }

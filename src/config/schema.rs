@@ -28,6 +28,7 @@ pub struct Document {
 pub struct TendTable {
     pub shutdown_timeout: Option<Spanned<DurationValue>>,
     pub socket: Option<Spanned<String>>,
+    pub socket_group: Option<Spanned<IdValue>>,
     pub log_timestamps: Option<bool>,
     pub log_format: Option<super::LogFormat>,
     pub shutdown_signals: Option<Spanned<Vec<Spanned<String>>>>,
@@ -58,6 +59,7 @@ pub struct ServiceTable {
     pub critical: Option<bool>,
     pub stop_signal: Option<Spanned<String>>,
     pub stop_timeout: Option<Spanned<DurationValue>>,
+    pub logs: Option<LogsTable>,
 }
 
 #[derive(Clone, Copy, Deserialize)]
@@ -90,6 +92,14 @@ pub struct LimitsTable {
     pub core: Option<Spanned<LimitValue>>,
     pub memlock: Option<Spanned<LimitValue>>,
     pub stack: Option<Spanned<LimitValue>>,
+}
+
+/// `logs`: what tend does with a service's output. Only the in-memory ring so far; the
+/// design's `file`, `max-size` and `keep` are unknown keys until they are implemented.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table such as { ring = 1000 }")]
+pub struct LogsTable {
+    pub ring: Option<Spanned<i64>>,
 }
 
 /// A table whose keys are names the user chose (services, variables), in file order.
@@ -180,7 +190,8 @@ impl<'de> Deserialize<'de> for DurationValue {
     }
 }
 
-/// `user` or `group`: a name, or a numeric id (as an integer or a string of digits).
+/// `user`, `group` or `socket-group`: a name, or a numeric id (as an integer or a string of
+/// digits).
 pub enum IdValue {
     Text(String),
     Number(i64),

@@ -103,6 +103,7 @@ const FULL: &str = r#"
 [tend]
 shutdown-timeout = "20s"
 socket = "/tmp/tend.sock"
+socket-group = "adm"
 log-timestamps = true
 log-format = "json"
 shutdown-signals = ["TERM", "SIGQUIT", "usr1"]
@@ -124,6 +125,7 @@ max-restarts = 0
 critical = true
 stop-signal = "QUIT"
 stop-timeout = "7s"
+logs = { ring = 5000 }
 
 [services.nginx]
 command = "nginx -g 'daemon off;'"
@@ -137,6 +139,7 @@ oneshot = true
 user = 1000
 umask = 0o022
 workdir = "app"
+logs.ring = 0
 "#;
 
 #[test]
@@ -206,12 +209,14 @@ fn a_full_file_gives_exactly_this_spec() {
         stop_signal: Signal::QUIT,
         stop_timeout: Duration::from_secs(7),
         stop_group_leftovers: true,
+        log_ring: 5000,
     };
     let nginx = ServiceSpec::new("nginx", launch(&["nginx", "-g", "daemon off;"]));
     let migrate = ServiceSpec {
         oneshot: true,
         restart: RestartPolicy::OnFailure,
         start_secs: Duration::ZERO,
+        log_ring: 0,
         ..ServiceSpec::new(
             "migrate",
             Launch {
@@ -239,6 +244,7 @@ fn a_full_file_gives_exactly_this_spec() {
         loaded.settings,
         Settings {
             socket: "/tmp/tend.sock".into(),
+            socket_group: Some(4),
             log_timestamps: true,
             log_format: LogFormat::Json
         }
@@ -263,6 +269,7 @@ fn defaults() {
         loaded.settings.socket,
         PathBuf::from("/run/tend/control.sock")
     );
+    assert_eq!(loaded.settings.socket_group, None);
     assert_eq!(loaded.settings.log_format, LogFormat::Prefixed);
     assert!(!loaded.settings.log_timestamps);
     assert!(loaded.warnings.is_empty());
@@ -284,6 +291,7 @@ fn defaults() {
     assert_eq!(s.max_restarts, 10);
     assert_eq!(s.stop_signal, Signal::TERM);
     assert_eq!(s.stop_timeout, Duration::from_secs(5));
+    assert_eq!(s.log_ring, 1000);
     assert_eq!(
         ExitSignals::default(),
         ExitSignals::of(&[Signal::TERM, Signal::INT])
@@ -472,8 +480,8 @@ fn unknown_keys_point_at_the_key() {
         "[tend]\nhttp = \"127.0.0.1:9100\"\n[services.a]\ncommand = \"a\"\n",
         2,
         1,
-        "unknown key `http`, expected one of `shutdown-timeout`, `socket`, `log-timestamps`, \
-         `log-format`, `shutdown-signals`",
+        "unknown key `http`, expected one of `shutdown-timeout`, `socket`, `socket-group`, \
+         `log-timestamps`, `log-format`, `shutdown-signals`",
     );
     let e = error("[services.a]\ncommand = \"a\"\ndepends-on = { b = \"ready\" }\n");
     assert_eq!((e.line, e.column), (3, 1));
@@ -498,6 +506,25 @@ fn unknown_keys_point_at_the_key() {
         3,
         31,
         "unknown key `max`, expected `soft` or `hard`",
+    );
+    // Of the design's `logs` keys only `ring` exists so far.
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs = { ring = 10, file = \"/var/log/a.log\" }\n",
+        3,
+        21,
+        "unknown key `file`, expected `ring`",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\n[services.a.logs]\nmax-size = \"10MB\"\n",
+        4,
+        1,
+        "unknown key `max-size`, expected `ring`",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs.keep = 3\n",
+        3,
+        6,
+        "unknown key `keep`, expected `ring`",
     );
     // A sub-table under a service is a key of that service too.
     let e = error("[services.a]\ncommand = \"a\"\n[services.a.extra]\n");
@@ -786,6 +813,107 @@ fn bad_ids() {
         3,
         8,
         "`user` is empty",
+    );
+}
+
+#[test]
+fn socket_group_by_name_or_number() {
+    let gid = |value: &str| {
+        let text = format!("[tend]\nsocket-group = {value}\n[services.a]\ncommand = \"a\"\n");
+        load(&text).unwrap().settings.socket_group
+    };
+    assert_eq!(gid("\"adm\""), Some(4));
+    assert_eq!(gid("\"staff\""), Some(50));
+    assert_eq!(gid("50"), Some(50));
+    assert_eq!(gid("\"44\""), Some(44));
+    // A number need not be in the group file, as for `group`.
+    assert_eq!(gid("12345"), Some(12345));
+    assert_eq!(gid("0"), Some(0));
+}
+
+#[test]
+fn bad_socket_groups() {
+    let f = Fixture::new();
+    let group = f.dir.path().join("etc/group");
+    let e = f
+        .load("[tend]\nsocket-group = \"wheel\"\n[services.a]\ncommand = \"a\"\n")
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (2, 16));
+    assert_eq!(
+        e.message,
+        format!("unknown group `wheel` (not in {})", group.display())
+    );
+    assert_error(
+        "[tend]\nsocket-group = \"\"\n[services.a]\ncommand = \"a\"\n",
+        2,
+        16,
+        "`socket-group` is empty",
+    );
+    assert_error(
+        "[tend]\nsocket-group = -1\n[services.a]\ncommand = \"a\"\n",
+        2,
+        16,
+        "a gid must be from 0 to 4294967294",
+    );
+    assert_error(
+        "[tend]\nsocket-group = \"4294967295\"\n[services.a]\ncommand = \"a\"\n",
+        2,
+        16,
+        "a gid must be from 0 to 4294967294",
+    );
+    assert_error(
+        "[tend]\nsocket-group = true\n[services.a]\ncommand = \"a\"\n",
+        2,
+        16,
+        "invalid type: boolean `true`, expected a name or a numeric id",
+    );
+}
+
+#[test]
+fn log_ring_sizes() {
+    let ring = |logs: &str| {
+        let text = format!("[services.a]\ncommand = \"a\"\n{logs}\n");
+        load(&text).unwrap().spec.services[0].log_ring
+    };
+    assert_eq!(ring(""), 1000);
+    assert_eq!(ring("logs = {}"), 1000);
+    assert_eq!(ring("logs = { ring = 0 }"), 0);
+    assert_eq!(ring("logs = { ring = 1 }"), 1);
+    assert_eq!(ring("logs.ring = 1_000_000"), 1_000_000);
+    assert_eq!(ring("[services.a.logs]\nring = 250"), 250);
+}
+
+#[test]
+fn bad_log_rings() {
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs = { ring = 1000001 }\n",
+        3,
+        17,
+        "logs.ring must be from 0 (keep nothing) to 1000000, found 1000001",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs.ring = -1\n",
+        3,
+        13,
+        "logs.ring must be from 0 (keep nothing) to 1000000, found -1",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs = { ring = \"lots\" }\n",
+        3,
+        17,
+        "invalid type: string \"lots\", expected i64",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs = { ring = 1.5 }\n",
+        3,
+        17,
+        "invalid type: floating point `1.5`, expected i64",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs = 5\n",
+        3,
+        8,
+        "invalid type: integer `5`, expected a table such as { ring = 1000 }",
     );
 }
 
