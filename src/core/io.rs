@@ -56,6 +56,26 @@ pub enum Input {
     Signal(Signal),
 }
 
+/// Names a control request whose answer the shell is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// What a control request asks of services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlOp {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// The outcome of a control request for one service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlResult {
+    pub svc: ServiceId,
+    pub ok: bool,
+    pub message: String,
+}
+
 /// Who a `Kill` is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KillTarget {
@@ -78,6 +98,11 @@ pub enum Action {
         signal: Signal,
     },
     Log(Note),
+    /// The answer to a control request that waited for its outcome.
+    Reply {
+        id: RequestId,
+        results: Vec<ControlResult>,
+    },
     /// Flush and exit the process with this code. Always the last action.
     Exit(u8),
 }
@@ -169,9 +194,7 @@ impl Note {
             | Note::GaveUpWaiting { .. }
             | Note::ShutdownEscalated => Level::Warn,
             Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
-            Note::Spawned { .. }
-            | Note::ServiceExited { .. }
-            | Note::Exiting { .. } => Level::Info,
+            Note::Spawned { .. } | Note::ServiceExited { .. } | Note::Exiting { .. } => Level::Info,
             Note::Forwarded { .. }
             | Note::OrphanReaped { .. }
             | Note::SignalIgnored { .. }
@@ -191,6 +214,8 @@ pub enum ShutdownReason {
     },
     /// Every service ended for good, successfully.
     AllDone,
+    /// `tend shutdown`.
+    Requested,
 }
 
 impl fmt::Display for ShutdownReason {
@@ -201,6 +226,7 @@ impl fmt::Display for ShutdownReason {
                 write!(f, "critical service '{name}' ended with code {code}")
             }
             ShutdownReason::AllDone => write!(f, "every service has completed"),
+            ShutdownReason::Requested => write!(f, "requested over the control socket"),
         }
     }
 }

@@ -10,7 +10,10 @@ pub mod supervisor;
 pub mod time;
 
 pub use exit::{ExitStatus, Pid};
-pub use io::{Action, Generation, Input, KillTarget, Level, Note, ShutdownReason, SpawnErrorKind};
+pub use io::{
+    Action, ControlOp, ControlResult, Generation, Input, KillTarget, Level, Note, RequestId,
+    ShutdownReason, SpawnErrorKind,
+};
 pub use service::{Outcome, ServiceState};
 pub use signal::Signal;
 pub use spec::{

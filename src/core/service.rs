@@ -20,9 +20,8 @@ pub enum ServiceState {
         pid: Pid,
         since: Instant,
     },
-    /// The process group led by `pgid` is being stopped: because a stop was requested
-    /// (`requested`), or because the main process exited on its own and what it left in its
-    /// group must go before a restart. `status` is the main process's, once reaped.
+    /// The process group led by `pgid` is being stopped; `after` says why and what comes
+    /// next. `status` is the main process's, once reaped.
     Stopping {
         generation: Generation,
         pgid: Pid,
@@ -31,7 +30,7 @@ pub enum ServiceState {
         since: Instant,
         deadline: Instant,
         killed: bool,
-        requested: bool,
+        after: AfterStop,
     },
     /// Waiting to restart after a failure.
     Backoff { until: Instant },
@@ -40,8 +39,20 @@ pub enum ServiceState {
     Exited { status: ExitStatus },
     /// Ended for good, unsuccessfully: gave up, or failed under `restart = "never"`.
     Failed { outcome: Outcome },
-    /// Stopped on request (shutdown); `status` is the last instance's, if there was one.
+    /// Stopped on request; `status` is the last instance's, if there was one. It stays
+    /// stopped, whatever its restart policy, until it is started again.
     Stopped { status: Option<ExitStatus> },
+}
+
+/// What happens once a stopping group is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterStop {
+    /// The main process exited on its own: the restart policy decides.
+    Settle,
+    /// A stop was requested: stay stopped.
+    Stop,
+    /// A restart was requested: start a new instance at once.
+    Restart,
 }
 
 /// How a service's last instance ended.
@@ -64,6 +75,7 @@ impl Outcome {
 /// What happens to one service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// Run it (the first start, or `tend start`).
     Start,
     Spawned {
         generation: Generation,
@@ -84,8 +96,10 @@ pub enum Event {
     },
     /// The state's deadline has passed.
     Timeout,
-    /// Stop gracefully and do not restart.
+    /// Stop gracefully and stay stopped.
     Stop,
+    /// Stop gracefully, then start a new instance.
+    Restart,
     /// Stop now: SIGKILL to the group.
     Kill,
 }
@@ -116,11 +130,13 @@ pub enum Effect {
     GaveUp {
         failures: u32,
     },
-    /// Ended for good. `success`: it completed as it should (see `ServiceState::Exited`).
+    /// Ended for good on its own. `success`: it completed as it should.
     Ended {
         outcome: Outcome,
         success: bool,
     },
+    /// Stopped because it was asked to.
+    Stopped,
 }
 
 #[derive(Clone, Debug)]
@@ -154,7 +170,7 @@ impl Service {
         use ServiceState as S;
         let mut fx = Vec::new();
         let next = match (&self.state, event) {
-            (S::Idle, E::Start) => self.spawn(&mut fx),
+            (S::Idle, E::Start | E::Restart) => self.spawn(&mut fx),
             (S::Idle, E::Stop | E::Kill) => S::Stopped { status: None },
             // Events about instances that do not exist (any more) change nothing.
             (
@@ -170,8 +186,10 @@ impl Service {
 
             (
                 S::Starting { .. },
-                E::Start | E::Exited { .. } | E::GroupEmpty { .. } | E::Timeout,
-            ) => return fx,
+                E::Start | E::Restart | E::Exited { .. } | E::GroupEmpty { .. } | E::Timeout,
+            ) => {
+                return fx;
+            }
             (S::Starting { generation, .. }, E::Stop | E::Kill) => S::Starting {
                 generation: *generation,
                 stop: true,
@@ -181,7 +199,7 @@ impl Service {
             {
                 fx.push(Effect::Track(pid));
                 if *stop {
-                    signal_stop(spec, g, pid, now, now, &mut fx)
+                    signal_stop(spec, g, pid, now, now, AfterStop::Stop, &mut fx)
                 } else {
                     S::Running {
                         generation: g,
@@ -199,10 +217,7 @@ impl Service {
             ) if *generation == g => {
                 let outcome = Outcome::SpawnFailed(kind);
                 if *stop {
-                    fx.push(Effect::Ended {
-                        outcome,
-                        success: false,
-                    });
+                    fx.push(Effect::Stopped);
                     S::Stopped { status: None }
                 } else {
                     self.after_failure(spec, outcome, true, now, &mut fx)
@@ -244,10 +259,10 @@ impl Service {
                         since: *since,
                         deadline: now.after(spec.stop_timeout),
                         killed: false,
-                        requested: false,
+                        after: AfterStop::Settle,
                     }
                 } else {
-                    self.settle(spec, status, *since, false, now, &mut fx)
+                    self.settle(spec, status, *since, AfterStop::Settle, now, &mut fx)
                 }
             }
             (S::Running { .. }, E::Exited { .. }) => return fx,
@@ -258,7 +273,31 @@ impl Service {
                     since,
                 },
                 E::Stop,
-            ) => signal_stop(spec, *generation, *pid, *since, now, &mut fx),
+            ) => signal_stop(
+                spec,
+                *generation,
+                *pid,
+                *since,
+                now,
+                AfterStop::Stop,
+                &mut fx,
+            ),
+            (
+                S::Running {
+                    generation,
+                    pid,
+                    since,
+                },
+                E::Restart,
+            ) => signal_stop(
+                spec,
+                *generation,
+                *pid,
+                *since,
+                now,
+                AfterStop::Restart,
+                &mut fx,
+            ),
             (
                 S::Running {
                     generation,
@@ -279,13 +318,11 @@ impl Service {
                     since: *since,
                     deadline: now.after(KILL_REAP_GRACE),
                     killed: true,
-                    requested: true,
+                    after: AfterStop::Stop,
                 }
             }
 
-            (S::Stopping { .. }, E::Start | E::Spawned { .. } | E::SpawnFailed { .. }) => {
-                return fx;
-            }
+            (S::Stopping { .. }, E::Spawned { .. } | E::SpawnFailed { .. }) => return fx,
             (
                 S::Stopping {
                     pgid,
@@ -315,13 +352,13 @@ impl Service {
                     main_alive: false,
                     status,
                     since,
-                    requested,
+                    after,
                     ..
                 },
                 E::GroupEmpty { pgid: g },
             ) if *pgid == g => {
                 let status = status.unwrap_or(ExitStatus::Signaled(Signal::KILL));
-                self.settle(spec, status, *since, *requested, now, &mut fx)
+                self.settle(spec, status, *since, *after, now, &mut fx)
             }
             (S::Stopping { .. }, E::GroupEmpty { .. }) => return fx,
             (
@@ -342,22 +379,25 @@ impl Service {
                 if let S::Stopping {
                     killed,
                     deadline,
-                    requested,
+                    after,
                     ..
                 } = &mut st
                 {
                     *killed = true;
                     *deadline = now.after(KILL_REAP_GRACE);
-                    *requested |= event == E::Kill;
+                    if event == E::Kill {
+                        *after = AfterStop::Stop;
+                    }
                 }
                 st
             }
             (
                 S::Stopping {
                     main_alive,
+                    pgid,
                     status,
                     since,
-                    requested,
+                    after,
                     ..
                 },
                 E::Timeout,
@@ -367,18 +407,20 @@ impl Service {
                 fx.push(Effect::GaveUpWaiting);
                 if *main_alive {
                     // If it is reaped after all, it will count as an orphan.
-                    if let S::Stopping { pgid, .. } = self.state {
-                        fx.push(Effect::Untrack(pgid));
-                    }
+                    fx.push(Effect::Untrack(*pgid));
                 }
                 let status = status.unwrap_or(ExitStatus::Signaled(Signal::KILL));
-                self.settle(spec, status, *since, *requested, now, &mut fx)
+                self.settle(spec, status, *since, *after, now, &mut fx)
             }
             (S::Stopping { .. }, E::Kill) => return fx,
-            (S::Stopping { .. }, E::Stop) => {
+            (S::Stopping { .. }, E::Stop | E::Start | E::Restart) => {
                 let mut st = self.state.clone();
-                if let S::Stopping { requested, .. } = &mut st {
-                    *requested = true;
+                if let S::Stopping { after, .. } = &mut st {
+                    *after = if event == E::Stop {
+                        AfterStop::Stop
+                    } else {
+                        AfterStop::Restart
+                    };
                 }
                 st
             }
@@ -387,13 +429,19 @@ impl Service {
                 self.restarts += 1;
                 self.spawn(&mut fx)
             }
-            (S::Backoff { .. }, E::Stop | E::Kill) => S::Stopped {
-                status: self.last_exit,
-            },
+            (S::Backoff { .. }, E::Start | E::Restart) => {
+                self.restarts += 1;
+                self.spawn(&mut fx)
+            }
+            (S::Backoff { .. }, E::Stop | E::Kill) => {
+                fx.push(Effect::Stopped);
+                S::Stopped {
+                    status: self.last_exit,
+                }
+            }
             (
                 S::Backoff { .. },
-                E::Start
-                | E::Spawned { .. }
+                E::Spawned { .. }
                 | E::SpawnFailed { .. }
                 | E::Exited { .. }
                 | E::GroupEmpty { .. }
@@ -402,10 +450,15 @@ impl Service {
                 return fx;
             }
 
+            // A service that is over starts again only when asked.
+            (S::Exited { .. } | S::Failed { .. } | S::Stopped { .. }, E::Start | E::Restart) => {
+                self.failures = 0;
+                self.restarts += 1;
+                self.spawn(&mut fx)
+            }
             (
                 S::Exited { .. } | S::Failed { .. } | S::Stopped { .. },
-                E::Start
-                | E::Spawned { .. }
+                E::Spawned { .. }
                 | E::SpawnFailed { .. }
                 | E::Exited { .. }
                 | E::GroupEmpty { .. }
@@ -433,18 +486,23 @@ impl Service {
         spec: &ServiceSpec,
         status: ExitStatus,
         since: Instant,
-        requested: bool,
+        after: AfterStop,
         now: Instant,
         fx: &mut Vec<Effect>,
     ) -> ServiceState {
-        if requested {
-            fx.push(Effect::Ended {
-                outcome: Outcome::Exited(status),
-                success: true,
-            });
-            return ServiceState::Stopped {
-                status: Some(status),
-            };
+        match after {
+            AfterStop::Stop => {
+                fx.push(Effect::Stopped);
+                return ServiceState::Stopped {
+                    status: Some(status),
+                };
+            }
+            AfterStop::Restart => {
+                self.failures = 0;
+                self.restarts += 1;
+                return self.spawn(fx);
+            }
+            AfterStop::Settle => {}
         }
         let success = matches!(status, ExitStatus::Exited(c) if spec.success_codes.contains(c));
         if success && spec.oneshot {
@@ -530,6 +588,21 @@ impl Service {
         }
     }
 
+    /// When the current instance started, while one runs.
+    pub fn since(&self) -> Option<Instant> {
+        match self.state {
+            ServiceState::Running { since, .. } | ServiceState::Stopping { since, .. } => {
+                Some(since)
+            }
+            ServiceState::Idle
+            | ServiceState::Starting { .. }
+            | ServiceState::Backoff { .. }
+            | ServiceState::Exited { .. }
+            | ServiceState::Failed { .. }
+            | ServiceState::Stopped { .. } => None,
+        }
+    }
+
     /// When this service needs `Event::Timeout`.
     pub fn deadline(&self) -> Option<Instant> {
         match self.state {
@@ -576,14 +649,18 @@ impl Service {
         )
     }
 
-    /// Ended for good: it will not run again.
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self.state,
-            ServiceState::Exited { .. }
-                | ServiceState::Failed { .. }
-                | ServiceState::Stopped { .. }
-        )
+    /// The state's name as users see it.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            ServiceState::Idle => "idle",
+            ServiceState::Starting { .. } => "starting",
+            ServiceState::Running { .. } => "running",
+            ServiceState::Stopping { .. } => "stopping",
+            ServiceState::Backoff { .. } => "backoff",
+            ServiceState::Exited { .. } => "exited",
+            ServiceState::Failed { .. } => "failed",
+            ServiceState::Stopped { .. } => "stopped",
+        }
     }
 }
 
@@ -594,6 +671,7 @@ fn signal_stop(
     pid: Pid,
     since: Instant,
     now: Instant,
+    after: AfterStop,
     fx: &mut Vec<Effect>,
 ) -> ServiceState {
     fx.push(Effect::SignalGroup {
@@ -608,6 +686,6 @@ fn signal_stop(
         since,
         deadline: now.after(spec.stop_timeout),
         killed: false,
-        requested: true,
+        after,
     }
 }

@@ -140,6 +140,8 @@ pub struct ServiceSpec {
     /// SIGKILL after `stop_timeout`) before restarting or settling. Off in single-child mode,
     /// where tini's behaviour is to leave that to the end of the container.
     pub stop_group_leftovers: bool,
+    /// How many of its latest output lines tend keeps in memory for `tend logs`.
+    pub log_ring: usize,
 }
 
 impl ServiceSpec {
@@ -164,6 +166,7 @@ impl ServiceSpec {
             stop_signal: Signal::TERM,
             stop_timeout: Duration::from_secs(5),
             stop_group_leftovers: true,
+            log_ring: 1000,
         }
     }
 }

@@ -5,7 +5,9 @@
 //! `awaited_groups` names the process groups whose emptiness the shell should report.
 
 use super::exit::Pid;
-use super::io::{Action, Input, KillTarget, Note, ShutdownReason};
+use super::io::{
+    Action, ControlOp, ControlResult, Input, KillTarget, Note, RequestId, ShutdownReason,
+};
 use super::service::{Effect, Event, Outcome, Service, ServiceState};
 use super::signal::Signal;
 use super::spec::{KILL_REAP_GRACE, ServiceId, SignalRouting, Spec};
@@ -44,11 +46,34 @@ pub struct Supervisor {
     phase: Phase,
     actions: VecDeque<Action>,
     orphans_reaped: u64,
+    /// `retired[i]`: service i was removed by a reload; its slot stays so ids stay stable.
+    retired: Vec<bool>,
+    /// Control requests waiting for their services to reach a state.
+    pending: Vec<Pending>,
+}
+
+/// A control request that answers once each of its services has reached the state it asked
+/// for (or clearly will not).
+struct Pending {
+    id: RequestId,
+    op: ControlOp,
+    waiting: Vec<ServiceId>,
+    results: Vec<ControlResult>,
+}
+
+/// What a reload changed, by service name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
 }
 
 impl Supervisor {
     pub fn new(spec: Spec) -> Supervisor {
         let services = spec.services.iter().map(|_| Service::default()).collect();
+        let n = spec.services.len();
         Supervisor {
             spec,
             services,
@@ -56,6 +81,8 @@ impl Supervisor {
             phase: Phase::Running,
             actions: VecDeque::new(),
             orphans_reaped: 0,
+            retired: vec![false; n],
+            pending: Vec::new(),
         }
     }
 
@@ -69,6 +96,155 @@ impl Supervisor {
 
     pub fn service(&self, id: ServiceId) -> &Service {
         &self.services[id.0]
+    }
+
+    /// Removed by a reload: not shown, not started, never again part of any decision.
+    pub fn is_retired(&self, id: ServiceId) -> bool {
+        self.retired[id.0]
+    }
+
+    /// The live (not retired) service with this name.
+    pub fn find(&self, name: &str) -> Option<ServiceId> {
+        (0..self.services.len())
+            .find(|&i| !self.retired[i] && self.spec.services[i].name == name)
+            .map(ServiceId)
+    }
+
+    /// Every live service, in the order of the spec.
+    pub fn live_services(&self) -> impl Iterator<Item = ServiceId> + '_ {
+        (0..self.services.len())
+            .filter(|&i| !self.retired[i])
+            .map(ServiceId)
+    }
+
+    /// Starts, stops or restarts `targets`. With an id, `Action::Reply` follows once every
+    /// target has reached the asked-for state (or clearly will not); without, nobody waits.
+    /// Refused while tend shuts down.
+    pub fn control(
+        &mut self,
+        now: Instant,
+        id: Option<RequestId>,
+        op: ControlOp,
+        targets: &[ServiceId],
+    ) -> Result<(), String> {
+        if self.phase != Phase::Running {
+            return Err("tend is shutting down".into());
+        }
+        let event = match op {
+            ControlOp::Start => Event::Start,
+            ControlOp::Stop => Event::Stop,
+            ControlOp::Restart => Event::Restart,
+        };
+        if let Some(id) = id {
+            self.pending.push(Pending {
+                id,
+                op,
+                waiting: targets.to_vec(),
+                results: Vec::new(),
+            });
+        }
+        for &svc in targets {
+            self.step(svc, event, now);
+        }
+        // Targets already in the asked-for state (or that did not move) answer now.
+        for &svc in targets {
+            self.resolve_pending(svc, true);
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` to the process group of each target that runs.
+    pub fn signal_services(&mut self, signal: Signal, targets: &[ServiceId]) -> Vec<ControlResult> {
+        targets
+            .iter()
+            .map(|&svc| match self.services[svc.0].pid() {
+                Some(pid) => {
+                    self.actions.push_back(Action::Kill {
+                        target: KillTarget::Group(pid),
+                        signal,
+                    });
+                    ControlResult {
+                        svc,
+                        ok: true,
+                        message: format!("sent {signal} to process group {pid}"),
+                    }
+                }
+                None => ControlResult {
+                    svc,
+                    ok: false,
+                    message: format!("not running ({})", self.services[svc.0].state_name()),
+                },
+            })
+            .collect()
+    }
+
+    /// `tend shutdown`: the same graceful shutdown as SIGTERM.
+    pub fn request_shutdown(&mut self, now: Instant) -> Result<(), String> {
+        if self.phase != Phase::Running {
+            return Err("tend is already shutting down".into());
+        }
+        self.begin_shutdown(ShutdownReason::Requested, 0, now);
+        Ok(())
+    }
+
+    /// Applies a new, already validated spec as a difference: new services start, removed
+    /// ones stop, changed ones restart with their new definition, the others are untouched.
+    pub fn reload(&mut self, now: Instant, new: Spec) -> Result<ReloadReport, String> {
+        if self.phase != Phase::Running {
+            return Err("tend is shutting down".into());
+        }
+        let mut report = ReloadReport::default();
+        for i in 0..self.services.len() {
+            if self.retired[i] {
+                continue;
+            }
+            let name = self.spec.services[i].name.clone();
+            match new.services.iter().find(|s| s.name == name) {
+                Some(def) if *def == self.spec.services[i] => report.unchanged.push(name),
+                Some(def) => {
+                    // Stopped with the old definition (its stop signal), started with the new.
+                    let stay_stopped =
+                        matches!(self.services[i].state, ServiceState::Stopped { .. });
+                    if !stay_stopped {
+                        self.step(ServiceId(i), Event::Restart, now);
+                    }
+                    self.spec.services[i] = def.clone();
+                    report.changed.push(name);
+                }
+                None => {
+                    self.step(ServiceId(i), Event::Stop, now);
+                    self.retired[i] = true;
+                    report.removed.push(name);
+                }
+            }
+        }
+        for def in new.services {
+            if self.find(&def.name).is_some() {
+                continue;
+            }
+            let slot = (0..self.services.len())
+                .find(|&i| self.retired[i] && self.spec.services[i].name == def.name);
+            let i = match slot {
+                // A name that comes back reuses its slot (and its log pipes) once it is down.
+                Some(i) if self.services[i].is_down() => {
+                    self.retired[i] = false;
+                    self.services[i] = Service::default();
+                    self.spec.services[i] = def;
+                    i
+                }
+                _ => {
+                    self.services.push(Service::default());
+                    self.retired.push(false);
+                    self.spec.services.push(def);
+                    self.services.len() - 1
+                }
+            };
+            report.added.push(self.spec.services[i].name.clone());
+            self.step(ServiceId(i), Event::Start, now);
+        }
+        self.spec.shutdown_timeout = new.shutdown_timeout;
+        self.spec.signals = new.signals;
+        Ok(report)
     }
 
     pub fn orphans_reaped(&self) -> u64 {
@@ -283,8 +459,10 @@ impl Supervisor {
                     self.log(Note::GaveUp { name, failures });
                 }
                 Effect::Ended { outcome, success } => self.on_ended(svc, outcome, success, now),
+                Effect::Stopped => {}
             }
         }
+        self.resolve_pending(svc, false);
         if let Phase::ShuttingDown { code, .. } = self.phase {
             if self.services.iter().all(Service::is_down) {
                 self.drain(code, now);
@@ -293,6 +471,9 @@ impl Supervisor {
     }
 
     fn on_ended(&mut self, svc: ServiceId, outcome: Outcome, success: bool, now: Instant) {
+        if self.retired[svc.0] {
+            return;
+        }
         let spec = &self.spec.services[svc.0];
         let name = spec.name.clone();
         let critical = spec.critical;
@@ -325,11 +506,70 @@ impl Supervisor {
                 } else if self
                     .services
                     .iter()
-                    .all(|s| matches!(s.state, ServiceState::Exited { .. }))
+                    .enumerate()
+                    .all(|(i, s)| self.retired[i] || matches!(s.state, ServiceState::Exited { .. }))
                 {
                     self.begin_shutdown(ShutdownReason::AllDone, 0, now);
                 }
             }
+        }
+    }
+
+    /// Answers the control requests that were waiting for `svc`, if it has reached the state
+    /// they asked for or clearly will not. `fresh`: the request was just made, so a service
+    /// that did not move at all (already running, already stopped) answers too.
+    fn resolve_pending(&mut self, svc: ServiceId, fresh: bool) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let service = &self.services[svc.0];
+        let mut done = Vec::new();
+        for (k, p) in self.pending.iter_mut().enumerate() {
+            if !p.waiting.contains(&svc) {
+                continue;
+            }
+            let verdict = match (p.op, &service.state) {
+                (ControlOp::Start | ControlOp::Restart, ServiceState::Running { pid, .. }) => {
+                    Some((true, format!("running (pid {pid})")))
+                }
+                (ControlOp::Start | ControlOp::Restart, ServiceState::Exited { status }) => {
+                    Some((true, format!("completed ({status})")))
+                }
+                (ControlOp::Start | ControlOp::Restart, ServiceState::Failed { outcome }) => {
+                    Some((false, format!("failed: {}", describe(outcome))))
+                }
+                (ControlOp::Start | ControlOp::Restart, ServiceState::Backoff { .. }) => Some((
+                    false,
+                    format!(
+                        "failed to start ({}); tend keeps retrying",
+                        service
+                            .last_exit
+                            .map_or("spawn failed".to_string(), |s| s.to_string())
+                    ),
+                )),
+                (ControlOp::Start | ControlOp::Restart, ServiceState::Stopped { .. }) if !fresh => {
+                    Some((false, "stopped before it was running".into()))
+                }
+                (ControlOp::Stop, ServiceState::Stopped { .. }) => Some((true, "stopped".into())),
+                (
+                    ControlOp::Stop,
+                    ServiceState::Exited { .. } | ServiceState::Failed { .. } | ServiceState::Idle,
+                ) => Some((true, format!("not running ({})", service.state_name()))),
+                (_, _) => None,
+            };
+            if let Some((ok, message)) = verdict {
+                p.waiting.retain(|&s| s != svc);
+                p.results.push(ControlResult { svc, ok, message });
+                if p.waiting.is_empty() {
+                    done.push(k);
+                }
+            }
+        }
+        for k in done.into_iter().rev() {
+            let p = self.pending.remove(k);
+            let mut results = p.results;
+            results.sort_by_key(|r| r.svc);
+            self.actions.push_back(Action::Reply { id: p.id, results });
         }
     }
 
@@ -412,6 +652,16 @@ impl Supervisor {
     }
 
     fn exit(&mut self, code: u8) {
+        // Nobody will answer these any more: tell the clients so.
+        for p in std::mem::take(&mut self.pending) {
+            let mut results = p.results;
+            results.extend(p.waiting.into_iter().map(|svc| ControlResult {
+                svc,
+                ok: false,
+                message: "tend exited".into(),
+            }));
+            self.actions.push_back(Action::Reply { id: p.id, results });
+        }
         self.log(Note::Exiting { code });
         self.actions.push_back(Action::Exit(code));
         self.phase = Phase::Exited;
@@ -419,5 +669,12 @@ impl Supervisor {
 
     fn log(&mut self, note: Note) {
         self.actions.push_back(Action::Log(note));
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Exited(status) => status.to_string(),
+        Outcome::SpawnFailed(kind) => format!("could not be started (exit {})", kind.exit_code()),
     }
 }

@@ -1,5 +1,6 @@
 //! Deterministic tests of the supervisor with a fake clock: every input and every timeout is
 //! chosen by the test, and the action trace is compared as a whole.
 
+mod control;
 mod single;
 mod supervise;

@@ -581,7 +581,8 @@ mod properties {
             let mut next_pid = 100;
             let mut live: Vec<Option<i32>> = vec![None; n];
             let mut exited_once = false;
-            let mut stopping_since: Vec<Option<u64>> = vec![None; n];
+            // When each service was first seen stopping, and which group (an instance) it was.
+            let mut stopping_since: Vec<Option<(u64, Pid)>> = vec![None; n];
             sup.start(at(0));
             for st in steps {
                 // Carry out actions like a shell would.
@@ -595,21 +596,25 @@ mod properties {
                             sup.handle(at(now), Input::Spawned { svc, generation, pid: Pid(next_pid) });
                         }
                         Action::Exit(_) => exited_once = true,
-                        Action::Kill { .. } | Action::Log(_) => {}
+                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } => {}
                     }
                 }
                 if exited_once {
                     break;
                 }
                 for i in 0..n {
-                    let stopping = matches!(sup.service(ServiceId(i)).state, ServiceState::Stopping { .. });
+                    let stopping = match sup.service(ServiceId(i)).state {
+                        ServiceState::Stopping { pgid, .. } => Some(pgid),
+                        _ => None,
+                    };
                     match (stopping, stopping_since[i]) {
-                        (true, None) => stopping_since[i] = Some(now),
-                        (true, Some(t0)) => prop_assert!(
+                        (Some(pgid), Some((t0, seen))) if pgid == seen => prop_assert!(
+                            // Samples are taken between steps, so allow one step's length.
                             Duration::from_millis(now - t0) <= stop_limits[i] + Duration::from_millis(3000),
                             "service {} stopping for too long", i
                         ),
-                        (false, _) => stopping_since[i] = None,
+                        (Some(pgid), _) => stopping_since[i] = Some((now, pgid)),
+                        (None, _) => stopping_since[i] = None,
                     }
                     if let ServiceState::Backoff { until } = sup.service(ServiceId(i)).state {
                         prop_assert!(until.since(at(now)) <= caps[i]);
@@ -661,7 +666,7 @@ mod properties {
                                         sup.handle(at(now), Input::Spawned { svc, generation, pid: Pid(next_pid) });
                                     }
                                     Action::Exit(_) => exited_once = true,
-                                    Action::Log(_) | Action::Kill { .. } => {}
+                                    Action::Log(_) | Action::Kill { .. } | Action::Reply { .. } => {}
                                 }
                             }
                             if exited_once {
