@@ -1,6 +1,12 @@
 //! Entry points: what `main` does with its arguments.
 
+pub mod client;
+pub mod commands;
+mod connection;
+mod manpage;
+mod render;
 pub mod supervise;
+mod table;
 pub mod tini;
 
 use crate::core::{self, MainExit, Spec, Supervisor};
@@ -20,6 +26,13 @@ pub fn version_line() -> String {
 }
 
 pub fn main() -> c_int {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    // A client (`tend status`, ...) is an ordinary program: it starts no child and leaves the
+    // signal mask alone, so Ctrl-C ends `tend logs -f`. Only these names go to clap; anything
+    // else keeps tini's getopt-style command line below.
+    if commands::is_client_command(args.first()) {
+        return client::main(&args);
+    }
     // Invariant 2: signals are blocked before anything else can fork or spawn a thread, and
     // the signalfd exists before the first child, so no signal is ever missed.
     let inherited = match signals::block_all() {
@@ -30,7 +43,6 @@ pub fn main() -> c_int {
         Ok(fd) => fd,
         Err(e) => return fatal(format_args!("cannot create signalfd: {e}")),
     };
-    let args: Vec<_> = std::env::args_os().skip(1).collect();
     // Subcommands first; anything else is tini's command line (`tend -- run` runs a
     // program called "run").
     match args.first().and_then(|a| a.to_str()) {
@@ -109,6 +121,8 @@ fn run_single(
         log,
         is_pid1,
         logs: None,
+        control: None,
+        config_path: None,
     };
     match event_loop::run(Supervisor::new(spec), ctx) {
         Ok(code) => c_int::from(code),

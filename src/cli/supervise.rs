@@ -2,6 +2,7 @@
 
 use crate::config::{self, Environment, LogFormat};
 use crate::core::{Level, Supervisor};
+use crate::shell::control::{Access, ControlServer};
 use crate::shell::event_loop::{self, Context};
 use crate::shell::log::Logger;
 use crate::shell::logs::{Format, Logs, Style};
@@ -80,11 +81,11 @@ pub fn run(
             log.say(Level::Warn, format_args!("not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped by tend"));
         }
     }
-    let names: Vec<String> = loaded
+    let services: Vec<(String, usize)> = loaded
         .spec
         .services
         .iter()
-        .map(|s| s.name.clone())
+        .map(|s| (s.name.clone(), s.log_ring))
         .collect();
     let style = Style {
         format: match loaded.settings.log_format {
@@ -94,11 +95,30 @@ pub fn run(
         timestamps: loaded.settings.log_timestamps,
         color: use_color(),
     };
-    let logs = match Logs::new(&names, style) {
+    let logs = match Logs::new(&services, style) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("tend: error: cannot set up log pipes: {e}");
             return 1;
+        }
+    };
+    // Services run even when the socket cannot be made (a read-only /run, say): control is
+    // a convenience, supervision is the job.
+    let access = Access {
+        uid: rustix::process::geteuid().as_raw(),
+        group: loaded.settings.socket_group,
+    };
+    let control = match ControlServer::bind(&loaded.settings.socket, access) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            log.say(
+                Level::Warn,
+                format_args!(
+                    "control socket {}: {e}; tend status and friends will not work",
+                    loaded.settings.socket.display()
+                ),
+            );
+            None
         }
     };
     let ctx = Context {
@@ -107,6 +127,8 @@ pub fn run(
         log,
         is_pid1,
         logs: Some(logs),
+        control,
+        config_path: Some(path),
     };
     match event_loop::run(Supervisor::new(loaded.spec), ctx) {
         Ok(code) => c_int::from(code),

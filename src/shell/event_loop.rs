@@ -2,11 +2,16 @@
 //! the timeout the core asks for. With nothing to time, it sleeps in epoll_wait with no
 //! timeout at all: an idle tend makes no system calls.
 
+use super::control::{self, ControlServer, Incoming};
 use super::log::Logger;
 use super::logs::{Logs, Stream};
+use super::status;
+use crate::config;
 use crate::core::{
-    self, Action, Input, KillTarget, Level, Output, Pid, ServiceId, Signal, Supervisor,
+    self, Action, ControlOp, Input, KillTarget, Level, Output, Pid, RequestId, ServiceId, Signal,
+    SignalRouting, Supervisor,
 };
+use crate::proto::{self, Command, Response, Targets};
 use crate::sys::process;
 use crate::sys::reap::{self, Reaped};
 use crate::sys::signals::{Inherited, Received, SignalFd};
@@ -25,6 +30,10 @@ pub struct Context {
     pub is_pid1: bool,
     /// Supervisor mode: services' output, prefixed. None in single-child mode.
     pub logs: Option<Logs>,
+    /// Supervisor mode: the control socket.
+    pub control: Option<ControlServer>,
+    /// Supervisor mode: the file to re-read on reload.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 const SIGNALFD: u64 = 0;
@@ -44,6 +53,9 @@ struct Loop {
     service_pids: HashMap<Pid, ServiceId>,
     /// Whether each output is registered for EPOLLOUT.
     watching_output: [bool; 2],
+    /// Control requests waiting for the core's answer, by connection.
+    waiting: HashMap<RequestId, usize>,
+    next_request: u64,
 }
 
 /// Runs until the core says exit; returns the exit code. Errors here are setup errors.
@@ -55,18 +67,11 @@ pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
         epoll::EventData::new_u64(SIGNALFD),
         epoll::EventFlags::IN,
     )?;
+    if let Some(server) = &ctx.control {
+        server.register(&ep)?;
+    }
     if let Some(logs) = &ctx.logs {
-        for svc in 0..logs.services() {
-            for stream in [Stream::Stdout, Stream::Stderr] {
-                let token = SOURCE_BASE + svc as u64 * 2 + stream as u64;
-                epoll::add(
-                    &ep,
-                    logs.read_fd(svc, stream),
-                    epoll::EventData::new_u64(token),
-                    epoll::EventFlags::IN,
-                )?;
-            }
-        }
+        register_sources(&ep, logs, 0)?;
         for stream in [Stream::Stdout, Stream::Stderr] {
             if let Some(fd) = logs.output_fd(stream) {
                 let token = OUTPUT_BASE + stream as u64;
@@ -87,6 +92,8 @@ pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
         me: process::getpid(),
         service_pids: HashMap::new(),
         watching_output: [false; 2],
+        waiting: HashMap::new(),
+        next_request: 0,
     };
     let now = lp.now();
     lp.sup.start(now);
@@ -105,6 +112,9 @@ impl Loop {
             if let Some(code) = self.settle() {
                 if let Some(logs) = &mut self.ctx.logs {
                     logs.finish(FINAL_FLUSH);
+                }
+                if let Some(server) = &self.ctx.control {
+                    server.remove();
                 }
                 let _ = std::io::stdout().flush();
                 let _ = std::io::stderr().flush();
@@ -147,6 +157,31 @@ impl Loop {
                             logs.write_out(stream);
                         }
                     }
+                    control::LISTENER_TOKEN => self.accept(),
+                    t if t >= control::CONN_BASE => {
+                        let conn = (t - control::CONN_BASE) as usize;
+                        let flags = ev.flags;
+                        if flags.contains(epoll::EventFlags::OUT) {
+                            if let Some(server) = &mut self.ctx.control {
+                                server.flush(&self.ep, conn);
+                            }
+                        }
+                        if flags.intersects(
+                            epoll::EventFlags::IN
+                                | epoll::EventFlags::RDHUP
+                                | epoll::EventFlags::HUP
+                                | epoll::EventFlags::ERR,
+                        ) {
+                            let incoming = self
+                                .ctx
+                                .control
+                                .as_mut()
+                                .and_then(|s| s.read(&self.ep, conn));
+                            if let Some(incoming) = incoming {
+                                self.on_request(incoming);
+                            }
+                        }
+                    }
                     t if t >= SOURCE_BASE => {
                         let svc = ((t - SOURCE_BASE) / 2) as usize;
                         let stream = if (t - SOURCE_BASE) % 2 == 0 {
@@ -168,6 +203,10 @@ impl Loop {
             if let Some(logs) = &mut self.ctx.logs {
                 logs.on_timeout(Instant::now());
             }
+            if let Some(server) = &mut self.ctx.control {
+                server.expire(&self.ep, Instant::now());
+            }
+            self.forward_fresh_lines();
         }
     }
 
@@ -178,10 +217,12 @@ impl Loop {
             .poll_timeout()
             .map(|at| self.origin + at.since_origin());
         let logs = self.ctx.logs.as_ref().and_then(Logs::next_deadline);
-        match (core, logs) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let control = self
+            .ctx
+            .control
+            .as_ref()
+            .and_then(ControlServer::next_deadline);
+        [core, logs, control].into_iter().flatten().min()
     }
 
     /// Executes actions and answers the core's questions until nothing is left to do.
@@ -257,9 +298,272 @@ impl Loop {
                 }
                 (_, None) => {}
             },
+            Action::Reply { id, results } => {
+                let results = results
+                    .into_iter()
+                    .map(|r| proto::ServiceResult {
+                        service: self.sup.spec().services[r.svc.0].name.clone(),
+                        ok: r.ok,
+                        message: r.message,
+                    })
+                    .collect();
+                if let (Some(conn), Some(server)) =
+                    (self.waiting.remove(&id), &mut self.ctx.control)
+                {
+                    server.reply(&self.ep, conn, &Response::Done { results });
+                }
+            }
             Action::Exit(code) => return Some(code),
         }
         None
+    }
+
+    fn accept(&mut self) {
+        let Some(server) = &mut self.ctx.control else {
+            return;
+        };
+        for note in server.accept(&self.ep, Instant::now()) {
+            self.say(Level::Warn, &note);
+        }
+    }
+
+    /// A line for tend's own diagnostics, through the log queue in supervisor mode.
+    fn say(&mut self, level: Level, text: &str) {
+        if let Some(line) = self.ctx.log.render(level, format_args!("{text}")) {
+            match &mut self.ctx.logs {
+                Some(logs) => logs.tend_line(&line),
+                None => {
+                    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                }
+            }
+        }
+    }
+
+    fn respond(&mut self, conn: usize, response: Response) {
+        if let Some(server) = &mut self.ctx.control {
+            server.reply(&self.ep, conn, &response);
+        }
+    }
+
+    /// Names to service ids; every name must exist, and `--all` means every live service.
+    fn targets(&self, targets: &Targets) -> Result<Vec<ServiceId>, String> {
+        if targets.all {
+            return Ok(self.sup.live_services().collect());
+        }
+        if targets.services.is_empty() {
+            return Err("name at least one service, or use --all".into());
+        }
+        targets
+            .services
+            .iter()
+            .map(|n| {
+                self.sup
+                    .find(n)
+                    .ok_or_else(|| format!("no service named '{n}'"))
+            })
+            .collect()
+    }
+
+    fn on_request(&mut self, incoming: Incoming) {
+        let conn = incoming.conn;
+        let request = match incoming.request {
+            Ok(r) => r,
+            Err(message) => return self.respond(conn, Response::Error { message }),
+        };
+        let now = self.now();
+        match request.command {
+            Command::Status { services } => {
+                let ids = if services.is_empty() {
+                    Ok(self.sup.live_services().collect())
+                } else {
+                    self.targets(&Targets {
+                        services,
+                        all: false,
+                    })
+                };
+                let response = match ids {
+                    Ok(ids) => Response::Status(status::report(
+                        &self.sup,
+                        &ids,
+                        self.origin.elapsed(),
+                        now,
+                    )),
+                    Err(message) => Response::Error { message },
+                };
+                self.respond(conn, response);
+            }
+            Command::Start { targets, wait } => {
+                self.control(conn, ControlOp::Start, &targets, wait)
+            }
+            Command::Stop { targets, wait } => self.control(conn, ControlOp::Stop, &targets, wait),
+            Command::Restart { targets, wait } => {
+                self.control(conn, ControlOp::Restart, &targets, wait)
+            }
+            Command::Signal { signal, targets } => {
+                let response = match (Signal::parse(&signal), self.targets(&targets)) {
+                    (None, _) => Response::Error {
+                        message: format!("unknown signal '{signal}'"),
+                    },
+                    (_, Err(message)) => Response::Error { message },
+                    (Some(sig), Ok(ids)) => {
+                        let results = self
+                            .sup
+                            .signal_services(sig, &ids)
+                            .into_iter()
+                            .map(|r| proto::ServiceResult {
+                                service: self.sup.spec().services[r.svc.0].name.clone(),
+                                ok: r.ok,
+                                message: r.message,
+                            })
+                            .collect();
+                        Response::Done { results }
+                    }
+                };
+                self.respond(conn, response);
+            }
+            Command::Logs {
+                service,
+                lines,
+                follow,
+            } => {
+                let (Some(svc), Some(logs)) = (self.sup.find(&service), &self.ctx.logs) else {
+                    return self.respond(
+                        conn,
+                        Response::Error {
+                            message: format!("no service named '{service}'"),
+                        },
+                    );
+                };
+                let lines = logs
+                    .backlog(svc.0, lines)
+                    .map(|l| log_line(&service, l))
+                    .collect();
+                let response = Response::Logs { service, lines };
+                if let Some(server) = &mut self.ctx.control {
+                    if follow {
+                        server.follow(&self.ep, conn, &response, svc.0);
+                        if let Some(logs) = &mut self.ctx.logs {
+                            logs.followed[svc.0] = true;
+                        }
+                    } else {
+                        server.reply(&self.ep, conn, &response);
+                    }
+                }
+            }
+            Command::Reload => {
+                let response = self.reload();
+                self.respond(conn, response);
+            }
+            Command::Shutdown => {
+                let response = match self.sup.request_shutdown(now) {
+                    Ok(()) => Response::Accepted,
+                    Err(message) => Response::Error { message },
+                };
+                self.respond(conn, response);
+            }
+        }
+    }
+
+    fn control(&mut self, conn: usize, op: ControlOp, targets: &Targets, wait: bool) {
+        let ids = match self.targets(targets) {
+            Ok(ids) => ids,
+            Err(message) => return self.respond(conn, Response::Error { message }),
+        };
+        let id = wait.then(|| {
+            self.next_request += 1;
+            RequestId(self.next_request)
+        });
+        if let Some(id) = id {
+            self.waiting.insert(id, conn);
+        }
+        let now = self.now();
+        match self.sup.control(now, id, op, &ids) {
+            Ok(()) if wait => {} // Action::Reply answers.
+            Ok(()) => self.respond(conn, Response::Accepted),
+            Err(message) => {
+                if let Some(id) = id {
+                    self.waiting.remove(&id);
+                }
+                self.respond(conn, Response::Error { message });
+            }
+        }
+    }
+
+    /// Re-reads the configuration; a file that does not load changes nothing.
+    fn reload(&mut self) -> Response {
+        let Some(path) = self.ctx.config_path.clone() else {
+            return Response::Error {
+                message: "no configuration file to reload".into(),
+            };
+        };
+        let loaded = match config::load_file(&path, &config::Environment::default()) {
+            Ok(l) => l,
+            Err(e) => {
+                let message = format!("reload failed, nothing was changed:\n{e}");
+                self.say(Level::Error, &message);
+                return Response::Error { message };
+            }
+        };
+        for w in &loaded.warnings {
+            self.say(Level::Warn, w);
+        }
+        let now = self.now();
+        let report = match self.sup.reload(now, loaded.spec) {
+            Ok(r) => r,
+            Err(message) => return Response::Error { message },
+        };
+        let services: Vec<(String, usize)> = self
+            .sup
+            .spec()
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), s.log_ring))
+            .collect();
+        if let Some(logs) = &mut self.ctx.logs {
+            let before = logs.services();
+            if let Err(e) = logs
+                .sync(&services)
+                .and_then(|()| register_sources(&self.ep, logs, before))
+            {
+                self.say(
+                    Level::Error,
+                    &format!("reload: cannot set up log pipes: {e}"),
+                );
+            }
+        }
+        self.say(
+            Level::Info,
+            &format!(
+                "reloaded {}: added {:?}, removed {:?}, changed {:?}, unchanged {}",
+                path.display(),
+                report.added,
+                report.removed,
+                report.changed,
+                report.unchanged.len()
+            ),
+        );
+        Response::Reloaded(proto::ReloadReport {
+            added: report.added,
+            removed: report.removed,
+            changed: report.changed,
+            unchanged: report.unchanged,
+        })
+    }
+
+    /// New lines of followed services go to their followers.
+    fn forward_fresh_lines(&mut self) {
+        let (Some(logs), Some(server)) = (&mut self.ctx.logs, &mut self.ctx.control) else {
+            return;
+        };
+        for (svc, line) in logs.take_fresh() {
+            let name = self.sup.spec().services[svc].name.clone();
+            server.broadcast(&self.ep, svc, &log_line(&name, &line));
+        }
+        for svc in 0..logs.followed.len() {
+            if logs.followed[svc] && !server.followers_of(svc) {
+                logs.followed[svc] = false;
+            }
+        }
     }
 
     fn on_signals(&mut self, received: &mut Vec<Received>) {
@@ -274,6 +578,8 @@ impl Loop {
         for r in received.iter() {
             if r.signal == Signal::CHLD {
                 reap_needed = true;
+            } else if r.signal == Signal::HUP && self.reload_on_hup() {
+                let _ = self.reload();
             } else if r.signal == Signal::PIPE && r.sender == self.me.0 {
                 // tend's own write to a closed pipe: an error return handles it.
             } else {
@@ -283,6 +589,16 @@ impl Loop {
         }
         if reap_needed {
             self.reap_all();
+        }
+    }
+
+    /// SIGHUP reloads in supervisor mode, unless it was made a shutdown signal.
+    fn reload_on_hup(&self) -> bool {
+        match self.sup.spec().signals {
+            SignalRouting::Supervise { shutdown } => {
+                self.ctx.config_path.is_some() && !shutdown.contains(Signal::HUP)
+            }
+            SignalRouting::ForwardToMain { .. } => false,
         }
     }
 
@@ -378,5 +694,29 @@ impl Loop {
                 self.watching_output[stream as usize] = want;
             }
         }
+    }
+}
+
+fn register_sources(ep: &std::os::fd::OwnedFd, logs: &Logs, from: usize) -> std::io::Result<()> {
+    for svc in from..logs.services() {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let token = SOURCE_BASE + svc as u64 * 2 + stream as u64;
+            epoll::add(
+                ep,
+                logs.read_fd(svc, stream),
+                epoll::EventData::new_u64(token),
+                epoll::EventFlags::IN,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn log_line(service: &str, line: &super::ring::StoredLine) -> proto::LogLine {
+    proto::LogLine {
+        service: service.to_string(),
+        stream: if line.stream == 0 { "stdout" } else { "stderr" }.to_string(),
+        time_ms: line.time_ms,
+        line: line.text.clone(),
     }
 }

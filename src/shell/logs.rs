@@ -1,9 +1,10 @@
 //! Services' stdout and stderr: one pipe per stream per service, created once and kept across
 //! restarts (so a crashing service's last words are still read), cut into lines and written to
-//! tend's stdout/stderr with an aligned `name | ` prefix.
+//! tend's stdout/stderr with an aligned `name | ` prefix, and kept in a ring for `tend logs`.
 
 use super::lines::LineBuffer;
 use super::output::Output;
+use super::ring::{Ring, StoredLine};
 use super::timestamp;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -45,6 +46,44 @@ struct Source {
     paused: bool,
 }
 
+/// Where a finished line goes: the output queue, the ring, and followers if any.
+struct Sink<'a> {
+    out: &'a mut Output,
+    ring: &'a mut Ring,
+    fresh: Option<&'a mut Vec<(usize, StoredLine)>>,
+    style: Style,
+    prefix: &'a str,
+    name: &'a str,
+    svc: usize,
+    stream: Stream,
+    time_ms: u64,
+}
+
+impl Sink<'_> {
+    fn line(&mut self, line: &[u8]) {
+        format_line(
+            self.out,
+            self.style,
+            self.prefix,
+            self.name,
+            self.stream,
+            line,
+        );
+        self.ring.push(self.stream as u8, self.time_ms, line);
+        if let Some(fresh) = self.fresh.as_deref_mut() {
+            let text = String::from_utf8_lossy(line).into_owned();
+            fresh.push((
+                self.svc,
+                StoredLine {
+                    stream: self.stream as u8,
+                    time_ms: self.time_ms,
+                    text,
+                },
+            ));
+        }
+    }
+}
+
 pub struct Logs {
     /// `sources[svc][stream]`
     sources: Vec<[Source; 2]>,
@@ -53,41 +92,70 @@ pub struct Logs {
     outputs: [Output; 2],
     style: Style,
     buf: Vec<u8>,
+    rings: Vec<Ring>,
+    /// `followed[svc]`: someone runs `tend logs -f` on it, so its new lines are also
+    /// collected for the control server.
+    pub followed: Vec<bool>,
+    fresh: Vec<(usize, StoredLine)>,
 }
 
 const COLORS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
 
 impl Logs {
-    pub fn new(names: &[String], style: Style) -> io::Result<Logs> {
-        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
-        let prefixes = names
+    /// `services`: each service's name and ring size, in the spec's order.
+    pub fn new(services: &[(String, usize)], style: Style) -> io::Result<Logs> {
+        let outputs = [
+            Output::new(rustix::stdio::stdout())?,
+            Output::new(rustix::stdio::stderr())?,
+        ];
+        let mut logs = Logs {
+            sources: Vec::new(),
+            prefixes: Vec::new(),
+            names: Vec::new(),
+            outputs,
+            style,
+            buf: vec![0; READ_CHUNK],
+            rings: Vec::new(),
+            followed: Vec::new(),
+            fresh: Vec::new(),
+        };
+        logs.sync(services)?;
+        Ok(logs)
+    }
+
+    /// Matches the services after a reload: new ones get pipes (existing ones keep theirs),
+    /// prefixes are realigned, ring sizes updated.
+    pub fn sync(&mut self, services: &[(String, usize)]) -> io::Result<()> {
+        while self.sources.len() < services.len() {
+            self.sources.push([source()?, source()?]);
+            self.rings.push(Ring::new(0));
+            self.followed.push(false);
+        }
+        for (ring, (_, size)) in self.rings.iter_mut().zip(services) {
+            ring.set_capacity(*size);
+        }
+        self.names = services.iter().map(|(n, _)| n.clone()).collect();
+        let width = self
+            .names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0);
+        let color = self.style.color;
+        self.prefixes = self
+            .names
             .iter()
             .enumerate()
             .map(|(i, n)| {
                 let pad = " ".repeat(width - n.chars().count());
-                if style.color {
+                if color {
                     format!("\x1b[{}m{n}{pad} |\x1b[0m ", COLORS[i % COLORS.len()])
                 } else {
                     format!("{n}{pad} | ")
                 }
             })
             .collect();
-        let mut sources = Vec::with_capacity(names.len());
-        for _ in names {
-            sources.push([source()?, source()?]);
-        }
-        let outputs = [
-            Output::new(rustix::stdio::stdout())?,
-            Output::new(rustix::stdio::stderr())?,
-        ];
-        Ok(Logs {
-            sources,
-            prefixes,
-            names: names.to_vec(),
-            outputs,
-            style,
-            buf: vec![0; READ_CHUNK],
-        })
+        Ok(())
     }
 
     /// The write ends a new instance of service `svc` gets as stdout and stderr.
@@ -108,33 +176,62 @@ impl Logs {
         self.sources.len()
     }
 
-    /// Reads one chunk from a service's pipe. Returns false when nothing was there.
-    pub fn read(&mut self, svc: usize, stream: Stream, now: Instant) -> bool {
-        let n = match rustix::io::read(&self.sources[svc][stream as usize].read, &mut self.buf[..])
-        {
-            Ok(n) if n > 0 => n,
-            // EOF cannot happen (tend holds a write end); EAGAIN means drained.
-            Ok(_) | Err(_) => return false,
-        };
+    /// The last `n` lines of `svc`, oldest first.
+    pub fn backlog(&self, svc: usize, n: usize) -> impl Iterator<Item = &StoredLine> {
+        self.rings[svc].last(n)
+    }
+
+    /// Lines read since the last call, of services someone follows.
+    pub fn take_fresh(&mut self) -> Vec<(usize, StoredLine)> {
+        std::mem::take(&mut self.fresh)
+    }
+
+    fn sink(&mut self, svc: usize, stream: Stream) -> (&mut Source, Sink<'_>) {
+        let follow = self.followed[svc];
         let Logs {
             sources,
             prefixes,
             names,
             outputs,
             style,
-            buf,
+            rings,
+            fresh,
+            ..
         } = self;
-        let src = &mut sources[svc][stream as usize];
-        let out = &mut outputs[stream as usize];
-        src.lines.feed(&buf[..n], |line| {
-            format_line(out, *style, &prefixes[svc], &names[svc], stream, line)
-        });
+        let sink = Sink {
+            out: &mut outputs[stream as usize],
+            ring: &mut rings[svc],
+            fresh: follow.then_some(fresh),
+            style: *style,
+            prefix: &prefixes[svc],
+            name: &names[svc],
+            svc,
+            stream,
+            time_ms: timestamp::unix_millis(),
+        };
+        (&mut sources[svc][stream as usize], sink)
+    }
+
+    /// Reads one chunk from a service's pipe. Returns false when nothing was there.
+    pub fn read(&mut self, svc: usize, stream: Stream, now: Instant) -> bool {
+        let mut buf = std::mem::take(&mut self.buf);
+        let n = match rustix::io::read(&self.sources[svc][stream as usize].read, &mut buf[..]) {
+            Ok(n) if n > 0 => n,
+            // EOF cannot happen (tend holds a write end); EAGAIN means drained.
+            Ok(_) | Err(_) => {
+                self.buf = buf;
+                return false;
+            }
+        };
+        let (src, mut sink) = self.sink(svc, stream);
+        src.lines.feed(&buf[..n], |line| sink.line(line));
         src.partial_since = match (src.lines.has_partial(), src.partial_since) {
             (true, Some(t)) => Some(t),
             (true, None) => Some(now),
             (false, _) => None,
         };
-        let _ = out.flush();
+        let _ = sink.out.flush();
+        self.buf = buf;
         true
     }
 
@@ -153,20 +250,10 @@ impl Logs {
     }
 
     fn flush_partial(&mut self, svc: usize, stream: Stream) {
-        let Logs {
-            sources,
-            prefixes,
-            names,
-            outputs,
-            style,
-            ..
-        } = self;
-        let src = &mut sources[svc][stream as usize];
-        let out = &mut outputs[stream as usize];
-        src.lines
-            .flush(|line| format_line(out, *style, &prefixes[svc], &names[svc], stream, line));
+        let (src, mut sink) = self.sink(svc, stream);
+        src.lines.flush(|line| sink.line(line));
         src.partial_since = None;
-        let _ = out.flush();
+        let _ = sink.out.flush();
     }
 
     /// One of tend's own diagnostic lines, queued on stderr between whole service lines.

@@ -1,8 +1,11 @@
 //! The impure half: one thread, one epoll loop, feeding `core` and carrying out its actions.
 
+pub mod control;
 pub mod event_loop;
 pub mod lines;
 pub mod log;
 pub mod logs;
 pub mod output;
+pub mod ring;
+pub mod status;
 pub mod timestamp;

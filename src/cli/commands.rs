@@ -1,0 +1,420 @@
+//! The clap definition of tend's command line: what `tend man` and `tend completions` are
+//! generated from, and the parser of the client subcommands.
+//!
+//! Only the client subcommands are parsed here. `run` and `check` are described (so the man
+//! page and completions cover them) but parsed by `supervise.rs`, and the top-level options
+//! describe tini mode, which `tini.rs` parses getopt-style: clap never sees a command line
+//! whose first argument is not one of [`CLIENT_COMMANDS`].
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueHint};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// First arguments that make tend a control client (parsed by clap) instead of an init.
+pub const CLIENT_COMMANDS: &[&str] = &[
+    "status",
+    "start",
+    "stop",
+    "restart",
+    "signal",
+    "logs",
+    "reload",
+    "shutdown",
+    "completions",
+    "man",
+];
+
+/// Whether `tend FIRST ...` is a client command line.
+pub fn is_client_command(first: Option<&OsString>) -> bool {
+    first
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| CLIENT_COMMANDS.contains(&a))
+}
+
+/// How long a client waits for tend's answer unless `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+const ABOUT: &str = "A container init and process supervisor";
+
+const LONG_ABOUT: &str = "\
+A container init and process supervisor.
+
+tend [OPTIONS] PROGRAM [ARGS...] runs PROGRAM as the only child of an init that reaps \
+zombies, forwards signals and exits with the child's exit code (128+N if signal N killed \
+it): a drop-in for tini, and usable as Docker's --init binary.
+
+tend run FILE supervises the services of a TOML file; the other subcommands talk to a \
+running `tend run` over its control socket.";
+
+const EXIT_STATUS: &str = "\
+Exit status of the client subcommands:
+  0  success
+  1  an error: tend could not be reached, it answered with an error, or an operation failed
+  2  a usage error
+  3  tend status NAME...: a named service is not running";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tend",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXIT_STATUS,
+    // tini's --version is described by `TiniArgs`; clap's own would add a -V that tini mode
+    // does not have. (clap's -h/--help stays: tini mode has the same flags, and disabling it
+    // would disable it in every subcommand too.)
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub tini: TiniArgs,
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+}
+
+/// tini mode's options, for the man page and completions only (see the module comment).
+#[derive(Debug, Args)]
+pub struct TiniArgs {
+    /// Register as a child subreaper (automatic when not PID 1); also $TINI_SUBREAPER
+    #[arg(short = 's')]
+    pub subreaper: bool,
+    /// Have the kernel send SIGNAL to tend when its parent dies, e.g. -p SIGKILL
+    #[arg(short = 'p', value_name = "SIGNAL")]
+    pub parent_death_signal: Option<String>,
+    /// More output on stderr; repeat for more (up to -vvv); $TINI_VERBOSITY sets the base
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print a warning for every zombie reaped that tend did not start
+    #[arg(short = 'w')]
+    pub warn_on_reap: bool,
+    /// Forward signals to the child's whole process group; also $TINI_KILL_PROCESS_GROUP
+    #[arg(short = 'g')]
+    pub kill_group: bool,
+    /// Report EXIT_CODE (0-255) as 0; may be repeated
+    #[arg(short = 'e', value_name = "EXIT_CODE")]
+    pub remap: Vec<u8>,
+    /// Print the license and exit
+    #[arg(short = 'l')]
+    pub license: bool,
+    /// When the child exits, SIGTERM what it left behind, SIGKILL it after GRACE (default
+    /// 3s), then exit; also $TEND_STOP_DESCENDANTS=GRACE
+    #[arg(long, value_name = "GRACE", num_args = 0..=1, require_equals = true)]
+    pub stop_descendants: Option<Option<String>>,
+    /// Print the version and exit
+    #[arg(long)]
+    pub version: bool,
+    /// The program to run as tend's child, and its arguments
+    #[arg(
+        value_name = "PROGRAM",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_hint = ValueHint::CommandWithArguments
+    )]
+    pub program: Vec<OsString>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Supervise the services of a configuration file
+    #[command(
+        long_about = "Supervises the services of FILE (default: $TEND_CONFIG, else /etc/tend.toml) \
+                      and listens on the control socket that the other subcommands use. \
+                      Exits 2 when the file does not load."
+    )]
+    Run(RunArgs),
+    /// Validate a configuration file without starting anything
+    #[command(
+        long_about = "Validates FILE as tend run would, starts nothing, and prints any warnings. \
+                      Exits 2 when the file does not load."
+    )]
+    Check(CheckArgs),
+    /// Show the state of services
+    #[command(
+        long_about = "Shows each service's state, pid, uptime, restart count and last exit \
+                      (exit code or signal), with the reason when the state needs one.",
+        after_help = "Exit status: 0 when every named service is running (or, without NAME, \
+                      when tend answered); 1 on an error; 3 when a named service is not running."
+    )]
+    Status(StatusArgs),
+    /// Start stopped services and wait until they run
+    Start(ChangeArgs),
+    /// Stop services (they stay stopped, whatever their restart policy) and wait until they are down
+    Stop(ChangeArgs),
+    /// Stop then start services, and wait for the outcome
+    Restart(ChangeArgs),
+    /// Send a signal to the process groups of services
+    // The derived usage would list the required NAME|--all group before SIGNAL.
+    #[command(override_usage = "tend signal [OPTIONS] <SIGNAL> <NAME...|--all>")]
+    Signal(SignalArgs),
+    /// Show the last lines a service wrote, and optionally follow it
+    #[command(
+        long_about = "Prints the last LINES lines the service wrote to stdout or stderr, as \
+                      \"NAME | line\", from tend's in-memory buffer; with --follow, keeps \
+                      printing new lines until interrupted or until tend exits."
+    )]
+    Logs(LogsArgs),
+    /// Re-read the configuration file and apply the difference
+    #[command(
+        long_about = "Re-reads the file tend run was started with: added services start, removed \
+                      ones stop, changed ones restart, the others are left alone. A file that \
+                      does not load changes nothing, and its error is printed here. SIGHUP to \
+                      tend does the same."
+    )]
+    Reload(Conn),
+    /// Shut tend down gracefully, as SIGTERM does
+    Shutdown(Conn),
+    /// Print a shell completion script
+    #[command(long_about = "Prints a completion script for SHELL, e.g. \
+                      `tend completions bash > /etc/bash_completion.d/tend`.")]
+    Completions {
+        /// bash, elvish, fish, powershell or zsh
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(long_about = "Prints tend(1) in roff, e.g. `tend man | man -l -`.")]
+    Man,
+}
+
+/// `tend run`: described here, parsed by `supervise::run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// More of tend's own messages (repeatable)
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Errors only
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// The configuration file
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub file: Option<PathBuf>,
+}
+
+/// `tend check`: described here, parsed by `supervise::check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The configuration file
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
+}
+
+/// How to reach tend and how to print its answer; accepted by every client command.
+#[derive(Debug, Args)]
+pub struct Conn {
+    /// The control socket [default: $TEND_SOCKET, else /run/tend/control.sock]
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub socket: Option<PathBuf>,
+    /// Print tend's answer as JSON, one object per line as it came, instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for tend's answer (logs --follow waits forever)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Services to show (default: all)
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+/// Services named one by one, or `--all`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("targets").required(true).args(["names", "all"])))]
+pub struct Targets {
+    /// The services
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Every service
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    #[command(flatten)]
+    pub targets: Targets,
+    /// Return as soon as tend has accepted the request, without waiting for the outcome
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    /// A signal name (TERM, SIGHUP, USR1...), RTMIN+N, or number
+    #[arg(value_name = "SIGNAL")]
+    pub signal: String,
+    #[command(flatten)]
+    pub targets: Targets,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The service
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// How many of the last lines to print first
+    #[arg(short = 'n', long, value_name = "LINES", default_value_t = 10)]
+    pub lines: usize,
+    /// Keep printing new lines as they come
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 30s, 2m, 500ms)"))
+}
+
+/// The whole definition, built (bin names set on subcommands) for man and completions.
+pub fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    // At the top, -h is tini mode's (same flags, its own text). clap adds the flag while
+    // building, so it can only be reworded afterwards.
+    cmd.mut_arg("help", |a| {
+        a.help("Print tini mode's help and exit")
+            .long_help("Print tini mode's help and exit")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Sub, clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("tend").chain(args.iter().copied()))?;
+        Ok(cli.command.unwrap())
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_client_command_is_a_subcommand_and_run_check_are_not_client_commands() {
+        let cmd = command();
+        for name in CLIENT_COMMANDS {
+            assert!(cmd.find_subcommand(name).is_some(), "{name}");
+        }
+        for name in ["run", "check"] {
+            assert!(cmd.find_subcommand(name).is_some());
+            assert!(!is_client_command(Some(&OsString::from(name))));
+        }
+        assert!(is_client_command(Some(&OsString::from("status"))));
+        assert!(!is_client_command(Some(&OsString::from("--"))));
+        assert!(!is_client_command(Some(&OsString::from("sleep"))));
+        assert!(!is_client_command(None));
+    }
+
+    #[test]
+    fn status_takes_names_and_connection_options() {
+        let Sub::Status(s) = parse(&[
+            "status",
+            "web",
+            "db",
+            "--json",
+            "--socket",
+            "/x.sock",
+            "--timeout",
+            "2s",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.names, ["web", "db"]);
+        assert!(s.conn.json);
+        assert_eq!(s.conn.socket, Some(PathBuf::from("/x.sock")));
+        assert_eq!(s.conn.timeout, Duration::from_secs(2));
+        let Sub::Status(s) = parse(&["status"]).unwrap() else {
+            panic!()
+        };
+        assert!(s.names.is_empty() && !s.conn.json && s.conn.socket.is_none());
+        assert_eq!(s.conn.timeout, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn start_stop_restart_need_names_or_all_but_not_both() {
+        for verb in ["start", "stop", "restart"] {
+            let Ok(Sub::Start(a) | Sub::Stop(a) | Sub::Restart(a)) = parse(&[verb, "--all"]) else {
+                panic!("{verb} --all")
+            };
+            assert!(a.targets.all && a.targets.names.is_empty() && !a.no_wait);
+            let Ok(Sub::Start(a) | Sub::Stop(a) | Sub::Restart(a)) =
+                parse(&[verb, "a", "b", "--no-wait"])
+            else {
+                panic!("{verb} a b")
+            };
+            assert_eq!(a.targets.names, ["a", "b"]);
+            assert!(a.no_wait && !a.targets.all);
+            assert!(parse(&[verb]).is_err(), "{verb} with no target");
+            assert!(parse(&[verb, "a", "--all"]).is_err(), "{verb} a --all");
+        }
+    }
+
+    #[test]
+    fn signal_takes_a_signal_then_targets() {
+        let Sub::Signal(s) = parse(&["signal", "USR1", "web"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.signal, "USR1");
+        assert_eq!(s.targets.names, ["web"]);
+        let Sub::Signal(s) = parse(&["signal", "HUP", "--all"]).unwrap() else {
+            panic!()
+        };
+        assert!(s.targets.all);
+        assert!(parse(&["signal", "HUP"]).is_err());
+    }
+
+    #[test]
+    fn logs_defaults_to_ten_lines() {
+        let Sub::Logs(l) = parse(&["logs", "web"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((l.name.as_str(), l.lines, l.follow), ("web", 10, false));
+        let Sub::Logs(l) = parse(&["logs", "web", "-n", "3", "-f"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((l.lines, l.follow), (3, true));
+        assert!(parse(&["logs"]).is_err());
+        assert!(parse(&["logs", "a", "b"]).is_err());
+        assert!(parse(&["logs", "a", "-n", "x"]).is_err());
+    }
+
+    #[test]
+    fn usage_errors_exit_2_and_help_exits_0() {
+        assert_eq!(parse(&["status", "--bogus"]).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            parse(&["status", "--timeout", "soon"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert_eq!(parse(&["status", "--help"]).unwrap_err().exit_code(), 0);
+        assert_eq!(parse(&["completions", "tcsh"]).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn status_help_documents_the_exit_codes() {
+        let mut cmd = command();
+        let status = cmd.find_subcommand_mut("status").unwrap();
+        let help = status.render_long_help().to_string();
+        assert!(
+            help.contains("3 when a named service is not running"),
+            "{help}"
+        );
+        assert!(help.contains("--socket"), "{help}");
+    }
+}

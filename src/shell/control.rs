@@ -1,0 +1,383 @@
+//! The control socket: a unix stream socket served by the event loop without ever blocking
+//! it. One request line per connection; the answer is one line (or, for `logs --follow`, a
+//! stream of lines). Each connection's peer is checked with SO_PEERCRED first.
+
+use crate::proto::{self, MAX_REQUEST};
+use rustix::event::epoll;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Connections beyond this are closed at once: a flood of clients cannot exhaust tend's fds.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// A client must finish sending its request within this time.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A follower that lets this much output pile up is disconnected, so a stuck `tend logs -f`
+/// cannot make tend hold unbounded memory.
+const MAX_FOLLOWER_BACKLOG: usize = 4 * 1024 * 1024;
+
+/// Who may talk to tend: root, tend's own user, and optionally one group.
+#[derive(Clone, Copy, Debug)]
+pub struct Access {
+    pub uid: u32,
+    pub group: Option<u32>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Phase {
+    /// Reading the request line.
+    Reading,
+    /// The request is with the supervisor; the answer comes later.
+    Waiting,
+    /// Streaming new lines of a service.
+    Following(usize),
+    /// Writing the last bytes, then closing.
+    Closing,
+}
+
+struct Conn {
+    stream: UnixStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    phase: Phase,
+    opened: Instant,
+    watching_out: bool,
+}
+
+/// What a complete request line asks the event loop to do.
+pub struct Incoming {
+    pub conn: usize,
+    pub request: Result<proto::Request, String>,
+}
+
+pub struct ControlServer {
+    listener: UnixListener,
+    path: PathBuf,
+    access: Access,
+    conns: HashMap<usize, Conn>,
+    next_conn: usize,
+}
+
+/// epoll tokens: the listener, and one per connection above CONN_BASE.
+pub const LISTENER_TOKEN: u64 = 3;
+pub const CONN_BASE: u64 = 1 << 32;
+
+impl ControlServer {
+    /// Creates the socket (mode 0600 in a 0700 directory, or 0660/0750 for `group`),
+    /// replacing a stale one left by a previous run.
+    pub fn bind(path: &Path, access: Access) -> io::Result<ControlServer> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let existed = dir.exists();
+            std::fs::create_dir_all(dir)?;
+            if !existed {
+                let mode = if access.group.is_some() { 0o750 } else { 0o700 };
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+                if let Some(g) = access.group {
+                    chown(dir, None, Some(g))?;
+                }
+            }
+        }
+        if path.exists() {
+            // A socket nobody answers on is a leftover; one that answers belongs to another
+            // tend, which must not be hijacked.
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{} is in use by another tend", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        let mode = if access.group.is_some() { 0o660 } else { 0o600 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        if let Some(g) = access.group {
+            chown(path, None, Some(g))?;
+        }
+        Ok(ControlServer {
+            listener,
+            path: path.to_path_buf(),
+            access,
+            conns: HashMap::new(),
+            next_conn: 0,
+        })
+    }
+
+    pub fn register(&self, ep: &OwnedFd) -> io::Result<()> {
+        epoll::add(
+            ep,
+            &self.listener,
+            epoll::EventData::new_u64(LISTENER_TOKEN),
+            epoll::EventFlags::IN,
+        )?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Accepts every waiting client. Returns log lines about refused ones.
+    pub fn accept(&mut self, ep: &OwnedFd, now: Instant) -> Vec<String> {
+        let mut notes = Vec::new();
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    notes.push(format!("control socket: accept: {e}"));
+                    break;
+                }
+            };
+            if let Err(reason) = self.check_peer(&stream) {
+                notes.push(format!("control socket: refused a client: {reason}"));
+                let _ = stream.set_nonblocking(true);
+                let _ = (&stream)
+                    .write_all(&proto::encode(&proto::Response::Error { message: reason }));
+                continue;
+            }
+            if self.conns.len() >= MAX_CONNECTIONS {
+                notes.push("control socket: too many connections; closing a new one".into());
+                continue;
+            }
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let id = self.next_conn;
+            self.next_conn += 1;
+            let token = epoll::EventData::new_u64(CONN_BASE + id as u64);
+            if epoll::add(
+                ep,
+                &stream,
+                token,
+                epoll::EventFlags::IN | epoll::EventFlags::RDHUP,
+            )
+            .is_err()
+            {
+                continue;
+            }
+            self.conns.insert(
+                id,
+                Conn {
+                    stream,
+                    input: Vec::new(),
+                    output: Vec::new(),
+                    phase: Phase::Reading,
+                    opened: now,
+                    watching_out: false,
+                },
+            );
+        }
+        notes
+    }
+
+    fn check_peer(&self, stream: &UnixStream) -> Result<(), String> {
+        let cred = rustix::net::sockopt::socket_peercred(stream)
+            .map_err(|e| format!("no peer credentials: {e}"))?;
+        let uid = cred.uid.as_raw();
+        let gid = cred.gid.as_raw();
+        if uid == 0 || uid == self.access.uid {
+            return Ok(());
+        }
+        if let Some(g) = self.access.group {
+            if gid == g || supplementary_groups(cred.pid.as_raw_nonzero().get()).contains(&g) {
+                return Ok(());
+            }
+        }
+        Err(format!(
+            "uid {uid} (pid {}) may not use the control socket",
+            cred.pid.as_raw_nonzero()
+        ))
+    }
+
+    /// Reads from a connection. Returns a complete request, if one arrived.
+    pub fn read(&mut self, ep: &OwnedFd, conn: usize) -> Option<Incoming> {
+        let c = self.conns.get_mut(&conn)?;
+        let mut buf = [0u8; 4096];
+        loop {
+            match (&c.stream).read(&mut buf) {
+                Ok(0) => {
+                    // Closed, or half-closed after a partial line: nothing to answer.
+                    self.close(ep, conn);
+                    return None;
+                }
+                Ok(n) => {
+                    if c.phase != Phase::Reading {
+                        // Clients send one request; anything after it is ignored.
+                        continue;
+                    }
+                    c.input.extend_from_slice(&buf[..n]);
+                    if let Some(nl) = c.input.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = c.input.drain(..=nl).collect();
+                        c.input.clear();
+                        c.phase = Phase::Waiting;
+                        let request = proto::decode_request(&line[..line.len() - 1]);
+                        return Some(Incoming { conn, request });
+                    }
+                    if c.input.len() > MAX_REQUEST {
+                        c.input.clear();
+                        c.phase = Phase::Waiting;
+                        return Some(Incoming {
+                            conn,
+                            request: Err(format!(
+                                "request too long (more than {MAX_REQUEST} bytes)"
+                            )),
+                        });
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close(ep, conn);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Sends the final answer and closes once it is written.
+    pub fn reply(&mut self, ep: &OwnedFd, conn: usize, response: &proto::Response) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.output.extend_from_slice(&proto::encode(response));
+            c.phase = Phase::Closing;
+        }
+        self.flush(ep, conn);
+    }
+
+    /// Sends an answer and keeps the connection for the lines of `svc` that follow.
+    pub fn follow(&mut self, ep: &OwnedFd, conn: usize, first: &proto::Response, svc: usize) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.output.extend_from_slice(&proto::encode(first));
+            c.phase = Phase::Following(svc);
+        }
+        self.flush(ep, conn);
+    }
+
+    /// Whether any connection follows `svc`.
+    pub fn followers_of(&self, svc: usize) -> bool {
+        self.conns
+            .values()
+            .any(|c| c.phase == Phase::Following(svc))
+    }
+
+    /// Queues a new line for everyone following `svc`.
+    pub fn broadcast(&mut self, ep: &OwnedFd, svc: usize, line: &proto::LogLine) {
+        let bytes = proto::encode(&proto::Response::LogLine(line.clone()));
+        let followers: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::Following(svc))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in followers {
+            let too_slow = match self.conns.get_mut(&id) {
+                Some(c) => {
+                    c.output.extend_from_slice(&bytes);
+                    c.output.len() > MAX_FOLLOWER_BACKLOG
+                }
+                None => false,
+            };
+            if too_slow {
+                self.close(ep, id);
+            } else {
+                self.flush(ep, id);
+            }
+        }
+    }
+
+    /// Writes what the client takes now; closes when a final answer is out.
+    pub fn flush(&mut self, ep: &OwnedFd, conn: usize) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        while !c.output.is_empty() {
+            match (&c.stream).write(&c.output) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.output.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close(ep, conn);
+                    return;
+                }
+            }
+        }
+        if c.output.is_empty() && c.phase == Phase::Closing {
+            self.close(ep, conn);
+            return;
+        }
+        let want_out = !c.output.is_empty();
+        if want_out != c.watching_out {
+            let mut flags = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
+            if want_out {
+                flags |= epoll::EventFlags::OUT;
+            }
+            let token = epoll::EventData::new_u64(CONN_BASE + conn as u64);
+            let _ = epoll::modify(ep, c.stream.as_fd(), token, flags);
+            c.watching_out = want_out;
+        }
+    }
+
+    pub fn close(&mut self, ep: &OwnedFd, conn: usize) {
+        if let Some(c) = self.conns.remove(&conn) {
+            let _ = epoll::delete(ep, &c.stream);
+        }
+    }
+
+    /// When the oldest connection still sending its request must be cut off.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter(|c| c.phase == Phase::Reading)
+            .map(|c| c.opened + REQUEST_DEADLINE)
+            .min()
+    }
+
+    /// Closes connections whose request did not arrive in time.
+    pub fn expire(&mut self, ep: &OwnedFd, now: Instant) {
+        let late: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::Reading && c.opened + REQUEST_DEADLINE <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in late {
+            self.reply(
+                ep,
+                id,
+                &proto::Response::Error {
+                    message: "request not received in time".into(),
+                },
+            );
+        }
+    }
+
+    /// Removes the socket file (at exit).
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A process's supplementary groups, from /proc (SO_PEERCRED only gives the primary one).
+fn supplementary_groups(pid: i32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Groups:")).map(|g| {
+                g.split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,67 @@
+//! Building control-protocol answers from the supervisor's state.
+
+use crate::core::{ExitStatus, ServiceId, ServiceState, Supervisor};
+use crate::proto::{ExitReport, ServiceStatus, StatusReport};
+use std::time::Duration;
+
+pub fn report(
+    sup: &Supervisor,
+    ids: &[ServiceId],
+    uptime: Duration,
+    now: crate::core::Instant,
+) -> StatusReport {
+    StatusReport {
+        services: ids.iter().map(|&id| service(sup, id, now)).collect(),
+        shutting_down: sup.phase() != crate::core::Phase::Running,
+        orphans_reaped: sup.orphans_reaped(),
+        uptime_ms: uptime.as_millis() as u64,
+    }
+}
+
+fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> ServiceStatus {
+    let s = sup.service(id);
+    let spec = &sup.spec().services[id.0];
+    let reason = match &s.state {
+        ServiceState::Failed { .. } if s.failures > spec.max_restarts && spec.max_restarts > 0 => {
+            Some(format!(
+                "gave up after {} failed starts in a row",
+                s.failures
+            ))
+        }
+        ServiceState::Failed { outcome } => Some(format!("ended: exit code {}", outcome.code())),
+        ServiceState::Backoff { until } => Some(format!(
+            "restarting in {} ms ({} failed in a row)",
+            until.since(now).as_millis(),
+            s.failures
+        )),
+        ServiceState::Stopped { .. } => Some("stopped on request".into()),
+        ServiceState::Idle
+        | ServiceState::Starting { .. }
+        | ServiceState::Running { .. }
+        | ServiceState::Stopping { .. }
+        | ServiceState::Exited { .. } => None,
+    };
+    ServiceStatus {
+        name: spec.name.clone(),
+        state: s.state_name().to_string(),
+        pid: s.pid().map(|p| p.0),
+        uptime_ms: s.since().map(|t| now.since(t).as_millis() as u64),
+        restarts: s.restarts,
+        last_exit: s.last_exit.map(exit_report),
+        critical: spec.critical,
+        reason,
+    }
+}
+
+pub fn exit_report(status: ExitStatus) -> ExitReport {
+    match status {
+        ExitStatus::Exited(code) => ExitReport {
+            code: Some(code),
+            signal: None,
+        },
+        ExitStatus::Signaled(sig) => ExitReport {
+            code: None,
+            signal: Some(sig.name()),
+        },
+    }
+}
