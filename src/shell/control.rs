@@ -3,6 +3,7 @@
 //! stream of lines). Each connection's peer is checked with SO_PEERCRED first.
 
 use crate::proto::{self, MAX_REQUEST};
+use crate::sys::socket::peer_credentials;
 use rustix::event::epoll;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -39,6 +40,10 @@ enum Phase {
     Following(usize),
     /// Writing the last bytes, then closing.
     Closing,
+    /// Answered, but kept open until the client hangs up: after `tend shutdown`, tend waits
+    /// (briefly) for the client to read its answer before exiting, because the kernel kills
+    /// every process of the container when PID 1 exits.
+    Lingering,
 }
 
 struct Conn {
@@ -180,21 +185,19 @@ impl ControlServer {
     }
 
     fn check_peer(&self, stream: &UnixStream) -> Result<(), String> {
-        let cred = rustix::net::sockopt::socket_peercred(stream)
-            .map_err(|e| format!("no peer credentials: {e}"))?;
-        let uid = cred.uid.as_raw();
-        let gid = cred.gid.as_raw();
-        if uid == 0 || uid == self.access.uid {
+        let cred = peer_credentials(stream).map_err(|e| format!("no peer credentials: {e}"))?;
+        if cred.uid == 0 || cred.uid == self.access.uid {
             return Ok(());
         }
         if let Some(g) = self.access.group {
-            if gid == g || supplementary_groups(cred.pid.as_raw_nonzero().get()).contains(&g) {
+            // Supplementary groups can only be read for a peer tend can see.
+            if cred.gid == g || (cred.pid > 0 && supplementary_groups(cred.pid).contains(&g)) {
                 return Ok(());
             }
         }
         Err(format!(
-            "uid {uid} (pid {}) may not use the control socket",
-            cred.pid.as_raw_nonzero()
+            "uid {} (pid {}) may not use the control socket",
+            cred.uid, cred.pid
         ))
     }
 
@@ -250,6 +253,57 @@ impl ControlServer {
             c.phase = Phase::Closing;
         }
         self.flush(ep, conn);
+    }
+
+    /// Sends the answer and keeps the connection open until the client closes it (see
+    /// `Phase::Lingering` and `linger`).
+    pub fn reply_and_linger(&mut self, ep: &OwnedFd, conn: usize, response: &proto::Response) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.output.extend_from_slice(&proto::encode(response));
+            c.phase = Phase::Lingering;
+        }
+        self.flush(ep, conn);
+    }
+
+    /// At exit: waits up to `limit` for lingering clients to take their answers and hang up.
+    pub fn linger(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        self.conns.retain(|_, c| c.phase == Phase::Lingering);
+        while !self.conns.is_empty() && Instant::now() < deadline {
+            let mut gone = Vec::new();
+            for (&id, c) in self.conns.iter_mut() {
+                if !c.output.is_empty() {
+                    if let Ok(n) = (&c.stream).write(&c.output) {
+                        c.output.drain(..n);
+                    }
+                }
+                let mut buf = [0u8; 256];
+                match (&c.stream).read(&mut buf) {
+                    Ok(0) => gone.push(id),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Ok(_) | Err(_) => gone.push(id),
+                }
+            }
+            for id in gone {
+                self.conns.remove(&id);
+            }
+            if self.conns.is_empty() {
+                break;
+            }
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(20));
+            let mut fds: Vec<rustix::event::PollFd<'_>> = self
+                .conns
+                .values()
+                .map(|c| rustix::event::PollFd::new(&c.stream, rustix::event::PollFlags::IN))
+                .collect();
+            let ts = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            let _ = rustix::event::poll(&mut fds, Some(&ts));
+        }
     }
 
     /// Sends an answer and keeps the connection for the lines of `svc` that follow.

@@ -40,6 +40,9 @@ const SIGNALFD: u64 = 0;
 const OUTPUT_BASE: u64 = 1; // + stream
 const SOURCE_BASE: u64 = 16; // + svc * 2 + stream
 
+/// How long tend waits at exit for a `tend shutdown` client to read its answer.
+const SHUTDOWN_CLIENT_LINGER: Duration = Duration::from_millis(500);
+
 /// How long tend waits at exit for a slow reader to take the last log lines.
 const FINAL_FLUSH: Duration = Duration::from_secs(2);
 
@@ -113,8 +116,9 @@ impl Loop {
                 if let Some(logs) = &mut self.ctx.logs {
                     logs.finish(FINAL_FLUSH);
                 }
-                if let Some(server) = &self.ctx.control {
+                if let Some(server) = &mut self.ctx.control {
                     server.remove();
+                    server.linger(SHUTDOWN_CLIENT_LINGER);
                 }
                 let _ = std::io::stdout().flush();
                 let _ = std::io::stderr().flush();
@@ -454,13 +458,14 @@ impl Loop {
                 let response = self.reload();
                 self.respond(conn, response);
             }
-            Command::Shutdown => {
-                let response = match self.sup.request_shutdown(now) {
-                    Ok(()) => Response::Accepted,
-                    Err(message) => Response::Error { message },
-                };
-                self.respond(conn, response);
-            }
+            Command::Shutdown => match self.sup.request_shutdown(now) {
+                Ok(()) => {
+                    if let Some(server) = &mut self.ctx.control {
+                        server.reply_and_linger(&self.ep, conn, &Response::Accepted);
+                    }
+                }
+                Err(message) => self.respond(conn, Response::Error { message }),
+            },
         }
     }
 

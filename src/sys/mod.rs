@@ -5,4 +5,5 @@
 pub mod process;
 pub mod reap;
 pub mod signals;
+pub mod socket;
 pub mod spawn;
