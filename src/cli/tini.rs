@@ -155,6 +155,11 @@ pub fn usage() -> String {
     format!(
         "{version}
 Usage: tend [OPTIONS] [--] PROGRAM [ARGS...]
+       tend run [FILE]          supervise the services of a TOML file
+       tend check FILE          validate a file, start nothing
+       tend status|start|stop|restart|signal|logs|reload|shutdown ...
+                                talk to a running `tend run` (see `tend status --help`)
+       tend completions SHELL | tend man
        tend --version
 
 Runs PROGRAM as the child of an init that reaps zombies, forwards signals and exits
