@@ -2,6 +2,7 @@
 //! result as `core::spec` data plus tend's settings. Every check that fails points at the
 //! value it is about.
 
+use super::depends::{self, Places, Roster};
 use super::error::{ConfigError, Source};
 use super::schema::{BackoffTable, Document, DurationValue, Restart, ServiceTable};
 use super::users::Accounts;
@@ -112,26 +113,37 @@ pub(super) fn convert(
             "no services: `services` must hold at least one [services.NAME] table",
         ));
     }
+    // Known before any service is converted, so a service may depend on a later one.
+    let roster = Roster {
+        names: tables
+            .iter()
+            .map(|(name, _)| name.get_ref().clone())
+            .collect(),
+        oneshot: tables
+            .iter()
+            .map(|(_, table)| table.oneshot.unwrap_or(false))
+            .collect(),
+    };
     let mut specs = Vec::with_capacity(tables.len());
-    for (name, table) in tables {
-        let name_at = name.span().start;
-        let stop_timeout_at = table.stop_timeout.as_ref().map(|t| t.span().start);
-        let spec = service(&mut cx, name, table)?;
-        if spec.stop_timeout > shutdown_timeout {
-            cx.warn(
-                stop_timeout_at.unwrap_or(name_at),
-                format_args!(
-                    "service `{}` has stop-timeout {}, longer than shutdown-timeout {}: \
-                     services stop in parallel within the shutdown budget, so it may be \
-                     killed before it has stopped",
-                    spec.name,
-                    duration::show(spec.stop_timeout),
-                    duration::show(shutdown_timeout),
-                ),
-            );
+    let mut places = Vec::with_capacity(tables.len());
+    for (index, (name, mut table)) in tables.into_iter().enumerate() {
+        let stop_timeout = table
+            .stop_timeout
+            .as_ref()
+            .map_or(name.span().start, |t| t.span().start);
+        let depends_on = table.depends_on.take();
+        let mut spec = service(&mut cx, name, table)?;
+        let mut entries = Vec::new();
+        if let Some(value) = &depends_on {
+            (spec.depends_on, entries) = cx.depends_on(&roster, index, value)?;
         }
         specs.push(spec);
+        places.push(Places {
+            entries,
+            stop_timeout,
+        });
     }
+    depends::check_graph(&mut cx, &specs, &places, shutdown_timeout)?;
     let spec = Spec {
         services: specs,
         signals: SignalRouting::Supervise { shutdown },

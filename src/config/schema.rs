@@ -60,6 +60,7 @@ pub struct ServiceTable {
     pub stop_signal: Option<Spanned<String>>,
     pub stop_timeout: Option<Spanned<DurationValue>>,
     pub logs: Option<LogsTable>,
+    pub depends_on: Option<Spanned<DependsOn>>,
 }
 
 #[derive(Clone, Copy, Deserialize)]
@@ -100,6 +101,67 @@ pub struct LimitsTable {
 #[serde(deny_unknown_fields, expecting = "a table such as { ring = 1000 }")]
 pub struct LogsTable {
     pub ring: Option<Spanned<i64>>,
+}
+
+/// `depends-on`: a table of service names to conditions, or an array of service names
+/// (each meaning `"started"`, docker compose's short form). Names are resolved later, once
+/// every service is known.
+pub enum DependsOn {
+    Conditions(Ordered<Spanned<ConditionValue>>),
+    Names(Vec<Spanned<String>>),
+}
+
+#[derive(Clone, Copy)]
+pub enum ConditionValue {
+    Started,
+    Ready,
+    Completed,
+}
+
+impl<'de> Deserialize<'de> for ConditionValue {
+    /// By hand rather than derived: toml's enum access answers a value of the wrong type
+    /// with "wanted string or table", which names neither the key nor what it takes.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const VARIANTS: &[&str] = &["started", "ready", "completed"];
+        struct ConditionVisitor;
+        impl Visitor<'_> for ConditionVisitor {
+            type Value = ConditionValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a condition: \"started\", \"ready\" or \"completed\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConditionValue, E> {
+                match v {
+                    "started" => Ok(ConditionValue::Started),
+                    "ready" => Ok(ConditionValue::Ready),
+                    "completed" => Ok(ConditionValue::Completed),
+                    _ => Err(E::unknown_variant(v, VARIANTS)),
+                }
+            }
+        }
+        deserializer.deserialize_any(ConditionVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for DependsOn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DependsOnVisitor;
+        impl<'de> Visitor<'de> for DependsOnVisitor {
+            type Value = DependsOn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a table of service names and conditions such as { db = \"ready\" }, or \
+                     an array of service names",
+                )
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DependsOn, A::Error> {
+                Ordered::deserialize(MapAccessDeserializer::new(map)).map(DependsOn::Conditions)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<DependsOn, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(DependsOn::Names)
+            }
+        }
+        deserializer.deserialize_any(DependsOnVisitor)
+    }
 }
 
 /// A table whose keys are names the user chose (services, variables), in file order.

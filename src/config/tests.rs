@@ -4,8 +4,9 @@
 use super::*;
 use crate::core::signal::Signal;
 use crate::core::spec::{
-    Backoff, Credentials, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, Launch, Limit,
-    MainExit, Output, Resource, RestartPolicy, ServiceSpec, SessionMode, SignalRouting,
+    Backoff, Condition, Credentials, DEFAULT_SHUTDOWN_TIMEOUT, Dependency, ExitCodeSet,
+    ExitSignals, Launch, Limit, MainExit, Output, Resource, RestartPolicy, ServiceId, ServiceSpec,
+    SessionMode, SignalRouting,
 };
 use std::ffi::OsString;
 use std::time::Duration;
@@ -126,11 +127,13 @@ critical = true
 stop-signal = "QUIT"
 stop-timeout = "7s"
 logs = { ring = 5000 }
+depends-on = { migrate = "completed" }
 
 [services.nginx]
 command = "nginx -g 'daemon off;'"
 shell = false
 oneshot = false
+depends-on = ["php-fpm"]
 
 [services.migrate]
 shell = true
@@ -210,8 +213,18 @@ fn a_full_file_gives_exactly_this_spec() {
         stop_timeout: Duration::from_secs(7),
         stop_group_leftovers: true,
         log_ring: 5000,
+        depends_on: vec![Dependency {
+            on: ServiceId(2),
+            condition: Condition::Completed,
+        }],
     };
-    let nginx = ServiceSpec::new("nginx", launch(&["nginx", "-g", "daemon off;"]));
+    let nginx = ServiceSpec {
+        depends_on: vec![Dependency {
+            on: ServiceId(0),
+            condition: Condition::Started,
+        }],
+        ..ServiceSpec::new("nginx", launch(&["nginx", "-g", "daemon off;"]))
+    };
     let migrate = ServiceSpec {
         oneshot: true,
         restart: RestartPolicy::OnFailure,
@@ -292,6 +305,7 @@ fn defaults() {
     assert_eq!(s.stop_signal, Signal::TERM);
     assert_eq!(s.stop_timeout, Duration::from_secs(5));
     assert_eq!(s.log_ring, 1000);
+    assert!(s.depends_on.is_empty());
     assert_eq!(
         ExitSignals::default(),
         ExitSignals::of(&[Signal::TERM, Signal::INT])
@@ -391,6 +405,247 @@ fn warns_when_a_stop_timeout_exceeds_the_shutdown_budget() {
 }
 
 #[test]
+fn depends_on_in_both_forms() {
+    let loaded = load(
+        r#"
+[tend]
+shutdown-timeout = "1m"
+
+[services.web]
+command = "web"
+depends-on = { app = "ready", migrate = "completed", cache = "started" }
+
+[services.app]
+command = "app"
+depends-on = ["db", "cache"]
+
+[services.db]
+command = "db"
+depends-on = []
+
+[services.cache]
+command = "cache"
+depends-on.db = "ready"
+
+[services.migrate]
+command = "migrate"
+oneshot = true
+
+[services.migrate.depends-on]
+db = "ready"
+"#,
+    )
+    .unwrap();
+    let dep = |on: usize, condition: Condition| Dependency {
+        on: ServiceId(on),
+        condition,
+    };
+    let deps: Vec<&[Dependency]> = loaded
+        .spec
+        .services
+        .iter()
+        .map(|s| s.depends_on.as_slice())
+        .collect();
+    assert_eq!(
+        deps,
+        [
+            &[
+                dep(1, Condition::Ready),
+                dep(4, Condition::Completed),
+                dep(3, Condition::Started)
+            ][..],
+            &[dep(2, Condition::Started), dep(3, Condition::Started)],
+            &[],
+            &[dep(2, Condition::Ready)],
+            &[dep(2, Condition::Ready)],
+        ]
+    );
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn bad_depends_on() {
+    const TWO: &str = "[services.b]\ncommand = \"b\"\n";
+    let with = |line: &str| format!("[services.a]\ncommand = \"a\"\n{line}\n{TWO}");
+    assert_error(
+        &with("depends-on = { b = \"healthy\" }"),
+        3,
+        20,
+        "invalid value `healthy`, expected one of `started`, `ready`, `completed`",
+    );
+    assert_error(
+        &with("depends-on = { b = 1 }"),
+        3,
+        20,
+        "invalid type: integer `1`, expected a condition: \"started\", \"ready\" or \"completed\"",
+    );
+    assert_error(
+        &with("depends-on = \"b\""),
+        3,
+        14,
+        "invalid type: string \"b\", expected a table of service names and conditions such as \
+         { db = \"ready\" }, or an array of service names",
+    );
+    assert_error(
+        &with("depends-on = [1]"),
+        3,
+        15,
+        "invalid type: integer `1`, expected a string",
+    );
+    assert_error(
+        &with("depends-on = [\"b\", \"c\"]"),
+        3,
+        20,
+        "service `a` depends on `c`, which is not defined",
+    );
+    assert_error(
+        &with("depends-on = { \"b\" = \"ready\", cc = \"ready\" }"),
+        3,
+        31,
+        "service `a` depends on `cc`, which is not defined",
+    );
+    assert_error(
+        &with("depends-on = { a = \"ready\" }"),
+        3,
+        16,
+        "service `a` depends on itself",
+    );
+    assert_error(
+        &with("depends-on = [\"b\", \"a\"]"),
+        3,
+        20,
+        "service `a` depends on itself",
+    );
+    assert_error(
+        &with("depends-on = [\"b\", \"b\"]"),
+        3,
+        20,
+        "`b` is listed twice in the `depends-on` of `a`",
+    );
+    // A key written twice is TOML's own error.
+    let e = error(&with("depends-on = { b = \"ready\", b = \"started\" }"));
+    assert_eq!(e.line, 3, "{e}");
+    // Each service's dependencies are checked with it, so errors come in file order.
+    assert_error(
+        "[services.a]\ncommand = \"a\"\ndepends-on = [\"nope\"]\n\
+         [services.b]\ncommand = \"b\"\nmax-restarts = -1\n",
+        3,
+        15,
+        "service `a` depends on `nope`, which is not defined",
+    );
+}
+
+#[test]
+fn dependency_cycles_are_spelt_out() {
+    assert_error(
+        "[services.web]\ncommand = \"w\"\ndepends-on = [\"app\"]\n\
+         [services.app]\ncommand = \"a\"\ndepends-on = { web = \"ready\" }\n",
+        6,
+        16,
+        "dependency cycle: web -> app -> web",
+    );
+    // Found from the first service, reported from where the cycle begins.
+    assert_error(
+        "[services.front]\ncommand = \"f\"\ndepends-on = [\"a\"]\n\
+         [services.a]\ncommand = \"a\"\ndepends-on = [\"b\"]\n\
+         [services.b]\ncommand = \"b\"\ndepends-on = [\"x\", \"c\"]\n\
+         [services.c]\ncommand = \"c\"\ndepends-on = { a = \"started\" }\n\
+         [services.x]\ncommand = \"x\"\n",
+        12,
+        16,
+        "dependency cycle: a -> b -> c -> a",
+    );
+    // A graph without a cycle, where paths meet again, is fine.
+    let loaded = load(
+        "[tend]\nshutdown-timeout = \"1m\"\n\
+         [services.a]\ncommand = \"a\"\ndepends-on = [\"b\", \"c\"]\n\
+         [services.b]\ncommand = \"b\"\ndepends-on = [\"d\"]\n\
+         [services.c]\ncommand = \"c\"\ndepends-on = [\"d\"]\n\
+         [services.d]\ncommand = \"d\"\n",
+    )
+    .unwrap();
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn warns_when_waiting_for_a_service_that_is_not_oneshot_to_complete() {
+    let loaded = load(
+        "[services.setup]\ncommand = \"s\"\n\
+         [services.app]\ncommand = \"a\"\ndepends-on = { setup = \"completed\" }\n\
+         [services.task]\ncommand = \"t\"\noneshot = true\n\
+         [services.other]\ncommand = \"o\"\ndepends-on = { task = \"completed\" }\n",
+    )
+    .unwrap();
+    // `completed` dependencies do not add up at shutdown: no stop-chain warning either.
+    assert_eq!(
+        loaded.warnings,
+        [
+            "tend.toml:5:24: warning: service `app` waits for `setup` to complete, but `setup` is \
+          not `oneshot = true`: it completes only if it exits successfully and is not restarted"
+        ]
+    );
+}
+
+#[test]
+fn warns_when_a_stop_chain_exceeds_the_shutdown_budget() {
+    let loaded = load(
+        r#"[tend]
+shutdown-timeout = "12s"
+[services.web]
+command = "w"
+depends-on = ["cache", "app"]
+[services.app]
+command = "a"
+depends-on = { db = "ready", migrate = "completed" }
+[services.db]
+command = "d"
+stop-timeout = "4s"
+[services.cache]
+command = "c"
+stop-timeout = "9s"
+[services.migrate]
+command = "m"
+oneshot = true
+stop-timeout = "30s"
+depends-on = ["db"]
+[services.worker]
+command = "k"
+stop-timeout = 3
+depends-on = { db = "started" }
+"#,
+    )
+    .unwrap();
+    // web: 5s + the longer of cache (9s) and app -> db (5s + 4s), the first on a tie.
+    // migrate: its dependent app starts only once it has exited, so it heads its own chain.
+    // worker -> db: 7s.
+    assert_eq!(
+        loaded.warnings,
+        [
+            "tend.toml:5:15: warning: the stop chain web -> cache (each stops before the one it \
+             depends on) can take 14s (stop-timeouts 5s + 9s), longer than shutdown-timeout \
+             12s, so `cache` may be killed before it has stopped",
+            "tend.toml:19:15: warning: the stop chain migrate -> db (each stops before the one \
+             it depends on) can take 34s (stop-timeouts 30s + 4s), longer than \
+             shutdown-timeout 12s, so `db` may be killed before it has stopped",
+        ]
+    );
+    let loaded = load(
+        "[services.web]\ncommand = \"w\"\ndepends-on = { app = \"ready\" }\n\
+         [services.app]\ncommand = \"a\"\ndepends-on = [\"db\"]\n\
+         [services.db]\ncommand = \"d\"\nstop-timeout = \"1s\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "tend.toml:3:16: warning: the stop chain web -> app -> db (each stops before the one \
+          it depends on) can take 11s (stop-timeouts 5s + 5s + 1s), longer than \
+          shutdown-timeout 9s, so `db` may be killed before it has stopped"
+        ]
+    );
+}
+
+#[test]
 fn other_warnings() {
     let loaded = load(
         "[tend]\nshutdown-signals = []\n\
@@ -483,12 +738,18 @@ fn unknown_keys_point_at_the_key() {
         "unknown key `http`, expected one of `shutdown-timeout`, `socket`, `socket-group`, \
          `log-timestamps`, `log-format`, `shutdown-signals`",
     );
-    let e = error("[services.a]\ncommand = \"a\"\ndepends-on = { b = \"ready\" }\n");
-    assert_eq!((e.line, e.column), (3, 1));
-    assert!(
-        e.message
-            .starts_with("unknown key `depends-on`, expected one of `command`, `shell`")
-    );
+    // Of the design's readiness keys none exists so far.
+    for key in ["ready = \"tcp:80\"", "health = { cmd = \"true\" }"] {
+        let e = error(&format!("[services.a]\ncommand = \"a\"\n{key}\n"));
+        assert_eq!((e.line, e.column), (3, 1));
+        let name = key.split(' ').next().unwrap();
+        assert!(
+            e.message.starts_with(&format!(
+                "unknown key `{name}`, expected one of `command`, `shell`"
+            )),
+            "{e}"
+        );
+    }
     assert_error(
         "[services.a]\ncommand = \"a\"\nbackoff = { initial = \"1s\", maximum = \"2s\" }\n",
         3,
@@ -1048,6 +1309,27 @@ fn rendered_errors_read_well() {
          /bin/sh -c\n  |\n3 | command = [\"x\"]\n  |           ^^^^^\n  |\n  = help: write the \
          command as one string, or drop `shell = true` to run the array directly"
     );
+    let e = error(
+        "[services.web]\ncommand = \"w\"\ndepends-on = [\"app\"]\n\
+         [services.app]\ncommand = \"a\"\ndepends-on = { web = \"ready\" }\n",
+    );
+    assert_eq!(
+        e.to_string(),
+        "tend.toml:6:16: error: dependency cycle: web -> app -> web\n  |\n6 | depends-on = { web = \
+         \"ready\" }\n  |                ^^^^^^^^^^^^^\n  |\n  = help: each of these services \
+         would wait for the next one to start, so none ever would; remove one of these \
+         dependencies"
+    );
+    let e = error(
+        "[services.web]\ncommand = \"w\"\ndepends-on = [\"php-fpm\", \"rediss\"]\n\
+         [services.php-fpm]\ncommand = \"p\"\n[services.redis]\ncommand = \"r\"\n",
+    );
+    assert_eq!(
+        e.to_string(),
+        "tend.toml:3:26: error: service `web` depends on `rediss`, which is not defined\n  |\n3 \
+         | depends-on = [\"php-fpm\", \"rediss\"]\n  |                          ^^^^^^^^\n  |\n  = \
+         help: the services defined in this file are `web`, `php-fpm`, `redis`"
+    );
 }
 
 /// Every prefix and every one-byte deletion of a valid file loads or fails cleanly, and
@@ -1124,5 +1406,59 @@ fn the_documented_example_loads() {
         .map(|s| s.name.as_str())
         .collect();
     assert_eq!(names, ["php-fpm", "nginx", "migrate"]);
+    let [php, nginx, _] = &loaded.spec.services[..] else {
+        panic!()
+    };
+    assert_eq!(
+        php.depends_on,
+        [Dependency {
+            on: ServiceId(2),
+            condition: Condition::Completed
+        }]
+    );
+    assert_eq!(
+        nginx.depends_on,
+        [Dependency {
+            on: ServiceId(0),
+            condition: Condition::Started
+        }]
+    );
     assert_eq!(loaded.warnings, Vec::<String>::new());
+}
+
+/// The `depends-on` example in docs/config.md loads without errors or warnings, with the
+/// dependencies it describes.
+#[test]
+fn the_documented_dependency_example_loads() {
+    let doc = include_str!("../../docs/config.md");
+    let section = doc.split("### What it waits for").nth(1).unwrap();
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let loaded = load(example).unwrap();
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    let deps: Vec<(&str, Vec<Dependency>)> = loaded
+        .spec
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s.depends_on.clone()))
+        .collect();
+    let dep = |on: usize, condition: Condition| Dependency {
+        on: ServiceId(on),
+        condition,
+    };
+    assert_eq!(
+        deps,
+        [
+            ("redis", vec![]),
+            ("migrate", vec![]),
+            ("app", vec![dep(0, Condition::Started)]),
+            (
+                "web",
+                vec![dep(2, Condition::Ready), dep(1, Condition::Completed)]
+            ),
+        ]
+    );
 }

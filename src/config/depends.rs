@@ -1,0 +1,290 @@
+//! `depends-on`: service names resolved to ids, the graph checked for cycles, and what only
+//! the whole graph can tell: a `completed` wait on a service that is not a one-shot task,
+//! and stop chains longer than the shutdown budget.
+
+use super::convert::Context;
+use super::duration;
+use super::error::ConfigError;
+use super::schema::{ConditionValue, DependsOn};
+use crate::core::spec::{Condition, Dependency, ServiceId, ServiceSpec};
+use std::ops::Range;
+use std::time::Duration;
+use toml::Spanned;
+
+/// What resolving a `depends-on` needs to know of every service, so that a service may
+/// depend on one defined further down the file.
+pub(super) struct Roster {
+    /// In file order: the index of a name is its `ServiceId`.
+    pub names: Vec<String>,
+    pub oneshot: Vec<bool>,
+}
+
+/// Where the parts of one service that the graph checks talk about were written.
+pub(super) struct Places {
+    /// The span of each `depends-on` entry, parallel to `ServiceSpec::depends_on`.
+    pub entries: Vec<Range<usize>>,
+    /// Its `stop-timeout`, or its name when it uses the default.
+    pub stop_timeout: usize,
+}
+
+/// One entry of either form, as written.
+struct Entry<'a> {
+    name: &'a Spanned<String>,
+    condition: Condition,
+    /// From the name to the condition (table form), or the name (array form).
+    span: Range<usize>,
+    /// The condition, or the name in the array form, where the condition is implied.
+    condition_at: usize,
+}
+
+impl Context<'_> {
+    /// The dependencies of service `me`, and the span of each.
+    pub fn depends_on(
+        &mut self,
+        roster: &Roster,
+        me: usize,
+        value: &Spanned<DependsOn>,
+    ) -> Result<(Vec<Dependency>, Vec<Range<usize>>), ConfigError> {
+        let entries: Vec<Entry<'_>> = match value.get_ref() {
+            DependsOn::Conditions(table) => table
+                .0
+                .iter()
+                .map(|(name, condition)| Entry {
+                    name,
+                    condition: match condition.get_ref() {
+                        ConditionValue::Started => Condition::Started,
+                        ConditionValue::Ready => Condition::Ready,
+                        ConditionValue::Completed => Condition::Completed,
+                    },
+                    span: name.span().start..condition.span().end,
+                    condition_at: condition.span().start,
+                })
+                .collect(),
+            // docker compose's short form: each only has to be started.
+            DependsOn::Names(names) => names
+                .iter()
+                .map(|name| Entry {
+                    name,
+                    condition: Condition::Started,
+                    span: name.span(),
+                    condition_at: name.span().start,
+                })
+                .collect(),
+        };
+        let myself = &roster.names[me];
+        let mut dependencies: Vec<Dependency> = Vec::with_capacity(entries.len());
+        let mut spans = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let target = entry.name.get_ref();
+            let Some(on) = roster.names.iter().position(|n| n == target) else {
+                let defined: Vec<String> = roster.names.iter().map(|n| format!("`{n}`")).collect();
+                return Err(self
+                    .error(
+                        entry.name.span(),
+                        format!(
+                            "service `{myself}` depends on `{}`, which is not defined",
+                            target.escape_debug()
+                        ),
+                    )
+                    .with_help(format!(
+                        "the services defined in this file are {}",
+                        defined.join(", ")
+                    )));
+            };
+            if on == me {
+                return Err(self.error(
+                    entry.name.span(),
+                    format!("service `{myself}` depends on itself"),
+                ));
+            }
+            // Only the array form can get here: TOML refuses a key written twice.
+            if dependencies.iter().any(|d| d.on.0 == on) {
+                return Err(self.error(
+                    entry.name.span(),
+                    format!("`{target}` is listed twice in the `depends-on` of `{myself}`"),
+                ));
+            }
+            if entry.condition == Condition::Completed && !roster.oneshot[on] {
+                self.warn(
+                    entry.condition_at,
+                    format_args!(
+                        "service `{myself}` waits for `{target}` to complete, but `{target}` is \
+                         not `oneshot = true`: it completes only if it exits successfully and is \
+                         not restarted"
+                    ),
+                );
+            }
+            dependencies.push(Dependency {
+                on: ServiceId(on),
+                condition: entry.condition,
+            });
+            spans.push(entry.span);
+        }
+        Ok((dependencies, spans))
+    }
+}
+
+/// Checks the whole graph once every service is converted: no cycle (an error), and stop
+/// chains that fit in `shutdown_timeout` (a warning for each that does not).
+pub(super) fn check_graph(
+    cx: &mut Context<'_>,
+    services: &[ServiceSpec],
+    places: &[Places],
+    shutdown_timeout: Duration,
+) -> Result<(), ConfigError> {
+    let order = dependencies_first(cx, services, places)?;
+    warn_about_stop_chains(cx, services, places, &order, shutdown_timeout);
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    New,
+    /// On the current DFS path: reaching it again closes a cycle.
+    OnPath,
+    Done,
+}
+
+/// Every service after all of its dependencies (a DFS post-order, from each service in file
+/// order), or the first cycle met, reported at the entry that closes it.
+///
+/// The DFS keeps its own stack: a file with a very long chain must not overflow tend's.
+fn dependencies_first(
+    cx: &Context<'_>,
+    services: &[ServiceSpec],
+    places: &[Places],
+) -> Result<Vec<usize>, ConfigError> {
+    let mut visit = vec![Visit::New; services.len()];
+    let mut order = Vec::with_capacity(services.len());
+    // (service, index of its next dependency to follow)
+    let mut path: Vec<(usize, usize)> = Vec::new();
+    for root in 0..services.len() {
+        if visit[root] != Visit::New {
+            continue;
+        }
+        visit[root] = Visit::OnPath;
+        path.push((root, 0));
+        while let Some((service, next)) = path.last_mut() {
+            let service = *service;
+            let Some(dependency) = services[service].depends_on.get(*next) else {
+                visit[service] = Visit::Done;
+                order.push(service);
+                path.pop();
+                continue;
+            };
+            let entry = *next;
+            *next += 1;
+            let on = dependency.on.0;
+            match visit[on] {
+                Visit::New => {
+                    visit[on] = Visit::OnPath;
+                    path.push((on, 0));
+                }
+                Visit::OnPath => {
+                    let start = path.iter().position(|&(s, _)| s == on).unwrap_or(0);
+                    let cycle: Vec<&str> = path[start..]
+                        .iter()
+                        .map(|&(s, _)| services[s].name.as_str())
+                        .chain([services[on].name.as_str()])
+                        .collect();
+                    return Err(cx
+                        .error(
+                            places[service].entries[entry].clone(),
+                            format!("dependency cycle: {}", cycle.join(" -> ")),
+                        )
+                        .with_help(
+                            "each of these services would wait for the next one to start, so \
+                             none ever would; remove one of these dependencies",
+                        ));
+                }
+                Visit::Done => {}
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// At shutdown a service is stopped only once the services that depend on it are down, so
+/// stop-timeouts add up along dependency chains, and the longest chain has to fit in the
+/// shutdown budget. Warns once for each chain that does not, from each service nothing
+/// waits on, along its longest chain.
+///
+/// A `completed` dependency does not lengthen a chain: its dependent starts only after it
+/// has exited, so the two never have to be stopped one after the other.
+fn warn_about_stop_chains(
+    cx: &mut Context<'_>,
+    services: &[ServiceSpec],
+    places: &[Places],
+    order: &[usize],
+    shutdown_timeout: Duration,
+) {
+    let runs_along = |d: &Dependency| d.condition != Condition::Completed;
+    // For each service: the longest time it and what it depends on can take to stop, and
+    // which of its dependencies that chain goes through.
+    let mut longest = vec![Duration::ZERO; services.len()];
+    let mut through: Vec<Option<usize>> = vec![None; services.len()];
+    for &service in order {
+        let mut best: Option<(usize, Duration)> = None;
+        for (entry, dependency) in services[service].depends_on.iter().enumerate() {
+            let chain = longest[dependency.on.0];
+            if runs_along(dependency) && best.is_none_or(|(_, b)| chain > b) {
+                best = Some((entry, chain));
+            }
+        }
+        let rest = best.map_or(Duration::ZERO, |(_, d)| d);
+        longest[service] = services[service].stop_timeout.saturating_add(rest);
+        through[service] = best.map(|(entry, _)| entry);
+    }
+    // Every chain is part of one that starts at a service nothing running waits on.
+    let mut waited_on = vec![false; services.len()];
+    for dependency in services.iter().flat_map(|s| &s.depends_on) {
+        if runs_along(dependency) {
+            waited_on[dependency.on.0] = true;
+        }
+    }
+    let budget = duration::show(shutdown_timeout);
+    for (first, spec) in services.iter().enumerate() {
+        if waited_on[first] || longest[first] <= shutdown_timeout {
+            continue;
+        }
+        let Some(entry) = through[first] else {
+            cx.warn(
+                places[first].stop_timeout,
+                format_args!(
+                    "service `{}` has stop-timeout {}, longer than shutdown-timeout {budget}: \
+                     services stop in parallel within the shutdown budget, so it may be \
+                     killed before it has stopped",
+                    spec.name,
+                    duration::show(spec.stop_timeout),
+                ),
+            );
+            continue;
+        };
+        let mut chain = vec![first];
+        let mut at = spec.depends_on[entry].on.0;
+        loop {
+            chain.push(at);
+            match through[at] {
+                Some(next) => at = services[at].depends_on[next].on.0,
+                None => break,
+            }
+        }
+        let names: Vec<&str> = chain.iter().map(|&s| services[s].name.as_str()).collect();
+        let parts: Vec<String> = chain
+            .iter()
+            .map(|&s| duration::show(services[s].stop_timeout))
+            .collect();
+        cx.warn(
+            places[first].entries[entry].start,
+            format_args!(
+                "the stop chain {} (each stops before the one it depends on) can take {} \
+                 (stop-timeouts {}), longer than shutdown-timeout {budget}, so `{}` may be \
+                 killed before it has stopped",
+                names.join(" -> "),
+                duration::show(longest[first]),
+                parts.join(" + "),
+                names[names.len() - 1],
+            ),
+        );
+    }
+}
