@@ -527,3 +527,58 @@ restart = "never"
     assert!(line.contains(&format!("id={uid}:")), "{line}");
     assert!(!line.contains("groups=0"), "root's groups leaked: {line}");
 }
+
+#[test]
+fn dependencies_order_the_start_and_the_reverse_order_the_stop() {
+    let s = Setup::new(
+        r#"
+[services.db]
+command = ["sh", "-c", "trap 'if [ -f $DIR/app-stopped ]; then touch $DIR/db-stopped-after-app; fi; exit 0' TERM; touch $DIR/db-up; while :; do sleep 0.05; done"]
+start-secs = "300ms"
+
+[services.migrate]
+command = ["sh", "-c", "test -f $DIR/db-up || exit 9; sleep 0.2; touch $DIR/migrated"]
+oneshot = true
+depends-on = { db = "ready" }
+
+[services.app]
+command = ["sh", "-c", "trap 'touch $DIR/app-stopped; exit 0' TERM; test -f $DIR/migrated && touch $DIR/app-saw-migration; while :; do sleep 0.05; done"]
+depends-on = { migrate = "completed", db = "started" }
+"#,
+    );
+    let mut t = s.pid1();
+    wait_for("app to start", LIMIT, || {
+        s.path("app-saw-migration").exists().then_some(())
+    });
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+    assert!(
+        s.path("db-stopped-after-app").exists(),
+        "db stopped before its dependent app:\n{}",
+        t.stderr()
+    );
+}
+
+#[test]
+fn a_failed_dependency_keeps_its_dependents_from_starting() {
+    let s = Setup::new(
+        r#"
+[services.migrate]
+command = "sh -c 'exit 3'"
+oneshot = true
+restart = "never"
+
+[services.app]
+command = "touch $DIR/app-started"
+depends-on = { migrate = "completed" }
+"#,
+    );
+    let mut t = s.pid1();
+    wait_log(
+        &t,
+        "'app' will not be started: its dependency 'migrate' has failed",
+    );
+    assert!(!s.path("app-started").exists());
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0);
+}

@@ -178,6 +178,15 @@ pub enum Note {
     },
     /// A second stop signal, or the shutdown timeout: SIGKILL to everything now.
     ShutdownEscalated,
+    /// A service has stayed up `start-secs`.
+    Ready {
+        name: String,
+    },
+    /// A service will not start: a dependency failed for good.
+    Blocked {
+        name: String,
+        dependency: String,
+    },
 }
 
 impl Note {
@@ -192,7 +201,9 @@ impl Note {
             | Note::Restarting { .. }
             | Note::StopTimedOut { .. }
             | Note::GaveUpWaiting { .. }
-            | Note::ShutdownEscalated => Level::Warn,
+            | Note::ShutdownEscalated
+            | Note::Blocked { .. } => Level::Warn,
+            Note::Ready { .. } => Level::Debug,
             Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
             Note::Spawned { .. } | Note::ServiceExited { .. } | Note::Exiting { .. } => Level::Info,
             Note::Forwarded { .. }
@@ -315,6 +326,13 @@ impl fmt::Display for Note {
             Note::ShutdownStarted { reason } => write!(f, "shutting down: {reason}"),
             Note::ShutdownEscalated => {
                 write!(f, "shutdown escalated: sending SIGKILL to everything")
+            }
+            Note::Ready { name } => write!(f, "'{name}' is ready"),
+            Note::Blocked { name, dependency } => {
+                write!(
+                    f,
+                    "'{name}' will not be started: its dependency '{dependency}' has failed"
+                )
             }
         }
     }

@@ -4,7 +4,7 @@
 use super::exit::{ExitStatus, Pid};
 use super::io::{Generation, SpawnErrorKind};
 use super::signal::Signal;
-use super::spec::{KILL_REAP_GRACE, RestartPolicy, ServiceSpec};
+use super::spec::{KILL_REAP_GRACE, RestartPolicy, ServiceId, ServiceSpec};
 use super::time::Instant;
 use std::time::Duration;
 
@@ -19,6 +19,8 @@ pub enum ServiceState {
         generation: Generation,
         pid: Pid,
         since: Instant,
+        /// When it counts as ready (it has stayed up `start-secs`); None once it is.
+        ready_at: Option<Instant>,
     },
     /// The process group led by `pgid` is being stopped; `after` says why and what comes
     /// next. `status` is the main process's, once reaped.
@@ -42,6 +44,8 @@ pub enum ServiceState {
     /// Stopped on request; `status` is the last instance's, if there was one. It stays
     /// stopped, whatever its restart policy, until it is started again.
     Stopped { status: Option<ExitStatus> },
+    /// Never started because a dependency failed for good.
+    Blocked { on: ServiceId },
 }
 
 /// What happens once a stopping group is gone.
@@ -102,6 +106,10 @@ pub enum Event {
     Restart,
     /// Stop now: SIGKILL to the group.
     Kill,
+    /// A dependency failed for good: a service still waiting to start never will.
+    DependencyFailed {
+        on: ServiceId,
+    },
 }
 
 /// What the service asks of the supervisor as a consequence of an event.
@@ -137,6 +145,8 @@ pub enum Effect {
     },
     /// Stopped because it was asked to.
     Stopped,
+    /// It has stayed up `start-secs`: dependents waiting for it to be ready may start.
+    Ready,
 }
 
 #[derive(Clone, Debug)]
@@ -170,6 +180,19 @@ impl Service {
         use ServiceState as S;
         let mut fx = Vec::new();
         let next = match (&self.state, event) {
+            (S::Idle, E::DependencyFailed { on }) => S::Blocked { on },
+            // Only a service still waiting to start can be blocked by a failed dependency.
+            (
+                S::Starting { .. }
+                | S::Running { .. }
+                | S::Stopping { .. }
+                | S::Backoff { .. }
+                | S::Exited { .. }
+                | S::Failed { .. }
+                | S::Stopped { .. }
+                | S::Blocked { .. },
+                E::DependencyFailed { .. },
+            ) => return fx,
             (S::Idle, E::Start | E::Restart) => self.spawn(&mut fx),
             (S::Idle, E::Stop | E::Kill) => S::Stopped { status: None },
             // Events about instances that do not exist (any more) change nothing.
@@ -201,10 +224,18 @@ impl Service {
                 if *stop {
                     signal_stop(spec, g, pid, now, now, AfterStop::Stop, &mut fx)
                 } else {
-                    S::Running {
-                        generation: g,
-                        pid,
-                        since: now,
+                    {
+                        let ready_at =
+                            (!spec.start_secs.is_zero()).then(|| now.after(spec.start_secs));
+                        if ready_at.is_none() {
+                            fx.push(Effect::Ready);
+                        }
+                        S::Running {
+                            generation: g,
+                            pid,
+                            since: now,
+                            ready_at,
+                        }
                     }
                 }
             }
@@ -227,11 +258,7 @@ impl Service {
 
             (
                 S::Running { .. },
-                E::Start
-                | E::Spawned { .. }
-                | E::SpawnFailed { .. }
-                | E::GroupEmpty { .. }
-                | E::Timeout,
+                E::Start | E::Spawned { .. } | E::SpawnFailed { .. } | E::GroupEmpty { .. },
             ) => {
                 return fx;
             }
@@ -240,6 +267,25 @@ impl Service {
                     generation,
                     pid,
                     since,
+                    ready_at: Some(at),
+                },
+                E::Timeout,
+            ) if now >= *at => {
+                fx.push(Effect::Ready);
+                S::Running {
+                    generation: *generation,
+                    pid: *pid,
+                    since: *since,
+                    ready_at: None,
+                }
+            }
+            (S::Running { .. }, E::Timeout) => return fx,
+            (
+                S::Running {
+                    generation,
+                    pid,
+                    since,
+                    ..
                 },
                 E::Exited { pid: p, status },
             ) if *pid == p => {
@@ -271,6 +317,7 @@ impl Service {
                     generation,
                     pid,
                     since,
+                    ..
                 },
                 E::Stop,
             ) => signal_stop(
@@ -287,6 +334,7 @@ impl Service {
                     generation,
                     pid,
                     since,
+                    ..
                 },
                 E::Restart,
             ) => signal_stop(
@@ -303,6 +351,7 @@ impl Service {
                     generation,
                     pid,
                     since,
+                    ..
                 },
                 E::Kill,
             ) => {
@@ -425,9 +474,11 @@ impl Service {
                 st
             }
 
+            // The delay is over: back to waiting, and the supervisor starts it again as soon as
+            // its dependencies allow (at once when it has none).
             (S::Backoff { until }, E::Timeout) if now >= *until => {
                 self.restarts += 1;
-                self.spawn(&mut fx)
+                S::Idle
             }
             (S::Backoff { .. }, E::Start | E::Restart) => {
                 self.restarts += 1;
@@ -450,8 +501,22 @@ impl Service {
                 return fx;
             }
 
-            // A service that is over starts again only when asked.
-            (S::Exited { .. } | S::Failed { .. } | S::Stopped { .. }, E::Start | E::Restart) => {
+            (S::Blocked { .. }, E::Stop | E::Kill) => S::Stopped { status: None },
+            (
+                S::Blocked { .. },
+                E::Spawned { .. }
+                | E::SpawnFailed { .. }
+                | E::Exited { .. }
+                | E::GroupEmpty { .. }
+                | E::Timeout,
+            ) => return fx,
+
+            // A service that is over starts again only when asked (a blocked one too: the
+            // operator knows better).
+            (
+                S::Exited { .. } | S::Failed { .. } | S::Stopped { .. } | S::Blocked { .. },
+                E::Start | E::Restart,
+            ) => {
                 self.failures = 0;
                 self.restarts += 1;
                 self.spawn(&mut fx)
@@ -584,7 +649,8 @@ impl Service {
             | ServiceState::Backoff { .. }
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
-            | ServiceState::Stopped { .. } => None,
+            | ServiceState::Stopped { .. }
+            | ServiceState::Blocked { .. } => None,
         }
     }
 
@@ -599,13 +665,17 @@ impl Service {
             | ServiceState::Backoff { .. }
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
-            | ServiceState::Stopped { .. } => None,
+            | ServiceState::Stopped { .. }
+            | ServiceState::Blocked { .. } => None,
         }
     }
 
     /// When this service needs `Event::Timeout`.
     pub fn deadline(&self) -> Option<Instant> {
         match self.state {
+            ServiceState::Running {
+                ready_at: Some(at), ..
+            } => Some(at),
             ServiceState::Stopping { deadline, .. } => Some(deadline),
             ServiceState::Backoff { until } => Some(until),
             ServiceState::Idle
@@ -613,7 +683,8 @@ impl Service {
             | ServiceState::Running { .. }
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
-            | ServiceState::Stopped { .. } => None,
+            | ServiceState::Stopped { .. }
+            | ServiceState::Blocked { .. } => None,
         }
     }
 
@@ -634,7 +705,8 @@ impl Service {
             | ServiceState::Backoff { .. }
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
-            | ServiceState::Stopped { .. } => None,
+            | ServiceState::Stopped { .. }
+            | ServiceState::Blocked { .. } => None,
         }
     }
 
@@ -646,13 +718,19 @@ impl Service {
                 | ServiceState::Exited { .. }
                 | ServiceState::Failed { .. }
                 | ServiceState::Stopped { .. }
+                | ServiceState::Blocked { .. }
         )
+    }
+
+    /// It runs and has stayed up `start-secs`.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, ServiceState::Running { ready_at: None, .. })
     }
 
     /// The state's name as users see it.
     pub fn state_name(&self) -> &'static str {
         match self.state {
-            ServiceState::Idle => "idle",
+            ServiceState::Idle => "waiting",
             ServiceState::Starting { .. } => "starting",
             ServiceState::Running { .. } => "running",
             ServiceState::Stopping { .. } => "stopping",
@@ -660,6 +738,7 @@ impl Service {
             ServiceState::Exited { .. } => "exited",
             ServiceState::Failed { .. } => "failed",
             ServiceState::Stopped { .. } => "stopped",
+            ServiceState::Blocked { .. } => "blocked",
         }
     }
 }

@@ -142,6 +142,25 @@ pub struct ServiceSpec {
     pub stop_group_leftovers: bool,
     /// How many of its latest output lines tend keeps in memory for `tend logs`.
     pub log_ring: usize,
+    /// What must hold before it starts. Its dependents stop before it does.
+    pub depends_on: Vec<Dependency>,
+}
+
+/// "Start me once `on` has reached `condition`."
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    pub on: ServiceId,
+    pub condition: Condition,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// Its process was spawned and runs.
+    Started,
+    /// It runs and is ready: it has stayed up `start-secs` (readiness probes come later).
+    Ready,
+    /// It exited successfully (one-shot tasks).
+    Completed,
 }
 
 impl ServiceSpec {
@@ -167,6 +186,7 @@ impl ServiceSpec {
             stop_timeout: Duration::from_secs(5),
             stop_group_leftovers: true,
             log_ring: 1000,
+            depends_on: Vec::new(),
         }
     }
 }

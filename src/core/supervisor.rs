@@ -10,7 +10,7 @@ use super::io::{
 };
 use super::service::{Effect, Event, Outcome, Service, ServiceState};
 use super::signal::Signal;
-use super::spec::{KILL_REAP_GRACE, ServiceId, SignalRouting, Spec};
+use super::spec::{Condition, Dependency, KILL_REAP_GRACE, ServiceId, SignalRouting, Spec};
 use super::time::Instant;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -50,6 +50,11 @@ pub struct Supervisor {
     retired: Vec<bool>,
     /// Control requests waiting for their services to reach a state.
     pending: Vec<Pending>,
+    /// During shutdown: the services already told to stop.
+    stop_sent: Vec<bool>,
+    /// Set while `start_waiting` or `stop_in_order` runs, so the steps they take do not
+    /// run them again from inside.
+    reentered: bool,
 }
 
 /// A control request that answers once each of its services has reached the state it asked
@@ -83,6 +88,8 @@ impl Supervisor {
             orphans_reaped: 0,
             retired: vec![false; n],
             pending: Vec::new(),
+            stop_sent: vec![false; n],
+            reentered: false,
         }
     }
 
@@ -187,11 +194,36 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Applies a new, already validated spec as a difference: new services start, removed
-    /// ones stop, changed ones restart with their new definition, the others are untouched.
-    pub fn reload(&mut self, now: Instant, new: Spec) -> Result<ReloadReport, String> {
+    /// Applies a new, already validated spec as a difference: new services start (once their
+    /// dependencies allow), removed ones stop, changed ones restart with their new definition,
+    /// the others are untouched.
+    pub fn reload(&mut self, now: Instant, mut new: Spec) -> Result<ReloadReport, String> {
         if self.phase != Phase::Running {
             return Err("tend is shutting down".into());
+        }
+        // Where each new service will live: its current slot, the slot of a removed service
+        // of the same name that is down, or a new one at the end. Ids stay stable that way.
+        let mut next = self.services.len();
+        let slots: Vec<usize> = new
+            .services
+            .iter()
+            .map(|def| {
+                let live = self.find(&def.name).map(|id| id.0);
+                let reused = (0..self.services.len()).find(|&i| {
+                    self.retired[i]
+                        && self.spec.services[i].name == def.name
+                        && self.services[i].is_down()
+                });
+                live.or(reused).unwrap_or_else(|| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect();
+        for def in &mut new.services {
+            for dep in &mut def.depends_on {
+                dep.on = ServiceId(slots[dep.on.0]);
+            }
         }
         let mut report = ReloadReport::default();
         for i in 0..self.services.len() {
@@ -218,32 +250,27 @@ impl Supervisor {
                 }
             }
         }
-        for def in new.services {
-            if self.find(&def.name).is_some() {
-                continue;
+        for (k, def) in new.services.into_iter().enumerate() {
+            let i = slots[k];
+            if i < self.services.len() && !self.retired[i] {
+                continue; // live: handled above
             }
-            let slot = (0..self.services.len())
-                .find(|&i| self.retired[i] && self.spec.services[i].name == def.name);
-            let i = match slot {
-                // A name that comes back reuses its slot (and its log pipes) once it is down.
-                Some(i) if self.services[i].is_down() => {
-                    self.retired[i] = false;
-                    self.services[i] = Service::default();
-                    self.spec.services[i] = def;
-                    i
-                }
-                _ => {
-                    self.services.push(Service::default());
-                    self.retired.push(false);
-                    self.spec.services.push(def);
-                    self.services.len() - 1
-                }
-            };
-            report.added.push(self.spec.services[i].name.clone());
-            self.step(ServiceId(i), Event::Start, now);
+            report.added.push(def.name.clone());
+            if i < self.services.len() {
+                self.retired[i] = false;
+                self.services[i] = Service::default();
+                self.spec.services[i] = def;
+            } else {
+                self.services.push(Service::default());
+                self.retired.push(false);
+                self.stop_sent.push(false);
+                self.spec.services.push(def);
+            }
         }
         self.spec.shutdown_timeout = new.shutdown_timeout;
         self.spec.signals = new.signals;
+        // Added services start as their dependencies allow.
+        self.start_waiting(now);
         Ok(report)
     }
 
@@ -251,11 +278,119 @@ impl Supervisor {
         self.orphans_reaped
     }
 
-    /// Starts every service, in the order of the spec.
+    /// Starts every service whose dependencies allow it, in the order of the spec; the
+    /// others start as their dependencies' conditions come to hold.
     pub fn start(&mut self, now: Instant) {
-        for i in 0..self.services.len() {
-            self.step(ServiceId(i), Event::Start, now);
+        self.start_waiting(now);
+    }
+
+    /// Whether `dep` holds now: `Some(true)` yes, `Some(false)` not yet, `None` never (the
+    /// service it names failed for good or is blocked itself).
+    pub fn condition_holds(&self, dep: Dependency) -> Option<bool> {
+        let s = &self.services[dep.on.0];
+        match (&s.state, dep.condition) {
+            (ServiceState::Failed { .. } | ServiceState::Blocked { .. }, _) => None,
+            // Ended for good successfully: it did start, was ready, and completed.
+            (ServiceState::Exited { .. }, _) => Some(true),
+            (ServiceState::Running { .. }, Condition::Started) => Some(true),
+            (ServiceState::Running { .. }, Condition::Ready) => Some(s.is_ready()),
+            (
+                ServiceState::Idle
+                | ServiceState::Starting { .. }
+                | ServiceState::Running { .. }
+                | ServiceState::Stopping { .. }
+                | ServiceState::Backoff { .. }
+                | ServiceState::Stopped { .. },
+                _,
+            ) => Some(false),
         }
+    }
+
+    /// Starts the services still waiting whose dependencies now all hold, and blocks those
+    /// with a dependency that never will.
+    fn start_waiting(&mut self, now: Instant) {
+        if self.phase != Phase::Running || self.reentered {
+            return;
+        }
+        self.reentered = true;
+        loop {
+            let mut changed = false;
+            for i in 0..self.services.len() {
+                if self.retired[i] || self.services[i].state != ServiceState::Idle {
+                    continue;
+                }
+                let deps = self.spec.services[i].depends_on.clone();
+                let mut verdict = Some(true);
+                for dep in &deps {
+                    match self.condition_holds(*dep) {
+                        None => {
+                            verdict = None;
+                            self.reentered = false;
+                            self.step(ServiceId(i), Event::DependencyFailed { on: dep.on }, now);
+                            self.reentered = true;
+                            let name = self.spec.services[i].name.clone();
+                            let dependency = self.spec.services[dep.on.0].name.clone();
+                            self.log(Note::Blocked { name, dependency });
+                            changed = true;
+                            break;
+                        }
+                        Some(false) => verdict = Some(false),
+                        Some(true) => {}
+                    }
+                }
+                if verdict == Some(true) {
+                    self.reentered = false;
+                    self.step(ServiceId(i), Event::Start, now);
+                    self.reentered = true;
+                    changed = true;
+                }
+                if self.phase != Phase::Running {
+                    break;
+                }
+            }
+            if !changed || self.phase != Phase::Running {
+                break;
+            }
+        }
+        self.reentered = false;
+    }
+
+    /// During shutdown: a service stops once every service that depends on it is down, so
+    /// the order is the reverse of the start order; independent ones stop in parallel.
+    fn stop_in_order(&mut self, now: Instant) {
+        if !matches!(self.phase, Phase::ShuttingDown { .. }) || self.reentered {
+            return;
+        }
+        self.reentered = true;
+        loop {
+            let mut changed = false;
+            for i in 0..self.services.len() {
+                if self.stop_sent[i] {
+                    continue;
+                }
+                let dependents_down = (0..self.services.len()).all(|d| {
+                    self.services[d].is_down()
+                        || !self.spec.services[d]
+                            .depends_on
+                            .iter()
+                            .any(|dep| dep.on.0 == i)
+                });
+                if dependents_down {
+                    self.stop_sent[i] = true;
+                    self.reentered = false;
+                    self.step(ServiceId(i), Event::Stop, now);
+                    self.reentered = true;
+                    changed = true;
+                }
+                if !matches!(self.phase, Phase::ShuttingDown { .. }) {
+                    break;
+                }
+            }
+            if !changed || !matches!(self.phase, Phase::ShuttingDown { .. }) {
+                break;
+            }
+        }
+        self.reentered = false;
     }
 
     pub fn handle(&mut self, now: Instant, input: Input) {
@@ -345,11 +480,29 @@ impl Supervisor {
             Phase::Running => None,
             Phase::Exited => return None,
         };
-        self.services
-            .iter()
-            .filter_map(Service::deadline)
+        (0..self.services.len())
+            .filter_map(|i| match self.services[i].state {
+                // A readiness timer only matters to a service waiting for it: without one,
+                // it would be a wake-up for nothing.
+                ServiceState::Running {
+                    ready_at: Some(at), ..
+                } => self.ready_awaited(i).then_some(at),
+                _ => self.services[i].deadline(),
+            })
             .chain(phase)
             .min()
+    }
+
+    /// Whether a service still waiting to start needs service `i` to be ready.
+    fn ready_awaited(&self, i: usize) -> bool {
+        (0..self.services.len()).any(|d| {
+            !self.retired[d]
+                && self.services[d].state == ServiceState::Idle
+                && self.spec.services[d]
+                    .depends_on
+                    .iter()
+                    .any(|dep| dep.on.0 == i && dep.condition == Condition::Ready)
+        })
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -460,9 +613,15 @@ impl Supervisor {
                 }
                 Effect::Ended { outcome, success } => self.on_ended(svc, outcome, success, now),
                 Effect::Stopped => {}
+                Effect::Ready => {
+                    let name = name();
+                    self.log(Note::Ready { name });
+                }
             }
         }
         self.resolve_pending(svc, false);
+        self.start_waiting(now);
+        self.stop_in_order(now);
         if let Phase::ShuttingDown { code, .. } = self.phase {
             if self.services.iter().all(Service::is_down) {
                 self.drain(code, now);
@@ -579,10 +738,8 @@ impl Supervisor {
             code,
             deadline: now.after(self.spec.shutdown_timeout),
         };
-        // No dependencies yet: every service stops at once.
-        for i in 0..self.services.len() {
-            self.step(ServiceId(i), Event::Stop, now);
-        }
+        self.stop_sent = vec![false; self.services.len()];
+        self.stop_in_order(now);
         if let Phase::ShuttingDown { code, .. } = self.phase {
             if self.services.iter().all(Service::is_down) {
                 self.drain(code, now);

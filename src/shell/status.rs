@@ -35,8 +35,12 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Servic
             s.failures
         )),
         ServiceState::Stopped { .. } => Some("stopped on request".into()),
-        ServiceState::Idle
-        | ServiceState::Starting { .. }
+        ServiceState::Blocked { on } => Some(format!(
+            "not started: its dependency '{}' failed",
+            sup.spec().services[on.0].name
+        )),
+        ServiceState::Idle => waiting_for(sup, id),
+        ServiceState::Starting { .. }
         | ServiceState::Running { .. }
         | ServiceState::Stopping { .. }
         | ServiceState::Exited { .. } => None,
@@ -64,4 +68,22 @@ pub fn exit_report(status: ExitStatus) -> ExitReport {
             signal: Some(sig.name()),
         },
     }
+}
+
+/// "waiting for db (ready), migrate (completed)": the conditions that do not hold yet.
+fn waiting_for(sup: &Supervisor, id: ServiceId) -> Option<String> {
+    let waiting: Vec<String> = sup.spec().services[id.0]
+        .depends_on
+        .iter()
+        .filter(|d| sup.condition_holds(**d) != Some(true))
+        .map(|d| {
+            let condition = match d.condition {
+                crate::core::Condition::Started => "started",
+                crate::core::Condition::Ready => "ready",
+                crate::core::Condition::Completed => "completed",
+            };
+            format!("{} ({condition})", sup.spec().services[d.on.0].name)
+        })
+        .collect();
+    (!waiting.is_empty()).then(|| format!("waiting for {}", waiting.join(", ")))
 }

@@ -2,5 +2,6 @@
 //! chosen by the test, and the action trace is compared as a whole.
 
 mod control;
+mod dependencies;
 mod single;
 mod supervise;
