@@ -280,6 +280,12 @@ fn service(
                 )
             })?;
     }
+    if let Some(ready) = &table.ready {
+        spec.ready = Some(cx.ready(&spec.name, ready)?);
+    }
+    if let Some(health) = &table.health {
+        spec.health = Some(cx.health(&spec.name, health)?);
+    }
     Ok(spec)
 }
 

@@ -62,91 +62,116 @@ impl Context<'_> {
         shell: Option<&Spanned<bool>>,
     ) -> Result<Vec<OsString>, ConfigError> {
         let span = command.span();
-        let shell = shell.is_some_and(|s| *s.get_ref());
-        const EMPTY: &str = "`command` is empty";
-        let argv: Vec<String> = match command.get_ref() {
-            Command::Argv(_) if shell => {
+        if shell.is_some_and(|s| *s.get_ref()) {
+            let Command::Text(text) = command.get_ref() else {
                 let message = "with `shell = true`, `command` must be a string: the script for \
                                /bin/sh -c";
                 let help = "write the command as one string, or drop `shell = true` to run the \
                             array directly";
-                return Err(self.error(span.clone(), message).with_help(help));
+                return Err(self.error(span, message).with_help(help));
+            };
+            if text.trim().is_empty() {
+                return Err(self.error(span, "`command` is empty"));
             }
+            self.no_nul(span, text, "`command`")?;
+            return Ok(["/bin/sh", "-c", text.as_str()].map(OsString::from).into());
+        }
+        let (argv, shell_syntax) = self.program(command, "command")?;
+        if let Some(c) = shell_syntax {
+            self.warn(
+                span.start,
+                format_args!(
+                    "the command of service `{service}` contains `{c}`, which is passed on \
+                     literally because no shell runs it; set `shell = true` to run it with \
+                     /bin/sh -c, or quote it to silence this warning"
+                ),
+            );
+        }
+        Ok(argv)
+    }
+
+    /// A program to run with no shell, as `key` gives it: an array (program and arguments,
+    /// as they are) or a string split into words. Also returns the first unquoted character
+    /// of a string that means something to a shell, for the caller to warn about.
+    pub fn program(
+        &self,
+        command: &Spanned<Command>,
+        key: &str,
+    ) -> Result<(Vec<OsString>, Option<char>), ConfigError> {
+        let span = command.span();
+        let empty = || self.error(span.clone(), format!("`{key}` is empty"));
+        let (argv, shell_syntax): (Vec<String>, _) = match command.get_ref() {
             Command::Argv(args) => {
                 let Some(first) = args.first() else {
-                    return Err(self.error(span.clone(), EMPTY));
+                    return Err(empty());
                 };
                 if first.get_ref().is_empty() {
                     return Err(self.error(
                         first.span(),
-                        "the program name (the first element of `command`) is empty",
+                        format!("the program name (the first element of `{key}`) is empty"),
                     ));
                 }
                 for arg in args {
                     self.no_nul(arg.span(), arg.get_ref(), "this argument")?;
                 }
-                args.iter().map(|a| a.get_ref().clone()).collect()
-            }
-            Command::Text(text) if shell => {
-                if text.trim().is_empty() {
-                    return Err(self.error(span.clone(), EMPTY));
-                }
-                self.no_nul(span.clone(), text, "`command`")?;
-                vec!["/bin/sh".into(), "-c".into(), text.clone()]
+                (args.iter().map(|a| a.get_ref().clone()).collect(), None)
             }
             Command::Text(text) => {
-                self.no_nul(span.clone(), text, "`command`")?;
+                self.no_nul(span.clone(), text, &format!("`{key}`"))?;
                 let split =
-                    words::split(text).map_err(|e| self.split_error(span.clone(), text, e))?;
+                    words::split(text).map_err(|e| self.split_error(span.clone(), text, key, e))?;
                 match split.words.first() {
-                    None => return Err(self.error(span.clone(), EMPTY)),
+                    None => return Err(empty()),
                     Some(first) if first.is_empty() => {
                         return Err(self.error(
                             span.clone(),
-                            "the program name (the first word of `command`) is empty",
+                            format!("the program name (the first word of `{key}`) is empty"),
                         ));
                     }
                     Some(_) => {}
                 }
-                if let Some(c) = split.shell_syntax {
-                    self.warn(
-                        span.start,
-                        format_args!(
-                            "the command of service `{service}` contains `{c}`, which is passed \
-                             on literally because no shell runs it; set `shell = true` to run \
-                             it with /bin/sh -c, or quote it to silence this warning"
-                        ),
-                    );
-                }
-                split.words
+                (split.words, split.shell_syntax)
             }
         };
-        Ok(argv.into_iter().map(OsString::from).collect())
+        Ok((argv.into_iter().map(OsString::from).collect(), shell_syntax))
     }
 
-    fn split_error(&self, span: Range<usize>, text: &str, error: words::SplitError) -> ConfigError {
+    fn split_error(
+        &self,
+        span: Range<usize>,
+        text: &str,
+        key: &str,
+        error: words::SplitError,
+    ) -> ConfigError {
         let (at, message) = match error {
             words::SplitError::UnterminatedQuote { quote, at } => {
                 let kind = if quote == '"' { "double" } else { "single" };
                 (
                     at,
                     format!(
-                        "unterminated {kind} quote in `command`: the quote opened here is never \
+                        "unterminated {kind} quote in `{key}`: the quote opened here is never \
                          closed"
                     ),
                 )
             }
             words::SplitError::TrailingBackslash { at } => (
                 at,
-                "`command` ends with a backslash that escapes nothing".to_string(),
+                format!("`{key}` ends with a backslash that escapes nothing"),
             ),
         };
-        self.error(self.inside_string(span, text, at), message)
+        let width = text[at..].chars().next().map_or(1, char::len_utf8);
+        self.error(self.inside_string(span, text, at..at + width), message)
     }
 
-    /// The source span of byte `at` of a string value, when the string is written without
-    /// escapes (so offsets in the value and in the file agree); otherwise the whole value.
-    fn inside_string(&self, span: Range<usize>, value: &str, at: usize) -> Range<usize> {
+    /// The source span of bytes `part` of a string value, when the string is written
+    /// without escapes (so offsets in the value and in the file agree); otherwise the whole
+    /// value.
+    pub fn inside_string(
+        &self,
+        span: Range<usize>,
+        value: &str,
+        part: Range<usize>,
+    ) -> Range<usize> {
         let raw = self.source.text.get(span.clone()).unwrap_or_default();
         for delimiter in ["\"\"\"", "'''", "\"", "'"] {
             let d = delimiter.len();
@@ -155,9 +180,8 @@ impl Context<'_> {
                 && raw.ends_with(delimiter)
                 && raw.get(d..raw.len() - d) == Some(value)
             {
-                let width = value[at..].chars().next().map_or(1, char::len_utf8);
-                let start = span.start + d + at;
-                return start..start + width;
+                let start = span.start + d;
+                return start + part.start..start + part.end;
             }
         }
         span

@@ -8,15 +8,18 @@
 //! - `schema`: serde structs, the shape of the file (unknown keys and wrong types);
 //! - `convert` and `launch`: meaning (values, defaults, cross-checks) into `core::spec`;
 //! - `depends`: `depends-on` resolved, and the dependency graph checked as a whole;
-//! - `words`, `envfile`, `users`, `duration`: the small languages inside values;
+//! - `probes`: `ready` and `health`;
+//! - `words`, `envfile`, `users`, `duration`, `address`: the small languages inside values;
 //! - `error`: spans into `FILE:LINE:COLUMN` and the rendered excerpt.
 
+mod address;
 mod convert;
 mod depends;
 mod duration;
 mod envfile;
 mod error;
 mod launch;
+mod probes;
 mod schema;
 mod users;
 mod words;

@@ -61,6 +61,8 @@ pub struct ServiceTable {
     pub stop_timeout: Option<Spanned<DurationValue>>,
     pub logs: Option<LogsTable>,
     pub depends_on: Option<Spanned<DependsOn>>,
+    pub ready: Option<Spanned<ReadyTable>>,
+    pub health: Option<Spanned<HealthTable>>,
 }
 
 #[derive(Clone, Copy, Deserialize)]
@@ -101,6 +103,132 @@ pub struct LimitsTable {
 #[serde(deny_unknown_fields, expecting = "a table such as { ring = 1000 }")]
 pub struct LogsTable {
     pub ring: Option<Spanned<i64>>,
+}
+
+/// `ready`: how tend learns that the service is ready. Exactly one probe (`tcp`, `http`,
+/// `exec`, `notify-fd`, `sd-notify`) is required; that is checked in `convert`, which can
+/// point at the table and name what it found.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a table with one probe, such as { tcp = \"127.0.0.1:8080\" }"
+)]
+pub struct ReadyTable {
+    pub tcp: Option<Spanned<String>>,
+    pub http: Option<Spanned<String>>,
+    pub exec: Option<Spanned<Command>>,
+    pub notify_fd: Option<Spanned<i64>>,
+    pub sd_notify: Option<Spanned<bool>>,
+    pub timeout: Option<Spanned<DurationValue>>,
+    pub interval: Option<Spanned<DurationValue>>,
+    pub attempt_timeout: Option<Spanned<DurationValue>>,
+}
+
+/// `health`: a check tend runs again and again while the service is up.
+///
+/// Deserialized by hand rather than derived so that `notify-fd` and `sd-notify`, which
+/// `ready` takes, are refused at the key with a message that says why; derived code could
+/// only call them unknown.
+pub struct HealthTable {
+    pub tcp: Option<Spanned<String>>,
+    pub http: Option<Spanned<String>>,
+    pub exec: Option<Spanned<Command>>,
+    pub interval: Option<Spanned<DurationValue>>,
+    pub timeout: Option<Spanned<DurationValue>>,
+    pub start_period: Option<Spanned<DurationValue>>,
+    pub failures: Option<Spanned<i64>>,
+}
+
+/// The keys of `health`, in the order the unknown-key message lists them.
+const HEALTH_KEYS: &[&str] = &[
+    "tcp",
+    "http",
+    "exec",
+    "interval",
+    "timeout",
+    "start-period",
+    "failures",
+];
+
+enum HealthKey {
+    Tcp,
+    Http,
+    Exec,
+    Interval,
+    Timeout,
+    StartPeriod,
+    Failures,
+}
+
+impl<'de> Deserialize<'de> for HealthKey {
+    /// An error raised here, while the key is read, is placed at the key.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = HealthKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key of `health`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HealthKey, E> {
+                match v {
+                    "tcp" => Ok(HealthKey::Tcp),
+                    "http" => Ok(HealthKey::Http),
+                    "exec" => Ok(HealthKey::Exec),
+                    "interval" => Ok(HealthKey::Interval),
+                    "timeout" => Ok(HealthKey::Timeout),
+                    "start-period" => Ok(HealthKey::StartPeriod),
+                    "failures" => Ok(HealthKey::Failures),
+                    "notify-fd" | "sd-notify" => Err(E::custom(format!(
+                        "`{v}` cannot be a health check: the service notifies readiness once, \
+                         while health is checked again and again; use it in `ready`, and \
+                         `tcp`, `http` or `exec` here"
+                    ))),
+                    _ => Err(E::unknown_field(v, HEALTH_KEYS)),
+                }
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for HealthTable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HealthVisitor;
+        impl<'de> Visitor<'de> for HealthVisitor {
+            type Value = HealthTable;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a table with one check, such as { http = \"http://127.0.0.1:8080/health\" }",
+                )
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HealthTable, A::Error> {
+                let mut t = HealthTable {
+                    tcp: None,
+                    http: None,
+                    exec: None,
+                    interval: None,
+                    timeout: None,
+                    start_period: None,
+                    failures: None,
+                };
+                // TOML itself refuses a key written twice, so each is met at most once.
+                while let Some(key) = map.next_key()? {
+                    match key {
+                        HealthKey::Tcp => t.tcp = Some(map.next_value()?),
+                        HealthKey::Http => t.http = Some(map.next_value()?),
+                        HealthKey::Exec => t.exec = Some(map.next_value()?),
+                        HealthKey::Interval => t.interval = Some(map.next_value()?),
+                        HealthKey::Timeout => t.timeout = Some(map.next_value()?),
+                        HealthKey::StartPeriod => t.start_period = Some(map.next_value()?),
+                        HealthKey::Failures => t.failures = Some(map.next_value()?),
+                    }
+                }
+                Ok(t)
+            }
+        }
+        deserializer.deserialize_struct("HealthTable", HEALTH_KEYS, HealthVisitor)
+    }
 }
 
 /// `depends-on`: a table of service names to conditions, or an array of service names

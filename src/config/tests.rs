@@ -5,8 +5,8 @@ use super::*;
 use crate::core::signal::Signal;
 use crate::core::spec::{
     Backoff, Condition, Credentials, DEFAULT_SHUTDOWN_TIMEOUT, Dependency, ExitCodeSet,
-    ExitSignals, Launch, Limit, MainExit, Output, Resource, RestartPolicy, ServiceId, ServiceSpec,
-    SessionMode, SignalRouting,
+    ExitSignals, HealthRule, Launch, Limit, MainExit, Output, Probe, ReadyRule, Resource,
+    RestartPolicy, ServiceId, ServiceSpec, SessionMode, SignalRouting,
 };
 use std::ffi::OsString;
 use std::time::Duration;
@@ -128,12 +128,19 @@ stop-signal = "QUIT"
 stop-timeout = "7s"
 logs = { ring = 5000 }
 depends-on = { migrate = "completed" }
+ready = { tcp = "127.0.0.1:9000", timeout = "30s" }
+health = { exec = "php-fpm-healthcheck --ping", interval = "30s", timeout = "5s", start-period = "1m", failures = 5 }
 
 [services.nginx]
 command = "nginx -g 'daemon off;'"
 shell = false
 oneshot = false
 depends-on = ["php-fpm"]
+ready = { http = "http://localhost:8080", interval = "100ms", attempt-timeout = "500ms" }
+
+[services.nginx.health]
+tcp = "[::1]:8080"
+failures = 1
 
 [services.migrate]
 shell = true
@@ -217,12 +224,46 @@ fn a_full_file_gives_exactly_this_spec() {
             on: ServiceId(2),
             condition: Condition::Completed,
         }],
+        ready: Some(ReadyRule {
+            probe: Probe::Tcp {
+                address: "127.0.0.1:9000".into(),
+            },
+            interval: Duration::from_millis(250),
+            attempt_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(30),
+        }),
+        health: Some(HealthRule {
+            probe: Probe::Exec {
+                argv: argv(&["php-fpm-healthcheck", "--ping"]),
+            },
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            start_period: Duration::from_secs(60),
+            failures: 5,
+        }),
     };
     let nginx = ServiceSpec {
         depends_on: vec![Dependency {
             on: ServiceId(0),
             condition: Condition::Started,
         }],
+        ready: Some(ReadyRule {
+            probe: Probe::Http {
+                url: "http://localhost:8080/".into(),
+            },
+            interval: Duration::from_millis(100),
+            attempt_timeout: Duration::from_millis(500),
+            timeout: Duration::from_secs(60),
+        }),
+        health: Some(HealthRule {
+            probe: Probe::Tcp {
+                address: "[::1]:8080".into(),
+            },
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            start_period: Duration::ZERO,
+            failures: 1,
+        }),
         ..ServiceSpec::new("nginx", launch(&["nginx", "-g", "daemon off;"]))
     };
     let migrate = ServiceSpec {
@@ -306,6 +347,7 @@ fn defaults() {
     assert_eq!(s.stop_timeout, Duration::from_secs(5));
     assert_eq!(s.log_ring, 1000);
     assert!(s.depends_on.is_empty());
+    assert_eq!((&s.ready, &s.health), (&None, &None));
     assert_eq!(
         ExitSignals::default(),
         ExitSignals::of(&[Signal::TERM, Signal::INT])
@@ -645,6 +687,469 @@ depends-on = { db = "started" }
     );
 }
 
+/// `ready` of the only service of `[services.a]` with `line` added.
+fn ready_of(line: &str) -> Option<ReadyRule> {
+    let text = format!("[services.a]\ncommand = \"a\"\n{line}\n");
+    load(&text).unwrap().spec.services[0].ready.clone()
+}
+
+fn health_of(line: &str) -> Option<HealthRule> {
+    let text = format!("[services.a]\ncommand = \"a\"\n{line}\n");
+    load(&text).unwrap().spec.services[0].health.clone()
+}
+
+#[test]
+fn ready_probes_and_their_defaults() {
+    let polled = |probe: Probe| ReadyRule {
+        probe,
+        interval: Duration::from_millis(250),
+        attempt_timeout: Duration::from_secs(1),
+        timeout: Duration::from_secs(60),
+    };
+    assert_eq!(ready_of(""), None);
+    assert_eq!(
+        ready_of("ready = { tcp = \"db:5432\" }"),
+        Some(polled(Probe::Tcp {
+            address: "db:5432".into()
+        }))
+    );
+    assert_eq!(
+        ready_of("ready.http = \"http://127.0.0.1:8080/ready?full=1\""),
+        Some(polled(Probe::Http {
+            url: "http://127.0.0.1:8080/ready?full=1".into()
+        }))
+    );
+    assert_eq!(
+        ready_of("ready = { http = \"HTTP://[::1]\" }"),
+        Some(polled(Probe::Http {
+            url: "http://[::1]/".into()
+        }))
+    );
+    assert_eq!(
+        ready_of("ready = { exec = [\"pg_isready\", \"-h\", \"127.0.0.1\"] }"),
+        Some(polled(Probe::Exec {
+            argv: argv(&["pg_isready", "-h", "127.0.0.1"])
+        }))
+    );
+    assert_eq!(
+        ready_of("ready = { exec = \"redis-cli -p 6380 'ping'\" }"),
+        Some(polled(Probe::Exec {
+            argv: argv(&["redis-cli", "-p", "6380", "ping"])
+        }))
+    );
+    let notified = |probe: Probe, timeout: Duration| ReadyRule {
+        probe,
+        interval: Duration::from_millis(250),
+        attempt_timeout: Duration::from_secs(1),
+        timeout,
+    };
+    assert_eq!(
+        ready_of("ready = { notify-fd = 3 }"),
+        Some(notified(Probe::NotifyFd { fd: 3 }, Duration::from_secs(60)))
+    );
+    assert_eq!(
+        ready_of("[services.a.ready]\nnotify-fd = 1023\ntimeout = \"2m\""),
+        Some(notified(
+            Probe::NotifyFd { fd: 1023 },
+            Duration::from_secs(120)
+        ))
+    );
+    assert_eq!(
+        ready_of("ready = { sd-notify = true, timeout = 5 }"),
+        Some(notified(Probe::SdNotify, Duration::from_secs(5)))
+    );
+    assert_eq!(
+        ready_of(
+            "ready = { tcp = \"db:1\", interval = 0.1, attempt-timeout = \"3s\", \
+             timeout = \"1m 30s\" }"
+        ),
+        Some(ReadyRule {
+            probe: Probe::Tcp {
+                address: "db:1".into()
+            },
+            interval: Duration::from_millis(100),
+            attempt_timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(90),
+        })
+    );
+}
+
+#[test]
+fn health_checks_and_their_defaults() {
+    let checked = |probe: Probe| HealthRule {
+        probe,
+        interval: Duration::from_secs(10),
+        timeout: Duration::from_secs(2),
+        start_period: Duration::ZERO,
+        failures: 3,
+    };
+    assert_eq!(health_of(""), None);
+    assert_eq!(
+        health_of("health = { http = \"http://web/healthz\" }"),
+        Some(checked(Probe::Http {
+            url: "http://web/healthz".into()
+        }))
+    );
+    assert_eq!(
+        health_of("health.tcp = \"127.0.0.1:6379\""),
+        Some(checked(Probe::Tcp {
+            address: "127.0.0.1:6379".into()
+        }))
+    );
+    assert_eq!(
+        health_of("[services.a.health]\nexec = \"check --quick\"\nfailures = 1000"),
+        Some(HealthRule {
+            failures: 1000,
+            ..checked(Probe::Exec {
+                argv: argv(&["check", "--quick"])
+            })
+        })
+    );
+    assert_eq!(
+        health_of(
+            "health = { exec = [\"check\"], interval = \"1m\", timeout = \"1m\", \
+             start-period = \"30s\", failures = 1 }"
+        ),
+        Some(HealthRule {
+            probe: Probe::Exec {
+                argv: argv(&["check"])
+            },
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(60),
+            start_period: Duration::from_secs(30),
+            failures: 1,
+        })
+    );
+}
+
+#[test]
+fn bad_ready() {
+    let with = |line: &str| format!("[services.a]\ncommand = \"a\"\n{line}\n");
+    assert_error(
+        &with("ready = {}"),
+        3,
+        9,
+        "`ready` has no probe: give exactly one of `tcp`, `http`, `exec`, `notify-fd` or \
+         `sd-notify`",
+    );
+    assert_error(
+        &with("ready = { timeout = \"5s\" }"),
+        3,
+        9,
+        "`ready` has no probe: give exactly one of `tcp`, `http`, `exec`, `notify-fd` or \
+         `sd-notify`",
+    );
+    assert_error(
+        &with("[services.a.ready]\ntimeout = \"5s\""),
+        3,
+        1,
+        "`ready` has no probe: give exactly one of `tcp`, `http`, `exec`, `notify-fd` or \
+         `sd-notify`",
+    );
+    assert_error(
+        &with("ready = { tcp = \"db:1\", http = \"http://db/\" }"),
+        3,
+        9,
+        "`ready` has more than one probe (`tcp` and `http`): give exactly one of `tcp`, `http`, \
+         `exec`, `notify-fd` or `sd-notify`",
+    );
+    assert_error(
+        &with("ready.exec = \"x\"\nready.notify-fd = 3\nready.sd-notify = true"),
+        3,
+        1,
+        "`ready` has more than one probe (`exec`, `notify-fd` and `sd-notify`): give exactly \
+         one of `tcp`, `http`, `exec`, `notify-fd` or `sd-notify`",
+    );
+    assert_error(
+        &with("ready = { sd-notify = false }"),
+        3,
+        23,
+        "`sd-notify = false` chooses no probe: write `sd-notify = true`, or use another probe \
+         (`tcp`, `http`, `exec` or `notify-fd`)",
+    );
+    for fd in ["2", "1024", "-1", "99999999999"] {
+        assert_error(
+            &with(&format!("ready = {{ notify-fd = {fd} }}")),
+            3,
+            23,
+            &format!(
+                "ready.notify-fd must be from 3 to 1023 (0, 1 and 2 are stdin, stdout and \
+                 stderr), found {fd}"
+            ),
+        );
+    }
+    assert_error(
+        &with("ready = { sd-notify = true, interval = \"1s\" }"),
+        3,
+        40,
+        "`interval` applies only to the polled probes (`tcp`, `http`, `exec`): with \
+         `sd-notify`, the service itself tells tend when it is ready",
+    );
+    assert_error(
+        &with("ready = { notify-fd = 5, attempt-timeout = \"1s\" }"),
+        3,
+        44,
+        "`attempt-timeout` applies only to the polled probes (`tcp`, `http`, `exec`): with \
+         `notify-fd`, the service itself tells tend when it is ready",
+    );
+    assert_error(
+        &with("ready = { tcp = \"db:1\", interval = 0 }"),
+        3,
+        36,
+        "ready.interval must be longer than zero",
+    );
+    assert_error(
+        &with("ready = { tcp = \"db:1\", attempt-timeout = \"0s\" }"),
+        3,
+        43,
+        "ready.attempt-timeout must be longer than zero",
+    );
+    assert_error(
+        &with("ready = { tcp = \"db:1\", timeout = \"0ms\" }"),
+        3,
+        35,
+        "ready.timeout must be longer than zero",
+    );
+    let e = error(&with("ready = { tcp = \"db:1\", timeout = \"soon\" }"));
+    assert_eq!((e.line, e.column), (3, 35));
+    assert!(e.message.starts_with("invalid duration \"soon\""), "{e}");
+    assert_error(
+        &with("ready = \"tcp:80\""),
+        3,
+        9,
+        "invalid type: string \"tcp:80\", expected a table with one probe, such as \
+         { tcp = \"127.0.0.1:8080\" }",
+    );
+    assert_error(
+        &with("ready = { tcp = \"db:1\", failures = 3 }"),
+        3,
+        25,
+        "unknown key `failures`, expected one of `tcp`, `http`, `exec`, `notify-fd`, \
+         `sd-notify`, `timeout`, `interval`, `attempt-timeout`",
+    );
+    assert_error(
+        &with("ready = { tcp = 8080 }"),
+        3,
+        17,
+        "invalid type: integer `8080`, expected a string",
+    );
+    assert_error(
+        &with("ready = { notify-fd = \"3\" }"),
+        3,
+        23,
+        "invalid type: string \"3\", expected i64",
+    );
+}
+
+#[test]
+fn bad_probe_addresses_point_inside_the_value() {
+    let with = |line: &str| format!("[services.a]\ncommand = \"a\"\n{line}\n");
+    assert_error(
+        &with("ready = { tcp = \"db:0\" }"),
+        3,
+        21,
+        "port 0 is out of range: expected a number from 1 to 65535",
+    );
+    assert_error(
+        &with("ready = { tcp = \"db\" }"),
+        3,
+        18,
+        "\"db\" has no port; expected HOST:PORT such as \"127.0.0.1:8080\" or \"[::1]:8080\"",
+    );
+    assert_error(
+        &with("health = { tcp = \"::1:80\" }"),
+        3,
+        19,
+        "an IPv6 address must be written in brackets, as in [::1]:8080",
+    );
+    assert_error(
+        &with("health = { tcp = \"db server:80\" }"),
+        3,
+        19,
+        "invalid host \"db server\": expected a name (letters, digits, '-', '_' and '.'), an \
+         IPv4 address, or an IPv6 address in brackets",
+    );
+    assert_error(
+        &with("ready = { http = \"https://web/health\" }"),
+        3,
+        19,
+        "https is not supported: probes speak plain HTTP only (tend has no TLS); use an \
+         http:// URL, or an `exec` probe that runs an HTTPS client",
+    );
+    assert_error(
+        &with("health = { http = 'http://web:99999/' }"),
+        3,
+        31,
+        "port 99999 is out of range: expected a number from 1 to 65535",
+    );
+    assert_error(
+        &with("health = { http = \"web/health\" }"),
+        3,
+        20,
+        "expected a URL starting with http://, such as \"http://127.0.0.1:8080/health\"",
+    );
+    // With escapes in the TOML string, offsets no longer match: the whole value is shown.
+    assert_error(
+        &with("ready = { tcp = \"d\\u0062:0\" }"),
+        3,
+        17,
+        "port 0 is out of range: expected a number from 1 to 65535",
+    );
+}
+
+#[test]
+fn bad_exec_probes() {
+    let with = |line: &str| format!("[services.a]\ncommand = \"a\"\n{line}\n");
+    assert_error(
+        &with("ready = { exec = [] }"),
+        3,
+        18,
+        "`ready.exec` is empty",
+    );
+    assert_error(
+        &with("health = { exec = \" \" }"),
+        3,
+        19,
+        "`health.exec` is empty",
+    );
+    assert_error(
+        &with("health = { exec = [\"\"] }"),
+        3,
+        20,
+        "the program name (the first element of `health.exec`) is empty",
+    );
+    assert_error(
+        &with("ready = { exec = \"check 'x\" }"),
+        3,
+        25,
+        "unterminated single quote in `ready.exec`: the quote opened here is never closed",
+    );
+    assert_error(
+        &with("ready = { exec = 5 }"),
+        3,
+        18,
+        "invalid type: integer `5`, expected a command: an array of strings, or a string",
+    );
+    let loaded = load(&with("ready = { exec = \"test -e /run/ready && exit 0\" }")).unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "tend.toml:3:18: warning: `ready.exec` of service `a` contains `&`, which is passed \
+             on literally because no shell runs it; write it as [\"/bin/sh\", \"-c\", \"...\"] to \
+             run it with a shell, or quote it to silence this warning"
+        ]
+    );
+}
+
+#[test]
+fn bad_health() {
+    let with = |line: &str| format!("[services.a]\ncommand = \"a\"\n{line}\n");
+    let notify = |key: &str| {
+        format!(
+            "`{key}` cannot be a health check: the service notifies readiness once, while \
+             health is checked again and again; use it in `ready`, and `tcp`, `http` or `exec` \
+             here"
+        )
+    };
+    // At the key, in every way of writing it.
+    assert_error(
+        &with("health = { tcp = \"db:1\", sd-notify = true }"),
+        3,
+        26,
+        &notify("sd-notify"),
+    );
+    assert_error(&with("health.notify-fd = 3"), 3, 8, &notify("notify-fd"));
+    assert_error(
+        &with("[services.a.health]\ninterval = \"5s\"\nnotify-fd = 3"),
+        5,
+        1,
+        &notify("notify-fd"),
+    );
+    assert_error(
+        &with("health = { interval = \"5s\" }"),
+        3,
+        10,
+        "`health` has no probe: give exactly one of `tcp`, `http` or `exec`",
+    );
+    assert_error(
+        &with("health = { exec = \"x\", tcp = \"db:1\" }"),
+        3,
+        10,
+        "`health` has more than one probe (`tcp` and `exec`): give exactly one of `tcp`, \
+         `http` or `exec`",
+    );
+    assert_error(
+        &with("health = { tcp = \"db:1\", interval = \"0s\" }"),
+        3,
+        37,
+        "health.interval must be longer than zero",
+    );
+    assert_error(
+        &with("health = { tcp = \"db:1\", timeout = 0 }"),
+        3,
+        36,
+        "health.timeout must be longer than zero",
+    );
+    for n in ["0", "1001", "-3"] {
+        assert_error(
+            &with(&format!("health = {{ tcp = \"db:1\", failures = {n} }}")),
+            3,
+            37,
+            &format!("health.failures must be from 1 to 1000, found {n}"),
+        );
+    }
+    let e = error(&with("health = { tcp = \"db:1\", start-period = -1 }"));
+    assert_eq!((e.line, e.column), (3, 41));
+    assert!(
+        e.message.starts_with("invalid duration -1: it is negative"),
+        "{e}"
+    );
+    assert_error(
+        &with("health = { tcp = \"db:1\", attempt-timeout = \"1s\" }"),
+        3,
+        26,
+        "unknown key `attempt-timeout`, expected one of `tcp`, `http`, `exec`, `interval`, \
+         `timeout`, `start-period`, `failures`",
+    );
+    assert_error(
+        &with("health = [\"curl\"]"),
+        3,
+        10,
+        "invalid type: array, expected a table with one check, such as \
+         { http = \"http://127.0.0.1:8080/health\" }",
+    );
+    assert_error(
+        &with("health = { tcp = \"db:1\", failures = \"3\" }"),
+        3,
+        37,
+        "invalid type: string \"3\", expected i64",
+    );
+}
+
+#[test]
+fn warns_when_a_health_check_can_outlast_its_interval() {
+    let loaded = load(
+        "[services.a]\ncommand = \"a\"\nhealth = { tcp = \"db:1\", interval = \"1s\" }\n\
+         [services.b]\ncommand = \"b\"\nhealth = { tcp = \"db:1\", timeout = \"15s\" }\n\
+         [services.c]\ncommand = \"c\"\n[services.c.health]\ninterval = 3\ntcp = \"db:1\"\n\
+         timeout = \"3500ms\"\n\
+         [services.d]\ncommand = \"d\"\n\
+         health = { tcp = \"db:1\", interval = \"5s\", timeout = \"5s\" }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "tend.toml:3:37: warning: the health check of service `a` has timeout 2s, longer \
+             than its interval 1s: one check may still run when the next is due",
+            "tend.toml:6:36: warning: the health check of service `b` has timeout 15s, longer \
+             than its interval 10s: one check may still run when the next is due",
+            "tend.toml:12:11: warning: the health check of service `c` has timeout 3s 500ms, \
+             longer than its interval 3s: one check may still run when the next is due",
+        ]
+    );
+}
+
 #[test]
 fn other_warnings() {
     let loaded = load(
@@ -738,18 +1243,15 @@ fn unknown_keys_point_at_the_key() {
         "unknown key `http`, expected one of `shutdown-timeout`, `socket`, `socket-group`, \
          `log-timestamps`, `log-format`, `shutdown-signals`",
     );
-    // Of the design's readiness keys none exists so far.
-    for key in ["ready = \"tcp:80\"", "health = { cmd = \"true\" }"] {
-        let e = error(&format!("[services.a]\ncommand = \"a\"\n{key}\n"));
-        assert_eq!((e.line, e.column), (3, 1));
-        let name = key.split(' ').next().unwrap();
-        assert!(
-            e.message.starts_with(&format!(
-                "unknown key `{name}`, expected one of `command`, `shell`"
-            )),
-            "{e}"
-        );
-    }
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nreadiness = { tcp = \"db:5432\" }\n",
+        3,
+        1,
+        "unknown key `readiness`, expected one of `command`, `shell`, `env`, `env-file`, \
+         `workdir`, `user`, `group`, `umask`, `limits`, `oneshot`, `restart`, `success-codes`, \
+         `backoff`, `start-secs`, `max-restarts`, `critical`, `stop-signal`, `stop-timeout`, \
+         `logs`, `depends-on`, `ready`, `health`",
+    );
     assert_error(
         "[services.a]\ncommand = \"a\"\nbackoff = { initial = \"1s\", maximum = \"2s\" }\n",
         3,
@@ -1330,6 +1832,33 @@ fn rendered_errors_read_well() {
          | depends-on = [\"php-fpm\", \"rediss\"]\n  |                          ^^^^^^^^\n  |\n  = \
          help: the services defined in this file are `web`, `php-fpm`, `redis`"
     );
+    let e = error(
+        "[services.web]\ncommand = \"w\"\nready = { http = \"https://127.0.0.1:8443/ready\" }\n",
+    );
+    assert_eq!(
+        e.to_string(),
+        "tend.toml:3:19: error: https is not supported: probes speak plain HTTP only (tend has \
+         no TLS); use an http:// URL, or an `exec` probe that runs an HTTPS client\n  |\n3 | \
+         ready = { http = \"https://127.0.0.1:8443/ready\" }\n  |                   ^^^^^"
+    );
+    let e = error(
+        "[services.app]\ncommand = \"a\"\n\
+         health = { http = \"http://127.0.0.1:8080/health\", sd-notify = true }\n",
+    );
+    assert_eq!(
+        e.to_string(),
+        "tend.toml:3:51: error: `sd-notify` cannot be a health check: the service notifies \
+         readiness once, while health is checked again and again; use it in `ready`, and `tcp`, \
+         `http` or `exec` here\n  |\n3 | health = { http = \"http://127.0.0.1:8080/health\", \
+         sd-notify = true }\n  |                                                   ^^^^^^^^^"
+    );
+    let e = error("[services.app]\ncommand = \"a\"\nready = { timeout = \"10s\" }\n");
+    assert_eq!(
+        e.to_string(),
+        "tend.toml:3:9: error: `ready` has no probe: give exactly one of `tcp`, `http`, `exec`, \
+         `notify-fd` or `sd-notify`\n  |\n3 | ready = { timeout = \"10s\" }\n  |         \
+         ^^^^^^^^^^^^^^^^^^^\n  |\n  = help: for example: ready = { tcp = \"127.0.0.1:8080\" }"
+    );
 }
 
 /// Every prefix and every one-byte deletion of a valid file loads or fails cleanly, and
@@ -1422,6 +1951,27 @@ fn the_documented_example_loads() {
             on: ServiceId(0),
             condition: Condition::Started
         }]
+    );
+    assert_eq!(
+        php.ready.as_ref().map(|r| (&r.probe, r.timeout)),
+        Some((
+            &Probe::Tcp {
+                address: "127.0.0.1:9000".into()
+            },
+            Duration::from_secs(30)
+        ))
+    );
+    assert_eq!(
+        nginx.health,
+        Some(HealthRule {
+            probe: Probe::Http {
+                url: "http://127.0.0.1:80/health".into()
+            },
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            start_period: Duration::ZERO,
+            failures: 3,
+        })
     );
     assert_eq!(loaded.warnings, Vec::<String>::new());
 }

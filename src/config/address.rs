@@ -1,0 +1,347 @@
+//! The addresses probes connect to: `HOST:PORT` for `tcp`, `http://HOST[:PORT]/PATH` for
+//! `http`.
+//!
+//! Only the shape is checked: no name is resolved while loading (a name that does not
+//! resolve yet, because the service that provides it is not up, is normal at start).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
+
+/// What is wrong with an address, and which bytes of it are wrong.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub at: Range<usize>,
+    pub message: String,
+}
+
+fn problem(at: Range<usize>, message: impl Into<String>) -> Problem {
+    Problem {
+        at,
+        message: message.into(),
+    }
+}
+
+const HOST_FORMS: &str =
+    "a name (letters, digits, '-', '_' and '.'), an IPv4 address, or an IPv6 address in brackets";
+
+/// Checks a `tcp` address: `HOST:PORT`, HOST a name or an IP address (IPv6 in brackets),
+/// PORT from 1 to 65535.
+pub fn tcp(text: &str) -> Result<(), Problem> {
+    const EXAMPLE: &str = "HOST:PORT such as \"127.0.0.1:8080\" or \"[::1]:8080\"";
+    if text.is_empty() {
+        return Err(problem(
+            0..0,
+            format!("the address is empty; expected {EXAMPLE}"),
+        ));
+    }
+    let (host, port) = host_and_port(text, 0)?;
+    let Some(port) = port else {
+        return Err(problem(
+            0..text.len(),
+            format!(
+                "\"{}\" has no port; expected {EXAMPLE}",
+                text.escape_debug()
+            ),
+        ));
+    };
+    check_host(host)?;
+    check_port(port)
+}
+
+/// Checks an `http` URL, `http://HOST[:PORT]/PATH`, and returns it in the form the probe
+/// uses: scheme in lowercase, and PATH `/` when it is left out.
+pub fn http(text: &str) -> Result<String, Problem> {
+    const EXAMPLE: &str = "\"http://127.0.0.1:8080/health\"";
+    let Some(scheme_end) = text.find("://") else {
+        return Err(problem(
+            0..text.len(),
+            format!("expected a URL starting with http://, such as {EXAMPLE}"),
+        ));
+    };
+    let scheme = &text[..scheme_end];
+    if scheme.eq_ignore_ascii_case("https") {
+        return Err(problem(
+            0..scheme_end,
+            "https is not supported: probes speak plain HTTP only (tend has no TLS); use an \
+             http:// URL, or an `exec` probe that runs an HTTPS client",
+        ));
+    }
+    if !scheme.eq_ignore_ascii_case("http") {
+        return Err(problem(
+            0..scheme_end,
+            format!(
+                "unsupported URL scheme \"{}\": expected a URL starting with http://, such as \
+                 {EXAMPLE}",
+                scheme.escape_debug()
+            ),
+        ));
+    }
+    let start = scheme_end + 3;
+    let rest = &text[start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    let path = &rest[authority_len..];
+    if let Some(at) = authority.find('@') {
+        return Err(problem(
+            start..start + at + 1,
+            "a user name or password (`user@`) is not supported in a probe URL",
+        ));
+    }
+    if authority.is_empty() {
+        return Err(problem(
+            0..text.len(),
+            format!("the URL has no host; expected http://HOST[:PORT]/PATH, such as {EXAMPLE}"),
+        ));
+    }
+    let (host, port) = host_and_port(authority, start)?;
+    check_host(host)?;
+    if let Some(port) = port {
+        check_port(port)?;
+    }
+    let path_start = start + authority_len;
+    if let Some(i) = path.find('#') {
+        return Err(problem(
+            path_start + i..text.len(),
+            "a URL fragment (`#...`) is never sent to the server; remove it",
+        ));
+    }
+    if let Some((i, c)) = path
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace() || c.is_control())
+    {
+        return Err(problem(
+            path_start + i..path_start + i + c.len_utf8(),
+            "the URL contains a blank or control character; percent-encode it (a space is %20)",
+        ));
+    }
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    Ok(format!("http://{authority}{slash}{path}"))
+}
+
+/// A host or port as written, and the offset of its first byte in the whole value.
+struct Part<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Part<'_> {
+    fn span(&self) -> Range<usize> {
+        self.at..self.at + self.text.len()
+    }
+}
+
+/// Splits `HOST[:PORT]` (`offset`: where `text` starts in the whole value).
+fn host_and_port(text: &str, offset: usize) -> Result<(Part<'_>, Option<Part<'_>>), Problem> {
+    let port_after = |colon: usize| Part {
+        text: &text[colon + 1..],
+        at: offset + colon + 1,
+    };
+    if text.starts_with('[') {
+        let Some(close) = text.find(']') else {
+            return Err(problem(
+                offset..offset + text.len(),
+                "the IPv6 address opened with `[` is never closed with `]`",
+            ));
+        };
+        let host = Part {
+            text: &text[..=close],
+            at: offset,
+        };
+        return match &text[close + 1..] {
+            "" => Ok((host, None)),
+            after if after.starts_with(':') => Ok((host, Some(port_after(close + 1)))),
+            _ => Err(problem(
+                offset + close + 1..offset + text.len(),
+                "expected `:PORT` or nothing after the IPv6 address",
+            )),
+        };
+    }
+    match text.split_once(':') {
+        None => Ok((Part { text, at: offset }, None)),
+        Some((host, port)) if !port.contains(':') => Ok((
+            Part {
+                text: host,
+                at: offset,
+            },
+            Some(port_after(host.len())),
+        )),
+        Some(_) => Err(problem(
+            offset..offset + text.len(),
+            "an IPv6 address must be written in brackets, as in [::1]:8080",
+        )),
+    }
+}
+
+fn check_host(host: Part<'_>) -> Result<(), Problem> {
+    let text = host.text;
+    if text.is_empty() {
+        return Err(problem(
+            host.at..host.at,
+            format!("the host is missing; expected {HOST_FORMS}"),
+        ));
+    }
+    let valid = if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        inner.parse::<Ipv6Addr>().is_ok()
+    } else if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        text.parse::<Ipv4Addr>().is_ok()
+    } else {
+        valid_name(text)
+    };
+    if valid {
+        return Ok(());
+    }
+    Err(problem(
+        host.span(),
+        format!(
+            "invalid host \"{}\": expected {HOST_FORMS}",
+            text.escape_debug()
+        ),
+    ))
+}
+
+/// A DNS name (or a container name, which may hold `_`): dot-separated labels of 1 to 63
+/// letters, digits, `-` or `_`, not starting or ending with `-`, at most 253 bytes in all.
+fn valid_name(text: &str) -> bool {
+    text.len() <= 253
+        && text.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+fn check_port(port: Part<'_>) -> Result<(), Problem> {
+    let text = port.text;
+    if text.is_empty() {
+        return Err(problem(
+            port.at..port.at,
+            "the port is missing after `:`; expected a number from 1 to 65535",
+        ));
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(problem(
+            port.span(),
+            format!(
+                "invalid port \"{}\": expected a number from 1 to 65535",
+                text.escape_debug()
+            ),
+        ));
+    }
+    match text.parse::<u32>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(()),
+        _ => Err(problem(
+            port.span(),
+            format!("port {text} is out of range: expected a number from 1 to 65535"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fails_at(result: Result<impl std::fmt::Debug, Problem>) -> (Range<usize>, String) {
+        let p = result.unwrap_err();
+        (p.at, p.message)
+    }
+
+    #[test]
+    fn tcp_addresses() {
+        for good in [
+            "127.0.0.1:80",
+            "localhost:1",
+            "db:65535",
+            "my_db.internal-net.example:5432",
+            "[::1]:8080",
+            "[fe80::1:2]:22",
+            "0.0.0.0:9000",
+        ] {
+            assert_eq!(tcp(good), Ok(()), "{good}");
+        }
+        assert_eq!(fails_at(tcp("db:0")).0, 3..4);
+        assert_eq!(
+            fails_at(tcp("db:65536")),
+            (
+                3..8,
+                "port 65536 is out of range: expected a number from 1 to 65535".into()
+            )
+        );
+        assert_eq!(fails_at(tcp("db:99999999999999999999")).0, 3..23);
+        assert_eq!(
+            fails_at(tcp("db:http")),
+            (
+                3..7,
+                "invalid port \"http\": expected a number from 1 to 65535".into()
+            )
+        );
+        assert_eq!(fails_at(tcp("db:")).0, 3..3);
+        assert_eq!(fails_at(tcp("db:+80")).0, 3..6);
+        assert!(fails_at(tcp("db")).1.starts_with("\"db\" has no port"));
+        assert!(fails_at(tcp("")).1.starts_with("the address is empty"));
+        assert_eq!(fails_at(tcp(":80")).0, 0..0);
+        assert_eq!(fails_at(tcp("999.0.0.1:80")).0, 0..9);
+        assert_eq!(fails_at(tcp("a..b:80")).0, 0..4);
+        assert_eq!(fails_at(tcp("-db:80")).0, 0..3);
+        assert_eq!(fails_at(tcp("d b:80")).0, 0..3);
+        assert_eq!(fails_at(tcp("[::1:80")).0, 0..7);
+        assert_eq!(fails_at(tcp("[::g]:80")).0, 0..5);
+        assert_eq!(fails_at(tcp("[::1]80")).0, 5..7);
+        assert_eq!(
+            fails_at(tcp("::1:80")),
+            (
+                0..6,
+                "an IPv6 address must be written in brackets, as in [::1]:8080".into()
+            )
+        );
+        assert!(tcp(&format!("{}:80", "a".repeat(64))).is_err());
+        assert_eq!(tcp(&format!("{}:80", ["a"; 127].join("."))), Ok(()));
+        assert!(tcp(&format!("{}:80", ["a"; 128].join("."))).is_err());
+    }
+
+    #[test]
+    fn http_urls_are_normalised() {
+        for (given, used) in [
+            (
+                "http://127.0.0.1:8080/health",
+                "http://127.0.0.1:8080/health",
+            ),
+            ("http://localhost", "http://localhost/"),
+            ("HTTP://web:80", "http://web:80/"),
+            ("http://[::1]:8080/a/b?c=d&e", "http://[::1]:8080/a/b?c=d&e"),
+            ("http://app?ready=1", "http://app/?ready=1"),
+            ("http://[::1]", "http://[::1]/"),
+        ] {
+            assert_eq!(http(given).as_deref(), Ok(used), "{given}");
+        }
+    }
+
+    #[test]
+    fn bad_http_urls_say_where() {
+        let (at, message) = fails_at(http("https://web/health"));
+        assert_eq!(at, 0..5);
+        assert!(message.starts_with("https is not supported"), "{message}");
+        assert_eq!(fails_at(http("HTTPS://web")).0, 0..5);
+        assert_eq!(
+            fails_at(http("ftp://web/")).1,
+            "unsupported URL scheme \"ftp\": expected a URL starting with http://, such as \
+             \"http://127.0.0.1:8080/health\""
+        );
+        assert_eq!(fails_at(http("web:80/health")).0, 0..13);
+        assert!(
+            fails_at(http("http:///x"))
+                .1
+                .starts_with("the URL has no host")
+        );
+        assert_eq!(fails_at(http("http://u:p@web/")).0, 7..11);
+        assert_eq!(fails_at(http("http://web:0/")).0, 11..12);
+        assert_eq!(fails_at(http("http://web:/")).0, 11..11);
+        assert_eq!(fails_at(http("http://w b/")).0, 7..10);
+        assert_eq!(fails_at(http("http://::1/")).0, 7..10);
+        assert_eq!(fails_at(http("http://web/a b")).0, 12..13);
+        assert_eq!(fails_at(http("http://web/a#top")).0, 12..16);
+        assert_eq!(fails_at(http("http://web/\u{1}")).0, 11..12);
+    }
+}
