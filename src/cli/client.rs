@@ -49,6 +49,7 @@ fn execute(sub: Sub) -> Result<c_int, String> {
         Sub::Logs(a) => logs(a),
         Sub::Reload(conn) => reload(conn),
         Sub::Shutdown(conn) => shutdown(conn),
+        Sub::Health(conn) => health(conn),
         Sub::Completions { shell } => {
             let mut cmd = super::commands::command();
             let mut out = Vec::new();
@@ -234,6 +235,20 @@ fn shutdown(conn: Conn) -> Result<c_int, String> {
         "shutdown started\n".to_string()
     })?;
     Ok(0)
+}
+
+fn health(conn: Conn) -> Result<c_int, String> {
+    let mut c = request(&conn, Command::Health, false)?;
+    let (raw, response) = answer(&mut c, conn.json)?;
+    let Response::Health { ok, reason } = response else {
+        return Err(unexpected(&raw));
+    };
+    print(&if conn.json {
+        format!("{raw}\n")
+    } else {
+        format!("{reason}\n")
+    })?;
+    Ok(if ok { 0 } else { 1 })
 }
 
 /// Writes to stdout and flushes, so followed log lines show up as they come.

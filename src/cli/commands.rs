@@ -21,6 +21,7 @@ pub const CLIENT_COMMANDS: &[&str] = &[
     "logs",
     "reload",
     "shutdown",
+    "health",
     "completions",
     "man",
 ];
@@ -166,6 +167,13 @@ pub enum Sub {
     Reload(Conn),
     /// Shut tend down gracefully, as SIGTERM does
     Shutdown(Conn),
+    /// Exit 0 if every critical service runs, is ready and passes its health checks
+    #[command(
+        long_about = "Exits 0 when every critical service is running and ready and no health check \
+                      is failing, 1 otherwise, with a one-line reason: made for Docker's \
+                      HEALTHCHECK CMD tend health."
+    )]
+    Health(Conn),
     /// Print a shell completion script
     #[command(long_about = "Prints a completion script for SHELL, e.g. \
                       `tend completions bash > /etc/bash_completion.d/tend`.")]

@@ -123,6 +123,7 @@ fn run_single(
         logs: None,
         control: None,
         config_path: None,
+        notify_dir: None,
     };
     match event_loop::run(Supervisor::new(spec), ctx) {
         Ok(code) => c_int::from(code),

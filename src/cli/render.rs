@@ -35,7 +35,19 @@ pub fn last_exit(exit: Option<&ExitReport>) -> String {
 /// service has a reason, so the common table stays narrow.
 pub fn status(report: &StatusReport) -> String {
     let with_reason = report.services.iter().any(|s| s.reason.is_some());
-    let mut header = vec!["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT"];
+    let with_health = report.services.iter().any(|s| s.health.is_some());
+    let mut header = vec![
+        "NAME",
+        "STATE",
+        "READY",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "LAST-EXIT",
+    ];
+    if with_health {
+        header.push("HEALTH");
+    }
     if with_reason {
         header.push("REASON");
     }
@@ -47,11 +59,19 @@ pub fn status(report: &StatusReport) -> String {
             let mut row = vec![
                 s.name.clone(),
                 s.state.clone(),
+                match (s.ready, s.state.as_str()) {
+                    (true, _) => "yes".to_string(),
+                    (false, "running" | "starting") => "no".to_string(),
+                    (false, _) => dash(),
+                },
                 s.pid.map_or_else(dash, |p| p.to_string()),
                 s.uptime_ms.map_or_else(dash, table::duration),
                 s.restarts.to_string(),
                 last_exit(s.last_exit.as_ref()),
             ];
+            if with_health {
+                row.push(s.health.clone().unwrap_or_else(dash));
+            }
             if with_reason {
                 row.push(s.reason.clone().unwrap_or_default());
             }
@@ -132,6 +152,8 @@ mod tests {
             restarts: 0,
             last_exit: None,
             critical: false,
+            ready: false,
+            health: None,
             reason: None,
         }
     }
@@ -164,6 +186,7 @@ mod tests {
     #[test]
     fn the_status_table_has_dashes_for_what_is_unknown() {
         let mut web = svc("web", "running");
+        web.ready = true;
         web.pid = Some(42);
         web.uptime_ms = Some(7_380_000);
         web.restarts = 2;
@@ -174,9 +197,9 @@ mod tests {
         let text = status(&report(vec![web, svc("worker", "stopped")]));
         assert_eq!(
             text,
-            "NAME    STATE    PID  UPTIME  RESTARTS  LAST-EXIT\n\
-             web     running  42   2h3m    2         SIGKILL\n\
-             worker  stopped  -    -       0         -\n\
+            "NAME    STATE    READY  PID  UPTIME  RESTARTS  LAST-EXIT\n\
+             web     running  yes    42   2h3m    2         SIGKILL\n\
+             worker  stopped  -      -    -       0         -\n\
              tend: up 5m12s, 0 orphans reaped\n"
         );
     }

@@ -129,6 +129,7 @@ pub fn run(
         logs: Some(logs),
         control,
         config_path: Some(path),
+        notify_dir: Some(notify_dir(&loaded.settings.socket)),
     };
     match event_loop::run(Supervisor::new(loaded.spec), ctx) {
         Ok(code) => c_int::from(code),
@@ -172,4 +173,14 @@ pub fn check(args: &[OsString]) -> c_int {
 fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && rustix::termios::isatty(rustix::stdio::stdout())
+}
+
+/// sd_notify sockets live next to the control socket's directory, not inside it: that one is
+/// 0700 and services running as other users must reach their socket (`/run/tend-notify` for
+/// the default `/run/tend/control.sock`).
+fn notify_dir(socket: &std::path::Path) -> PathBuf {
+    match socket.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => PathBuf::from(format!("{}-notify", dir.display())),
+        None => PathBuf::from("tend-notify"),
+    }
 }

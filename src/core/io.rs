@@ -52,6 +52,18 @@ pub enum Input {
     NoChildren,
     /// No process is left in this process group (answer to `Supervisor::awaited_groups`).
     GroupEmpty { pgid: Pid },
+    /// A readiness (`health: false`) or health probe asked for by `Action::Probe` finished.
+    ProbeResult {
+        svc: ServiceId,
+        generation: Generation,
+        health: bool,
+        ok: bool,
+    },
+    /// The service said it is ready (notification fd or sd_notify).
+    ReadyNotify {
+        svc: ServiceId,
+        generation: Generation,
+    },
     /// tend received this signal.
     Signal(Signal),
 }
@@ -98,6 +110,13 @@ pub enum Action {
         signal: Signal,
     },
     Log(Note),
+    /// Run one attempt of the service's readiness (`health: false`) or health probe and
+    /// answer with `Input::ProbeResult`.
+    Probe {
+        svc: ServiceId,
+        generation: Generation,
+        health: bool,
+    },
     /// The answer to a control request that waited for its outcome.
     Reply {
         id: RequestId,
@@ -187,6 +206,20 @@ pub enum Note {
         name: String,
         dependency: String,
     },
+    /// A service was not ready within its readiness timeout.
+    NotReadyInTime {
+        name: String,
+    },
+    /// A health check failed (`failures` in a row of `threshold`).
+    HealthCheckFailed {
+        name: String,
+        failures: u32,
+        threshold: u32,
+    },
+    /// Too many failed health checks: the service is restarted.
+    Unhealthy {
+        name: String,
+    },
 }
 
 impl Note {
@@ -202,7 +235,10 @@ impl Note {
             | Note::StopTimedOut { .. }
             | Note::GaveUpWaiting { .. }
             | Note::ShutdownEscalated
-            | Note::Blocked { .. } => Level::Warn,
+            | Note::Blocked { .. }
+            | Note::NotReadyInTime { .. }
+            | Note::HealthCheckFailed { .. } => Level::Warn,
+            Note::Unhealthy { .. } => Level::Error,
             Note::Ready { .. } => Level::Debug,
             Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
             Note::Spawned { .. } | Note::ServiceExited { .. } | Note::Exiting { .. } => Level::Info,
@@ -328,6 +364,23 @@ impl fmt::Display for Note {
                 write!(f, "shutdown escalated: sending SIGKILL to everything")
             }
             Note::Ready { name } => write!(f, "'{name}' is ready"),
+            Note::NotReadyInTime { name } => {
+                write!(
+                    f,
+                    "'{name}' was not ready within its readiness timeout: stopping it"
+                )
+            }
+            Note::HealthCheckFailed {
+                name,
+                failures,
+                threshold,
+            } => {
+                write!(
+                    f,
+                    "health check of '{name}' failed ({failures} of {threshold} in a row)"
+                )
+            }
+            Note::Unhealthy { name } => write!(f, "'{name}' is unhealthy: restarting it"),
             Note::Blocked { name, dependency } => {
                 write!(
                     f,

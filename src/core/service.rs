@@ -57,6 +57,9 @@ pub enum AfterStop {
     Stop,
     /// A restart was requested: start a new instance at once.
     Restart,
+    /// tend stopped it because it failed its readiness deadline or its health checks: a
+    /// failed start, whatever its exit status.
+    Failed,
 }
 
 /// How a service's last instance ended.
@@ -107,6 +110,10 @@ pub enum Event {
     /// Stop now: SIGKILL to the group.
     Kill,
     /// A dependency failed for good: a service still waiting to start never will.
+    /// Its readiness probe succeeded, or it notified readiness.
+    Ready,
+    /// Its health checks failed `failures` times in a row.
+    Unhealthy,
     DependencyFailed {
         on: ServiceId,
     },
@@ -145,8 +152,11 @@ pub enum Effect {
     },
     /// Stopped because it was asked to.
     Stopped,
-    /// It has stayed up `start-secs`: dependents waiting for it to be ready may start.
+    /// It is ready (stayed up `start-secs`, passed its readiness probe, or notified):
+    /// dependents waiting for it may start.
     Ready,
+    /// It was not ready within its readiness timeout: it is being stopped as a failed start.
+    NotReadyInTime,
 }
 
 #[derive(Clone, Debug)]
@@ -180,6 +190,18 @@ impl Service {
         use ServiceState as S;
         let mut fx = Vec::new();
         let next = match (&self.state, event) {
+            // Readiness and health only concern a running instance.
+            (
+                S::Idle
+                | S::Starting { .. }
+                | S::Stopping { .. }
+                | S::Backoff { .. }
+                | S::Exited { .. }
+                | S::Failed { .. }
+                | S::Stopped { .. }
+                | S::Blocked { .. },
+                E::Ready | E::Unhealthy,
+            ) => return fx,
             (S::Idle, E::DependencyFailed { on }) => S::Blocked { on },
             // Only a service still waiting to start can be blocked by a failed dependency.
             (
@@ -225,8 +247,14 @@ impl Service {
                     signal_stop(spec, g, pid, now, now, AfterStop::Stop, &mut fx)
                 } else {
                     {
-                        let ready_at =
-                            (!spec.start_secs.is_zero()).then(|| now.after(spec.start_secs));
+                        let ready_at = match &spec.ready {
+                            // With a readiness rule the deadline is its timeout; the probe or
+                            // the notification makes it ready before that.
+                            Some(rule) => Some(now.after(rule.timeout)),
+                            None => {
+                                (!spec.start_secs.is_zero()).then(|| now.after(spec.start_secs))
+                            }
+                        };
                         if ready_at.is_none() {
                             fx.push(Effect::Ready);
                         }
@@ -271,6 +299,41 @@ impl Service {
                 },
                 E::Timeout,
             ) if now >= *at => {
+                match spec.ready {
+                    // With a readiness rule the deadline is the readiness timeout: too late.
+                    Some(_) => {
+                        fx.push(Effect::NotReadyInTime);
+                        signal_stop(
+                            spec,
+                            *generation,
+                            *pid,
+                            *since,
+                            now,
+                            AfterStop::Failed,
+                            &mut fx,
+                        )
+                    }
+                    None => {
+                        fx.push(Effect::Ready);
+                        S::Running {
+                            generation: *generation,
+                            pid: *pid,
+                            since: *since,
+                            ready_at: None,
+                        }
+                    }
+                }
+            }
+            (S::Running { .. }, E::Timeout) => return fx,
+            (
+                S::Running {
+                    generation,
+                    pid,
+                    since,
+                    ready_at: Some(_),
+                },
+                E::Ready,
+            ) => {
                 fx.push(Effect::Ready);
                 S::Running {
                     generation: *generation,
@@ -279,7 +342,24 @@ impl Service {
                     ready_at: None,
                 }
             }
-            (S::Running { .. }, E::Timeout) => return fx,
+            (S::Running { ready_at: None, .. }, E::Ready) => return fx,
+            (
+                S::Running {
+                    generation,
+                    pid,
+                    since,
+                    ..
+                },
+                E::Unhealthy,
+            ) => signal_stop(
+                spec,
+                *generation,
+                *pid,
+                *since,
+                now,
+                AfterStop::Failed,
+                &mut fx,
+            ),
             (
                 S::Running {
                     generation,
@@ -567,6 +647,18 @@ impl Service {
                 self.restarts += 1;
                 return self.spawn(fx);
             }
+            AfterStop::Failed => {
+                let restart = spec.restart != RestartPolicy::Never;
+                if !restart {
+                    let outcome = Outcome::Exited(status);
+                    fx.push(Effect::Ended {
+                        outcome,
+                        success: false,
+                    });
+                    return ServiceState::Failed { outcome };
+                }
+                return self.after_failure(spec, Outcome::Exited(status), true, now, fx);
+            }
             AfterStop::Settle => {}
         }
         let success = matches!(status, ExitStatus::Exited(c) if spec.success_codes.contains(c));
@@ -722,9 +814,22 @@ impl Service {
         )
     }
 
-    /// It runs and has stayed up `start-secs`.
+    /// It runs and has been marked ready (by its probe, its notification, or the end of
+    /// `start-secs` when a dependent was waiting for it).
     pub fn is_ready(&self) -> bool {
         matches!(self.state, ServiceState::Running { ready_at: None, .. })
+    }
+
+    /// Ready as people see it at `now`: without a readiness rule, the end of `start-secs`
+    /// makes it ready even when nobody waited for the timer.
+    pub fn is_ready_at(&self, spec: &ServiceSpec, now: Instant) -> bool {
+        match self.state {
+            ServiceState::Running { ready_at: None, .. } => true,
+            ServiceState::Running {
+                ready_at: Some(at), ..
+            } => spec.ready.is_none() && now >= at,
+            _ => false,
+        }
     }
 
     /// The state's name as users see it.

@@ -144,6 +144,62 @@ pub struct ServiceSpec {
     pub log_ring: usize,
     /// What must hold before it starts. Its dependents stop before it does.
     pub depends_on: Vec<Dependency>,
+    /// How tend learns that it is ready. Without a rule: once it has stayed up `start_secs`.
+    pub ready: Option<ReadyRule>,
+    /// A liveness check that restarts it when it keeps failing.
+    pub health: Option<HealthRule>,
+}
+
+/// A check run by the shell; the core only schedules it and hears the result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// A TCP connection to `host:port` succeeds.
+    Tcp { address: String },
+    /// An HTTP/1.1 GET of `url` (`http://host[:port]/path`) answers 2xx or 3xx.
+    Http { url: String },
+    /// A command exits 0 (run as an ordinary child, reaped by the one reaper).
+    Exec { argv: Vec<OsString> },
+    /// The service writes a newline on this fd of its own (the s6 `notification-fd`
+    /// convention). Readiness only.
+    NotifyFd { fd: i32 },
+    /// The service sends `READY=1` to the datagram socket named by `NOTIFY_SOCKET`
+    /// (systemd's sd_notify). Readiness only.
+    SdNotify,
+}
+
+impl Probe {
+    /// Polled probes are run by tend at intervals; the others are notifications that the
+    /// service sends by itself.
+    pub fn is_polled(&self) -> bool {
+        matches!(
+            self,
+            Probe::Tcp { .. } | Probe::Http { .. } | Probe::Exec { .. }
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadyRule {
+    pub probe: Probe,
+    /// Time between two attempts of a polled probe.
+    pub interval: Duration,
+    /// How long one attempt may take.
+    pub attempt_timeout: Duration,
+    /// Not ready this long after the start: the start has failed.
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthRule {
+    /// Tcp, Http or Exec.
+    pub probe: Probe,
+    pub interval: Duration,
+    /// How long one check may take.
+    pub timeout: Duration,
+    /// After a start (once ready), failures do not count for this long.
+    pub start_period: Duration,
+    /// This many failures in a row make the service unhealthy: it is restarted.
+    pub failures: u32,
 }
 
 /// "Start me once `on` has reached `condition`."
@@ -157,7 +213,8 @@ pub struct Dependency {
 pub enum Condition {
     /// Its process was spawned and runs.
     Started,
-    /// It runs and is ready: it has stayed up `start-secs` (readiness probes come later).
+    /// It runs and is ready: its readiness rule was met, or without one it has stayed up
+    /// `start-secs`.
     Ready,
     /// It exited successfully (one-shot tasks).
     Completed,
@@ -187,6 +244,8 @@ impl ServiceSpec {
             stop_group_leftovers: true,
             log_ring: 1000,
             depends_on: Vec::new(),
+            ready: None,
+            health: None,
         }
     }
 }

@@ -6,7 +6,8 @@
 
 use super::exit::Pid;
 use super::io::{
-    Action, ControlOp, ControlResult, Input, KillTarget, Note, RequestId, ShutdownReason,
+    Action, ControlOp, ControlResult, Generation, Input, KillTarget, Note, RequestId,
+    ShutdownReason,
 };
 use super::service::{Effect, Event, Outcome, Service, ServiceState};
 use super::signal::Signal;
@@ -52,6 +53,8 @@ pub struct Supervisor {
     pending: Vec<Pending>,
     /// During shutdown: the services already told to stop.
     stop_sent: Vec<bool>,
+    /// Each service's readiness or health checks, for its current instance.
+    checks: Vec<Checks>,
     /// Set while `start_waiting` or `stop_in_order` runs, so the steps they take do not
     /// run them again from inside.
     reentered: bool,
@@ -64,6 +67,22 @@ struct Pending {
     op: ControlOp,
     waiting: Vec<ServiceId>,
     results: Vec<ControlResult>,
+}
+
+/// The readiness or health checks of a service's current instance.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Checks {
+    /// When the next attempt is due (None: none scheduled).
+    next: Option<Instant>,
+    in_flight: bool,
+    /// The scheduled attempt is a health check (else a readiness probe).
+    health: bool,
+    /// Health checks failed in a row (those that count).
+    pub failures: u32,
+    /// Health failures before this time do not count (`start-period`).
+    count_from: Instant,
+    /// The last health check's verdict, once there was one.
+    pub healthy: Option<bool>,
 }
 
 /// What a reload changed, by service name.
@@ -89,6 +108,7 @@ impl Supervisor {
             retired: vec![false; n],
             pending: Vec::new(),
             stop_sent: vec![false; n],
+            checks: vec![Checks::default(); n],
             reentered: false,
         }
     }
@@ -264,6 +284,7 @@ impl Supervisor {
                 self.services.push(Service::default());
                 self.retired.push(false);
                 self.stop_sent.push(false);
+                self.checks.push(Checks::default());
                 self.spec.services.push(def);
             }
         }
@@ -424,6 +445,17 @@ impl Supervisor {
                     self.log(Note::OrphanReaped { pid, status });
                 }
             },
+            Input::ProbeResult {
+                svc,
+                generation,
+                health,
+                ok,
+            } => self.on_probe_result(svc, generation, health, ok, now),
+            Input::ReadyNotify { svc, generation } => {
+                if self.running_generation(svc) == Some(generation) {
+                    self.step(svc, Event::Ready, now);
+                }
+            }
             Input::GroupEmpty { pgid } => {
                 let waiting = (0..self.services.len())
                     .find(|&i| self.services[i].awaited_group() == Some(pgid));
@@ -445,6 +477,17 @@ impl Supervisor {
         for i in 0..self.services.len() {
             if self.phase == Phase::Exited {
                 return;
+            }
+            let due = self.checks[i].next.is_some_and(|t| t <= now) && !self.checks[i].in_flight;
+            if let (true, Some(generation)) = (due, self.running_generation(ServiceId(i))) {
+                let health = self.checks[i].health;
+                self.checks[i].in_flight = true;
+                self.checks[i].next = None;
+                self.actions.push_back(Action::Probe {
+                    svc: ServiceId(i),
+                    generation,
+                    health,
+                });
             }
             if self.services[i].deadline().is_some_and(|d| d <= now) {
                 self.step(ServiceId(i), Event::Timeout, now);
@@ -481,16 +524,88 @@ impl Supervisor {
             Phase::Exited => return None,
         };
         (0..self.services.len())
-            .filter_map(|i| match self.services[i].state {
-                // A readiness timer only matters to a service waiting for it: without one,
-                // it would be a wake-up for nothing.
-                ServiceState::Running {
-                    ready_at: Some(at), ..
-                } => self.ready_awaited(i).then_some(at),
-                _ => self.services[i].deadline(),
+            .filter_map(|i| {
+                let check = self.checks[i].next.filter(|_| {
+                    !self.checks[i].in_flight && self.running_generation(ServiceId(i)).is_some()
+                });
+                let own = match self.services[i].state {
+                    // With a readiness rule this is the readiness timeout. Without one it only
+                    // marks the end of `start-secs`, which matters only to a service waiting
+                    // for it: otherwise it would be a wake-up for nothing.
+                    ServiceState::Running {
+                        ready_at: Some(at), ..
+                    } => (self.spec.services[i].ready.is_some() || self.ready_awaited(i))
+                        .then_some(at),
+                    _ => self.services[i].deadline(),
+                };
+                own.into_iter().chain(check).min()
             })
             .chain(phase)
             .min()
+    }
+
+    /// The generation of the service's running instance, if one runs.
+    pub fn running_generation(&self, svc: ServiceId) -> Option<Generation> {
+        match self.services[svc.0].state {
+            ServiceState::Running { generation, .. } => Some(generation),
+            _ => None,
+        }
+    }
+
+    /// The state of a service's checks (for status and `tend health`).
+    pub fn checks(&self, svc: ServiceId) -> &Checks {
+        &self.checks[svc.0]
+    }
+
+    fn on_probe_result(
+        &mut self,
+        svc: ServiceId,
+        generation: Generation,
+        health: bool,
+        ok: bool,
+        now: Instant,
+    ) {
+        // A result for an instance that is gone, or for a check no longer scheduled, is late.
+        if self.running_generation(svc) != Some(generation) || self.checks[svc.0].health != health {
+            return;
+        }
+        self.checks[svc.0].in_flight = false;
+        let spec = &self.spec.services[svc.0];
+        if !health {
+            if ok {
+                self.step(svc, Event::Ready, now);
+            } else if let Some(rule) = &spec.ready {
+                self.checks[svc.0].next = Some(now.after(rule.interval));
+            }
+            return;
+        }
+        let Some(rule) = spec.health.clone() else {
+            return;
+        };
+        let name = spec.name.clone();
+        let c = &mut self.checks[svc.0];
+        c.next = Some(now.after(rule.interval));
+        if ok {
+            c.failures = 0;
+            c.healthy = Some(true);
+            return;
+        }
+        if now < c.count_from {
+            return; // still in its start period
+        }
+        c.failures += 1;
+        let failures = c.failures;
+        self.log(Note::HealthCheckFailed {
+            name: name.clone(),
+            failures,
+            threshold: rule.failures,
+        });
+        if failures >= rule.failures {
+            self.checks[svc.0].healthy = Some(false);
+            self.checks[svc.0].next = None;
+            self.log(Note::Unhealthy { name });
+            self.step(svc, Event::Unhealthy, now);
+        }
     }
 
     /// Whether a service still waiting to start needs service `i` to be ready.
@@ -578,6 +693,16 @@ impl Supervisor {
                     self.actions.push_back(Action::Spawn { svc, generation })
                 }
                 Effect::Track(pid) => {
+                    // A new instance: its checks start over, a polled readiness probe at once.
+                    let polled = self.spec.services[svc.0]
+                        .ready
+                        .as_ref()
+                        .is_some_and(|r| r.probe.is_polled());
+                    self.checks[svc.0] = Checks {
+                        next: polled.then_some(now),
+                        count_from: now,
+                        ..Checks::default()
+                    };
                     self.pids.insert(pid, svc);
                     let name = name();
                     self.log(Note::Spawned { name, pid });
@@ -616,6 +741,20 @@ impl Supervisor {
                 Effect::Ready => {
                     let name = name();
                     self.log(Note::Ready { name });
+                    // Health checks begin once it is ready.
+                    let c = &mut self.checks[svc.0];
+                    c.in_flight = false;
+                    c.next = None;
+                    if let Some(rule) = &self.spec.services[svc.0].health {
+                        c.health = true;
+                        c.next = Some(now.after(rule.interval));
+                        c.count_from = now.after(rule.start_period);
+                        c.failures = 0;
+                    }
+                }
+                Effect::NotReadyInTime => {
+                    let name = name();
+                    self.log(Note::NotReadyInTime { name });
                 }
             }
         }

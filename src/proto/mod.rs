@@ -83,6 +83,9 @@ pub enum Command {
     Reload,
     /// The same graceful shutdown as SIGTERM.
     Shutdown,
+    /// Whether the container is healthy: every critical service running and ready, and no
+    /// health check failing.
+    Health,
 }
 
 fn yes() -> bool {
@@ -110,6 +113,11 @@ pub enum Response {
     Reloaded(ReloadReport),
     /// The request was accepted (shutdown, or anything sent with `wait: false`).
     Accepted,
+    /// The answer to `health`; `reason` is one line, for people and for `docker inspect`.
+    Health {
+        ok: bool,
+        reason: String,
+    },
     Error {
         message: String,
     },
@@ -135,6 +143,12 @@ pub struct ServiceStatus {
     pub restarts: u32,
     pub last_exit: Option<ExitReport>,
     pub critical: bool,
+    /// Whether it is ready (running, and its readiness rule or `start-secs` satisfied).
+    #[serde(default)]
+    pub ready: bool,
+    /// healthy, unhealthy, or starting (no verdict yet); absent without a health check.
+    #[serde(default)]
+    pub health: Option<String>,
     /// Why it is in this state, when that is not obvious (e.g. "gave up after 11 failed starts").
     #[serde(default)]
     pub reason: Option<String>,

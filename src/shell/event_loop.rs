@@ -5,6 +5,7 @@
 use super::control::{self, ControlServer, Incoming};
 use super::log::Logger;
 use super::logs::{Logs, Stream};
+use super::probes::{self, ChildExit, Notify, ProbeKey, Probes};
 use super::status;
 use crate::config;
 use crate::core::{
@@ -34,6 +35,8 @@ pub struct Context {
     pub control: Option<ControlServer>,
     /// Supervisor mode: the file to re-read on reload.
     pub config_path: Option<std::path::PathBuf>,
+    /// Where sd_notify sockets for services are made.
+    pub notify_dir: Option<std::path::PathBuf>,
 }
 
 const SIGNALFD: u64 = 0;
@@ -59,6 +62,10 @@ struct Loop {
     /// Control requests waiting for the core's answer, by connection.
     waiting: HashMap<RequestId, usize>,
     next_request: u64,
+    /// Readiness and health probes in flight (tcp, http, exec).
+    probes: Probes,
+    /// Readiness notifications (notification fd, sd_notify).
+    notify: Notify,
 }
 
 /// Runs until the core says exit; returns the exit code. Errors here are setup errors.
@@ -97,6 +104,8 @@ pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
         watching_output: [false; 2],
         waiting: HashMap::new(),
         next_request: 0,
+        probes: Probes::new(),
+        notify: Notify::new(),
     };
     let now = lp.now();
     lp.sup.start(now);
@@ -162,6 +171,24 @@ impl Loop {
                         }
                     }
                     control::LISTENER_TOKEN => self.accept(),
+                    t if t >= probes::NOTIFY_BASE => {
+                        for svc in self.notify.on_event(&self.ep, t) {
+                            if let Some(generation) = self.sup.running_generation(ServiceId(svc)) {
+                                let now = self.now();
+                                self.sup.handle(
+                                    now,
+                                    Input::ReadyNotify {
+                                        svc: ServiceId(svc),
+                                        generation,
+                                    },
+                                );
+                            }
+                        }
+                    }
+                    t if t >= probes::PROBE_BASE => {
+                        let results = self.probes.on_event(&self.ep, t, Instant::now());
+                        self.probe_results(results);
+                    }
                     t if t >= control::CONN_BASE => {
                         let conn = (t - control::CONN_BASE) as usize;
                         let flags = ev.flags;
@@ -210,6 +237,8 @@ impl Loop {
             if let Some(server) = &mut self.ctx.control {
                 server.expire(&self.ep, Instant::now());
             }
+            let expired = self.probes.expire(&self.ep, Instant::now());
+            self.probe_results(expired);
             self.forward_fresh_lines();
         }
     }
@@ -226,7 +255,8 @@ impl Loop {
             .control
             .as_ref()
             .and_then(ControlServer::next_deadline);
-        [core, logs, control].into_iter().flatten().min()
+        let probes = self.probes.next_deadline();
+        [core, logs, control, probes].into_iter().flatten().min()
     }
 
     /// Executes actions and answers the core's questions until nothing is left to do.
@@ -258,6 +288,43 @@ impl Loop {
     fn execute(&mut self, action: Action) -> Option<u8> {
         match action {
             Action::Spawn { svc, generation } => {
+                // Readiness plumbing for this instance: a fresh pipe or socket each time, so a
+                // late message from an earlier instance cannot make this one ready.
+                let mut extra = spawn::Extra::default();
+                let mut keep_until_spawned = None;
+                let spec = &self.sup.spec().services[svc.0];
+                if let (Some(rule), Some(dir)) = (&spec.ready, &self.ctx.notify_dir) {
+                    if !rule.probe.is_polled() {
+                        match self.notify.prepare(
+                            &self.ep,
+                            svc.0,
+                            &rule.probe,
+                            dir,
+                            spec.launch.credentials.as_ref(),
+                        ) {
+                            Ok(prepared) => {
+                                if let Some((fd, n)) = prepared.fd_map {
+                                    extra.fds.push((std::os::fd::AsRawFd::as_raw_fd(&fd), n));
+                                    keep_until_spawned = Some(fd);
+                                }
+                                extra.env.extend(prepared.env);
+                            }
+                            Err(e) => {
+                                let text = format!(
+                                    "'{}': cannot set up its readiness notification: {e}",
+                                    spec.name
+                                );
+                                if let Some(line) =
+                                    self.ctx.log.render(Level::Warn, format_args!("{text}"))
+                                {
+                                    if let Some(logs) = &mut self.ctx.logs {
+                                        logs.tend_line(&line);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
                 let launch = &self.sup.spec().services[svc.0].launch;
                 let stdio = match (&self.ctx.logs, launch.output) {
                     (Some(logs), Output::Prefixed) => {
@@ -266,7 +333,10 @@ impl Loop {
                     }
                     _ => ChildStdio::Inherit,
                 };
-                let input = match spawn::spawn(launch, &self.ctx.inherited, stdio) {
+                let result = spawn::spawn(launch, &self.ctx.inherited, stdio, &extra);
+                // tend's copy of the notification pipe's write end must go, or it never sees EOF.
+                drop(keep_until_spawned);
+                let input = match result {
                     // Registered before the next reap: this thread reaps only between actions.
                     Ok(pid) => {
                         self.service_pids.insert(pid, svc);
@@ -317,9 +387,81 @@ impl Loop {
                     server.reply(&self.ep, conn, &Response::Done { results });
                 }
             }
+            Action::Probe {
+                svc,
+                generation,
+                health,
+            } => self.start_probe(svc, generation, health),
             Action::Exit(code) => return Some(code),
         }
         None
+    }
+
+    /// Starts one attempt of a service's readiness or health probe.
+    fn start_probe(&mut self, svc: ServiceId, generation: core::Generation, health: bool) {
+        let spec = &self.sup.spec().services[svc.0];
+        let (probe, timeout) = match (health, &spec.ready, &spec.health) {
+            (false, Some(rule), _) => (rule.probe.clone(), rule.attempt_timeout),
+            (true, _, Some(rule)) => (rule.probe.clone(), rule.timeout),
+            _ => return,
+        };
+        let key = ProbeKey {
+            svc: svc.0,
+            generation: generation.0,
+            health,
+        };
+        if let Err(e) = self.probes.start(
+            &self.ep,
+            key,
+            &probe,
+            timeout,
+            Instant::now(),
+            &self.ctx.inherited,
+        ) {
+            self.say(
+                Level::Warn,
+                &format!("probe of '{}': {e}", spec.name.clone()),
+            );
+            let now = self.now();
+            self.sup.handle(
+                now,
+                Input::ProbeResult {
+                    svc,
+                    generation,
+                    health,
+                    ok: false,
+                },
+            );
+        }
+    }
+
+    fn probe_results(&mut self, results: Vec<(ProbeKey, bool)>) {
+        for (key, ok) in results {
+            if !ok {
+                if let Some(reason) = self.probes.failure_reason(key) {
+                    let name = self.sup.spec().services[key.svc].name.clone();
+                    let what = if key.health {
+                        "health check"
+                    } else {
+                        "readiness probe"
+                    };
+                    let text = format!("{what} of '{name}' failed: {reason}");
+                    if let Some(line) = self.ctx.log.render(Level::Debug, format_args!("{text}")) {
+                        if let Some(logs) = &mut self.ctx.logs {
+                            logs.tend_line(&line);
+                        }
+                    }
+                }
+            }
+            let now = self.now();
+            let input = Input::ProbeResult {
+                svc: ServiceId(key.svc),
+                generation: core::Generation(key.generation),
+                health: key.health,
+                ok,
+            };
+            self.sup.handle(now, input);
+        }
     }
 
     fn accept(&mut self) {
@@ -453,6 +595,10 @@ impl Loop {
                         server.reply(&self.ep, conn, &response);
                     }
                 }
+            }
+            Command::Health => {
+                let (ok, reason) = status::health(&self.sup, now);
+                self.respond(conn, Response::Health { ok, reason });
             }
             Command::Reload => {
                 let response = self.reload();
@@ -613,7 +759,18 @@ impl Loop {
         loop {
             match reap::reap_one() {
                 Ok(Reaped::Child(pid, status)) => {
+                    // Exec probes are children too: their exits are results, not orphans.
+                    match self.probes.on_child_exit(pid.0, status) {
+                        ChildExit::NotProbe => {}
+                        ChildExit::Ignored => continue,
+                        ChildExit::Finished(key, ok) => {
+                            self.probe_results(vec![(key, ok)]);
+                            continue;
+                        }
+                    }
                     if let Some(svc) = self.service_pids.remove(&pid) {
+                        // Probes of the instance that just ended are moot.
+                        self.probes.cancel_service(&self.ep, svc.0);
                         // Its last words come before anything tend says about its exit.
                         if let Some(logs) = &mut self.ctx.logs {
                             logs.drain_service(svc.0, Instant::now());

@@ -2,10 +2,12 @@
 
 pub mod control;
 pub mod event_loop;
+pub mod http_client;
 pub mod lines;
 pub mod log;
 pub mod logs;
 pub mod output;
+pub mod probes;
 pub mod ring;
 pub mod status;
 pub mod timestamp;

@@ -53,6 +53,15 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Servic
         restarts: s.restarts,
         last_exit: s.last_exit.map(exit_report),
         critical: spec.critical,
+        ready: s.is_ready_at(spec, now),
+        health: spec.health.as_ref().map(|_| {
+            match sup.checks(id).healthy {
+                Some(true) => "healthy",
+                Some(false) => "unhealthy",
+                None => "starting",
+            }
+            .to_string()
+        }),
         reason,
     }
 }
@@ -86,4 +95,59 @@ fn waiting_for(sup: &Supervisor, id: ServiceId) -> Option<String> {
         })
         .collect();
     (!waiting.is_empty()).then(|| format!("waiting for {}", waiting.join(", ")))
+}
+
+/// `tend health`: every critical service running and ready, no health check failing.
+pub fn health(sup: &Supervisor, now: crate::core::Instant) -> (bool, String) {
+    if sup.phase() != crate::core::Phase::Running {
+        return (false, "tend is shutting down".into());
+    }
+    let mut critical = 0;
+    for id in sup.live_services() {
+        let spec = &sup.spec().services[id.0];
+        let s = sup.service(id);
+        if spec.health.is_some() && sup.checks(id).healthy == Some(false) {
+            return (
+                false,
+                format!("'{}' is failing its health check", spec.name),
+            );
+        }
+        if spec.critical {
+            critical += 1;
+            if !s.is_ready_at(spec, now) {
+                return (
+                    false,
+                    format!(
+                        "critical service '{}' is {}{}",
+                        spec.name,
+                        s.state_name(),
+                        if s.state_name() == "running" {
+                            " but not ready yet"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+            }
+        }
+    }
+    let failing: Vec<&str> = sup
+        .live_services()
+        .filter(|&id| {
+            matches!(
+                sup.service(id).state,
+                ServiceState::Failed { .. } | ServiceState::Blocked { .. }
+            )
+        })
+        .map(|id| sup.spec().services[id.0].name.as_str())
+        .collect();
+    if let Some(name) = failing.first() {
+        // A failed service keeps the container up on purpose (to inspect it), but it is not
+        // healthy and should get no traffic.
+        return (false, format!("'{name}' has failed"));
+    }
+    (
+        true,
+        format!("healthy: {critical} critical service(s) running and ready"),
+    )
 }

@@ -14,6 +14,15 @@ pub struct SpawnError {
     pub message: String,
 }
 
+/// What a service's instance gets besides its `Launch`: readiness plumbing.
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    /// (open fd in tend, number the child gets it as), e.g. a notification pipe's write end.
+    pub fds: Vec<(i32, i32)>,
+    /// Variables set after the launch's own, e.g. NOTIFY_SOCKET.
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
 /// Where the child's standard streams go.
 pub enum ChildStdio<'a> {
     /// tend's own stdin, stdout and stderr (single-child mode).
@@ -32,6 +41,7 @@ pub fn spawn(
     launch: &Launch,
     inherited: &Inherited,
     stdio: ChildStdio<'_>,
+    extra: &Extra,
 ) -> Result<Pid, SpawnError> {
     let Some((program, args)) = launch.argv.split_first() else {
         return Err(SpawnError {
@@ -41,7 +51,7 @@ pub fn spawn(
     };
     let mut cmd = Command::new(program);
     cmd.args(args);
-    for (k, v) in &launch.env {
+    for (k, v) in launch.env.iter().chain(&extra.env) {
         cmd.env(k, v);
     }
     if let Some(dir) = &launch.workdir {
@@ -67,6 +77,7 @@ pub fn spawn(
         credentials: launch.credentials.clone(),
         umask: launch.umask,
         limits: launch.limits.clone(),
+        fds: extra.fds.clone(),
     };
     // SAFETY: the closure runs in the forked child before exec. `ChildSetup::apply` only makes
     // async-signal-safe system calls on data prepared before the fork, and allocates nothing.
@@ -109,6 +120,8 @@ struct ChildSetup {
     credentials: Option<Credentials>,
     umask: Option<u32>,
     limits: Vec<Limit>,
+    /// (open fd in tend, fd number the child gets it as)
+    fds: Vec<(i32, i32)>,
 }
 
 impl ChildSetup {
@@ -161,6 +174,20 @@ impl ChildSetup {
             }
             // SAFETY: a plain system call on integers; no memory is shared with the parent.
             if unsafe { libc::setresuid(c.uid, c.uid, c.uid) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        for &(from, to) in &self.fds {
+            if from == to {
+                // dup2 onto itself does nothing, close-on-exec included: clear it by hand.
+                // SAFETY: plain fcntl on an integer fd.
+                if unsafe { libc::fcntl(to, libc::F_SETFD, 0) } < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                continue;
+            }
+            // SAFETY: plain system call on integers; dup2 clears close-on-exec on `to`.
+            if unsafe { libc::dup2(from, to) } < 0 {
                 return Err(io::Error::last_os_error());
             }
         }

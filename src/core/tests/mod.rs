@@ -3,5 +3,6 @@
 
 mod control;
 mod dependencies;
+mod probes;
 mod single;
 mod supervise;

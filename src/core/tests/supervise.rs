@@ -596,7 +596,7 @@ mod properties {
                             sup.handle(at(now), Input::Spawned { svc, generation, pid: Pid(next_pid) });
                         }
                         Action::Exit(_) => exited_once = true,
-                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } => {}
+                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } | Action::Probe { .. } => {}
                     }
                 }
                 if exited_once {
@@ -666,7 +666,7 @@ mod properties {
                                         sup.handle(at(now), Input::Spawned { svc, generation, pid: Pid(next_pid) });
                                     }
                                     Action::Exit(_) => exited_once = true,
-                                    Action::Log(_) | Action::Kill { .. } | Action::Reply { .. } => {}
+                                    Action::Log(_) | Action::Kill { .. } | Action::Reply { .. } | Action::Probe { .. } => {}
                                 }
                             }
                             if exited_once {

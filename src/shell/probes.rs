@@ -1,0 +1,1702 @@
+//! Probe runners driven by the event loop: polled checks (`tcp`, `http`, `exec`) and
+//! notification-based readiness (`notify-fd`, `sd-notify`).
+//!
+//! Everything here is non-blocking and lives in the loop's epoll instance: no threads, no
+//! sleeping, no waiting on children. Exec probes are ordinary children reaped by the loop's
+//! one reaper (invariant 1), which hands their exits to [`Probes::on_child_exit`].
+//!
+//! Host names: only IP addresses and `localhost` are resolved. A DNS lookup through libc
+//! blocks (and in a static binary may crash in NSS, invariant 3), and the loop must never
+//! block; a later change can add a non-blocking resolver speaking DNS over UDP itself. Any other
+//! host name fails the attempt with a reason that says so.
+
+use super::http_client::{self, StatusLine};
+use crate::core::{Credentials, ExitStatus, Launch, Probe, SessionMode};
+use crate::sys::process;
+use crate::sys::signals::Inherited;
+use crate::sys::spawn::{self, ChildStdio};
+use rustix::event::epoll;
+use rustix::io::Errno;
+use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// epoll tokens of probe sockets: `PROBE_BASE + attempt id`.
+pub const PROBE_BASE: u64 = 1 << 40;
+/// epoll tokens of readiness channels: `NOTIFY_BASE + service index`.
+pub const NOTIFY_BASE: u64 = 1 << 41;
+/// Attempt ids wrap below this, so probe tokens never reach `NOTIFY_BASE`.
+const ATTEMPT_IDS: u64 = NOTIFY_BASE - PROBE_BASE;
+const _: () = assert!(PROBE_BASE + ATTEMPT_IDS <= NOTIFY_BASE);
+
+/// Which check a result belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProbeKey {
+    pub svc: usize,
+    pub generation: u64,
+    /// The health check (true) or the readiness check (false).
+    pub health: bool,
+}
+
+/// What a reaped pid meant to the probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildExit {
+    /// Not an exec probe: the core must hear of it.
+    NotProbe,
+    /// An exec probe whose attempt was already settled (timed out, cancelled or superseded):
+    /// nobody needs its status, and the core must not see the pid either.
+    Ignored,
+    /// An exec probe's result: exit 0 is a pass.
+    Finished(ProbeKey, bool),
+}
+
+/// Polled probes: tcp, http and exec attempts in flight.
+pub struct Probes {
+    attempts: HashMap<u64, Attempt>,
+    /// The attempt running for each (service, health?) pair. A new attempt supersedes any
+    /// older one of the same pair, whatever its generation.
+    by_slot: HashMap<(usize, bool), u64>,
+    /// Running exec probes.
+    by_pid: HashMap<i32, u64>,
+    /// Exec probes killed or abandoned whose exit is still to come through the reaper. The
+    /// pid cannot be reused before tend reaps it, so the entry stays unambiguous.
+    abandoned: HashSet<i32>,
+    /// Attempts that ended inside `start` (bad address, refused at once, spawn failed). They
+    /// are handed out by `expire`, due at once, so `start` itself never returns a result.
+    settled: Vec<(ProbeKey, bool, Instant)>,
+    /// Why the latest attempt of a (service, health?) pair failed, for the loop's log line.
+    reasons: HashMap<(usize, bool), (u64, String)>,
+    next_id: u64,
+    /// Exec probes write here, so periodic checks do not flood the container's log.
+    devnull: Option<OwnedFd>,
+}
+
+struct Attempt {
+    key: ProbeKey,
+    deadline: Instant,
+    timeout: Duration,
+    work: Work,
+}
+
+enum Work {
+    Tcp(OwnedFd),
+    Http(HttpExchange),
+    Exec(i32),
+}
+
+struct HttpExchange {
+    sock: OwnedFd,
+    connected: bool,
+    request: Vec<u8>,
+    sent: usize,
+    response: Vec<u8>,
+}
+
+/// An attempt's fate after an event: still going, or decided (a failure with its reason).
+type Progress = Option<Result<(), String>>;
+
+impl Default for Probes {
+    fn default() -> Self {
+        Probes::new()
+    }
+}
+
+impl Probes {
+    pub fn new() -> Probes {
+        Probes {
+            attempts: HashMap::new(),
+            by_slot: HashMap::new(),
+            by_pid: HashMap::new(),
+            abandoned: HashSet::new(),
+            settled: Vec::new(),
+            reasons: HashMap::new(),
+            next_id: 0,
+            devnull: None,
+        }
+    }
+
+    /// Starts one attempt, which ends by `now + timeout`. An attempt still running for the
+    /// same service and check (any generation) is cancelled first. Exec probes run in a
+    /// session of their own with stdin, stdout and stderr on /dev/null; their pid is known
+    /// here before this returns, so before the loop's next reap.
+    ///
+    /// Returns Err only for a probe kind that is not polled. Every other failure (bad
+    /// address, refused at once, spawn failed) is a failed attempt, delivered by `expire`
+    /// at once (`next_deadline` is then `now`), its reason in `failure_reason`.
+    pub fn start(
+        &mut self,
+        ep: &OwnedFd,
+        key: ProbeKey,
+        probe: &Probe,
+        timeout: Duration,
+        now: Instant,
+        inherited: &Inherited,
+    ) -> Result<(), String> {
+        if !probe.is_polled() {
+            return Err(format!("{} is not a polled probe", probe_name(probe)));
+        }
+        self.cancel_slot(ep, key.svc, key.health);
+        self.settled
+            .retain(|(k, _, _)| (k.svc, k.health) != (key.svc, key.health));
+        let id = self.allocate_id();
+        let begun = match probe {
+            Probe::Tcp { address } => {
+                resolve_address(address).and_then(|addr| connect(addr).map(Work::Tcp))
+            }
+            Probe::Http { url } => http_client::parse_url(url).and_then(|url| {
+                let addr = resolve(&url.host, url.port)?;
+                let sock = connect(addr)?;
+                Ok(Work::Http(HttpExchange {
+                    sock,
+                    connected: false,
+                    request: http_client::request(&url),
+                    sent: 0,
+                    response: Vec::new(),
+                }))
+            }),
+            Probe::Exec { argv } => self.spawn_exec(argv, inherited).map(Work::Exec),
+            Probe::NotifyFd { .. } | Probe::SdNotify => {
+                return Err(format!("{} is not a polled probe", probe_name(probe)));
+            }
+        };
+        let work = begun.and_then(|work| {
+            let sock = match &work {
+                Work::Tcp(sock) => sock,
+                Work::Http(x) => &x.sock,
+                Work::Exec(_) => return Ok(work),
+            };
+            // Connected or refused, the socket becomes writable; SO_ERROR tells which.
+            match epoll::add(
+                ep,
+                sock,
+                epoll::EventData::new_u64(PROBE_BASE + id),
+                epoll::EventFlags::OUT,
+            ) {
+                Ok(()) => Ok(work),
+                Err(e) => Err(format!("epoll: {}", os_error(e))),
+            }
+        });
+        match work {
+            Ok(work) => {
+                if let Work::Exec(pid) = work {
+                    self.by_pid.insert(pid, id);
+                }
+                self.attempts.insert(
+                    id,
+                    Attempt {
+                        key,
+                        deadline: deadline_after(now, timeout),
+                        timeout,
+                        work,
+                    },
+                );
+                self.by_slot.insert((key.svc, key.health), id);
+            }
+            Err(reason) => {
+                self.note(key, false, reason);
+                self.settled.push((key, false, now));
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles readiness of a probe socket (`PROBE_BASE + n`). Returns the attempts that
+    /// ended: at most one, or none for a stale token of an attempt already settled.
+    /// (`now` is not needed yet: an answer that comes in counts even if its deadline has
+    /// just passed, since `expire` has not failed it.)
+    pub fn on_event(&mut self, ep: &OwnedFd, token: u64, _now: Instant) -> Vec<(ProbeKey, bool)> {
+        let Some(id) = token.checked_sub(PROBE_BASE) else {
+            return Vec::new();
+        };
+        let Some(attempt) = self.attempts.get_mut(&id) else {
+            return Vec::new();
+        };
+        let progress = match &mut attempt.work {
+            Work::Tcp(sock) => Some(check_connected(sock)),
+            Work::Http(x) => x.advance(ep, PROBE_BASE + id),
+            // Exec attempts have no fd; a token naming one is stale.
+            Work::Exec(_) => None,
+        };
+        match progress {
+            None => Vec::new(),
+            Some(result) => self.finish(ep, id, result).into_iter().collect(),
+        }
+    }
+
+    /// The loop's reaper found `pid` gone. Exec probes are answered here and must then not
+    /// go to the core; anything else is `NotProbe`. Call it for every reaped pid before
+    /// anything else touches `Probes`: until then a probe's pid counts as alive, and
+    /// `expire` or `cancel_service` would signal its (by then reusable) group.
+    pub fn on_child_exit(&mut self, pid: i32, status: ExitStatus) -> ChildExit {
+        if self.abandoned.remove(&pid) {
+            return ChildExit::Ignored;
+        }
+        let Some(id) = self.by_pid.remove(&pid) else {
+            return ChildExit::NotProbe;
+        };
+        let Some(attempt) = self.attempts.remove(&id) else {
+            return ChildExit::Ignored;
+        };
+        let key = attempt.key;
+        if self.by_slot.get(&(key.svc, key.health)) == Some(&id) {
+            self.by_slot.remove(&(key.svc, key.health));
+        }
+        let ok = status == ExitStatus::Exited(0);
+        self.note(key, ok, format!("the check command ended with {status}"));
+        ChildExit::Finished(key, ok)
+    }
+
+    /// The earliest moment `expire` has something to do: an attempt's deadline, or `now` of
+    /// a `start` whose attempt ended at once.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let running = self.attempts.values().map(|a| a.deadline);
+        let settled = self.settled.iter().map(|(_, _, at)| *at);
+        running.chain(settled).min()
+    }
+
+    /// Fails every attempt past its deadline (sockets closed; exec probes get SIGKILL on
+    /// their process group and their exit, when reaped, is `Ignored`), and hands out the
+    /// attempts that ended inside `start`.
+    pub fn expire(&mut self, ep: &OwnedFd, now: Instant) -> Vec<(ProbeKey, bool)> {
+        let mut out: Vec<(ProbeKey, bool)> = Vec::new();
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.settled)
+            .into_iter()
+            .partition(|(_, _, at)| *at <= now);
+        self.settled = later;
+        out.extend(due.into_iter().map(|(key, ok, _)| (key, ok)));
+        let mut expired: Vec<(u64, Instant)> = self
+            .attempts
+            .iter()
+            .filter(|(_, a)| a.deadline <= now)
+            .map(|(id, a)| (*id, a.deadline))
+            .collect();
+        // Oldest first, so results come out in a stable order.
+        expired.sort_by_key(|(id, deadline)| (*deadline, *id));
+        for (id, _) in expired {
+            let Some(attempt) = self.attempts.get(&id) else {
+                continue;
+            };
+            let within = humantime::format_duration(attempt.timeout);
+            let reason = match attempt.work {
+                Work::Exec(_) => format!("the check command did not finish within {within}"),
+                Work::Tcp(_) | Work::Http(_) => format!("no answer within {within}"),
+            };
+            out.extend(self.finish(ep, id, Err(reason)));
+        }
+        out
+    }
+
+    /// A service instance is gone: its attempts end without a result (exec probes are
+    /// killed, their exits later `Ignored`), and nothing about it is kept.
+    pub fn cancel_service(&mut self, ep: &OwnedFd, svc: usize) {
+        for health in [false, true] {
+            self.cancel_slot(ep, svc, health);
+            self.reasons.remove(&(svc, health));
+        }
+        self.settled.retain(|(k, _, _)| k.svc != svc);
+    }
+
+    /// Why the latest finished attempt for `key` failed (None if it passed, or belonged to
+    /// another generation); for the loop's log line next to a failed result.
+    pub fn failure_reason(&self, key: ProbeKey) -> Option<&str> {
+        match self.reasons.get(&(key.svc, key.health)) {
+            Some((generation, reason)) if *generation == key.generation => Some(reason),
+            _ => None,
+        }
+    }
+
+    fn allocate_id(&mut self) -> u64 {
+        loop {
+            let id = self.next_id;
+            self.next_id = (self.next_id + 1) % ATTEMPT_IDS;
+            if !self.attempts.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn note(&mut self, key: ProbeKey, ok: bool, reason: String) {
+        if ok {
+            self.reasons.remove(&(key.svc, key.health));
+        } else {
+            self.reasons
+                .insert((key.svc, key.health), (key.generation, reason));
+        }
+    }
+
+    /// Ends attempt `id` with `result` and returns it as a result.
+    fn finish(
+        &mut self,
+        ep: &OwnedFd,
+        id: u64,
+        result: Result<(), String>,
+    ) -> Option<(ProbeKey, bool)> {
+        let attempt = self.drop_attempt(ep, id)?;
+        let ok = result.is_ok();
+        self.note(attempt.key, ok, result.err().unwrap_or_default());
+        Some((attempt.key, ok))
+    }
+
+    /// Removes attempt `id` without a result: sockets leave epoll and close, an exec probe's
+    /// group is killed.
+    fn drop_attempt(&mut self, ep: &OwnedFd, id: u64) -> Option<Attempt> {
+        let attempt = self.attempts.remove(&id)?;
+        let slot = (attempt.key.svc, attempt.key.health);
+        if self.by_slot.get(&slot) == Some(&id) {
+            self.by_slot.remove(&slot);
+        }
+        match &attempt.work {
+            // Closing would drop the registration too, but only once every duplicate of the
+            // socket is gone (a concurrent fork holds one until its exec); be explicit.
+            Work::Tcp(sock) => {
+                let _ = epoll::delete(ep, sock);
+            }
+            Work::Http(x) => {
+                let _ = epoll::delete(ep, &x.sock);
+            }
+            Work::Exec(pid) => {
+                self.by_pid.remove(pid);
+                // The probe runs in its own session, so its group is its pid: whatever it
+                // started goes too. Failure (ESRCH) means it is already a zombie; either way
+                // its exit is still to be reaped and must be recognised then.
+                let _ = process::kill(-*pid, crate::core::Signal::KILL);
+                self.abandoned.insert(*pid);
+            }
+        }
+        Some(attempt)
+    }
+
+    fn cancel_slot(&mut self, ep: &OwnedFd, svc: usize, health: bool) {
+        if let Some(id) = self.by_slot.remove(&(svc, health)) {
+            self.drop_attempt(ep, id);
+        }
+    }
+
+    fn spawn_exec(&mut self, argv: &[OsString], inherited: &Inherited) -> Result<i32, String> {
+        let launch = Launch::command(argv.to_vec(), SessionMode::NewSession);
+        if self.devnull.is_none() {
+            self.devnull = rustix::fs::open(
+                "/dev/null",
+                rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .ok();
+        }
+        // Without /dev/null (a very bare container), tend's own outputs are the fallback.
+        let stdio = match &self.devnull {
+            Some(fd) => ChildStdio::Pipes {
+                stdout: fd.as_fd(),
+                stderr: fd.as_fd(),
+            },
+            None => ChildStdio::Inherit,
+        };
+        spawn::spawn(&launch, inherited, stdio, &spawn::Extra::default())
+            .map(|pid| pid.0)
+            .map_err(|e| format!("cannot run the check command: {}", e.message))
+    }
+}
+
+impl HttpExchange {
+    /// Connect, then send the request, then read until the status line is known.
+    fn advance(&mut self, ep: &OwnedFd, token: u64) -> Progress {
+        if !self.connected {
+            if let Err(reason) = check_connected(&self.sock) {
+                return Some(Err(reason));
+            }
+            self.connected = true;
+        }
+        while self.sent < self.request.len() {
+            match net::send(&self.sock, &self.request[self.sent..], SendFlags::NOSIGNAL) {
+                Ok(n) => self.sent += n,
+                Err(Errno::AGAIN) => return None,
+                Err(Errno::INTR) => {}
+                Err(e) => return Some(Err(format!("sending the request: {}", os_error(e)))),
+            }
+            if self.sent == self.request.len() {
+                let interest = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
+                if let Err(e) =
+                    epoll::modify(ep, &self.sock, epoll::EventData::new_u64(token), interest)
+                {
+                    return Some(Err(format!("epoll: {}", os_error(e))));
+                }
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        loop {
+            let room = http_client::MAX_RESPONSE_HEAD.saturating_sub(self.response.len());
+            if room == 0 {
+                return Some(Err(format!(
+                    "no status line in the first {} bytes",
+                    http_client::MAX_RESPONSE_HEAD
+                )));
+            }
+            let want = room.min(chunk.len());
+            match net::recv(&self.sock, &mut chunk[..want], RecvFlags::empty()) {
+                Ok((_, 0)) => {
+                    return Some(match http_client::parse_status(&self.response) {
+                        StatusLine::Code(code) => judge(code),
+                        StatusLine::Malformed(why) => Err(format!("not an HTTP answer: {why}")),
+                        StatusLine::NeedMore if self.response.is_empty() => {
+                            Err("the server closed the connection without answering".into())
+                        }
+                        StatusLine::NeedMore => {
+                            Err("the connection closed in the middle of the status line".into())
+                        }
+                    });
+                }
+                Ok((_, n)) => {
+                    self.response.extend_from_slice(&chunk[..n]);
+                    match http_client::parse_status(&self.response) {
+                        StatusLine::Code(code) => return Some(judge(code)),
+                        StatusLine::Malformed(why) => {
+                            return Some(Err(format!("not an HTTP answer: {why}")));
+                        }
+                        StatusLine::NeedMore => {}
+                    }
+                }
+                Err(Errno::AGAIN) => return None,
+                Err(Errno::INTR) => {}
+                Err(e) => return Some(Err(format!("reading the answer: {}", os_error(e)))),
+            }
+        }
+    }
+}
+
+fn judge(code: u16) -> Result<(), String> {
+    if http_client::is_success(code) {
+        Ok(())
+    } else {
+        Err(format!("HTTP status {code}"))
+    }
+}
+
+/// A socket that was connecting has become writable (or reported an error): did it work?
+fn check_connected(sock: &OwnedFd) -> Result<(), String> {
+    match net::sockopt::socket_error(sock) {
+        Err(e) => Err(format!("SO_ERROR: {}", os_error(e))),
+        Ok(Err(e)) => Err(format!("connect: {}", os_error(e))),
+        // epoll reports hang-ups whatever the interest; a socket without a peer has failed,
+        // and must not be left registered to wake the loop again and again.
+        Ok(Ok(())) => match net::getpeername(sock) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("connect: {}", os_error(e))),
+        },
+    }
+}
+
+/// A non-blocking connect: the answer comes as EPOLLOUT.
+fn connect(addr: SocketAddr) -> Result<OwnedFd, String> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let sock = net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("socket: {}", os_error(e)))?;
+    match net::connect(&sock, &addr) {
+        Ok(()) | Err(Errno::INPROGRESS) => Ok(sock),
+        Err(e) => Err(format!("connect to {addr}: {}", os_error(e))),
+    }
+}
+
+/// `HOST:PORT` or `[V6]:PORT` of a tcp probe, resolved without blocking (see the module
+/// comment). Public so the configuration can reject a bad address at load time.
+pub fn resolve_address(address: &str) -> Result<SocketAddr, String> {
+    let (host, port) =
+        http_client::split_host_port(address, false).map_err(|e| format!("{address:?}: {e}"))?;
+    // split_host_port only returns None for the port when it is optional.
+    let port = port.ok_or_else(|| format!("{address:?}: no port"))?;
+    resolve(host, port)
+}
+
+/// An IP address or `localhost` (127.0.0.1); host names would need DNS, which blocks.
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    host.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, port))
+        .map_err(|_| {
+            format!(
+                "{host:?}: probes take an IP address or localhost; host names are not \
+                 resolved (a DNS lookup would block tend's event loop)"
+            )
+        })
+}
+
+fn probe_name(probe: &Probe) -> &'static str {
+    match probe {
+        Probe::Tcp { .. } => "tcp",
+        Probe::Http { .. } => "http",
+        Probe::Exec { .. } => "exec",
+        Probe::NotifyFd { .. } => "notify-fd",
+        Probe::SdNotify => "sd-notify",
+    }
+}
+
+/// `now + timeout`, or as far as `Instant` goes for an absurd timeout.
+fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    let mut step = timeout;
+    loop {
+        if let Some(at) = now.checked_add(step) {
+            return at;
+        }
+        step /= 2;
+    }
+}
+
+/// The OS error text without Rust's " (os error N)" suffix.
+fn os_error(e: Errno) -> String {
+    let text = io::Error::from(e).to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// What a service's next instance needs for its readiness notification. Keep it until the
+/// instance is spawned, then drop it: `fd_map`'s descriptor is tend's copy of the pipe's write
+/// end, and while tend holds it, the pipe cannot report the service's end of it.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// notify-fd: dup2 this descriptor to this fd number in the child (dup2 clears
+    /// close-on-exec on the copy; the original is close-on-exec).
+    pub fd_map: Option<(OwnedFd, i32)>,
+    /// sd-notify: `NOTIFY_SOCKET=<path>` for the child's environment.
+    pub env: Option<(OsString, OsString)>,
+}
+
+/// Notification-based readiness: one channel per service, made anew for every instance so a
+/// message from an old instance (or one still queued) cannot make a new one ready.
+#[derive(Default)]
+pub struct Notify {
+    channels: HashMap<usize, Channel>,
+}
+
+struct Channel {
+    kind: ChannelKind,
+    /// Readiness is reported once per instance.
+    reported: bool,
+}
+
+enum ChannelKind {
+    /// The read end of the notify-fd pipe.
+    Pipe(OwnedFd),
+    /// The sd_notify socket and where it is bound.
+    Socket(OwnedFd, PathBuf),
+}
+
+/// Datagrams or pipe reads handled per wake-up, so a chatty service cannot hold the loop;
+/// level-triggered epoll brings the rest.
+const NOTIFY_READS_PER_EVENT: usize = 64;
+
+impl Notify {
+    pub fn new() -> Notify {
+        Notify::default()
+    }
+
+    /// Prepares the readiness channel of service `svc`'s next instance, replacing the
+    /// previous one.
+    ///
+    /// - `NotifyFd { fd }`: a pipe; the child gets its write end as fd `fd` (3 or more).
+    ///   A newline on it means ready.
+    /// - `SdNotify`: a datagram socket bound at `dir/<svc>.sock`, named to the child by
+    ///   `NOTIFY_SOCKET`. A datagram with a line `READY=1` means ready; other fields are
+    ///   ignored. `dir` is created if needed with mode 0711 (it must be owned by tend's user):
+    ///   services running as another user can reach their own socket but cannot list the
+    ///   others. Its parent must be searchable by such services, so it cannot live inside the
+    ///   control socket's 0700 directory. Each socket is mode 0600, owned by `owner` (the
+    ///   service's credentials, if it switches user) so only its service may send to it.
+    ///
+    /// Fails with InvalidInput for a polled probe, or with the system's error.
+    pub fn prepare(
+        &mut self,
+        ep: &OwnedFd,
+        svc: usize,
+        probe: &Probe,
+        dir: &Path,
+        owner: Option<&Credentials>,
+    ) -> io::Result<Prepared> {
+        self.remove(ep, svc);
+        let token = epoll::EventData::new_u64(NOTIFY_BASE + svc as u64);
+        match probe {
+            Probe::NotifyFd { fd } => {
+                if *fd < 3 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "notify-fd {fd}: must be 3 or more (0-2 are stdin, stdout, stderr)"
+                        ),
+                    ));
+                }
+                let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+                // Non-blocking only on the read end: the flag belongs to the open file
+                // description, and the service's writes should behave as it expects.
+                let flags = rustix::fs::fcntl_getfl(&read)?;
+                rustix::fs::fcntl_setfl(&read, flags | rustix::fs::OFlags::NONBLOCK)?;
+                epoll::add(ep, &read, token, epoll::EventFlags::IN)?;
+                self.channels.insert(
+                    svc,
+                    Channel {
+                        kind: ChannelKind::Pipe(read),
+                        reported: false,
+                    },
+                );
+                Ok(Prepared {
+                    fd_map: Some((write, *fd)),
+                    env: None,
+                })
+            }
+            Probe::SdNotify => {
+                ensure_private_dir(dir)?;
+                let path = dir.join(format!("{svc}.sock"));
+                let sock = bind_notify_socket(&path, owner)?;
+                if let Err(e) = epoll::add(ep, &sock, token, epoll::EventFlags::IN) {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e.into());
+                }
+                let env = (
+                    OsString::from("NOTIFY_SOCKET"),
+                    path.clone().into_os_string(),
+                );
+                self.channels.insert(
+                    svc,
+                    Channel {
+                        kind: ChannelKind::Socket(sock, path),
+                        reported: false,
+                    },
+                );
+                Ok(Prepared {
+                    fd_map: None,
+                    env: Some(env),
+                })
+            }
+            Probe::Tcp { .. } | Probe::Http { .. } | Probe::Exec { .. } => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a notification", probe_name(probe)),
+            )),
+        }
+    }
+
+    /// Handles readiness of a channel (`NOTIFY_BASE + svc`). Returns the services that have
+    /// just said they are ready (each at most once per instance). A pipe whose writers are
+    /// all gone is closed and removed from epoll.
+    pub fn on_event(&mut self, ep: &OwnedFd, token: u64) -> Vec<usize> {
+        let Some(svc) = token
+            .checked_sub(NOTIFY_BASE)
+            .and_then(|n| usize::try_from(n).ok())
+        else {
+            return Vec::new();
+        };
+        let Some(channel) = self.channels.get_mut(&svc) else {
+            return Vec::new();
+        };
+        let mut ready = false;
+        let mut closed = false;
+        match &channel.kind {
+            ChannelKind::Pipe(read) => {
+                let mut buf = [0u8; 512];
+                for _ in 0..NOTIFY_READS_PER_EVENT {
+                    match rustix::io::read(read, &mut buf) {
+                        Ok(0) => {
+                            closed = true;
+                            break;
+                        }
+                        // Anything after the first newline is drained and ignored (s6 stops
+                        // listening at that point; draining spares a chatty service SIGPIPE).
+                        Ok(n) => ready |= buf[..n].contains(&b'\n'),
+                        Err(Errno::INTR) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            ChannelKind::Socket(sock, _) => {
+                // sd_notify messages are small; a longer one is cut here and its tail lost,
+                // which can only hide fields tend ignores anyway.
+                let mut buf = [0u8; 4096];
+                for _ in 0..NOTIFY_READS_PER_EVENT {
+                    match net::recv(sock, &mut buf, RecvFlags::DONTWAIT) {
+                        Ok((_, n)) => ready |= says_ready(&buf[..n.min(buf.len())]),
+                        Err(Errno::INTR) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if ready && !channel.reported {
+            channel.reported = true;
+            out.push(svc);
+        }
+        if closed {
+            // EOF: every write end is closed, the pipe has nothing more to say, and a
+            // level-triggered hang-up would otherwise wake the loop forever.
+            self.remove(ep, svc);
+        }
+        out
+    }
+
+    /// Service `svc` is gone (or its next instance is being prepared): close its channel.
+    pub fn remove(&mut self, ep: &OwnedFd, svc: usize) {
+        if let Some(channel) = self.channels.remove(&svc) {
+            match channel.kind {
+                ChannelKind::Pipe(read) => {
+                    let _ = epoll::delete(ep, &read);
+                }
+                ChannelKind::Socket(sock, path) => {
+                    let _ = epoll::delete(ep, &sock);
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Notify {
+    /// Socket files are not removed by closing the socket; leave no litter at exit.
+    fn drop(&mut self) {
+        for channel in self.channels.values() {
+            if let ChannelKind::Socket(_, path) = &channel.kind {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// Whether an sd_notify datagram holds the line `READY=1` (newline-separated assignments).
+fn says_ready(datagram: &[u8]) -> bool {
+    datagram
+        .split(|&b| b == b'\n')
+        .any(|line| line == b"READY=1")
+}
+
+/// Creates `dir` (mode 0711) or checks that an existing one is a real directory owned by
+/// tend's user: whoever owns it could swap the sockets and fake readiness.
+fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    if let Some(parent) = dir.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
+    match std::fs::DirBuilder::new().mode(0o711).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    let me = rustix::process::geteuid().as_raw();
+    if !meta.is_dir() || meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{}: must be a directory owned by uid {me} (it holds the sd_notify sockets)",
+                dir.display()
+            ),
+        ));
+    }
+    // The umask may have narrowed the mode at creation, or an old run widened it.
+    if meta.permissions().mode() & 0o7777 != 0o711 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+    }
+    Ok(())
+}
+
+/// Binds a fresh datagram socket at `path` (replacing a stale one), mode 0600, owned by the
+/// service's user when it has one.
+fn bind_notify_socket(path: &Path, owner: Option<&Credentials>) -> io::Result<OwnedFd> {
+    let addr = net::SocketAddrUnix::new(path).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{}: not usable as a socket path: {}",
+                path.display(),
+                os_error(e)
+            ),
+        )
+    })?;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let sock = net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    net::bind(&sock, &addr)?;
+    // Sending needs write permission on the socket file. Between bind and here the mode is
+    // 0777 minus tend's umask; the directory is tend's and not writable by others, so the
+    // only exposure is to processes of tend's own user.
+    let result =
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).and_then(|()| {
+            match owner {
+                Some(c) => rustix::fs::chown(
+                    path,
+                    Some(rustix::process::Uid::from_raw(c.uid)),
+                    Some(rustix::process::Gid::from_raw(c.gid)),
+                )
+                .map_err(io::Error::from),
+                None => Ok(()),
+            }
+        });
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(sock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Signal;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::mpsc;
+    use std::thread;
+
+    fn epoll_instance() -> OwnedFd {
+        epoll::create(epoll::CreateFlags::CLOEXEC).unwrap()
+    }
+
+    fn wait_tokens(ep: &OwnedFd, d: Duration) -> Vec<u64> {
+        let mut events = Vec::with_capacity(16);
+        let ts = rustix::event::Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: i64::from(d.subsec_nanos()),
+        };
+        match epoll::wait(ep, rustix::buffer::spare_capacity(&mut events), Some(&ts)) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => panic!("epoll_wait: {e}"),
+        }
+        events.iter().map(|e| e.data.u64()).collect()
+    }
+
+    /// A miniature event loop: runs until a result comes (or `limit` passes, or with `all`
+    /// for the whole of `limit`) and returns the results.
+    fn run_loop(p: &mut Probes, ep: &OwnedFd, limit: Duration, all: bool) -> Vec<(ProbeKey, bool)> {
+        let end = Instant::now() + limit;
+        let mut out = Vec::new();
+        loop {
+            let now = Instant::now();
+            if now >= end || (!all && !out.is_empty()) {
+                return out;
+            }
+            let wake = p.next_deadline().map_or(end, |d| d.min(end));
+            for token in wait_tokens(ep, wake.saturating_duration_since(now)) {
+                assert!((PROBE_BASE..NOTIFY_BASE).contains(&token));
+                out.extend(p.on_event(ep, token, Instant::now()));
+            }
+            out.extend(p.expire(ep, Instant::now()));
+        }
+    }
+
+    fn drive(p: &mut Probes, ep: &OwnedFd) -> Vec<(ProbeKey, bool)> {
+        run_loop(p, ep, Duration::from_secs(10), false)
+    }
+
+    fn key(svc: usize, generation: u64, health: bool) -> ProbeKey {
+        ProbeKey {
+            svc,
+            generation,
+            health,
+        }
+    }
+
+    fn inherited() -> Inherited {
+        // Blocks signals in this test's thread only; the recorded state is what children get.
+        crate::sys::signals::block_all().unwrap()
+    }
+
+    fn tcp(address: &str) -> Probe {
+        Probe::Tcp {
+            address: address.into(),
+        }
+    }
+
+    fn http(url: &str) -> Probe {
+        Probe::Http { url: url.into() }
+    }
+
+    fn exec(argv: &[&str]) -> Probe {
+        Probe::Exec {
+            argv: argv.iter().map(OsString::from).collect(),
+        }
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            resolve_address("127.0.0.1:80"),
+            Ok("127.0.0.1:80".parse().unwrap())
+        );
+        assert_eq!(
+            resolve_address("[::1]:8080"),
+            Ok("[::1]:8080".parse().unwrap())
+        );
+        assert_eq!(
+            resolve_address("localhost:5432"),
+            Ok("127.0.0.1:5432".parse().unwrap())
+        );
+        assert_eq!(
+            resolve_address("LocalHost:1"),
+            Ok("127.0.0.1:1".parse().unwrap())
+        );
+        let err = resolve_address("db.example.com:5432").unwrap_err();
+        assert!(err.contains("host names are not resolved"), "{err}");
+        for bad in [
+            "127.0.0.1",
+            "::1:80",
+            "[::1]",
+            ":80",
+            "127.0.0.1:0",
+            "127.0.0.1:99999",
+        ] {
+            assert!(resolve_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tcp_connects() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let k = key(0, 1, false);
+        p.start(
+            &ep,
+            k,
+            &tcp(&addr.to_string()),
+            SECOND,
+            Instant::now(),
+            &inherited(),
+        )
+        .unwrap();
+        assert!(p.next_deadline().is_some());
+        assert_eq!(drive(&mut p, &ep), vec![(k, true)]);
+        assert_eq!(p.failure_reason(k), None);
+        assert_eq!(p.next_deadline(), None);
+        // Nothing stays registered.
+        assert!(wait_tokens(&ep, Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn tcp_over_ipv6() {
+        let Ok(listener) = TcpListener::bind("[::1]:0") else {
+            return; // no IPv6 loopback here
+        };
+        let port = listener.local_addr().unwrap().port();
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let k = key(2, 1, true);
+        p.start(
+            &ep,
+            k,
+            &tcp(&format!("[::1]:{port}")),
+            SECOND,
+            Instant::now(),
+            &inherited(),
+        )
+        .unwrap();
+        assert_eq!(drive(&mut p, &ep), vec![(k, true)]);
+    }
+
+    #[test]
+    fn tcp_refused() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let k = key(1, 7, true);
+        p.start(
+            &ep,
+            k,
+            &tcp(&format!("localhost:{port}")),
+            SECOND,
+            Instant::now(),
+            &inherited(),
+        )
+        .unwrap();
+        assert_eq!(drive(&mut p, &ep), vec![(k, false)]);
+        let reason = p.failure_reason(k).unwrap();
+        assert!(reason.contains("refused"), "{reason}");
+        // The reason belongs to that generation only.
+        assert_eq!(p.failure_reason(key(1, 8, true)), None);
+        assert!(wait_tokens(&ep, Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn host_names_fail_at_once() {
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let k = key(0, 1, false);
+        let now = Instant::now();
+        p.start(&ep, k, &tcp("db.internal:5432"), SECOND, now, &inherited())
+            .unwrap();
+        // Delivered through expire, due at once.
+        assert_eq!(p.next_deadline(), Some(now));
+        assert_eq!(p.expire(&ep, now), vec![(k, false)]);
+        assert!(p.failure_reason(k).unwrap().contains("DNS"));
+        assert_eq!(p.next_deadline(), None);
+        assert_eq!(p.expire(&ep, now), vec![]);
+
+        let k2 = key(0, 1, true);
+        p.start(
+            &ep,
+            k2,
+            &http("https://127.0.0.1/"),
+            SECOND,
+            now,
+            &inherited(),
+        )
+        .unwrap();
+        assert_eq!(p.expire(&ep, now), vec![(k2, false)]);
+        assert!(p.failure_reason(k2).unwrap().contains("https"));
+    }
+
+    #[test]
+    fn notifications_are_not_polled() {
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let now = Instant::now();
+        for probe in [Probe::SdNotify, Probe::NotifyFd { fd: 3 }] {
+            assert!(
+                p.start(&ep, key(0, 1, false), &probe, SECOND, now, &inherited())
+                    .is_err()
+            );
+        }
+        assert_eq!(p.next_deadline(), None);
+    }
+
+    /// A one-connection HTTP server: reads the request head, then sends `answer` in the
+    /// given pieces with a pause between them. Returns the request it received.
+    fn serve(answer: Vec<&'static [u8]>) -> (u16, thread::JoinHandle<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let request = read_head(&mut conn);
+            for piece in answer {
+                // The peer may have decided and closed already; that is its right.
+                if conn.write_all(piece).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(30));
+            }
+            request
+        });
+        (port, handle)
+    }
+
+    fn read_head(conn: &mut TcpStream) -> Vec<u8> {
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.ends_with(b"\r\n\r\n") {
+            let n = conn.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        request
+    }
+
+    #[test]
+    fn http_answer_in_pieces() {
+        let (port, server) = serve(vec![
+            b"HTTP/1.",
+            b"1 2",
+            b"00 OK\r",
+            b"\nContent-Length: 0\r\n\r\n",
+        ]);
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let k = key(3, 2, true);
+        let url = format!("http://127.0.0.1:{port}/healthz?x=1");
+        p.start(
+            &ep,
+            k,
+            &http(&url),
+            5 * SECOND,
+            Instant::now(),
+            &inherited(),
+        )
+        .unwrap();
+        assert_eq!(drive(&mut p, &ep), vec![(k, true)]);
+        let request = server.join().unwrap();
+        assert_eq!(
+            String::from_utf8(request).unwrap(),
+            format!(
+                "GET /healthz?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nUser-Agent: tend\r\n\r\n"
+            )
+        );
+        assert!(wait_tokens(&ep, Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn http_redirect_is_healthy() {
+        let (port, server) = serve(vec![b"HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n"]);
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let k = key(0, 1, true);
+        p.start(
+            &ep,
+            k,
+            &http(&format!("http://localhost:{port}")),
+            SECOND,
+            Instant::now(),
+            &inherited(),
+        )
+        .unwrap();
+        assert_eq!(drive(&mut p, &ep), vec![(k, true)]);
+        assert!(server.join().unwrap().starts_with(b"GET / HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn http_failures() {
+        let cases: Vec<(Vec<&'static [u8]>, &str)> = vec![
+            (
+                vec![b"HTTP/1.1 503 Service Unavailable\r\n\r\n"],
+                "HTTP status 503",
+            ),
+            (vec![b"HTTP/1.1 404 Not Found\r\n\r\n"], "HTTP status 404"),
+            (vec![], "without answering"),
+            (vec![b"HTTP/1.1 20"], "middle of the status line"),
+            (vec![b"SSH-2.0-OpenSSH_9.6\r\n"], "not an HTTP answer"),
+        ];
+        for (answer, why) in cases {
+            let (port, server) = serve(answer);
+            let ep = epoll_instance();
+            let mut p = Probes::new();
+            let k = key(0, 1, true);
+            p.start(
+                &ep,
+                k,
+                &http(&format!("http://127.0.0.1:{port}/")),
+                5 * SECOND,
+                Instant::now(),
+                &inherited(),
+            )
+            .unwrap();
+            assert_eq!(drive(&mut p, &ep), vec![(k, false)], "{why}");
+            let reason = p.failure_reason(k).unwrap();
+            assert!(reason.contains(why), "{reason:?} should say {why:?}");
+            server.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn http_endless_status_line_is_cut_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            read_head(&mut conn);
+            // A plausible start, then a reason phrase without end: the probe must give up at
+            // its cap, not read forever.
+            conn.write_all(b"HTTP/1.1 200 ").unwrap();
+            let junk = [b'x'; 1024];
+            while conn.write_all(&junk).is_ok() {}
+        });
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let k = key(0, 1, true);
+        p.start(
+            &ep,
+            k,
+            &http(&format!("http://127.0.0.1:{port}/")),
+            5 * SECOND,
+            Instant::now(),
+            &inherited(),
+        )
+        .unwrap();
+        assert_eq!(drive(&mut p, &ep), vec![(k, false)]);
+        let reason = p.failure_reason(k).unwrap();
+        assert_eq!(reason, "no status line in the first 16384 bytes");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn http_silent_server_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let server = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            read_head(&mut conn);
+            // Hold the connection open without answering until the test is done.
+            let _ = done_rx.recv();
+            // The probe closed its side at its deadline.
+            let mut buf = [0u8; 16];
+            conn.read(&mut buf).unwrap_or(0)
+        });
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let k = key(5, 9, false);
+        let started = Instant::now();
+        p.start(
+            &ep,
+            k,
+            &http(&format!("http://127.0.0.1:{port}/")),
+            Duration::from_millis(200),
+            started,
+            &inherited(),
+        )
+        .unwrap();
+        assert_eq!(drive(&mut p, &ep), vec![(k, false)]);
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(p.failure_reason(k), Some("no answer within 200ms"));
+        assert!(wait_tokens(&ep, Duration::ZERO).is_empty());
+        done_tx.send(()).unwrap();
+        assert_eq!(server.join().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_new_attempt_supersedes_the_old_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let inh = inherited();
+        let now = Instant::now();
+        // Generation 1: an http attempt nobody answers (the listener never accepts).
+        let old = key(4, 1, false);
+        p.start(
+            &ep,
+            old,
+            &http(&format!("http://127.0.0.1:{port}/")),
+            Duration::from_millis(100),
+            now,
+            &inh,
+        )
+        .unwrap();
+        let new = key(4, 2, false);
+        p.start(
+            &ep,
+            new,
+            &tcp(&format!("127.0.0.1:{port}")),
+            Duration::from_millis(100),
+            now,
+            &inh,
+        )
+        .unwrap();
+        // The other check of the same service is independent.
+        let health = key(4, 2, true);
+        p.start(
+            &ep,
+            health,
+            &tcp(&format!("127.0.0.1:{port}")),
+            Duration::from_millis(100),
+            now,
+            &inh,
+        )
+        .unwrap();
+        let mut results = run_loop(&mut p, &ep, Duration::from_millis(300), true);
+        results.sort_by_key(|(k, _)| k.health);
+        assert_eq!(results, vec![(new, true), (health, true)]);
+        drop(listener);
+    }
+
+    fn wait_for(pid: i32) -> ExitStatus {
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        let (_, status) =
+            rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+                .unwrap()
+                .unwrap();
+        match (status.exit_status(), status.terminating_signal()) {
+            (Some(code), _) => ExitStatus::Exited(code as u8),
+            (None, Some(sig)) => ExitStatus::Signaled(Signal::from_number(sig).unwrap()),
+            other => panic!("odd status {other:?}"),
+        }
+    }
+
+    fn only_pid(p: &Probes) -> i32 {
+        assert_eq!(p.by_pid.len(), 1);
+        *p.by_pid.keys().next().unwrap()
+    }
+
+    #[test]
+    fn exec_results() {
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let inh = inherited();
+        let k = key(0, 1, true);
+        // Its output goes to /dev/null, not into the test's.
+        p.start(
+            &ep,
+            k,
+            &exec(&["sh", "-c", "echo noise; echo noise >&2; exit 0"]),
+            5 * SECOND,
+            Instant::now(),
+            &inh,
+        )
+        .unwrap();
+        let pid = only_pid(&p);
+        assert!(p.next_deadline().is_some());
+        let status = wait_for(pid);
+        assert_eq!(p.on_child_exit(pid, status), ChildExit::Finished(k, true));
+        assert_eq!(p.next_deadline(), None);
+        // Reported once; afterwards the pid is nobody's.
+        assert_eq!(p.on_child_exit(pid, status), ChildExit::NotProbe);
+
+        p.start(
+            &ep,
+            k,
+            &exec(&["sh", "-c", "exit 3"]),
+            5 * SECOND,
+            Instant::now(),
+            &inh,
+        )
+        .unwrap();
+        let pid = only_pid(&p);
+        let status = wait_for(pid);
+        assert_eq!(p.on_child_exit(pid, status), ChildExit::Finished(k, false));
+        assert_eq!(
+            p.failure_reason(k),
+            Some("the check command ended with exit code 3")
+        );
+    }
+
+    #[test]
+    fn exec_that_cannot_start() {
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let k = key(0, 1, false);
+        let now = Instant::now();
+        p.start(
+            &ep,
+            k,
+            &exec(&["/nonexistent/check"]),
+            SECOND,
+            now,
+            &inherited(),
+        )
+        .unwrap();
+        assert!(p.by_pid.is_empty());
+        assert_eq!(p.expire(&ep, now), vec![(k, false)]);
+        assert!(p.failure_reason(k).unwrap().contains("cannot run"));
+    }
+
+    #[test]
+    fn exec_timeout_kills_the_group() {
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let k = key(1, 1, true);
+        let now = Instant::now();
+        // The shell's child sleeps too: the whole group must go.
+        p.start(
+            &ep,
+            k,
+            &exec(&["sh", "-c", "sleep 30 & sleep 30; wait"]),
+            Duration::from_millis(100),
+            now,
+            &inherited(),
+        )
+        .unwrap();
+        let pid = only_pid(&p);
+        assert_eq!(p.expire(&ep, now), vec![]);
+        let later = now + Duration::from_millis(100);
+        assert_eq!(p.expire(&ep, later), vec![(k, false)]);
+        assert_eq!(
+            p.failure_reason(k),
+            Some("the check command did not finish within 100ms")
+        );
+        assert_eq!(p.next_deadline(), None);
+        let status = wait_for(pid);
+        assert_eq!(status, ExitStatus::Signaled(Signal::KILL));
+        assert_eq!(p.on_child_exit(pid, status), ChildExit::Ignored);
+        assert_eq!(p.on_child_exit(pid, status), ChildExit::NotProbe);
+        // The background sleep was in the group and is gone too (it is not our child, so
+        // only kill(-pgid, 0) can tell).
+        let deadline = Instant::now() + 5 * SECOND;
+        while !process::group_is_empty(crate::core::Pid(pid)) {
+            assert!(
+                Instant::now() < deadline,
+                "the probe's group outlived its kill"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn cancel_service_drops_everything() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let inh = inherited();
+        let now = Instant::now();
+        p.start(
+            &ep,
+            key(2, 1, true),
+            &exec(&["sleep", "30"]),
+            5 * SECOND,
+            now,
+            &inh,
+        )
+        .unwrap();
+        let pid = only_pid(&p);
+        p.start(
+            &ep,
+            key(2, 1, false),
+            &http(&format!("http://127.0.0.1:{port}/")),
+            5 * SECOND,
+            now,
+            &inh,
+        )
+        .unwrap();
+        // Another service's settled failure survives; service 2's does not exist anymore.
+        p.start(
+            &ep,
+            key(3, 1, false),
+            &tcp("nowhere:1"),
+            5 * SECOND,
+            now,
+            &inh,
+        )
+        .unwrap();
+        p.cancel_service(&ep, 2);
+        assert_eq!(
+            p.expire(&ep, now + 10 * SECOND),
+            vec![(key(3, 1, false), false)]
+        );
+        assert_eq!(p.next_deadline(), None);
+        assert!(wait_tokens(&ep, Duration::from_millis(50)).is_empty());
+        let status = wait_for(pid);
+        assert_eq!(status, ExitStatus::Signaled(Signal::KILL));
+        assert_eq!(p.on_child_exit(pid, status), ChildExit::Ignored);
+        drop(listener);
+    }
+
+    #[test]
+    fn stale_and_foreign_tokens_are_ignored() {
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let now = Instant::now();
+        for token in [0, PROBE_BASE, PROBE_BASE + 12345, NOTIFY_BASE] {
+            assert!(p.on_event(&ep, token, now).is_empty());
+        }
+        assert_eq!(
+            p.on_child_exit(999_999, ExitStatus::Exited(0)),
+            ChildExit::NotProbe
+        );
+    }
+
+    #[test]
+    fn attempt_ids_wrap_below_the_notify_tokens() {
+        let mut p = Probes::new();
+        p.next_id = ATTEMPT_IDS - 1;
+        assert_eq!(p.allocate_id(), ATTEMPT_IDS - 1);
+        assert_eq!(p.allocate_id(), 0);
+    }
+
+    // --- notifications ---
+
+    const NOTHING: Vec<usize> = Vec::new();
+
+    fn notify_tokens(ep: &OwnedFd, n: &mut Notify, d: Duration) -> Vec<usize> {
+        let mut out = Vec::new();
+        for token in wait_tokens(ep, d) {
+            out.extend(n.on_event(ep, token));
+        }
+        out
+    }
+
+    #[test]
+    fn sd_notify() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run/notify");
+        let ep = epoll_instance();
+        let mut n = Notify::new();
+        let prepared = n.prepare(&ep, 3, &Probe::SdNotify, &dir, None).unwrap();
+        assert!(prepared.fd_map.is_none());
+        let (name, path) = prepared.env.unwrap();
+        assert_eq!(name, "NOTIFY_SOCKET");
+        let path = PathBuf::from(path);
+        assert_eq!(path, dir.join("3.sock"));
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&dir), 0o711);
+        assert_eq!(mode(&path), 0o600);
+
+        let client = UnixDatagram::unbound().unwrap();
+        // Other fields are fine and change nothing.
+        client
+            .send_to(b"STATUS=starting\nMAINPID=42", &path)
+            .unwrap();
+        client.send_to(b"READY=10\nXREADY=1", &path).unwrap();
+        assert_eq!(notify_tokens(&ep, &mut n, SECOND), NOTHING);
+        client.send_to(b"STATUS=up\nREADY=1\n", &path).unwrap();
+        assert_eq!(notify_tokens(&ep, &mut n, SECOND), vec![3]);
+        // Once per instance.
+        client.send_to(b"READY=1", &path).unwrap();
+        assert_eq!(notify_tokens(&ep, &mut n, SECOND), NOTHING);
+
+        n.remove(&ep, 3);
+        assert!(!path.exists());
+        assert!(client.send_to(b"READY=1", &path).is_err());
+    }
+
+    #[test]
+    fn sd_notify_from_an_old_instance_does_not_count() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("notify");
+        let ep = epoll_instance();
+        let mut n = Notify::new();
+        let path = |p: Prepared| PathBuf::from(p.env.unwrap().1);
+        let first = path(n.prepare(&ep, 0, &Probe::SdNotify, &dir, None).unwrap());
+        let client = UnixDatagram::unbound().unwrap();
+        client.send_to(b"READY=1", &first).unwrap();
+        // The instance died before tend read it; the next one gets a fresh socket.
+        let second = path(n.prepare(&ep, 0, &Probe::SdNotify, &dir, None).unwrap());
+        assert_eq!(first, second);
+        assert_eq!(
+            notify_tokens(&ep, &mut n, Duration::from_millis(50)),
+            NOTHING
+        );
+        client.send_to(b"READY=1", &second).unwrap();
+        assert_eq!(notify_tokens(&ep, &mut n, SECOND), vec![0]);
+        drop(n);
+        assert!(!second.exists(), "Drop removes the socket files");
+    }
+
+    #[test]
+    fn sd_notify_socket_belongs_to_the_service_user() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("notify");
+        let ep = epoll_instance();
+        let mut n = Notify::new();
+        let who = Credentials {
+            uid: 65534,
+            gid: 65533,
+            groups: vec![],
+        };
+        let prepared = n
+            .prepare(&ep, 1, &Probe::SdNotify, &dir, Some(&who))
+            .unwrap();
+        let meta = std::fs::metadata(prepared.env.unwrap().1).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65533));
+    }
+
+    #[test]
+    fn sd_notify_dir_must_be_ours() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ep = epoll_instance();
+        let mut n = Notify::new();
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert!(n.prepare(&ep, 0, &Probe::SdNotify, &file, None).is_err());
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(tmp.path(), &link).unwrap();
+        assert!(n.prepare(&ep, 0, &Probe::SdNotify, &link, None).is_err());
+        if rustix::process::geteuid().is_root() {
+            let theirs = tmp.path().join("theirs");
+            std::fs::create_dir(&theirs).unwrap();
+            rustix::fs::chown(&theirs, Some(rustix::process::Uid::from_raw(65534)), None).unwrap();
+            let err = n
+                .prepare(&ep, 0, &Probe::SdNotify, &theirs, None)
+                .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        }
+        // A too-long path is refused with a clear error, not truncated.
+        let deep = tmp.path().join("d".repeat(120));
+        let err = n
+            .prepare(&ep, 0, &Probe::SdNotify, &deep, None)
+            .unwrap_err();
+        assert!(err.to_string().contains("socket path"), "{err}");
+        assert!(n.channels.is_empty());
+    }
+
+    #[test]
+    fn notify_fd() {
+        let ep = epoll_instance();
+        let mut n = Notify::new();
+        let prepared = n
+            .prepare(
+                &ep,
+                7,
+                &Probe::NotifyFd { fd: 3 },
+                Path::new("/nonexistent"),
+                None,
+            )
+            .unwrap();
+        assert!(prepared.env.is_none());
+        let (write, number) = prepared.fd_map.unwrap();
+        assert_eq!(number, 3);
+        let mut w = std::fs::File::from(write);
+        w.write_all(b"starting").unwrap();
+        assert_eq!(
+            notify_tokens(&ep, &mut n, Duration::from_millis(50)),
+            NOTHING
+        );
+        w.write_all(b"...\n").unwrap();
+        assert_eq!(notify_tokens(&ep, &mut n, SECOND), vec![7]);
+        w.write_all(b"\n").unwrap();
+        assert_eq!(notify_tokens(&ep, &mut n, SECOND), NOTHING);
+        // The service closes its end: the channel goes, and the hang-up does not keep the
+        // loop awake.
+        drop(w);
+        assert_eq!(notify_tokens(&ep, &mut n, SECOND), NOTHING);
+        assert!(n.channels.is_empty());
+        assert!(wait_tokens(&ep, Duration::from_millis(50)).is_empty());
+    }
+
+    #[test]
+    fn notify_fd_closed_without_a_word() {
+        let ep = epoll_instance();
+        let mut n = Notify::new();
+        let prepared = n
+            .prepare(&ep, 0, &Probe::NotifyFd { fd: 5 }, Path::new("/"), None)
+            .unwrap();
+        drop(prepared);
+        assert_eq!(notify_tokens(&ep, &mut n, SECOND), NOTHING);
+        assert!(n.channels.is_empty());
+    }
+
+    #[test]
+    fn notify_rejects_what_it_cannot_do() {
+        let ep = epoll_instance();
+        let mut n = Notify::new();
+        for probe in [
+            Probe::NotifyFd { fd: 2 },
+            tcp("127.0.0.1:1"),
+            exec(&["true"]),
+        ] {
+            let err = n.prepare(&ep, 0, &probe, Path::new("/"), None).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{probe:?}");
+        }
+        assert!(n.on_event(&ep, NOTIFY_BASE + 99).is_empty());
+        assert!(n.on_event(&ep, PROBE_BASE).is_empty());
+    }
+
+    #[test]
+    fn ready_lines() {
+        assert!(says_ready(b"READY=1"));
+        assert!(says_ready(b"STATUS=x\nREADY=1\n"));
+        assert!(!says_ready(b"READY=0"));
+        assert!(!says_ready(b"READY=10"));
+        assert!(!says_ready(b" READY=1"));
+        assert!(!says_ready(b""));
+    }
+}
