@@ -4,66 +4,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use support::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Setup {
-    fn new(toml: &str) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("tend.toml");
-        let toml = toml
-            .replace("$DIR", &dir.path().display().to_string())
-            .replace("$HTTP", &helper("httpserver.py").display().to_string());
-        std::fs::write(
-            &config,
-            format!(
-                "[tend]\nsocket = \"{}/ctl.sock\"\n{toml}",
-                dir.path().display()
-            ),
-        )
-        .unwrap();
-        Setup { dir, config }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn pid1(&self) -> Running {
-        Running::start(pid1_command(&["run", self.config.to_str().unwrap()]))
-    }
-
-    /// `tend health` from inside tend's pid namespace, as `docker exec` would run it.
-    fn health(&self, t: &Running) -> (i32, String) {
-        let tend = t.tend_pid_under_unshare();
-        let out = Command::new("nsenter")
-            .args([
-                "--target",
-                &tend.to_string(),
-                "--pid",
-                "--",
-                tend_bin(),
-                "health",
-                "--socket",
-            ])
-            .arg(self.path("ctl.sock"))
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        )
-    }
-}
 
 /// A port nothing listens on now (bound and released by the test).
 fn free_port() -> u16 {
@@ -72,18 +18,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn wait_log(t: &Running, what: &str) {
-    let start = std::time::Instant::now();
-    while !(t.stderr().contains(what) || t.stdout().contains(what)) {
-        assert!(
-            start.elapsed() < LIMIT,
-            "timed out waiting for '{what}' in tend's output:\n{}",
-            t.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn read(path: &Path) -> String {
@@ -96,7 +30,7 @@ fn read(path: &Path) -> String {
 #[test]
 fn a_tcp_readiness_probe_gates_the_dependent() {
     let port = free_port();
-    let s = Setup::new(&format!(
+    let s = Setup::with_socket(&format!(
         r#"
 [services.db]
 command = ["python3", "$HTTP", "{port}", "$DIR", "0.5"]
@@ -123,7 +57,7 @@ depends-on = {{ db = "ready" }}
 
 #[test]
 fn notify_fd_and_sd_notify_make_a_service_ready() {
-    let s = Setup::new(
+    let s = Setup::with_socket(
         r#"
 [services.fdnotify]
 command = ["sh", "-c", "sleep 0.3; touch $DIR/fd-before; echo >&3; exec sleep 1000"]
@@ -150,7 +84,7 @@ depends-on = { fdnotify = "ready", sdnotify = "ready" }
 #[test]
 fn a_service_not_ready_in_time_is_restarted_as_a_failed_start() {
     let port = free_port();
-    let s = Setup::new(&format!(
+    let s = Setup::with_socket(&format!(
         r#"
 [services.never]
 command = ["sh", "-c", "echo start >> $DIR/starts; exec sleep 1000"]
@@ -179,7 +113,7 @@ max-restarts = 1
 #[test]
 fn failing_health_checks_restart_the_service() {
     let port = free_port();
-    let s = Setup::new(&format!(
+    let s = Setup::with_socket(&format!(
         r#"
 [services.web]
 command = ["sh", "-c", "rm -f $DIR/broken; exec python3 $HTTP {port} $DIR"]
@@ -196,7 +130,7 @@ backoff = {{ initial = "50ms", max = "1s", factor = 2.0 }}
     let first = read(&s.path("pid"));
     // Break it only once it is ready (a broken server would never become ready).
     wait_for("web to be ready and healthy", LIMIT, || {
-        (s.health(&t).0 == 0).then_some(())
+        (health(&s, &t).0 == 0).then_some(())
     });
     std::fs::write(s.path("broken"), "").unwrap();
     wait_log(&t, "'web' is unhealthy: restarting it");
@@ -217,7 +151,7 @@ backoff = {{ initial = "50ms", max = "1s", factor = 2.0 }}
 #[test]
 fn tend_health_follows_readiness_and_failures() {
     let port = free_port();
-    let s = Setup::new(&format!(
+    let s = Setup::with_socket(&format!(
         r#"
 [services.api]
 command = ["python3", "$HTTP", "{port}", "$DIR", "1.0"]
@@ -231,15 +165,15 @@ restart = "never"
     ));
     let t = s.pid1();
     wait_log(&t, "spawned 'api'");
-    let (code, reason) = s.health(&t);
+    let (code, reason) = health(&s, &t);
     assert_eq!(code, 1, "api not ready yet: {reason}");
     assert!(reason.contains("api"), "{reason}");
     wait_for("api to be ready", LIMIT, || {
-        (s.health(&t).0 == 0).then_some(())
+        (health(&s, &t).0 == 0).then_some(())
     });
     std::fs::write(s.path("fail-now"), "").unwrap();
     wait_log(&t, "'batch' has failed for good");
-    let (code, reason) = s.health(&t);
+    let (code, reason) = health(&s, &t);
     assert_eq!(
         code, 1,
         "a failed service is not healthy (the scene is kept, no traffic)"
@@ -250,7 +184,7 @@ restart = "never"
 #[test]
 fn an_unhealthy_critical_service_that_gives_up_ends_the_container_with_its_code() {
     let port = free_port();
-    let s = Setup::new(&format!(
+    let s = Setup::with_socket(&format!(
         r#"
 [services.web]
 command = ["sh", "-c", "touch $DIR/broken; exec python3 $HTTP {port} $DIR"]
@@ -276,4 +210,26 @@ backoff = {{ initial = "50ms", max = "1s", factor = 2.0 }}
         "{}",
         t.stderr()
     );
+}
+
+/// `tend health` from inside tend's pid namespace, as `docker exec` would run it.
+fn health(s: &Setup, t: &Running) -> (i32, String) {
+    let tend = t.tend_pid_under_unshare();
+    let out = Command::new("nsenter")
+        .args([
+            "--target",
+            &tend.to_string(),
+            "--pid",
+            "--",
+            tend_bin(),
+            "health",
+            "--socket",
+        ])
+        .arg(s.path("ctl.sock"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
 }

@@ -5,42 +5,12 @@
 mod support;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// A temp dir with a config file in it.
-struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Setup {
-    fn new(toml: &str) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("tend.toml");
-        let toml = toml.replace("$DIR", &dir.path().display().to_string());
-        std::fs::write(&config, toml).unwrap();
-        Setup { dir, config }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn pid1(&self) -> Running {
-        Running::start(pid1_command(&["run", self.config.to_str().unwrap()]))
-    }
-}
-
-fn wait_log(t: &Running, what: &str) {
-    wait_for(&format!("'{what}' in tend's output"), LIMIT, || {
-        (t.stderr().contains(what) || t.stdout().contains(what)).then_some(())
-    });
-}
 
 fn count_lines(path: &Path) -> usize {
     lines(path).len()

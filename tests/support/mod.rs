@@ -160,3 +160,51 @@ pub fn wait_ready(path: &Path) {
             .then_some(())
     })
 }
+
+/// A temp dir holding a configuration file, for `tend run` tests. In the TOML, `$DIR` is the
+/// temp dir and `$HTTP` the test HTTP server helper.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    pub fn new(toml: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("tend.toml");
+        let toml = toml
+            .replace("$DIR", &dir.path().display().to_string())
+            .replace("$HTTP", &helper("httpserver.py").display().to_string());
+        std::fs::write(&config, toml).unwrap();
+        Setup { dir, config }
+    }
+
+    /// The same, with the control socket at `$DIR/ctl.sock` (the TOML must not have a
+    /// [tend] table of its own).
+    pub fn with_socket(toml: &str) -> Setup {
+        Setup::new(&format!("[tend]\nsocket = \"$DIR/ctl.sock\"\n{toml}"))
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `tend run` on the file as PID 1 of a new pid namespace.
+    pub fn pid1(&self) -> Running {
+        Running::start(pid1_command(&["run", self.config.to_str().unwrap()]))
+    }
+}
+
+/// Waits until tend's stdout or stderr contains `what`; on timeout, shows its stderr.
+pub fn wait_log(t: &Running, what: &str) {
+    let limit = Duration::from_secs(30);
+    let start = Instant::now();
+    while !(t.stderr().contains(what) || t.stdout().contains(what)) {
+        assert!(
+            start.elapsed() < limit,
+            "timed out waiting for '{what}' in tend's output:\n{}",
+            t.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -1,31 +1,9 @@
 //! Control requests (start, stop, restart, signal, shutdown) and reload, with a fake clock.
 
+use super::common::{at, service, spec};
 use crate::core::spec::ServiceSpec;
 use crate::core::*;
-use std::ffi::OsString;
 use std::time::Duration;
-
-fn at(ms: u64) -> Instant {
-    Instant::from_origin(Duration::from_millis(ms))
-}
-
-fn service(name: &str) -> ServiceSpec {
-    ServiceSpec::new(
-        name,
-        Launch::command(vec![OsString::from(name)], SessionMode::NewSession),
-    )
-}
-
-fn spec(services: Vec<ServiceSpec>) -> Spec {
-    Spec {
-        services,
-        signals: SignalRouting::Supervise {
-            shutdown: ExitSignals::default(),
-        },
-        main_exit: MainExit::default(),
-        shutdown_timeout: Duration::from_secs(9),
-    }
-}
 
 /// Actions without log notes; spawns answered with pids 100, 101, ... in order.
 struct Harness {

@@ -1,21 +1,10 @@
 //! Dependencies: start order, conditions (started, ready, completed), blocking on a failed
 //! dependency, and the reverse order at shutdown; with a fake clock.
 
+use super::common::{at, service, spec};
 use crate::core::spec::ServiceSpec;
 use crate::core::*;
-use std::ffi::OsString;
 use std::time::Duration;
-
-fn at(ms: u64) -> Instant {
-    Instant::from_origin(Duration::from_millis(ms))
-}
-
-fn service(name: &str) -> ServiceSpec {
-    ServiceSpec::new(
-        name,
-        Launch::command(vec![OsString::from(name)], SessionMode::NewSession),
-    )
-}
 
 fn needs(mut s: ServiceSpec, deps: &[(usize, Condition)]) -> ServiceSpec {
     s.depends_on = deps
@@ -26,17 +15,6 @@ fn needs(mut s: ServiceSpec, deps: &[(usize, Condition)]) -> ServiceSpec {
         })
         .collect();
     s
-}
-
-fn spec(services: Vec<ServiceSpec>) -> Spec {
-    Spec {
-        services,
-        signals: SignalRouting::Supervise {
-            shutdown: ExitSignals::default(),
-        },
-        main_exit: MainExit::default(),
-        shutdown_timeout: Duration::from_secs(9),
-    }
 }
 
 /// Runs the supervisor like a shell: spawns succeed with pid 100 + service index * 10 +

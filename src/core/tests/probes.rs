@@ -1,24 +1,13 @@
 //! Readiness probes and notifications, the readiness timeout, and health checks, with a fake
 //! clock: the core schedules attempts and hears results; the shell runs them.
 
+use super::common::{at, service, spec};
 use crate::core::spec::{HealthRule, Probe, ReadyRule, ServiceSpec};
 use crate::core::*;
-use std::ffi::OsString;
 use std::time::Duration;
-
-fn at(ms: u64) -> Instant {
-    Instant::from_origin(Duration::from_millis(ms))
-}
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-fn service(name: &str) -> ServiceSpec {
-    ServiceSpec::new(
-        name,
-        Launch::command(vec![OsString::from(name)], SessionMode::NewSession),
-    )
 }
 
 fn tcp_ready(s: ServiceSpec) -> ServiceSpec {
@@ -47,17 +36,6 @@ fn healthy(s: ServiceSpec) -> ServiceSpec {
             failures: 3,
         }),
         ..s
-    }
-}
-
-fn spec(services: Vec<ServiceSpec>) -> Spec {
-    Spec {
-        services,
-        signals: SignalRouting::Supervise {
-            shutdown: ExitSignals::default(),
-        },
-        main_exit: MainExit::default(),
-        shutdown_timeout: Duration::from_secs(9),
     }
 }
 

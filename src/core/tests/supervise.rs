@@ -1,33 +1,11 @@
 //! Supervisor mode: several services, restart policies, backoff, critical services and the
 //! ordered graceful shutdown.
 
+use super::common::{at, service, spec};
 use crate::core::spec::{KILL_REAP_GRACE, ServiceSpec};
 use crate::core::supervisor::LEFTOVER_GRACE;
 use crate::core::*;
-use std::ffi::OsString;
 use std::time::Duration;
-
-fn at(ms: u64) -> Instant {
-    Instant::from_origin(Duration::from_millis(ms))
-}
-
-fn service(name: &str) -> ServiceSpec {
-    ServiceSpec::new(
-        name,
-        Launch::command(vec![OsString::from(name)], SessionMode::NewSession),
-    )
-}
-
-fn spec(services: Vec<ServiceSpec>) -> Spec {
-    Spec {
-        services,
-        signals: SignalRouting::Supervise {
-            shutdown: ExitSignals::default(),
-        },
-        main_exit: MainExit::default(),
-        shutdown_timeout: Duration::from_secs(9),
-    }
-}
 
 fn drain(sup: &mut Supervisor) -> Vec<Action> {
     std::iter::from_fn(|| sup.poll_action())

@@ -1,0 +1,31 @@
+//! Helpers shared by the supervisor-mode tests.
+
+use crate::core::spec::ServiceSpec;
+use crate::core::*;
+use std::ffi::OsString;
+use std::time::Duration;
+
+/// The fake clock: `ms` milliseconds after the origin.
+pub fn at(ms: u64) -> Instant {
+    Instant::from_origin(Duration::from_millis(ms))
+}
+
+/// A service with every default, running a program named like it.
+pub fn service(name: &str) -> ServiceSpec {
+    ServiceSpec::new(
+        name,
+        Launch::command(vec![OsString::from(name)], SessionMode::NewSession),
+    )
+}
+
+/// Supervisor mode with SIGTERM/SIGINT as shutdown signals and a 9 s budget.
+pub fn spec(services: Vec<ServiceSpec>) -> Spec {
+    Spec {
+        services,
+        signals: SignalRouting::Supervise {
+            shutdown: ExitSignals::default(),
+        },
+        main_exit: MainExit::default(),
+        shutdown_timeout: Duration::from_secs(9),
+    }
+}
