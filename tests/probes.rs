@@ -233,3 +233,69 @@ fn health(s: &Setup, t: &Running) -> (i32, String) {
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
     )
 }
+
+/// `GET path` on 127.0.0.1:port; the status code and the body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+fn http_endpoints_report_liveness_readiness_and_metrics() {
+    let port = free_port();
+    let s = Setup::new(&format!(
+        r#"
+[tend]
+http = "127.0.0.1:{port}"
+socket = "$DIR/ctl.sock"
+
+[services.app]
+command = ["sh", "-c", "trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.05; done"]
+critical = true
+start-secs = "0s"
+"#
+    ));
+    let mut t = s.pid1();
+    wait_for("the endpoints", LIMIT, || {
+        (std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()).then_some(())
+    });
+    assert_eq!(get(port, "/livez").0, 200);
+    wait_for("ready", LIMIT, || {
+        (get(port, "/readyz").0 == 200).then_some(())
+    });
+    let (code, metrics) = get(port, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("tend_service_up{service=\"app\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tend_service_ready{service=\"app\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE tend_orphans_reaped_total counter"),
+        "{metrics}"
+    );
+    assert_eq!(get(port, "/nope").0, 404);
+    // The moment shutdown starts, /readyz says 503 so Kubernetes stops routing.
+    send(t.tend_pid_under_unshare(), "TERM");
+    wait_for("503 during the shutdown", LIMIT, || {
+        (get(port, "/readyz").0 == 503).then_some(())
+    });
+    assert_eq!(t.code(LIMIT), 0);
+}

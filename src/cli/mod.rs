@@ -124,6 +124,7 @@ fn run_single(
         control: None,
         config_path: None,
         notify_dir: None,
+        http: None,
     };
     match event_loop::run(Supervisor::new(spec), ctx) {
         Ok(code) => c_int::from(code),

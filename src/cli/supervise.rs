@@ -4,6 +4,7 @@ use crate::config::{self, Environment, LogFormat};
 use crate::core::{Level, Supervisor};
 use crate::shell::control::{Access, ControlServer};
 use crate::shell::event_loop::{self, Context};
+use crate::shell::http_server::HttpServer;
 use crate::shell::log::Logger;
 use crate::shell::logs::{Format, Logs, Style};
 use crate::sys::{process, signals};
@@ -102,6 +103,23 @@ pub fn run(
             return 1;
         }
     };
+    // Asked-for probe endpoints that cannot be served would make the orchestrator restart the
+    // container in a loop for a reason nobody sees: refuse to start instead.
+    let http = match loaded.settings.http.map(HttpServer::bind).transpose() {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!(
+                "tend: error: cannot listen on http = {:?}: {e}",
+                loaded
+                    .settings
+                    .http
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            );
+            eprintln!("tend: nothing was started");
+            return 1;
+        }
+    };
     // Services run even when the socket cannot be made (a read-only /run, say): control is
     // a convenience, supervision is the job.
     let access = Access {
@@ -130,6 +148,7 @@ pub fn run(
         control,
         config_path: Some(path),
         notify_dir: Some(notify_dir(&loaded.settings.socket)),
+        http,
     };
     match event_loop::run(Supervisor::new(loaded.spec), ctx) {
         Ok(code) => c_int::from(code),

@@ -1,10 +1,10 @@
 //! The addresses probes connect to: `HOST:PORT` for `tcp`, `http://HOST[:PORT]/PATH` for
-//! `http`.
+//! `http`; and the address tend's own HTTP server listens on, `IP:PORT`.
 //!
 //! Only the shape is checked: no name is resolved while loading (a name that does not
 //! resolve yet, because the service that provides it is not up, is normal at start).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
 
 /// What is wrong with an address, and which bytes of it are wrong.
@@ -45,7 +45,7 @@ pub fn tcp(text: &str) -> Result<(), Problem> {
         ));
     };
     check_host(host)?;
-    check_port(port)
+    check_port(&port).map(drop)
 }
 
 /// Checks an `http` URL, `http://HOST[:PORT]/PATH`, and returns it in the form the probe
@@ -96,7 +96,7 @@ pub fn http(text: &str) -> Result<String, Problem> {
     let (host, port) = host_and_port(authority, start)?;
     check_host(host)?;
     if let Some(port) = port {
-        check_port(port)?;
+        check_port(&port)?;
     }
     let path_start = start + authority_len;
     if let Some(i) = path.find('#') {
@@ -116,6 +116,72 @@ pub fn http(text: &str) -> Result<String, Problem> {
     }
     let slash = if path.starts_with('/') { "" } else { "/" };
     Ok(format!("http://{authority}{slash}{path}"))
+}
+
+/// Reads the address of tend's HTTP server: `IP:PORT` (IPv6 in brackets), or `:PORT` or
+/// `PORT` alone for 127.0.0.1, so that only what asks for it is reachable from outside the
+/// container. No name is accepted: a listening address is an interface, not a peer to look up.
+pub fn listen(text: &str) -> Result<SocketAddr, Problem> {
+    const EXAMPLE: &str = "IP:PORT such as \"127.0.0.1:9100\" or \"0.0.0.0:9100\", or \":9100\" \
+                           for 127.0.0.1";
+    if text.is_empty() {
+        return Err(problem(
+            0..0,
+            format!("the address is empty; expected {EXAMPLE}"),
+        ));
+    }
+    let (ip, port) = if text.bytes().all(|b| b.is_ascii_digit()) {
+        let port = Part { text, at: 0 };
+        (IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+    } else if let Some(rest) = text.strip_prefix(':').filter(|r| !r.contains(':')) {
+        let port = Part { text: rest, at: 1 };
+        (IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+    } else {
+        let (host, port) = host_and_port(text, 0)?;
+        let Some(port) = port else {
+            return Err(problem(
+                0..text.len(),
+                format!(
+                    "\"{}\" has no port; expected {EXAMPLE}",
+                    text.escape_debug()
+                ),
+            ));
+        };
+        (listen_ip(host)?, port)
+    };
+    let number = check_port(&port)?;
+    Ok(SocketAddr::new(ip, number))
+}
+
+/// The IP address a listening socket binds to.
+fn listen_ip(host: Part<'_>) -> Result<IpAddr, Problem> {
+    let text = host.text;
+    if text.is_empty() {
+        return Err(problem(
+            host.at..host.at,
+            "the IP address is missing before `:`; write \":PORT\" alone for 127.0.0.1",
+        ));
+    }
+    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        if let Ok(ip) = inner.parse::<Ipv6Addr>() {
+            return Ok(IpAddr::V6(ip));
+        }
+    } else if let Ok(ip) = text.parse::<Ipv4Addr>() {
+        return Ok(IpAddr::V4(ip));
+    }
+    let message = if !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') && valid_name(text) {
+        format!(
+            "\"{}\" is a name, but tend listens on an IP address: write 127.0.0.1 (this container \
+             only) or 0.0.0.0 (every interface)",
+            text.escape_debug()
+        )
+    } else {
+        format!(
+            "invalid IP address \"{}\": expected an IPv4 address, or an IPv6 address in brackets",
+            text.escape_debug()
+        )
+    };
+    Err(problem(host.span(), message))
 }
 
 /// A host or port as written, and the offset of its first byte in the whole value.
@@ -213,7 +279,7 @@ fn valid_name(text: &str) -> bool {
         })
 }
 
-fn check_port(port: Part<'_>) -> Result<(), Problem> {
+fn check_port(port: &Part<'_>) -> Result<u16, Problem> {
     let text = port.text;
     if text.is_empty() {
         return Err(problem(
@@ -230,8 +296,8 @@ fn check_port(port: Part<'_>) -> Result<(), Problem> {
             ),
         ));
     }
-    match text.parse::<u32>() {
-        Ok(n) if (1..=65535).contains(&n) => Ok(()),
+    match text.parse::<u16>() {
+        Ok(n) if n > 0 => Ok(n),
         _ => Err(problem(
             port.span(),
             format!("port {text} is out of range: expected a number from 1 to 65535"),
@@ -343,5 +409,83 @@ mod tests {
         assert_eq!(fails_at(http("http://web/a b")).0, 12..13);
         assert_eq!(fails_at(http("http://web/a#top")).0, 12..16);
         assert_eq!(fails_at(http("http://web/\u{1}")).0, 11..12);
+    }
+
+    #[test]
+    fn listen_addresses() {
+        for (given, used) in [
+            ("127.0.0.1:9100", "127.0.0.1:9100"),
+            ("0.0.0.0:9100", "0.0.0.0:9100"),
+            (":9100", "127.0.0.1:9100"),
+            ("9100", "127.0.0.1:9100"),
+            ("65535", "127.0.0.1:65535"),
+            ("10.1.2.3:1", "10.1.2.3:1"),
+            ("[::1]:9100", "[::1]:9100"),
+            ("[::]:80", "[::]:80"),
+        ] {
+            assert_eq!(
+                listen(given),
+                Ok(used.parse::<std::net::SocketAddr>().unwrap()),
+                "{given}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_listen_addresses_say_where() {
+        assert_eq!(
+            fails_at(listen("")),
+            (
+                0..0,
+                "the address is empty; expected IP:PORT such as \"127.0.0.1:9100\" or \
+                 \"0.0.0.0:9100\", or \":9100\" for 127.0.0.1"
+                    .into()
+            )
+        );
+        assert_eq!(
+            fails_at(listen("localhost:9100")),
+            (
+                0..9,
+                "\"localhost\" is a name, but tend listens on an IP address: write 127.0.0.1 \
+                 (this container only) or 0.0.0.0 (every interface)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            fails_at(listen("127.0.0.256:80")),
+            (
+                0..11,
+                "invalid IP address \"127.0.0.256\": expected an IPv4 address, or an IPv6 \
+                 address in brackets"
+                    .into()
+            )
+        );
+        assert_eq!(fails_at(listen("[::g]:80")).0, 0..5);
+        assert_eq!(fails_at(listen("::1:80")).0, 0..6);
+        assert_eq!(fails_at(listen("[::1]80")).0, 5..7);
+        assert!(
+            fails_at(listen("127.0.0.1"))
+                .1
+                .starts_with("\"127.0.0.1\" has no port")
+        );
+        assert!(
+            fails_at(listen("[::1]"))
+                .1
+                .starts_with("\"[::1]\" has no port")
+        );
+        assert_eq!(
+            fails_at(listen("127.0.0.1:0")),
+            (
+                10..11,
+                "port 0 is out of range: expected a number from 1 to 65535".into()
+            )
+        );
+        assert_eq!(fails_at(listen(":0")).0, 1..2);
+        assert_eq!(fails_at(listen("0")).0, 0..1);
+        assert_eq!(fails_at(listen("70000")).0, 0..5);
+        assert_eq!(fails_at(listen(":")).0, 1..1);
+        assert_eq!(fails_at(listen(":http")).0, 1..5);
+        assert_eq!(fails_at(listen("127.0.0.1:")).0, 10..10);
+        assert_eq!(fails_at(listen(" 9100")).0, 0..5);
     }
 }

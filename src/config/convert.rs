@@ -2,6 +2,7 @@
 //! result as `core::spec` data plus tend's settings. Every check that fails points at the
 //! value it is about.
 
+use super::address;
 use super::depends::{self, Places, Roster};
 use super::error::{ConfigError, Source};
 use super::schema::{BackoffTable, Document, DurationValue, Restart, ServiceTable};
@@ -89,6 +90,14 @@ pub(super) fn convert(
     }
     if let Some(group) = &tend.socket_group {
         settings.socket_group = Some(cx.group(group, "socket-group")?);
+    }
+    if let Some(http) = &tend.http {
+        let text = http.get_ref();
+        let addr = address::listen(text).map_err(|p| {
+            let span = cx.inside_string(http.span(), text, p.at);
+            cx.error(span, p.message)
+        })?;
+        settings.http = Some(addr);
     }
     settings.log_timestamps = tend.log_timestamps.unwrap_or(settings.log_timestamps);
     settings.log_format = tend.log_format.unwrap_or(settings.log_format);

@@ -53,6 +53,8 @@ pub struct Settings {
     /// Members of this group (by gid) may use the control socket besides root and tend's
     /// own user.
     pub socket_group: Option<u32>,
+    /// Where tend serves `/livez`, `/readyz` and `/metrics` over HTTP; none by default.
+    pub http: Option<std::net::SocketAddr>,
     pub log_timestamps: bool,
     pub log_format: LogFormat,
 }
@@ -62,6 +64,7 @@ impl Default for Settings {
         Settings {
             socket: PathBuf::from(DEFAULT_SOCKET),
             socket_group: None,
+            http: None,
             log_timestamps: false,
             log_format: LogFormat::Prefixed,
         }

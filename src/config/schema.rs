@@ -29,6 +29,7 @@ pub struct TendTable {
     pub shutdown_timeout: Option<Spanned<DurationValue>>,
     pub socket: Option<Spanned<String>>,
     pub socket_group: Option<Spanned<IdValue>>,
+    pub http: Option<Spanned<String>>,
     pub log_timestamps: Option<bool>,
     pub log_format: Option<super::LogFormat>,
     pub shutdown_signals: Option<Spanned<Vec<Spanned<String>>>>,

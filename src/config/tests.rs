@@ -105,6 +105,7 @@ const FULL: &str = r#"
 shutdown-timeout = "20s"
 socket = "/tmp/tend.sock"
 socket-group = "adm"
+http = "0.0.0.0:9100"
 log-timestamps = true
 log-format = "json"
 shutdown-signals = ["TERM", "SIGQUIT", "usr1"]
@@ -299,6 +300,7 @@ fn a_full_file_gives_exactly_this_spec() {
         Settings {
             socket: "/tmp/tend.sock".into(),
             socket_group: Some(4),
+            http: Some("0.0.0.0:9100".parse().unwrap()),
             log_timestamps: true,
             log_format: LogFormat::Json
         }
@@ -324,6 +326,10 @@ fn defaults() {
         PathBuf::from("/run/tend/control.sock")
     );
     assert_eq!(loaded.settings.socket_group, None);
+    assert_eq!(
+        loaded.settings.http, None,
+        "no HTTP server unless asked for"
+    );
     assert_eq!(loaded.settings.log_format, LogFormat::Prefixed);
     assert!(!loaded.settings.log_timestamps);
     assert!(loaded.warnings.is_empty());
@@ -1237,11 +1243,11 @@ fn unknown_keys_point_at_the_key() {
         "unknown key `servics`, expected `tend` or `services`",
     );
     assert_error(
-        "[tend]\nhttp = \"127.0.0.1:9100\"\n[services.a]\ncommand = \"a\"\n",
+        "[tend]\nmetrics = \"127.0.0.1:9100\"\n[services.a]\ncommand = \"a\"\n",
         2,
         1,
-        "unknown key `http`, expected one of `shutdown-timeout`, `socket`, `socket-group`, \
-         `log-timestamps`, `log-format`, `shutdown-signals`",
+        "unknown key `metrics`, expected one of `shutdown-timeout`, `socket`, `socket-group`, \
+         `http`, `log-timestamps`, `log-format`, `shutdown-signals`",
     );
     assert_error(
         "[services.a]\ncommand = \"a\"\nreadiness = { tcp = \"db:5432\" }\n",
@@ -1629,6 +1635,94 @@ fn bad_socket_groups() {
         2,
         16,
         "invalid type: boolean `true`, expected a name or a numeric id",
+    );
+}
+
+#[test]
+fn http_addresses() {
+    let http = |value: &str| {
+        let text = format!("[tend]\nhttp = {value}\n[services.a]\ncommand = \"a\"\n");
+        load(&text).unwrap().settings.http.map(|a| a.to_string())
+    };
+    assert_eq!(
+        http("\"127.0.0.1:9100\"").as_deref(),
+        Some("127.0.0.1:9100")
+    );
+    // A port alone means loopback: reachable from outside only when asked for.
+    assert_eq!(http("\":9100\"").as_deref(), Some("127.0.0.1:9100"));
+    assert_eq!(http("\"9100\"").as_deref(), Some("127.0.0.1:9100"));
+    assert_eq!(http("'0.0.0.0:80'").as_deref(), Some("0.0.0.0:80"));
+    assert_eq!(http("\"[::]:9100\"").as_deref(), Some("[::]:9100"));
+    assert_eq!(http("\"[::1]:9100\"").as_deref(), Some("[::1]:9100"));
+}
+
+#[test]
+fn bad_http_addresses_point_inside_the_value() {
+    let file = |value: &str| format!("[tend]\nhttp = {value}\n[services.a]\ncommand = \"a\"\n");
+    assert_error(
+        &file("\"127.0.0.1:0\""),
+        2,
+        19,
+        "port 0 is out of range: expected a number from 1 to 65535",
+    );
+    assert_error(
+        &file("\":99999\""),
+        2,
+        10,
+        "port 99999 is out of range: expected a number from 1 to 65535",
+    );
+    assert_error(
+        &file("\"localhost:9100\""),
+        2,
+        9,
+        "\"localhost\" is a name, but tend listens on an IP address: write 127.0.0.1 (this \
+         container only) or 0.0.0.0 (every interface)",
+    );
+    assert_error(
+        &file("\"10.0.0.300:9100\""),
+        2,
+        9,
+        "invalid IP address \"10.0.0.300\": expected an IPv4 address, or an IPv6 address in \
+         brackets",
+    );
+    assert_error(
+        &file("\"127.0.0.1\""),
+        2,
+        9,
+        "\"127.0.0.1\" has no port; expected IP:PORT such as \"127.0.0.1:9100\" or \
+         \"0.0.0.0:9100\", or \":9100\" for 127.0.0.1",
+    );
+    assert_error(
+        &file("\"\""),
+        2,
+        9,
+        "the address is empty; expected IP:PORT such as \"127.0.0.1:9100\" or \
+         \"0.0.0.0:9100\", or \":9100\" for 127.0.0.1",
+    );
+    assert_error(
+        &file("\"::1:9100\""),
+        2,
+        9,
+        "an IPv6 address must be written in brackets, as in [::1]:8080",
+    );
+    assert_error(
+        &file("\"127.0.0.1:metrics\""),
+        2,
+        19,
+        "invalid port \"metrics\": expected a number from 1 to 65535",
+    );
+    // A string with escapes cannot be mapped byte for byte: the whole value is pointed at.
+    assert_error(
+        &file("\"127.0.0.1:\\u0030\""),
+        2,
+        8,
+        "port 0 is out of range: expected a number from 1 to 65535",
+    );
+    assert_error(
+        &file("9100"),
+        2,
+        8,
+        "invalid type: integer `9100`, expected a string",
     );
 }
 

@@ -3,8 +3,10 @@
 //! timeout at all: an idle tend makes no system calls.
 
 use super::control::{self, ControlServer, Incoming};
+use super::http_server::{self, HttpServer, Snapshot};
 use super::log::Logger;
 use super::logs::{Logs, Stream};
+use super::metrics;
 use super::probes::{self, ChildExit, Notify, ProbeKey, Probes};
 use super::status;
 use crate::config;
@@ -37,6 +39,8 @@ pub struct Context {
     pub config_path: Option<std::path::PathBuf>,
     /// Where sd_notify sockets for services are made.
     pub notify_dir: Option<std::path::PathBuf>,
+    /// Supervisor mode: /livez, /readyz and /metrics, when configured.
+    pub http: Option<HttpServer>,
 }
 
 const SIGNALFD: u64 = 0;
@@ -78,6 +82,9 @@ pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
         epoll::EventFlags::IN,
     )?;
     if let Some(server) = &ctx.control {
+        server.register(&ep)?;
+    }
+    if let Some(server) = &ctx.http {
         server.register(&ep)?;
     }
     if let Some(logs) = &ctx.logs {
@@ -189,6 +196,16 @@ impl Loop {
                         let results = self.probes.on_event(&self.ep, t, Instant::now());
                         self.probe_results(results);
                     }
+                    http_server::HTTP_LISTENER_TOKEN => {
+                        if let Some(server) = &mut self.ctx.http {
+                            server.accept(&self.ep, Instant::now());
+                        }
+                    }
+                    t if t >= http_server::HTTP_CONN_BASE => {
+                        let conn = (t - http_server::HTTP_CONN_BASE) as usize;
+                        let flags = ev.flags;
+                        self.on_http(conn, flags);
+                    }
                     t if t >= control::CONN_BASE => {
                         let conn = (t - control::CONN_BASE) as usize;
                         let flags = ev.flags;
@@ -237,6 +254,9 @@ impl Loop {
             if let Some(server) = &mut self.ctx.control {
                 server.expire(&self.ep, Instant::now());
             }
+            if let Some(server) = &mut self.ctx.http {
+                server.expire(&self.ep, Instant::now());
+            }
             let expired = self.probes.expire(&self.ep, Instant::now());
             self.probe_results(expired);
             self.forward_fresh_lines();
@@ -256,7 +276,11 @@ impl Loop {
             .as_ref()
             .and_then(ControlServer::next_deadline);
         let probes = self.probes.next_deadline();
-        [core, logs, control, probes].into_iter().flatten().min()
+        let http = self.ctx.http.as_ref().and_then(HttpServer::next_deadline);
+        [core, logs, control, probes, http]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Executes actions and answers the core's questions until nothing is left to do.
@@ -461,6 +485,36 @@ impl Loop {
                 ok,
             };
             self.sup.handle(now, input);
+        }
+    }
+
+    /// An event on an HTTP probe connection: answered from the supervisor's state.
+    fn on_http(&mut self, conn: usize, flags: epoll::EventFlags) {
+        let now = self.now();
+        let uptime = self.origin.elapsed();
+        let Some(server) = &mut self.ctx.http else {
+            return;
+        };
+        if flags.contains(epoll::EventFlags::OUT) {
+            server.flush(&self.ep, conn);
+        }
+        if flags.intersects(
+            epoll::EventFlags::IN
+                | epoll::EventFlags::RDHUP
+                | epoll::EventFlags::HUP
+                | epoll::EventFlags::ERR,
+        ) {
+            let sup = &self.sup;
+            server.read(&self.ep, conn, Instant::now(), || {
+                // /readyz turns 503 the moment shutdown starts (health says so).
+                let (ready, ready_reason) = status::health(sup, now);
+                Snapshot {
+                    alive: true,
+                    ready,
+                    ready_reason,
+                    metrics: metrics::render(sup, now, uptime),
+                }
+            });
         }
     }
 

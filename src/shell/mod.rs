@@ -3,9 +3,11 @@
 pub mod control;
 pub mod event_loop;
 pub mod http_client;
+pub mod http_server;
 pub mod lines;
 pub mod log;
 pub mod logs;
+pub mod metrics;
 pub mod output;
 pub mod probes;
 pub mod ring;

@@ -1,0 +1,408 @@
+//! `/metrics`: the supervisor's state in the Prometheus text exposition format (version
+//! 0.0.4), built from the core's state alone, so it is a pure function of what it is given.
+//!
+//! One family after another, each with its `# HELP` and `# TYPE` lines and all its samples
+//! together, as the format requires; a family with no sample at all is left out. Services are
+//! labelled `service="NAME"`, in the order of the file; retired services are not shown.
+
+use crate::core::{Instant, ServiceState, Supervisor};
+use std::fmt::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The metrics as of `now` (the core's clock), for a tend that has been up `uptime`.
+pub fn render(sup: &Supervisor, now: Instant, uptime: Duration) -> String {
+    render_at(sup, now, uptime, SystemTime::now())
+}
+
+/// As `render`, with the wall clock `wall` standing for `now` (tests fix it).
+pub fn render_at(sup: &Supervisor, now: Instant, uptime: Duration, wall: SystemTime) -> String {
+    let wall = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut up = Vec::new();
+    let mut ready = Vec::new();
+    let mut healthy = Vec::new();
+    let mut restarts = Vec::new();
+    let mut last_exit = Vec::new();
+    let mut started = Vec::new();
+    for id in sup.live_services() {
+        let spec = &sup.spec().services[id.0];
+        let s = sup.service(id);
+        let name = spec.name.as_str();
+        let running = matches!(s.state, ServiceState::Running { .. });
+        up.push((name, u64::from(running).to_string()));
+        ready.push((name, u64::from(s.is_ready_at(spec, now)).to_string()));
+        // No verdict yet (not running, or its first check is still to come): no sample,
+        // rather than a 0 that would read as a failing check.
+        if spec.health.is_some() {
+            if let Some(ok) = sup.checks(id).healthy {
+                healthy.push((name, u64::from(ok).to_string()));
+            }
+        }
+        restarts.push((name, s.restarts.to_string()));
+        if let Some(status) = s.last_exit {
+            last_exit.push((name, status.code().to_string()));
+        }
+        if let Some(since) = s.since() {
+            started.push((name, seconds(wall.saturating_sub(now.since(since)))));
+        }
+    }
+
+    let mut out = String::new();
+    family(
+        &mut out,
+        "tend_service_up",
+        "gauge",
+        "Whether the service is running (1) or not (0).",
+        &up,
+    );
+    family(
+        &mut out,
+        "tend_service_ready",
+        "gauge",
+        "Whether the service is running and ready (1) or not (0).",
+        &ready,
+    );
+    family(
+        &mut out,
+        "tend_service_healthy",
+        "gauge",
+        "Whether the service's health checks pass (1) or have failed their threshold (0); \
+         absent before the first verdict and for services without health checks.",
+        &healthy,
+    );
+    family(
+        &mut out,
+        "tend_service_restarts_total",
+        "counter",
+        "Instances of the service started after the first.",
+        &restarts,
+    );
+    family(
+        &mut out,
+        "tend_service_last_exit_code",
+        "gauge",
+        "Exit code of the service's latest instance that ended (128+N for signal N).",
+        &last_exit,
+    );
+    family(
+        &mut out,
+        "tend_service_start_time_seconds",
+        "gauge",
+        "Start time of the service's current instance, in seconds since the Unix epoch.",
+        &started,
+    );
+    let orphans = sup.orphans_reaped().to_string();
+    family(
+        &mut out,
+        "tend_orphans_reaped_total",
+        "counter",
+        "Processes tend did not start (orphans it adopted) that it reaped.",
+        &[("", orphans)],
+    );
+    family(
+        &mut out,
+        "tend_uptime_seconds",
+        "gauge",
+        "Seconds since tend started.",
+        &[("", seconds(uptime))],
+    );
+    out
+}
+
+/// One family: HELP, TYPE, then one sample per `(service, value)`; an empty service name
+/// means a sample without labels.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, String)]) {
+    if samples.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (service, value) in samples {
+        if service.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(
+                out,
+                "{name}{{service=\"{}\"}} {value}",
+                escape_label(service)
+            );
+        }
+    }
+}
+
+/// Seconds with millisecond precision, as Prometheus expects times (`12.345`).
+fn seconds(d: Duration) -> String {
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+/// A label value: `\`, `"` and newline escaped, as the text format requires.
+fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// HELP text: `\` and newline escaped.
+fn escape_help(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spec::{HealthRule, Probe};
+    use crate::core::*;
+    use std::ffi::OsString;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_origin(Duration::from_millis(ms))
+    }
+
+    fn service(name: &str) -> ServiceSpec {
+        ServiceSpec::new(
+            name,
+            Launch::command(vec![OsString::from(name)], SessionMode::NewSession),
+        )
+    }
+
+    fn spec(services: Vec<ServiceSpec>) -> Spec {
+        Spec {
+            services,
+            signals: SignalRouting::Supervise {
+                shutdown: ExitSignals::default(),
+            },
+            main_exit: MainExit::default(),
+            shutdown_timeout: Duration::from_secs(9),
+        }
+    }
+
+    /// Carries out the actions as the shell would: spawns get pids 100 + 10*generation +
+    /// index; probes are returned, everything else is dropped.
+    fn run(sup: &mut Supervisor, now: u64) -> Vec<(ServiceId, Generation)> {
+        let mut probes = Vec::new();
+        while let Some(a) = sup.poll_action() {
+            match a {
+                Action::Spawn { svc, generation } => {
+                    let pid = Pid(100 + generation.0 as i32 * 10 + svc.0 as i32);
+                    sup.handle(
+                        at(now),
+                        Input::Spawned {
+                            svc,
+                            generation,
+                            pid,
+                        },
+                    );
+                }
+                Action::Probe {
+                    svc, generation, ..
+                } => probes.push((svc, generation)),
+                _ => {}
+            }
+        }
+        probes
+    }
+
+    /// web (health-checked, passing), worker (crashed once, restarted at 0.6 s, so not ready
+    /// before its start-secs end at 1.6 s), job (a one-shot task that ended with 3 and gave
+    /// up), db (health-checked, no verdict yet); 2 orphans.
+    fn scene() -> Supervisor {
+        let checked = |name: &str| ServiceSpec {
+            health: Some(HealthRule {
+                probe: Probe::Tcp {
+                    address: "127.0.0.1:80".into(),
+                },
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_millis(500),
+                start_period: Duration::ZERO,
+                failures: 3,
+            }),
+            start_secs: Duration::ZERO,
+            ..service(name)
+        };
+        let job = ServiceSpec {
+            oneshot: true,
+            restart: RestartPolicy::Never,
+            start_secs: Duration::ZERO,
+            ..service("job")
+        };
+        let db = ServiceSpec {
+            critical: false,
+            ..checked("db")
+        };
+        let mut sup = Supervisor::new(spec(vec![checked("web"), service("worker"), job, db]));
+        sup.start(at(0));
+        run(&mut sup, 0);
+        // worker (pid 111) crashes at 0.5 s and is back at 0.6 s (backoff 100 ms).
+        sup.handle(
+            at(500),
+            Input::ChildExited {
+                pid: Pid(111),
+                status: ExitStatus::Signaled(Signal::SEGV),
+            },
+        );
+        sup.handle(at(500), Input::GroupEmpty { pgid: Pid(111) });
+        run(&mut sup, 500);
+        sup.handle_timeout(at(600));
+        run(&mut sup, 600);
+        // job (pid 112) ends with 3.
+        sup.handle(
+            at(700),
+            Input::ChildExited {
+                pid: Pid(112),
+                status: ExitStatus::Exited(3),
+            },
+        );
+        sup.handle(at(700), Input::GroupEmpty { pgid: Pid(112) });
+        run(&mut sup, 700);
+        // web's first health check (due at 1 s) passes; db's is still running at 1.5 s.
+        sup.handle_timeout(at(1000));
+        for (svc, generation) in run(&mut sup, 1000) {
+            if svc == ServiceId(0) {
+                sup.handle(
+                    at(1010),
+                    Input::ProbeResult {
+                        svc,
+                        generation,
+                        health: true,
+                        ok: true,
+                    },
+                );
+            }
+        }
+        run(&mut sup, 1010);
+        for pid in [7001, 7002] {
+            sup.handle(
+                at(1200),
+                Input::ChildExited {
+                    pid: Pid(pid),
+                    status: ExitStatus::Exited(0),
+                },
+            );
+        }
+        run(&mut sup, 1200);
+        sup
+    }
+
+    #[test]
+    fn renders_every_family_in_the_text_format() {
+        let sup = scene();
+        let wall = UNIX_EPOCH + Duration::from_millis(1_700_000_010_000);
+        let text = render_at(&sup, at(1500), Duration::from_millis(1_750), wall);
+        let expected = "\
+# HELP tend_service_up Whether the service is running (1) or not (0).
+# TYPE tend_service_up gauge
+tend_service_up{service=\"web\"} 1
+tend_service_up{service=\"worker\"} 1
+tend_service_up{service=\"job\"} 0
+tend_service_up{service=\"db\"} 1
+# HELP tend_service_ready Whether the service is running and ready (1) or not (0).
+# TYPE tend_service_ready gauge
+tend_service_ready{service=\"web\"} 1
+tend_service_ready{service=\"worker\"} 0
+tend_service_ready{service=\"job\"} 0
+tend_service_ready{service=\"db\"} 1
+# HELP tend_service_healthy Whether the service's health checks pass (1) or have failed their threshold (0); absent before the first verdict and for services without health checks.
+# TYPE tend_service_healthy gauge
+tend_service_healthy{service=\"web\"} 1
+# HELP tend_service_restarts_total Instances of the service started after the first.
+# TYPE tend_service_restarts_total counter
+tend_service_restarts_total{service=\"web\"} 0
+tend_service_restarts_total{service=\"worker\"} 1
+tend_service_restarts_total{service=\"job\"} 0
+tend_service_restarts_total{service=\"db\"} 0
+# HELP tend_service_last_exit_code Exit code of the service's latest instance that ended (128+N for signal N).
+# TYPE tend_service_last_exit_code gauge
+tend_service_last_exit_code{service=\"worker\"} 139
+tend_service_last_exit_code{service=\"job\"} 3
+# HELP tend_service_start_time_seconds Start time of the service's current instance, in seconds since the Unix epoch.
+# TYPE tend_service_start_time_seconds gauge
+tend_service_start_time_seconds{service=\"web\"} 1700000008.500
+tend_service_start_time_seconds{service=\"worker\"} 1700000009.100
+tend_service_start_time_seconds{service=\"db\"} 1700000008.500
+# HELP tend_orphans_reaped_total Processes tend did not start (orphans it adopted) that it reaped.
+# TYPE tend_orphans_reaped_total counter
+tend_orphans_reaped_total 2
+# HELP tend_uptime_seconds Seconds since tend started.
+# TYPE tend_uptime_seconds gauge
+tend_uptime_seconds 1.750
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_failing_check_reads_0_and_retired_services_are_gone() {
+        let mut sup = scene();
+        // web fails its next three checks (its threshold): unhealthy, and being stopped.
+        for t in [2010, 3020, 4030] {
+            sup.handle_timeout(at(t));
+            for (svc, generation) in run(&mut sup, t) {
+                if svc == ServiceId(0) {
+                    sup.handle(
+                        at(t + 10),
+                        Input::ProbeResult {
+                            svc,
+                            generation,
+                            health: true,
+                            ok: false,
+                        },
+                    );
+                }
+            }
+            run(&mut sup, t + 10);
+        }
+        let text = render_at(&sup, at(4100), Duration::ZERO, UNIX_EPOCH);
+        assert!(
+            text.contains("\ntend_service_healthy{service=\"web\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\ntend_service_up{service=\"web\"} 0\n"),
+            "stopping is not up: {text}"
+        );
+        // A reload without worker retires it: its samples go.
+        let mut new = sup.spec().clone();
+        new.services.remove(1);
+        sup.reload(at(4200), new).unwrap();
+        run(&mut sup, 4200);
+        let text = render_at(&sup, at(4300), Duration::ZERO, UNIX_EPOCH);
+        assert!(!text.contains("worker"), "{text}");
+        assert!(
+            text.contains("tend_service_up{service=\"db\"} 1\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_wall_clock_before_the_start_does_not_underflow() {
+        let sup = scene();
+        let text = render_at(&sup, at(1500), Duration::ZERO, UNIX_EPOCH);
+        assert!(text.contains("tend_service_start_time_seconds{service=\"web\"} 0.000\n"));
+    }
+
+    #[test]
+    fn label_values_and_help_are_escaped() {
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label("a\nb"), "a\\nb");
+        assert_eq!(escape_label("web.v2_x-y"), "web.v2_x-y");
+        assert_eq!(escape_help("a\\b\nc \"d\""), "a\\\\b\\nc \"d\"");
+        let mut out = String::new();
+        family(&mut out, "m", "gauge", "h", &[("x\"y", "1".into())]);
+        assert_eq!(out, "# HELP m h\n# TYPE m gauge\nm{service=\"x\\\"y\"} 1\n");
+        let mut out = String::new();
+        family(&mut out, "m", "gauge", "h", &[]);
+        assert_eq!(out, "", "an empty family is left out");
+    }
+
+    #[test]
+    fn seconds_have_millisecond_precision() {
+        assert_eq!(seconds(Duration::ZERO), "0.000");
+        assert_eq!(seconds(Duration::from_micros(1_234_567)), "1.234");
+        assert_eq!(seconds(Duration::from_secs(86_400)), "86400.000");
+    }
+}
