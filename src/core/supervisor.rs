@@ -523,6 +523,7 @@ impl Supervisor {
             Phase::Running => None,
             Phase::Exited => return None,
         };
+        let awaited = self.ready_awaited();
         (0..self.services.len())
             .filter_map(|i| {
                 let check = self.checks[i].next.filter(|_| {
@@ -534,8 +535,7 @@ impl Supervisor {
                     // for it: otherwise it would be a wake-up for nothing.
                     ServiceState::Running {
                         ready_at: Some(at), ..
-                    } => (self.spec.services[i].ready.is_some() || self.ready_awaited(i))
-                        .then_some(at),
+                    } => (self.spec.services[i].ready.is_some() || awaited[i]).then_some(at),
                     _ => self.services[i].deadline(),
                 };
                 own.into_iter().chain(check).min()
@@ -608,16 +608,22 @@ impl Supervisor {
         }
     }
 
-    /// Whether a service still waiting to start needs service `i` to be ready.
-    fn ready_awaited(&self, i: usize) -> bool {
-        (0..self.services.len()).any(|d| {
-            !self.retired[d]
-                && self.services[d].state == ServiceState::Idle
-                && self.spec.services[d]
-                    .depends_on
-                    .iter()
-                    .any(|dep| dep.on.0 == i && dep.condition == Condition::Ready)
-        })
+    /// For each service, whether a service still waiting to start needs it to be ready.
+    /// In one pass over the dependencies (this runs on every turn of the event loop, so it
+    /// must stay linear in the number of services).
+    fn ready_awaited(&self) -> Vec<bool> {
+        let mut awaited = vec![false; self.services.len()];
+        for d in 0..self.services.len() {
+            if self.retired[d] || self.services[d].state != ServiceState::Idle {
+                continue;
+            }
+            for dep in &self.spec.services[d].depends_on {
+                if dep.condition == Condition::Ready {
+                    awaited[dep.on.0] = true;
+                }
+            }
+        }
+        awaited
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
