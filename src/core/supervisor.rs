@@ -535,7 +535,11 @@ impl Supervisor {
                     // for it: otherwise it would be a wake-up for nothing.
                     ServiceState::Running {
                         ready_at: Some(at), ..
-                    } => (self.spec.services[i].ready.is_some() || awaited[i]).then_some(at),
+                    } => {
+                        let spec = &self.spec.services[i];
+                        // Health checks begin when it becomes ready: that wake-up is needed too.
+                        (spec.ready.is_some() || spec.health.is_some() || awaited[i]).then_some(at)
+                    }
                     _ => self.services[i].deadline(),
                 };
                 own.into_iter().chain(check).min()

@@ -337,3 +337,21 @@ fn an_idle_service_with_health_checks_wakes_only_at_the_interval() {
     }
     assert_eq!(wakeups, 10, "one wake-up per interval, nothing more");
 }
+
+#[test]
+fn health_checks_start_after_start_secs_without_a_ready_rule() {
+    // No readiness rule and no dependent: the end of start-secs must still wake tend, or
+    // the first health check would never be scheduled.
+    let mut sup = Supervisor::new(spec(vec![healthy(service("web"))]));
+    sup.start(at(0));
+    run(&mut sup, 0);
+    assert_eq!(sup.poll_timeout(), Some(at(1000)), "start-secs (1s) ends");
+    assert_eq!(tick(&mut sup, 1000), vec![]);
+    assert!(sup.service(ServiceId(0)).is_ready());
+    assert_eq!(
+        sup.poll_timeout(),
+        Some(at(2000)),
+        "then the first check one interval later"
+    );
+    assert_eq!(tick(&mut sup, 2000), vec![probe(0, 1, true)]);
+}
