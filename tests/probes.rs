@@ -299,3 +299,47 @@ start-secs = "0s"
     });
     assert_eq!(t.code(LIMIT), 0);
 }
+
+#[test]
+fn an_exec_readiness_probe_and_an_exec_health_check() {
+    let s = Setup::with_socket(
+        r#"
+[services.db]
+command = ["sh", "-c", "sleep 0.3; touch $DIR/db-ready; exec sleep 1000"]
+ready = { exec = ["test", "-f", "$DIR/db-ready"], interval = "50ms", timeout = "20s" }
+health = { exec = "test ! -f $DIR/db-broken", interval = "100ms", failures = 2 }
+backoff = { initial = "50ms", max = "1s", factor = 2.0 }
+
+[services.app]
+command = ["sh", "-c", "test -f $DIR/db-ready && touch $DIR/app-ok"]
+oneshot = true
+depends-on = { db = "ready" }
+"#,
+    );
+    let mut t = s.pid1();
+    wait_for("app after db's exec probe", LIMIT, || {
+        s.path("app-ok").exists().then_some(())
+    });
+    std::fs::write(s.path("db-broken"), "").unwrap();
+    wait_log(&t, "'db' is unhealthy: restarting it");
+    // Exec probes are reaped as probes, not counted as adopted orphans.
+    let tend = t.tend_pid_under_unshare();
+    let out = Command::new("nsenter")
+        .args([
+            "--target",
+            &tend.to_string(),
+            "--pid",
+            "--",
+            tend_bin(),
+            "status",
+            "--json",
+            "--socket",
+        ])
+        .arg(s.path("ctl.sock"))
+        .output()
+        .unwrap();
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(json.contains("\"orphans_reaped\":0"), "{json}");
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0);
+}
