@@ -933,6 +933,6 @@ fn log_line(service: &str, line: &super::ring::StoredLine) -> proto::LogLine {
         service: service.to_string(),
         stream: if line.stream == 0 { "stdout" } else { "stderr" }.to_string(),
         time_ms: line.time_ms,
-        line: line.text.clone(),
+        line: line.text_lossy(),
     }
 }

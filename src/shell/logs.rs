@@ -71,7 +71,7 @@ impl Sink<'_> {
         );
         self.ring.push(self.stream as u8, self.time_ms, line);
         if let Some(fresh) = self.fresh.as_deref_mut() {
-            let text = String::from_utf8_lossy(line).into_owned();
+            let text = line.to_vec();
             fresh.push((
                 self.svc,
                 StoredLine {
@@ -373,7 +373,8 @@ fn format_line(
     stream: Stream,
     line: &[u8],
 ) {
-    let mut text = Vec::with_capacity(line.len() + prefix.len() + 40);
+    // Straight into the output queue: no allocation per line.
+    let text = out.queue_mut();
     match style.format {
         Format::Prefixed => {
             if style.timestamps {
@@ -396,14 +397,13 @@ fn format_line(
                 "stderr"
             };
             text.extend_from_slice(b"\"service\":");
-            json_string(&mut text, name.as_bytes());
+            json_string(text, name.as_bytes());
             text.extend_from_slice(format!(",\"stream\":\"{stream}\",\"line\":").as_bytes());
-            json_string(&mut text, line);
+            json_string(text, line);
             text.push(b'}');
         }
     }
     text.push(b'\n');
-    out.push(&text);
 }
 
 /// A JSON string literal; invalid UTF-8 becomes U+FFFD.

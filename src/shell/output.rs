@@ -66,6 +66,11 @@ impl Output {
         self.queue.extend_from_slice(bytes);
     }
 
+    /// The queue itself, to format a line straight into it without a buffer of its own.
+    pub fn queue_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.queue
+    }
+
     pub fn pending(&self) -> usize {
         self.queue.len() - self.head
     }

@@ -9,7 +9,14 @@ pub struct StoredLine {
     pub stream: u8,
     /// Milliseconds since the Unix epoch when tend read it.
     pub time_ms: u64,
-    pub text: String,
+    /// The line's bytes as the service wrote them; decoded (lossily) only when asked for.
+    pub text: Vec<u8>,
+}
+
+impl StoredLine {
+    pub fn text_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.text).into_owned()
+    }
 }
 
 #[derive(Debug)]
@@ -45,7 +52,7 @@ impl Ring {
         slot.stream = stream;
         slot.time_ms = time_ms;
         slot.text.clear();
-        slot.text.push_str(&String::from_utf8_lossy(line));
+        slot.text.extend_from_slice(line);
         self.lines.push_back(slot);
     }
 
@@ -65,9 +72,9 @@ mod tests {
         for i in 0..10 {
             r.push(0, i, format!("line {i}").as_bytes());
         }
-        let got: Vec<&str> = r.last(10).map(|l| l.text.as_str()).collect();
+        let got: Vec<String> = r.last(10).map(StoredLine::text_lossy).collect();
         assert_eq!(got, vec!["line 7", "line 8", "line 9"]);
-        let got: Vec<&str> = r.last(1).map(|l| l.text.as_str()).collect();
+        let got: Vec<String> = r.last(1).map(StoredLine::text_lossy).collect();
         assert_eq!(got, vec!["line 9"]);
         r.set_capacity(1);
         assert_eq!(r.last(5).count(), 1);

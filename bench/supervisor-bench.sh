@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Compares tend's supervisor mode (`tend run FILE.toml`) with supervisord, runit (runsvdir) and
+# s6 (s6-svscan), each supervising the same services, in one run. Every supervisor runs under
+# the same tiny init (supervisor-init.c) as PID 1 of a fresh pid namespace
+# (`unshare --pid --fork --mount-proc`); every service is the same compiled program
+# (supervisor-svc.c; for runit and s6 it *is* ./run, with no shell in between).
+# Metrics: idle context switches and CPU time (20 services), RSS of the supervision tree
+# (1, 20, 100 services), restart latency after SIGKILL, shutdown of 20 services that take
+# 0.5 s to stop, time to start 100 services, log throughput against `writer | cat > /dev/null`.
+# Prints a Markdown table.
+#
+# Usage (as root):
+#   bash bench/supervisor-bench.sh [--tend PATH] [--quick] [OUT_FILE]
+#
+# Environment:
+#   TEND_BIN        tend binary; default target/x86_64-unknown-linux-gnu/release/tend, built
+#                   with `cargo build --release` if it does not exist
+#   SUPERVISORS     which to run (default: tend supervisord runit s6)
+#   IDLE_SECS       idle observation window, default 20
+#   LOG_BYTES       bytes the log writer writes, default 1073741824 (1 GiB)
+#   LOG_LINE_BYTES  bytes for the one-write()-per-line log row, default 67108864 (64 MiB)
+#   LOG_REPS        log runs per supervisor and row, interleaved (median reported), default 5
+#   METRICS         which measurements (default: idle start restart shutdown log)
+#   RESTART_KILLS   SIGKILLs per supervisor (median reported), default 15
+#   RESTART_MIN_UP  seconds a service runs before each kill, default 1.2 (past the 1 s
+#                   minimum runit and s6 keep between two starts)
+#   START_REPS      rounds of the 100-service start (median reported), default 5
+#   SETTLE_SECS     wait after all services started, before measuring, default 1.5
+#   PIN_CPU         the CPU the log runs are pinned to, default the last one
+#   WRITER_CPU      the writer's own CPU in the split log row, default 0
+#   QUIET_WAIT      wait up to this many seconds for an idle machine before the run and
+#                   before each measured round (CPUs under QUIET_BUSY busy, default 0.15),
+#                   default 0; the header says how much CPU others used either way
+#   BENCH_TIMEOUT   whole-run limit in seconds, QUIET_WAIT included, default 1800
+#
+# --quick sets IDLE_SECS=3, LOG_BYTES=64 MiB, LOG_LINE_BYTES=8 MiB, LOG_REPS=1, RESTART_KILLS=3,
+# START_REPS=1 for a smoke test (about a minute and a half).
+# The table goes to stdout (and to OUT_FILE if given); progress goes to stderr.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(dirname "$BENCH_DIR")
+
+die() {
+    echo "supervisor-bench: $*" >&2
+    exit 1
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+OUT_FILE=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --tend) TEND_BIN=${2:?--tend needs a path}; shift ;;
+        --quick) export IDLE_SECS=3 LOG_BYTES=$((64 << 20)) LOG_LINE_BYTES=$((8 << 20)) \
+            LOG_REPS=1 RESTART_KILLS=3 START_REPS=1 ;;
+        -h|--help) usage 0 ;;
+        -*) echo "unknown option $1" >&2; usage 2 ;;
+        *) OUT_FILE=$1 ;;
+    esac
+    shift
+done
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (pid namespaces, /proc of other users)"
+for tool in unshare taskset gcc python3 cat supervisord runsvdir runsv s6-svscan s6-supervise; do
+    command -v "$tool" >/dev/null || die "missing required tool: $tool (Debian: supervisor, runit, s6)"
+done
+
+DEFAULT_TEND=$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/tend
+TEND_BIN=${TEND_BIN:-$DEFAULT_TEND}
+if [ ! -x "$TEND_BIN" ]; then
+    echo "supervisor-bench: building tend (cargo build --release)" >&2
+    (cd "$REPO_ROOT" && cargo build --release >&2) || die "cargo build failed"
+fi
+[ -x "$TEND_BIN" ] || die "no tend binary at $TEND_BIN"
+TEND_BIN=$(readlink -f "$TEND_BIN")
+
+WORK=$(mktemp -d /tmp/supervisor-bench.XXXXXX)
+chmod 755 "$WORK"
+HARNESS_PID=""
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$HARNESS_PID" ] && kill -0 "$HARNESS_PID" 2>/dev/null; then
+        kill -TERM "$HARNESS_PID" 2>/dev/null || true
+        wait "$HARNESS_PID" 2>/dev/null || true
+    fi
+    # Every namespace the harness made: SIGKILL to its init takes all of it down.
+    if [ -f "$WORK/inits" ]; then
+        local pid
+        while read -r pid; do
+            # Only if that pid is still one of our inits (pids are reused).
+            if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "supervisor-init" ]; then
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done <"$WORK/inits"
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for helper in init svc floor; do
+    gcc -O2 -Wall -Wextra -o "$WORK/supervisor-$helper" "$BENCH_DIR/supervisor-$helper.c"
+done
+# A private copy, so a rebuild during the run cannot change what is measured.
+cp "$TEND_BIN" "$WORK/tend"
+
+ver_tend=$("$WORK/tend" --version 2>/dev/null || echo "?")
+if [ "$TEND_BIN" = "$(readlink -f "$DEFAULT_TEND")" ] &&
+    ! git -C "$REPO_ROOT" diff --quiet HEAD -- src Cargo.toml 2>/dev/null; then
+    ver_tend="$ver_tend (the work tree's binary; src/ has uncommitted changes)"
+fi
+ver_supervisord=$(supervisord --version 2>/dev/null || echo "?")
+supervisord_python=$(head -n1 "$(command -v supervisord)" | sed 's/^#! *//; s/ .*//')
+ver_python=$("$supervisord_python" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo "?")
+ver_runit=$(dpkg-query -W -f='${Version}' runit 2>/dev/null || echo "?")
+ver_s6=$(dpkg-query -W -f='${Version}' s6 2>/dev/null || echo "?")
+
+timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-1800}" \
+    python3 "$BENCH_DIR/supervisor-bench.py" \
+    --tend "$WORK/tend" --svc "$WORK/supervisor-svc" --init "$WORK/supervisor-init" \
+    --floor "$WORK/supervisor-floor" --version "python=$ver_python" \
+    --work "$WORK" ${OUT_FILE:+--out "$OUT_FILE"} \
+    --version "tend=$ver_tend" --version "supervisord=$ver_supervisord" \
+    --version "runit=$ver_runit" --version "s6=$ver_s6" &
+HARNESS_PID=$!
+wait "$HARNESS_PID"
