@@ -320,6 +320,18 @@ impl fmt::Display for Note {
                 )
             }
             Note::Exiting { code } => write!(f, "exiting with code {code}"),
+            // After a run that lasted start-secs nothing counts as a failed start yet.
+            Note::Restarting {
+                name,
+                delay,
+                failures: 0,
+            } => {
+                write!(
+                    f,
+                    "'{name}' ended; restarting in {}",
+                    humantime_like(*delay)
+                )
+            }
             Note::Restarting {
                 name,
                 delay,
