@@ -1,0 +1,81 @@
+//! Readiness and health probes: starting attempts the core asks for and handing results
+//! back. Part of the event loop (a child module, so it shares `Loop`'s state).
+
+use super::Loop;
+use crate::core::{self, Input, Level, ServiceId};
+use crate::shell::probes::ProbeKey;
+use std::time::Instant;
+
+impl Loop {
+    /// Starts one attempt of a service's readiness or health probe.
+    pub(super) fn start_probe(
+        &mut self,
+        svc: ServiceId,
+        generation: core::Generation,
+        health: bool,
+    ) {
+        let spec = &self.sup.spec().services[svc.0];
+        let (probe, timeout) = match (health, &spec.ready, &spec.health) {
+            (false, Some(rule), _) => (rule.probe.clone(), rule.attempt_timeout),
+            (true, _, Some(rule)) => (rule.probe.clone(), rule.timeout),
+            _ => return,
+        };
+        let key = ProbeKey {
+            svc: svc.0,
+            generation: generation.0,
+            health,
+        };
+        if let Err(e) = self.probes.start(
+            &self.ep,
+            key,
+            &probe,
+            timeout,
+            Instant::now(),
+            &self.ctx.inherited,
+        ) {
+            self.say(
+                Level::Warn,
+                &format!("probe of '{}': {e}", spec.name.clone()),
+            );
+            let now = self.now();
+            self.sup.handle(
+                now,
+                Input::ProbeResult {
+                    svc,
+                    generation,
+                    health,
+                    ok: false,
+                },
+            );
+        }
+    }
+
+    pub(super) fn probe_results(&mut self, results: Vec<(ProbeKey, bool)>) {
+        for (key, ok) in results {
+            if !ok {
+                if let Some(reason) = self.probes.failure_reason(key) {
+                    let name = self.sup.spec().services[key.svc].name.clone();
+                    let what = if key.health {
+                        "health check"
+                    } else {
+                        "readiness probe"
+                    };
+                    let text = format!("{what} of '{name}' failed: {reason}");
+                    if let Some(line) = self.ctx.log.render(Level::Debug, format_args!("{text}")) {
+                        if let Some(logs) = &mut self.ctx.logs {
+                            logs.tend_line(&line);
+                        }
+                    }
+                }
+            }
+            let now = self.now();
+            let input = Input::ProbeResult {
+                svc: ServiceId(key.svc),
+                generation: core::Generation(key.generation),
+                health: key.health,
+                ok,
+            };
+            self.sup.handle(now, input);
+        }
+    }
+}

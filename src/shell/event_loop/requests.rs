@@ -1,0 +1,253 @@
+//! Control requests: what each command of the control protocol does to the supervisor, and
+//! the answers. Part of the event loop (a child module, so it shares `Loop`'s state).
+
+use super::Loop;
+use crate::config;
+use crate::core::{ControlOp, Level, RequestId, ServiceId, Signal};
+use crate::proto::{self, Command, Response, Targets};
+use crate::shell::control::Incoming;
+use crate::shell::ring::StoredLine;
+use crate::shell::status;
+
+impl Loop {
+    pub(super) fn respond(&mut self, conn: usize, response: Response) {
+        if let Some(server) = &mut self.ctx.control {
+            server.reply(&self.ep, conn, &response);
+        }
+    }
+
+    /// Names to service ids; every name must exist, and `--all` means every live service.
+    pub(super) fn targets(&self, targets: &Targets) -> Result<Vec<ServiceId>, String> {
+        if targets.all {
+            return Ok(self.sup.live_services().collect());
+        }
+        if targets.services.is_empty() {
+            return Err("name at least one service, or use --all".into());
+        }
+        targets
+            .services
+            .iter()
+            .map(|n| {
+                self.sup
+                    .find(n)
+                    .ok_or_else(|| format!("no service named '{n}'"))
+            })
+            .collect()
+    }
+
+    pub(super) fn on_request(&mut self, incoming: Incoming) {
+        let conn = incoming.conn;
+        let request = match incoming.request {
+            Ok(r) => r,
+            Err(message) => return self.respond(conn, Response::Error { message }),
+        };
+        let now = self.now();
+        match request.command {
+            Command::Status { services } => {
+                let ids = if services.is_empty() {
+                    Ok(self.sup.live_services().collect())
+                } else {
+                    self.targets(&Targets {
+                        services,
+                        all: false,
+                    })
+                };
+                let response = match ids {
+                    Ok(ids) => Response::Status(status::report(
+                        &self.sup,
+                        &ids,
+                        self.origin.elapsed(),
+                        now,
+                    )),
+                    Err(message) => Response::Error { message },
+                };
+                self.respond(conn, response);
+            }
+            Command::Start { targets, wait } => {
+                self.control(conn, ControlOp::Start, &targets, wait)
+            }
+            Command::Stop { targets, wait } => self.control(conn, ControlOp::Stop, &targets, wait),
+            Command::Restart { targets, wait } => {
+                self.control(conn, ControlOp::Restart, &targets, wait)
+            }
+            Command::Signal { signal, targets } => {
+                let response = match (Signal::parse(&signal), self.targets(&targets)) {
+                    (None, _) => Response::Error {
+                        message: format!("unknown signal '{signal}'"),
+                    },
+                    (_, Err(message)) => Response::Error { message },
+                    (Some(sig), Ok(ids)) => {
+                        let results = self
+                            .sup
+                            .signal_services(sig, &ids)
+                            .into_iter()
+                            .map(|r| proto::ServiceResult {
+                                service: self.sup.spec().services[r.svc.0].name.clone(),
+                                ok: r.ok,
+                                message: r.message,
+                            })
+                            .collect();
+                        Response::Done { results }
+                    }
+                };
+                self.respond(conn, response);
+            }
+            Command::Logs {
+                service,
+                lines,
+                follow,
+            } => {
+                let (Some(svc), Some(logs)) = (self.sup.find(&service), &self.ctx.logs) else {
+                    return self.respond(
+                        conn,
+                        Response::Error {
+                            message: format!("no service named '{service}'"),
+                        },
+                    );
+                };
+                let lines = logs
+                    .backlog(svc.0, lines)
+                    .map(|l| log_line(&service, l))
+                    .collect();
+                let response = Response::Logs { service, lines };
+                if let Some(server) = &mut self.ctx.control {
+                    if follow {
+                        server.follow(&self.ep, conn, &response, svc.0);
+                        if let Some(logs) = &mut self.ctx.logs {
+                            logs.followed[svc.0] = true;
+                        }
+                    } else {
+                        server.reply(&self.ep, conn, &response);
+                    }
+                }
+            }
+            Command::Health => {
+                let (ok, reason) = status::health(&self.sup, now);
+                self.respond(conn, Response::Health { ok, reason });
+            }
+            Command::Reload => {
+                let response = self.reload();
+                self.respond(conn, response);
+            }
+            Command::Shutdown => match self.sup.request_shutdown(now) {
+                Ok(()) => {
+                    if let Some(server) = &mut self.ctx.control {
+                        server.reply_and_linger(&self.ep, conn, &Response::Accepted);
+                    }
+                }
+                Err(message) => self.respond(conn, Response::Error { message }),
+            },
+        }
+    }
+
+    pub(super) fn control(&mut self, conn: usize, op: ControlOp, targets: &Targets, wait: bool) {
+        let ids = match self.targets(targets) {
+            Ok(ids) => ids,
+            Err(message) => return self.respond(conn, Response::Error { message }),
+        };
+        let id = wait.then(|| {
+            self.next_request += 1;
+            RequestId(self.next_request)
+        });
+        if let Some(id) = id {
+            self.waiting.insert(id, conn);
+        }
+        let now = self.now();
+        match self.sup.control(now, id, op, &ids) {
+            Ok(()) if wait => {} // Action::Reply answers.
+            Ok(()) => self.respond(conn, Response::Accepted),
+            Err(message) => {
+                if let Some(id) = id {
+                    self.waiting.remove(&id);
+                }
+                self.respond(conn, Response::Error { message });
+            }
+        }
+    }
+
+    /// Re-reads the configuration; a file that does not load changes nothing.
+    pub(super) fn reload(&mut self) -> Response {
+        let Some(path) = self.ctx.config_path.clone() else {
+            return Response::Error {
+                message: "no configuration file to reload".into(),
+            };
+        };
+        let loaded = match config::load_file(&path, &config::Environment::default()) {
+            Ok(l) => l,
+            Err(e) => {
+                let message = format!("reload failed, nothing was changed:\n{e}");
+                self.say(Level::Error, &message);
+                return Response::Error { message };
+            }
+        };
+        for w in &loaded.warnings {
+            self.say(Level::Warn, w);
+        }
+        let now = self.now();
+        let report = match self.sup.reload(now, loaded.spec) {
+            Ok(r) => r,
+            Err(message) => return Response::Error { message },
+        };
+        let services: Vec<(String, usize)> = self
+            .sup
+            .spec()
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), s.log_ring))
+            .collect();
+        if let Some(logs) = &mut self.ctx.logs {
+            let before = logs.services();
+            if let Err(e) = logs
+                .sync(&services)
+                .and_then(|()| super::register_sources(&self.ep, logs, before))
+            {
+                self.say(
+                    Level::Error,
+                    &format!("reload: cannot set up log pipes: {e}"),
+                );
+            }
+        }
+        self.say(
+            Level::Info,
+            &format!(
+                "reloaded {}: added {:?}, removed {:?}, changed {:?}, unchanged {}",
+                path.display(),
+                report.added,
+                report.removed,
+                report.changed,
+                report.unchanged.len()
+            ),
+        );
+        Response::Reloaded(proto::ReloadReport {
+            added: report.added,
+            removed: report.removed,
+            changed: report.changed,
+            unchanged: report.unchanged,
+        })
+    }
+
+    /// New lines of followed services go to their followers.
+    pub(super) fn forward_fresh_lines(&mut self) {
+        let (Some(logs), Some(server)) = (&mut self.ctx.logs, &mut self.ctx.control) else {
+            return;
+        };
+        for (svc, line) in logs.take_fresh() {
+            let name = self.sup.spec().services[svc].name.clone();
+            server.broadcast(&self.ep, svc, &log_line(&name, &line));
+        }
+        for svc in 0..logs.followed.len() {
+            if logs.followed[svc] && !server.followers_of(svc) {
+                logs.followed[svc] = false;
+            }
+        }
+    }
+}
+
+pub(super) fn log_line(service: &str, line: &StoredLine) -> proto::LogLine {
+    proto::LogLine {
+        service: service.to_string(),
+        stream: if line.stream == 0 { "stdout" } else { "stderr" }.to_string(),
+        time_ms: line.time_ms,
+        line: line.text_lossy(),
+    }
+}
