@@ -818,3 +818,29 @@ fn client_usage_errors_exit_2_and_help_documents_the_exit_codes() {
     let out = client_raw(&["--", "sh", "-c", "exit 7"]);
     assert_eq!(out.code, 7, "{out:?}");
 }
+
+#[test]
+fn the_ring_keeps_exactly_the_last_lines_of_a_burst() {
+    // 100,000 lines arrive in large chunks (copied into the ring a run at a time); then, in
+    // one write, two short lines, a line too long to keep whole (split into pieces of 16 KiB)
+    // and a last line.
+    let config = r#"
+[services.svc]
+command = ['sh', '-c', 'seq 1 100000; exec python3 -c "import os, time; os.write(1, b\"a\\nb\\n\" + b\"x\" * 40000 + b\"\\nend\\n\"); time.sleep(1000)"']
+logs = { ring = 1000 }
+"#;
+    let mut t = Tend::start(config);
+    let out = wait_for("the last line in the ring", LIMIT, || {
+        let out = t.ok(&["logs", "svc", "-n", "5000"]);
+        out.stdout.ends_with("svc | end\n").then_some(out.stdout)
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1000);
+    let want: Vec<String> = (99_007..=100_000).map(|i| format!("svc | {i}")).collect();
+    assert_eq!(lines[..994], want[..]);
+    assert_eq!(lines[994..996], ["svc | a", "svc | b"]);
+    let long: Vec<usize> = lines[996..999].iter().map(|l| l.len() - 6).collect();
+    assert_eq!(long, [16_384, 16_384, 40_000 - 2 * 16_384]);
+    assert_eq!(t.ok(&["logs", "svc", "-n", "2"]).stdout.lines().count(), 2);
+    t.shutdown();
+}

@@ -4,37 +4,63 @@
 /// Longest line written as one; longer ones are cut into pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
 
+/// A line found by [`LineBuffer::feed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// `data[start..end]` of the data just fed, with its newline at `data[end]`: most lines
+    /// of a busy service, passed on without being copied.
+    InPlace { start: usize, end: usize },
+    /// A line put together from an earlier partial one, a piece of an over-long line, or a
+    /// flushed partial line: no newline follows it.
+    Own(&'a [u8]),
+}
+
+impl<'a> Line<'a> {
+    /// The line's bytes, without a newline; `data` is what was fed.
+    pub fn text(self, data: &'a [u8]) -> &'a [u8] {
+        match self {
+            Line::InPlace { start, end } => &data[start..end],
+            Line::Own(text) => text,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct LineBuffer {
     partial: Vec<u8>,
 }
 
 impl LineBuffer {
-    /// Appends `data`, calling `emit` for each complete line (without its newline).
-    pub fn feed(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8])) {
+    /// Appends `data`, calling `emit` for each complete line, in order.
+    pub fn feed(&mut self, data: &[u8], mut emit: impl FnMut(Line<'_>)) {
+        let mut pos = 0;
         // memchr: the newline search is most of the per-byte work on a busy log.
-        while let Some(nl) = memchr::memchr(b'\n', data) {
-            let (line, rest) = data.split_at(nl);
-            if self.partial.is_empty() {
-                emit_split(line, &mut emit);
-            } else {
-                self.partial.extend_from_slice(line);
+        for nl in memchr::memchr_iter(b'\n', data) {
+            if !self.partial.is_empty() {
+                self.partial.extend_from_slice(&data[pos..nl]);
                 emit_split(&self.partial, &mut emit);
                 self.partial.clear();
+            } else if nl - pos <= MAX_LINE {
+                emit(Line::InPlace {
+                    start: pos,
+                    end: nl,
+                });
+            } else {
+                emit_split(&data[pos..nl], &mut emit);
             }
-            data = &rest[1..];
+            pos = nl + 1;
         }
-        self.partial.extend_from_slice(data);
+        self.partial.extend_from_slice(&data[pos..]);
         while self.partial.len() >= MAX_LINE {
-            emit(&self.partial[..MAX_LINE]);
+            emit(Line::Own(&self.partial[..MAX_LINE]));
             self.partial.drain(..MAX_LINE);
         }
     }
 
     /// Emits what is left as a line of its own.
-    pub fn flush(&mut self, mut emit: impl FnMut(&[u8])) {
+    pub fn flush(&mut self, mut emit: impl FnMut(Line<'_>)) {
         if !self.partial.is_empty() {
-            emit(&self.partial);
+            emit(Line::Own(&self.partial));
             self.partial.clear();
         }
     }
@@ -44,12 +70,12 @@ impl LineBuffer {
     }
 }
 
-fn emit_split(line: &[u8], emit: &mut impl FnMut(&[u8])) {
+fn emit_split(line: &[u8], emit: &mut impl FnMut(Line<'_>)) {
     if line.is_empty() {
-        emit(line);
+        emit(Line::Own(line));
     }
     for piece in line.chunks(MAX_LINE) {
-        emit(piece);
+        emit(Line::Own(piece));
     }
 }
 
@@ -61,7 +87,7 @@ mod tests {
         let mut b = LineBuffer::default();
         let mut out = Vec::new();
         for c in chunks {
-            b.feed(c, |l| out.push(l.to_vec()));
+            b.feed(c, |l| out.push(l.text(c).to_vec()));
         }
         (out, b)
     }
@@ -73,9 +99,26 @@ mod tests {
         assert!(b.has_partial());
         let mut b = b;
         let mut rest = Vec::new();
-        b.flush(|l| rest.push(l.to_vec()));
+        b.flush(|l| rest.push(l.text(&[]).to_vec()));
         assert_eq!(rest, vec![b"three".to_vec()]);
         assert!(!b.has_partial());
+    }
+
+    #[test]
+    fn whole_lines_are_passed_in_place_and_joined_ones_as_their_own() {
+        let mut b = LineBuffer::default();
+        let mut got = Vec::new();
+        b.feed(b"ab\ncd\npar", |l| got.push(format!("{l:?}")));
+        b.feed(b"tial\nef\n", |l| got.push(format!("{l:?}")));
+        assert_eq!(
+            got,
+            [
+                "InPlace { start: 0, end: 2 }",
+                "InPlace { start: 3, end: 5 }",
+                "Own([112, 97, 114, 116, 105, 97, 108])",
+                "InPlace { start: 5, end: 7 }",
+            ]
+        );
     }
 
     #[test]

@@ -1,64 +1,151 @@
-//! The last N lines of a service, kept in memory for `tend logs`. When full, the oldest
-//! line's buffer is reused for the newest, so a chatty service costs no allocation per line.
+//! The last N lines of a service, kept in memory for `tend logs`.
+//!
+//! Lines are stored as newline-terminated bytes in blocks of up to [`BLOCK_BYTES`], each block
+//! holding lines of one stream read at one millisecond. A busy service's chunk of hundreds of
+//! lines is copied in with one `memcpy` (see [`Ring::push_lines`]) instead of a record per
+//! line; lines are found again only when someone asks for them. The oldest block is dropped
+//! (and its buffer reused) once the newer blocks hold the capacity by themselves, so the ring
+//! keeps at least the last N lines and at most one block more.
 
 use std::collections::VecDeque;
 
-#[derive(Clone, Debug, Default)]
-pub struct StoredLine {
+/// A block grows to about this size before a new one is started.
+const BLOCK_BYTES: usize = 64 * 1024;
+
+/// One line out of the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineRef<'a> {
     /// 0 stdout, 1 stderr.
     pub stream: u8,
     /// Milliseconds since the Unix epoch when tend read it.
     pub time_ms: u64,
-    /// The line's bytes as the service wrote them; decoded (lossily) only when asked for.
-    pub text: Vec<u8>,
+    /// The line's bytes as the service wrote them, without the newline.
+    pub text: &'a [u8],
 }
 
-impl StoredLine {
+impl LineRef<'_> {
     pub fn text_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.text).into_owned()
+        String::from_utf8_lossy(self.text).into_owned()
     }
 }
 
 #[derive(Debug)]
+struct Block {
+    stream: u8,
+    time_ms: u64,
+    /// Whole lines, each ending with `\n` (stored lines never contain one themselves).
+    bytes: Vec<u8>,
+    lines: usize,
+}
+
+#[derive(Debug)]
 pub struct Ring {
-    lines: VecDeque<StoredLine>,
+    blocks: VecDeque<Block>,
+    /// Lines in all blocks.
+    lines: usize,
     capacity: usize,
+    /// The buffer of the last dropped block, reused by the next new one.
+    spare: Vec<u8>,
 }
 
 impl Ring {
     pub fn new(capacity: usize) -> Ring {
         Ring {
-            lines: VecDeque::new(),
+            blocks: VecDeque::new(),
+            lines: 0,
             capacity,
+            spare: Vec::new(),
         }
     }
 
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity;
-        while self.lines.len() > capacity {
-            self.lines.pop_front();
+        if capacity == 0 {
+            self.blocks.clear();
+            self.lines = 0;
+            self.spare = Vec::new();
         }
+        self.evict();
     }
 
+    /// One line (without its newline, which it must not contain).
     pub fn push(&mut self, stream: u8, time_ms: u64, line: &[u8]) {
         if self.capacity == 0 {
             return;
         }
-        let mut slot = if self.lines.len() >= self.capacity {
-            self.lines.pop_front().unwrap_or_default()
-        } else {
-            StoredLine::default()
-        };
-        slot.stream = stream;
-        slot.time_ms = time_ms;
-        slot.text.clear();
-        slot.text.extend_from_slice(line);
-        self.lines.push_back(slot);
+        let block = self.block_for(stream, time_ms);
+        block.bytes.extend_from_slice(line);
+        block.bytes.push(b'\n');
+        block.lines += 1;
+        self.lines += 1;
+        self.evict();
     }
 
-    /// The last `n` lines, oldest first.
-    pub fn last(&self, n: usize) -> impl Iterator<Item = &StoredLine> {
-        self.lines.iter().skip(self.lines.len().saturating_sub(n))
+    /// `count` whole lines at once: `bytes` is each line followed by its `\n`.
+    pub fn push_lines(&mut self, stream: u8, time_ms: u64, bytes: &[u8], count: usize) {
+        if self.capacity == 0 || count == 0 {
+            return;
+        }
+        debug_assert_eq!(memchr::memchr_iter(b'\n', bytes).count(), count);
+        debug_assert_eq!(bytes.last(), Some(&b'\n'));
+        let block = self.block_for(stream, time_ms);
+        block.bytes.extend_from_slice(bytes);
+        block.lines += count;
+        self.lines += count;
+        self.evict();
+    }
+
+    /// The block new lines of this stream and time go into: the newest one if it matches and
+    /// has room, else a fresh one.
+    fn block_for(&mut self, stream: u8, time_ms: u64) -> &mut Block {
+        let fits = self.blocks.back().is_some_and(|b| {
+            b.stream == stream && b.time_ms == time_ms && b.bytes.len() < BLOCK_BYTES
+        });
+        if !fits {
+            let mut bytes = std::mem::take(&mut self.spare);
+            bytes.clear();
+            self.blocks.push_back(Block {
+                stream,
+                time_ms,
+                bytes,
+                lines: 0,
+            });
+        }
+        let last = self.blocks.len() - 1;
+        &mut self.blocks[last]
+    }
+
+    /// Drops the oldest blocks while the newer ones still hold `capacity` lines.
+    fn evict(&mut self) {
+        while let Some(front) = self.blocks.front() {
+            if self.lines - front.lines < self.capacity {
+                break;
+            }
+            let Some(front) = self.blocks.pop_front() else {
+                break;
+            };
+            self.lines -= front.lines;
+            if front.bytes.capacity() > self.spare.capacity() {
+                self.spare = front.bytes;
+            }
+        }
+    }
+
+    /// The last `n` lines (never more than the capacity), oldest first.
+    pub fn last(&self, n: usize) -> impl Iterator<Item = LineRef<'_>> {
+        let skip = self.lines - n.min(self.capacity).min(self.lines);
+        self.blocks
+            .iter()
+            .flat_map(|b| {
+                b.bytes
+                    .split_inclusive(|&c| c == b'\n')
+                    .map(move |line| LineRef {
+                        stream: b.stream,
+                        time_ms: b.time_ms,
+                        text: &line[..line.len() - 1],
+                    })
+            })
+            .skip(skip)
     }
 }
 
@@ -66,20 +153,71 @@ impl Ring {
 mod tests {
     use super::*;
 
+    fn texts(r: &Ring, n: usize) -> Vec<String> {
+        r.last(n).map(|l| l.text_lossy()).collect()
+    }
+
     #[test]
     fn keeps_the_newest_lines() {
         let mut r = Ring::new(3);
         for i in 0..10 {
             r.push(0, i, format!("line {i}").as_bytes());
         }
-        let got: Vec<String> = r.last(10).map(StoredLine::text_lossy).collect();
-        assert_eq!(got, vec!["line 7", "line 8", "line 9"]);
-        let got: Vec<String> = r.last(1).map(StoredLine::text_lossy).collect();
-        assert_eq!(got, vec!["line 9"]);
+        assert_eq!(texts(&r, 10), vec!["line 7", "line 8", "line 9"]);
+        assert_eq!(texts(&r, 1), vec!["line 9"]);
         r.set_capacity(1);
-        assert_eq!(r.last(5).count(), 1);
+        assert_eq!(texts(&r, 5), vec!["line 9"]);
         let mut empty = Ring::new(0);
         empty.push(0, 0, b"x");
+        empty.push_lines(0, 0, b"y\n", 1);
         assert_eq!(empty.last(5).count(), 0);
+    }
+
+    #[test]
+    fn bulk_and_single_lines_mix_in_order_with_their_stream_and_time() {
+        let mut r = Ring::new(5);
+        r.push_lines(0, 1, b"a\nb\n", 2);
+        r.push(1, 1, b"err");
+        r.push_lines(0, 2, b"c\n\nd\n", 3);
+        let got: Vec<(u8, u64, String)> = r
+            .last(10)
+            .map(|l| (l.stream, l.time_ms, l.text_lossy()))
+            .collect();
+        let want = [
+            (0, 1, "b"),
+            (1, 1, "err"),
+            (0, 2, "c"),
+            (0, 2, ""),
+            (0, 2, "d"),
+        ];
+        let want: Vec<(u8, u64, String)> = want
+            .iter()
+            .map(|&(s, t, x)| (s, t, x.to_string()))
+            .collect();
+        // Six lines went in: the oldest, "a", is the one gone.
+        assert_eq!(got, want);
+        assert_eq!(texts(&r, 2), vec!["", "d"]);
+    }
+
+    #[test]
+    fn holds_at_least_capacity_and_at_most_a_block_more() {
+        let mut r = Ring::new(1000);
+        let line = [b'x'; 99];
+        let mut chunk = Vec::new();
+        for _ in 0..655 {
+            chunk.extend_from_slice(&line);
+            chunk.push(b'\n');
+        }
+        for t in 0..50 {
+            r.push_lines(0, t, &chunk, 655);
+            assert_eq!(
+                r.last(usize::MAX).count(),
+                (655 * (t as usize + 1)).min(1000)
+            );
+            let stored: usize = r.blocks.iter().map(|b| b.bytes.len()).sum();
+            assert!(stored <= 1000 * 100 + BLOCK_BYTES + chunk.len(), "{stored}");
+        }
+        // The last lines come from the last chunk.
+        assert!(r.last(655).all(|l| l.time_ms == 49));
     }
 }

@@ -6,7 +6,7 @@ use crate::config;
 use crate::core::{ControlOp, Level, RequestId, ServiceId, Signal};
 use crate::proto::{self, Command, Response, Targets};
 use crate::shell::control::Incoming;
-use crate::shell::ring::StoredLine;
+use crate::shell::ring::LineRef;
 use crate::shell::status;
 
 impl Loop {
@@ -107,7 +107,7 @@ impl Loop {
                 };
                 let lines = logs
                     .backlog(svc.0, lines)
-                    .map(|l| log_line(&service, l))
+                    .map(|l| log_line(&service, &l))
                     .collect();
                 let response = Response::Logs { service, lines };
                 if let Some(server) = &mut self.ctx.control {
@@ -233,7 +233,7 @@ impl Loop {
         };
         for (svc, line) in logs.take_fresh() {
             let name = self.sup.spec().services[svc].name.clone();
-            server.broadcast(&self.ep, svc, &log_line(&name, &line));
+            server.broadcast(&self.ep, svc, &log_line(&name, &line.as_ref()));
         }
         for svc in 0..logs.followed.len() {
             if logs.followed[svc] && !server.followers_of(svc) {
@@ -243,7 +243,7 @@ impl Loop {
     }
 }
 
-pub(super) fn log_line(service: &str, line: &StoredLine) -> proto::LogLine {
+pub(super) fn log_line(service: &str, line: &LineRef<'_>) -> proto::LogLine {
     proto::LogLine {
         service: service.to_string(),
         stream: if line.stream == 0 { "stdout" } else { "stderr" }.to_string(),
