@@ -824,12 +824,15 @@ def report(b, versions):
         what = "64 KiB writes" if chunk is None else "one write() per line"
         where = (f"writer on CPU {b.writer_cpu}, the rest on CPU {b.pin_cpu}" if split
                  else f"all on CPU {b.pin_cpu}")
+        if "log" not in b.metrics:
+            continue
         lines.append(f"- Baseline `writer | cat > /dev/null`, {size_text(getattr(b, attr))}, "
                      f"{what}, {where}: " + (f"{base:.0f} MB/s" if base else "failed")
                      + f" (median of {b.log_reps}; MB = 10^6 bytes).")
     floor = b.results.get(("restart", "floor"), (None, "failed"))[1]
-    lines.append(f"- Restart floor, a minimal C loop (blocking waitpid, fork, setsid, execv; "
-                 f"bench/supervisor-floor.c) measured the same way: {floor}.")
+    if "restart" in b.metrics:
+        lines.append(f"- Restart floor, a minimal C loop (blocking waitpid, fork, setsid, execv; "
+                     f"bench/supervisor-floor.c) measured the same way: {floor}.")
     lines.append("- RSS and PSS: sums over the supervision tree (the supervisor and the "
                  "per-service runsv / s6-supervise processes, never the services); "
                  "MiB = 2^20 bytes.")

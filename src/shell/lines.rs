@@ -28,6 +28,9 @@ impl<'a> Line<'a> {
 #[derive(Debug, Default)]
 pub struct LineBuffer {
     partial: Vec<u8>,
+    /// The line being read had a piece cut off and nothing has come since: the newline that
+    /// ends it adds no empty piece (which would depend on how the reads fell).
+    cut: bool,
 }
 
 impl LineBuffer {
@@ -36,10 +39,13 @@ impl LineBuffer {
         let mut pos = 0;
         // memchr: the newline search is most of the per-byte work on a busy log.
         for nl in memchr::memchr_iter(b'\n', data) {
+            let cut = std::mem::take(&mut self.cut);
             if !self.partial.is_empty() {
                 self.partial.extend_from_slice(&data[pos..nl]);
                 emit_split(&self.partial, &mut emit);
                 self.partial.clear();
+            } else if cut && nl == pos {
+                // The line was a whole number of pieces, all of them out already.
             } else if nl - pos <= MAX_LINE {
                 emit(Line::InPlace {
                     start: pos,
@@ -51,9 +57,13 @@ impl LineBuffer {
             pos = nl + 1;
         }
         self.partial.extend_from_slice(&data[pos..]);
+        if !self.partial.is_empty() {
+            self.cut = false;
+        }
         while self.partial.len() >= MAX_LINE {
             emit(Line::Own(&self.partial[..MAX_LINE]));
             self.partial.drain(..MAX_LINE);
+            self.cut = self.partial.is_empty();
         }
     }
 
@@ -63,6 +73,7 @@ impl LineBuffer {
             emit(Line::Own(&self.partial));
             self.partial.clear();
         }
+        self.cut = false;
     }
 
     pub fn has_partial(&self) -> bool {

@@ -182,6 +182,14 @@ impl Logs {
             Output::new(rustix::stdio::stdout())?,
             Output::new(rustix::stdio::stderr())?,
         ];
+        Logs::with_outputs(services, style, outputs)
+    }
+
+    fn with_outputs(
+        services: &[(String, usize)],
+        style: Style,
+        outputs: [Output; 2],
+    ) -> io::Result<Logs> {
         let mut logs = Logs {
             sources: Vec::new(),
             prefixes: Vec::new(),
@@ -499,7 +507,146 @@ fn json_string(out: &mut Vec<u8>, bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::lines::MAX_LINE;
     use super::*;
+    use proptest::prelude::*;
+    use std::os::fd::AsFd;
+
+    /// A `Logs` for one service `svc` whose stdout and stderr go into pipes of 1 MiB.
+    fn logs_into_pipes(ring: usize, format: Format) -> (Logs, [OwnedFd; 2]) {
+        let mut reads = Vec::new();
+        let mut outputs = Vec::new();
+        for _ in 0..2 {
+            let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK).unwrap();
+            rustix::pipe::fcntl_setpipe_size(&w, 1 << 20).unwrap();
+            outputs.push(Output::new(w.as_fd()).unwrap());
+            reads.push(r);
+        }
+        let style = Style {
+            format,
+            timestamps: false,
+            color: false,
+        };
+        let outputs: [Output; 2] = outputs.try_into().ok().unwrap();
+        let logs = Logs::with_outputs(&[("svc".to_string(), ring)], style, outputs).unwrap();
+        (logs, reads.try_into().unwrap())
+    }
+
+    fn drain(logs: &mut Logs, read: &OwnedFd, stream: Stream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = vec![0; 1 << 16];
+        loop {
+            logs.write_out(stream);
+            match rustix::io::read(read, &mut buf[..]) {
+                Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ if logs.pending(stream) => {}
+                _ => return got,
+            }
+        }
+    }
+
+    /// The lines a reader of the whole stream at once would see: split at newlines, the
+    /// rest as a last line, each cut into pieces of at most MAX_LINE.
+    fn reference_lines(data: &[u8]) -> Vec<Vec<u8>> {
+        let mut lines: Vec<&[u8]> = data.split(|&c| c == b'\n').collect();
+        if lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        let mut out = Vec::new();
+        for line in lines {
+            if line.is_empty() {
+                out.push(Vec::new());
+            }
+            out.extend(line.chunks(MAX_LINE).map(<[u8]>::to_vec));
+        }
+        out
+    }
+
+    /// Chunks of a service's output: short and long lines (some a whole number of pieces
+    /// long), empty lines, no final newline sometimes, cut at random places and just before
+    /// some newlines.
+    fn stream_and_cuts() -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
+        let line = prop_oneof![
+            6 => proptest::collection::vec(b'a'..=b'z', 0..120),
+            1 => (0usize..3).prop_map(|k| vec![b'x'; MAX_LINE * (k + 1)]),
+            1 => (1usize..3 * MAX_LINE).prop_map(|n| vec![b'y'; n]),
+        ];
+        (
+            proptest::collection::vec(line, 0..60),
+            any::<bool>(),
+            proptest::collection::vec(1usize..40_000, 0..12),
+            proptest::collection::vec(any::<proptest::sample::Index>(), 0..6),
+        )
+            .prop_map(|(lines, last_newline, mut cuts, at_newlines)| {
+                let mut data = lines.join(&b'\n');
+                if last_newline && !data.is_empty() {
+                    data.push(b'\n');
+                }
+                let newlines: Vec<usize> = memchr::memchr_iter(b'\n', &data).collect();
+                if !newlines.is_empty() {
+                    cuts.extend(at_newlines.iter().map(|i| *i.get(&newlines)));
+                }
+                let mut cuts: Vec<usize> = cuts
+                    .into_iter()
+                    .filter(|&c| c > 0 && c < data.len())
+                    .collect();
+                cuts.sort_unstable();
+                cuts.dedup();
+                (data, cuts)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// However the reads fall, the prefixed output and the ring hold exactly the lines
+        /// of the whole stream, in order.
+        #[test]
+        fn output_and_ring_do_not_depend_on_how_reads_fall(
+            (data, cuts) in stream_and_cuts(),
+            ring in 1usize..50,
+        ) {
+            let (mut logs, reads) = logs_into_pipes(ring, Format::Prefixed);
+            let mut from = 0;
+            for to in cuts.iter().copied().chain([data.len()]) {
+                logs.take_lines(0, Stream::Stdout, &data[from..to], false);
+                from = to;
+            }
+            logs.flush_partial(0, Stream::Stdout);
+            let want = reference_lines(&data);
+            let mut want_out = Vec::new();
+            for line in &want {
+                want_out.extend_from_slice(b"svc | ");
+                want_out.extend_from_slice(line);
+                want_out.push(b'\n');
+            }
+            let got_out = drain(&mut logs, &reads[0], Stream::Stdout);
+            prop_assert!(got_out == want_out, "output differs");
+            let got_ring: Vec<Vec<u8>> =
+                logs.backlog(0, usize::MAX).map(|l| l.text.to_vec()).collect();
+            let keep = want.len().saturating_sub(ring);
+            prop_assert!(got_ring == want[keep..].to_vec(), "ring differs");
+            prop_assert!(drain(&mut logs, &reads[1], Stream::Stderr).is_empty());
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_stream_and_escape_text() {
+        let (mut logs, reads) = logs_into_pipes(10, Format::Json);
+        logs.take_lines(0, Stream::Stderr, b"a\"b\n\tc", false);
+        logs.flush_partial(0, Stream::Stderr);
+        let got = String::from_utf8(drain(&mut logs, &reads[1], Stream::Stderr)).unwrap();
+        assert_eq!(
+            got,
+            "{\"service\":\"svc\",\"stream\":\"stderr\",\"line\":\"a\\\"b\"}\n\
+             {\"service\":\"svc\",\"stream\":\"stderr\",\"line\":\"\\tc\"}\n"
+        );
+        let ring: Vec<(u8, String)> = logs
+            .backlog(0, 5)
+            .map(|l| (l.stream, l.text_lossy()))
+            .collect();
+        assert_eq!(ring, [(1, "a\"b".to_string()), (1, "\tc".to_string())]);
+    }
 
     #[test]
     fn json_escaping() {
