@@ -6,6 +6,7 @@ use super::lines::{Line, LineBuffer};
 use super::output::Output;
 use super::ring::{LineRef, Ring};
 use super::timestamp;
+use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -287,9 +288,9 @@ impl Logs {
         let stamp = style.timestamps.then(timestamp::now_rfc3339);
         let head = match &stamp {
             Some(stamp) if style.format == Format::Prefixed => {
-                format!("{stamp} {}", prefixes[svc]).into_bytes()
+                Cow::Owned(format!("{stamp} {}", prefixes[svc]).into_bytes())
             }
-            _ => prefixes[svc].as_bytes().to_vec(),
+            _ => Cow::Borrowed(prefixes[svc].as_bytes()),
         };
         let mut sink = Sink {
             data,
