@@ -314,6 +314,47 @@ command = ["sh", "-c", "echo out-line; echo err-line >&2; printf no-newline; sle
     assert_eq!(t.code(LIMIT), 0);
 }
 
+/// `logs.file`: the service's lines, both streams, also go to a file that is rotated by size,
+/// keeping the newest files; every retained file holds whole lines and stays under max-size.
+#[test]
+fn a_log_file_gets_the_lines_and_is_rotated_by_size() {
+    let s = Setup::new(
+        r#"
+[services.writer]
+command = ["sh", "-c", "for i in $(seq 100 199); do echo \"line $i of the writer\"; done; echo err-line >&2"]
+restart = "never"
+critical = true
+logs = { file = "writer.log", max-size = "1KiB", keep = 2 }
+"#,
+    );
+    let mut t = s.pid1();
+    assert_eq!(t.code(LIMIT), 0);
+    let read = |name: &str| std::fs::read_to_string(s.path(name)).unwrap_or_default();
+    let files = [
+        read("writer.log.2"),
+        read("writer.log.1"),
+        read("writer.log"),
+    ];
+    assert!(read("writer.log.3").is_empty());
+    for f in &files {
+        assert!(
+            !f.is_empty() && f.len() <= 1024 && f.ends_with('\n'),
+            "{f:?}"
+        );
+    }
+    let kept: Vec<&str> = files.iter().flat_map(|f| f.lines()).collect();
+    assert!(kept.contains(&"err-line"), "{kept:?}");
+    let numbered: Vec<&str> = kept.iter().copied().filter(|l| *l != "err-line").collect();
+    let all: Vec<String> = (100..200)
+        .map(|i| format!("line {i} of the writer"))
+        .collect();
+    // The newest lines, in order, with nothing missing between the kept files.
+    assert!(numbered.len() >= 50, "{numbered:?}");
+    assert_eq!(numbered, all[all.len() - numbered.len()..]);
+    // tend's own stdout still got every line.
+    assert_eq!(t.stdout().matches("writer | line ").count(), 100);
+}
+
 /// A service writing as fast as it can while tend's stdout is read slowly: every line
 /// arrives exactly once, in order, whole.
 #[test]

@@ -82,12 +82,6 @@ pub fn run(
             log.say(Level::Warn, format_args!("not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped by tend"));
         }
     }
-    let services: Vec<(String, usize)> = loaded
-        .spec
-        .services
-        .iter()
-        .map(|s| (s.name.clone(), s.log_ring))
-        .collect();
     let style = Style {
         format: match loaded.settings.log_format {
             LogFormat::Prefixed => Format::Prefixed,
@@ -96,7 +90,7 @@ pub fn run(
         timestamps: loaded.settings.log_timestamps,
         color: use_color(),
     };
-    let logs = match Logs::new(&services, style) {
+    let logs = match Logs::new(&loaded.spec.services, style) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("tend: error: cannot set up log pipes: {e}");

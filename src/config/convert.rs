@@ -5,12 +5,12 @@
 use super::address;
 use super::depends::{self, Places, Roster};
 use super::error::{ConfigError, Source};
-use super::schema::{BackoffTable, Document, DurationValue, Restart, ServiceTable};
+use super::schema::{BackoffTable, Document, DurationValue, LogsTable, Restart, ServiceTable};
 use super::users::Accounts;
-use super::{Environment, Loaded, Settings, duration};
+use super::{Environment, Loaded, Settings, duration, size};
 use crate::core::signal::Signal;
 use crate::core::spec::{
-    Backoff, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, MainExit, RestartPolicy,
+    Backoff, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, LogFile, MainExit, RestartPolicy,
     ServiceSpec, SignalRouting, Spec,
 };
 use std::ops::Range;
@@ -21,6 +21,8 @@ use toml::Spanned;
 /// The most output lines `logs.ring` may keep per service: a bound on the memory one
 /// service's output can hold.
 const MAX_LOG_RING: usize = 1_000_000;
+/// Rotated log files kept at most (`logs.keep`).
+const MAX_LOG_KEEP: u32 = 1000;
 
 /// What converting needs besides the document: where it came from, and what it has found
 /// worth a warning so far.
@@ -40,6 +42,65 @@ impl Context<'_> {
         let location = self.source.location(offset);
         self.warnings
             .push(format!("{location}: warning: {message}"));
+    }
+
+    /// `logs.file`, `logs.max-size`, `logs.keep`.
+    fn log_file(&self, logs: &LogsTable) -> Result<Option<LogFile>, ConfigError> {
+        let Some(file) = &logs.file else {
+            let stray = [
+                logs.max_size.as_ref().map(|v| ("max-size", v.span())),
+                logs.keep.as_ref().map(|v| ("keep", v.span())),
+            ];
+            if let Some((key, span)) = stray.into_iter().flatten().next() {
+                return Err(self.error(
+                    span,
+                    format!("logs.{key} says how to rotate logs.file, which is not set"),
+                ));
+            }
+            return Ok(None);
+        };
+        let path = self.path(file, "logs.file")?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+            return Err(self.error(
+                file.span(),
+                format!(
+                    "logs.file {}: the directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                ),
+            ));
+        }
+        if path.is_dir() {
+            return Err(self.error(
+                file.span(),
+                format!("logs.file {} is a directory", path.display()),
+            ));
+        }
+        let max_size = match &logs.max_size {
+            Some(value) => size::parse(value.get_ref()).map_err(|m| self.error(value.span(), m))?,
+            None => LogFile::DEFAULT_MAX_SIZE,
+        };
+        let keep = match &logs.keep {
+            Some(value) => u32::try_from(*value.get_ref())
+                .ok()
+                .filter(|n| *n <= MAX_LOG_KEEP)
+                .ok_or_else(|| {
+                    self.error(
+                        value.span(),
+                        format!(
+                            "logs.keep must be from 0 to {MAX_LOG_KEEP}, found {}",
+                            value.get_ref()
+                        ),
+                    )
+                })?,
+            None => LogFile::DEFAULT_KEEP,
+        };
+        Ok(Some(LogFile {
+            path,
+            max_size,
+            keep,
+        }))
     }
 
     pub fn duration(&self, value: &Spanned<DurationValue>) -> Result<Duration, ConfigError> {
@@ -274,6 +335,9 @@ fn service(
     }
     if let Some(value) = &table.stop_timeout {
         spec.stop_timeout = cx.duration(value)?;
+    }
+    if let Some(logs) = &table.logs {
+        spec.log_file = cx.log_file(logs)?;
     }
     if let Some(ring) = table.logs.as_ref().and_then(|logs| logs.ring.as_ref()) {
         spec.log_ring = usize::try_from(*ring.get_ref())

@@ -21,6 +21,7 @@ mod error;
 mod launch;
 mod probes;
 mod schema;
+mod size;
 mod users;
 mod words;
 

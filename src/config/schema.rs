@@ -98,12 +98,18 @@ pub struct LimitsTable {
     pub stack: Option<Spanned<LimitValue>>,
 }
 
-/// `logs`: what tend does with a service's output. Only the in-memory ring so far; the
-/// design's `file`, `max-size` and `keep` are unknown keys until they are implemented.
+/// `logs`: what tend keeps of a service's output besides writing it to its own stdout.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table such as { ring = 1000 }")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a table such as { ring = 1000, file = \"/var/log/app.log\" }"
+)]
 pub struct LogsTable {
     pub ring: Option<Spanned<i64>>,
+    pub file: Option<Spanned<String>>,
+    pub max_size: Option<Spanned<SizeValue>>,
+    pub keep: Option<Spanned<i64>>,
 }
 
 /// `ready`: how tend learns that the service is ready. Exactly one probe (`tcp`, `http`,
@@ -343,6 +349,37 @@ impl<'de> Deserialize<'de> for Command {
             }
         }
         deserializer.deserialize_any(CommandVisitor)
+    }
+}
+
+/// A size as written: `"10MiB"` or a number of bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SizeValue {
+    Text(String),
+    Bytes(i64),
+}
+
+impl<'de> Deserialize<'de> for SizeValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+        impl Visitor<'_> for SizeVisitor {
+            type Value = SizeValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(super::size::ALLOWED)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SizeValue, E> {
+                Ok(SizeValue::Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SizeValue, E> {
+                Ok(SizeValue::Bytes(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SizeValue, E> {
+                i64::try_from(v)
+                    .map(SizeValue::Bytes)
+                    .map_err(|_| E::custom(format!("invalid size {v}: too large")))
+            }
+        }
+        deserializer.deserialize_any(SizeVisitor)
     }
 }
 

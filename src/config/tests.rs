@@ -5,7 +5,7 @@ use super::*;
 use crate::core::signal::Signal;
 use crate::core::spec::{
     Backoff, Condition, Credentials, DEFAULT_SHUTDOWN_TIMEOUT, Dependency, ExitCodeSet,
-    ExitSignals, HealthRule, Launch, Limit, MainExit, Output, Probe, ReadyRule, Resource,
+    ExitSignals, HealthRule, Launch, Limit, LogFile, MainExit, Output, Probe, ReadyRule, Resource,
     RestartPolicy, ServiceId, ServiceSpec, SessionMode, SignalRouting,
 };
 use std::ffi::OsString;
@@ -221,6 +221,7 @@ fn a_full_file_gives_exactly_this_spec() {
         stop_timeout: Duration::from_secs(7),
         stop_group_leftovers: true,
         log_ring: 5000,
+        log_file: None,
         depends_on: vec![Dependency {
             on: ServiceId(2),
             condition: Condition::Completed,
@@ -1276,24 +1277,11 @@ fn unknown_keys_point_at_the_key() {
         31,
         "unknown key `max`, expected `soft` or `hard`",
     );
-    // Of the design's `logs` keys only `ring` exists so far.
     assert_error(
-        "[services.a]\ncommand = \"a\"\nlogs = { ring = 10, file = \"/var/log/a.log\" }\n",
+        "[services.a]\ncommand = \"a\"\nlogs = { ring = 10, files = \"/var/log/a.log\" }\n",
         3,
         21,
-        "unknown key `file`, expected `ring`",
-    );
-    assert_error(
-        "[services.a]\ncommand = \"a\"\n[services.a.logs]\nmax-size = \"10MB\"\n",
-        4,
-        1,
-        "unknown key `max-size`, expected `ring`",
-    );
-    assert_error(
-        "[services.a]\ncommand = \"a\"\nlogs.keep = 3\n",
-        3,
-        6,
-        "unknown key `keep`, expected `ring`",
+        "unknown key `files`, expected one of `ring`, `file`, `max-size`, `keep`",
     );
     // A sub-table under a service is a key of that service too.
     let e = error("[services.a]\ncommand = \"a\"\n[services.a.extra]\n");
@@ -1770,7 +1758,83 @@ fn bad_log_rings() {
         "[services.a]\ncommand = \"a\"\nlogs = 5\n",
         3,
         8,
-        "invalid type: integer `5`, expected a table such as { ring = 1000 }",
+        "invalid type: integer `5`, expected a table such as { ring = 1000, file = \"/var/log/app.log\" }",
+    );
+}
+
+#[test]
+fn log_files() {
+    let f = Fixture::new();
+    let spec = |text: &str| f.load(text).unwrap().spec.services[0].log_file.clone();
+    assert_eq!(spec("[services.a]\ncommand = \"a\"\n"), None);
+    assert_eq!(
+        spec("[services.a]\ncommand = \"a\"\nlogs = { file = \"a.log\" }\n"),
+        Some(LogFile {
+            path: f.dir.path().join("a.log"),
+            max_size: 10 << 20,
+            keep: 5,
+        })
+    );
+    assert_eq!(
+        spec(
+            "[services.a]\ncommand = \"a\"\n\
+             logs = { file = \"/tmp/a.log\", max-size = \"1KiB\", keep = 0 }\n"
+        ),
+        Some(LogFile {
+            path: "/tmp/a.log".into(),
+            max_size: 1024,
+            keep: 0,
+        })
+    );
+    assert_eq!(
+        spec("[services.a]\ncommand = \"a\"\nlogs = { file = \"a.log\", max-size = 0 }\n")
+            .map(|l| l.max_size),
+        Some(0)
+    );
+}
+
+#[test]
+fn bad_log_files() {
+    let f = Fixture::new();
+    let e = f
+        .load("[services.a]\ncommand = \"a\"\nlogs = { file = \"nodir/a.log\" }\n")
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (3, 17));
+    assert_eq!(
+        e.message,
+        format!(
+            "logs.file {}: the directory {} does not exist",
+            f.dir.path().join("nodir/a.log").display(),
+            f.dir.path().join("nodir").display()
+        )
+    );
+    let e = f
+        .load("[services.a]\ncommand = \"a\"\nlogs = { file = \".\" }\n")
+        .unwrap_err();
+    assert!(e.message.ends_with("is a directory"), "{e}");
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs = { keep = 3 }\n",
+        3,
+        17,
+        "logs.keep says how to rotate logs.file, which is not set",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs = { file = \"/tmp/a.log\", max-size = \"10M\" }\n",
+        3,
+        42,
+        "invalid size \"10M\": expected a whole number and one of the units B, KiB, MiB, GiB, KB, MB, GB",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs = { file = \"/tmp/a.log\", keep = 1001 }\n",
+        3,
+        38,
+        "logs.keep must be from 0 to 1000, found 1001",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs = { file = \"/tmp/a.log\", max-size = -5 }\n",
+        3,
+        42,
+        "invalid size -5: it is negative",
     );
 }
 

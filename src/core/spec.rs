@@ -142,12 +142,29 @@ pub struct ServiceSpec {
     pub stop_group_leftovers: bool,
     /// How many of its latest output lines tend keeps in memory for `tend logs`.
     pub log_ring: usize,
+    /// A file that also gets its output lines, rotated by size.
+    pub log_file: Option<LogFile>,
     /// What must hold before it starts. Its dependents stop before it does.
     pub depends_on: Vec<Dependency>,
     /// How tend learns that it is ready. Without a rule: once it has stayed up `start_secs`.
     pub ready: Option<ReadyRule>,
     /// A liveness check that restarts it when it keeps failing.
     pub health: Option<HealthRule>,
+}
+
+/// `logs.file`: where a service's lines are also written, and how the file is rotated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFile {
+    pub path: PathBuf,
+    /// Rotate before a write would take the file past this many bytes (0: never).
+    pub max_size: u64,
+    /// Rotated files kept as `PATH.1` (newest) to `PATH.KEEP`.
+    pub keep: u32,
+}
+
+impl LogFile {
+    pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024;
+    pub const DEFAULT_KEEP: u32 = 5;
 }
 
 /// A check run by the shell; the core only schedules it and hears the result.
@@ -243,6 +260,7 @@ impl ServiceSpec {
             stop_timeout: Duration::from_secs(5),
             stop_group_leftovers: true,
             log_ring: 1000,
+            log_file: None,
             depends_on: Vec::new(),
             ready: None,
             health: None,

@@ -3,9 +3,11 @@
 //! tend's stdout/stderr with an aligned `name | ` prefix, and kept in a ring for `tend logs`.
 
 use super::lines::{Line, LineBuffer};
+use super::logfile::LogFile;
 use super::output::Output;
 use super::ring::{LineRef, Ring};
 use super::timestamp;
+use crate::core::spec::ServiceSpec;
 use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -76,6 +78,8 @@ struct Sink<'a> {
     out: &'a mut Output,
     ring: &'a mut Ring,
     fresh: Option<&'a mut Vec<(usize, FreshLine)>>,
+    /// What goes to the service's `logs.file`, if it has one.
+    file: Option<&'a mut Vec<u8>>,
     format: Format,
     /// What goes before each line in the prefixed format: the timestamp if any, the name.
     head: &'a [u8],
@@ -121,6 +125,14 @@ impl<'a> Sink<'a> {
             Line::Own(text) => {
                 self.ring_run();
                 self.ring.push(self.stream as u8, self.time_ms, text);
+                if let Some(file) = self.file.as_deref_mut() {
+                    if let Some(stamp) = self.stamp {
+                        file.extend_from_slice(stamp.as_bytes());
+                        file.push(b' ');
+                    }
+                    file.extend_from_slice(text);
+                    file.push(b'\n');
+                }
                 if self.format == Format::Prefixed {
                     let queue = self.out.queue_mut();
                     queue.extend_from_slice(self.head);
@@ -139,15 +151,24 @@ impl<'a> Sink<'a> {
         );
     }
 
-    /// The run of whole lines so far into the ring, with one copy.
+    /// The run of whole lines so far into the ring (and the file), with one copy.
     fn ring_run(&mut self) {
         let (start, end) = self.run;
-        self.ring.push_lines(
-            self.stream as u8,
-            self.time_ms,
-            &self.data[start..end],
-            self.run_lines,
-        );
+        let run = &self.data[start..end];
+        self.ring
+            .push_lines(self.stream as u8, self.time_ms, run, self.run_lines);
+        if let Some(file) = self.file.as_deref_mut() {
+            match self.stamp {
+                None => file.extend_from_slice(run),
+                Some(stamp) => {
+                    for line in run.split_inclusive(|&c| c == b'\n') {
+                        file.extend_from_slice(stamp.as_bytes());
+                        file.push(b' ');
+                        file.extend_from_slice(line);
+                    }
+                }
+            }
+        }
         self.run = (end, end);
         self.run_lines = 0;
     }
@@ -168,6 +189,10 @@ pub struct Logs {
     style: Style,
     buf: Vec<u8>,
     rings: Vec<Ring>,
+    /// `files[svc]`: its `logs.file`, if any.
+    files: Vec<Option<LogFile>>,
+    /// Bytes for a log file, gathered over one chunk.
+    file_buf: Vec<u8>,
     /// `followed[svc]`: someone runs `tend logs -f` on it, so its new lines are also
     /// collected for the control server.
     pub followed: Vec<bool>,
@@ -177,8 +202,8 @@ pub struct Logs {
 const COLORS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
 
 impl Logs {
-    /// `services`: each service's name and ring size, in the spec's order.
-    pub fn new(services: &[(String, usize)], style: Style) -> io::Result<Logs> {
+    /// One source per service, in the spec's order.
+    pub fn new(services: &[ServiceSpec], style: Style) -> io::Result<Logs> {
         let outputs = [
             Output::new(rustix::stdio::stdout())?,
             Output::new(rustix::stdio::stderr())?,
@@ -187,7 +212,7 @@ impl Logs {
     }
 
     fn with_outputs(
-        services: &[(String, usize)],
+        services: &[ServiceSpec],
         style: Style,
         outputs: [Output; 2],
     ) -> io::Result<Logs> {
@@ -199,6 +224,8 @@ impl Logs {
             style,
             buf: vec![0; READ_CHUNK],
             rings: Vec::new(),
+            files: Vec::new(),
+            file_buf: Vec::new(),
             followed: Vec::new(),
             fresh: Vec::new(),
         };
@@ -208,16 +235,23 @@ impl Logs {
 
     /// Matches the services after a reload: new ones get pipes (existing ones keep theirs),
     /// prefixes are realigned, ring sizes updated.
-    pub fn sync(&mut self, services: &[(String, usize)]) -> io::Result<()> {
+    pub fn sync(&mut self, services: &[ServiceSpec]) -> io::Result<()> {
         while self.sources.len() < services.len() {
             self.sources.push([source()?, source()?]);
             self.rings.push(Ring::new(0));
+            self.files.push(None);
             self.followed.push(false);
         }
-        for (ring, (_, size)) in self.rings.iter_mut().zip(services) {
-            ring.set_capacity(*size);
+        for (ring, spec) in self.rings.iter_mut().zip(services) {
+            ring.set_capacity(spec.log_ring);
         }
-        self.names = services.iter().map(|(n, _)| n.clone()).collect();
+        for (file, spec) in self.files.iter_mut().zip(services) {
+            // An unchanged file stays open; a changed one is opened at its next line.
+            if file.as_ref().map(LogFile::settings) != spec.log_file.as_ref() {
+                *file = spec.log_file.clone().map(LogFile::new);
+            }
+        }
+        self.names = services.iter().map(|s| s.name.clone()).collect();
         let width = self
             .names
             .iter()
@@ -282,6 +316,8 @@ impl Logs {
             style,
             rings,
             fresh,
+            files,
+            file_buf,
             ..
         } = self;
         // One timestamp per chunk: its lines were read together.
@@ -297,6 +333,7 @@ impl Logs {
             out: &mut outputs[stream as usize],
             ring: &mut rings[svc],
             fresh: follow.then_some(fresh),
+            file: files[svc].is_some().then_some(&mut *file_buf),
             format: style.format,
             head: &head,
             stamp: stamp.as_deref(),
@@ -314,6 +351,13 @@ impl Logs {
             src.lines.feed(data, |line| sink.line(line));
         }
         sink.finish();
+        if let Some(file) = &mut files[svc] {
+            let failed = file.write(file_buf);
+            file_buf.clear();
+            if let Some(message) = failed {
+                self.tend_line(&format!("tend: warning: {message}\n"));
+            }
+        }
     }
 
     /// Reads one chunk from a service's pipe. Returns false when nothing was there.
@@ -510,6 +554,7 @@ fn json_string(out: &mut Vec<u8>, bytes: &[u8]) {
 mod tests {
     use super::super::lines::MAX_LINE;
     use super::*;
+    use crate::core::spec::{Launch, SessionMode};
     use proptest::prelude::*;
     use std::os::fd::AsFd;
 
@@ -529,7 +574,10 @@ mod tests {
             color: false,
         };
         let outputs: [Output; 2] = outputs.try_into().ok().unwrap();
-        let logs = Logs::with_outputs(&[("svc".to_string(), ring)], style, outputs).unwrap();
+        let launch = Launch::command(vec!["true".into()], SessionMode::NewSession);
+        let mut spec = ServiceSpec::new("svc", launch);
+        spec.log_ring = ring;
+        let logs = Logs::with_outputs(&[spec], style, outputs).unwrap();
         (logs, reads.try_into().unwrap())
     }
 

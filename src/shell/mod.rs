@@ -6,6 +6,7 @@ pub mod http_client;
 pub mod http_server;
 pub mod lines;
 pub mod log;
+pub mod logfile;
 pub mod logs;
 pub mod metrics;
 pub mod output;

@@ -188,13 +188,7 @@ impl Loop {
             Ok(r) => r,
             Err(message) => return Response::Error { message },
         };
-        let services: Vec<(String, usize)> = self
-            .sup
-            .spec()
-            .services
-            .iter()
-            .map(|s| (s.name.clone(), s.log_ring))
-            .collect();
+        let services = self.sup.spec().services.clone();
         if let Some(logs) = &mut self.ctx.logs {
             let before = logs.services();
             if let Err(e) = logs
