@@ -72,6 +72,10 @@ struct Loop {
     probes: Probes,
     /// Readiness notifications (notification fd, sd_notify).
     notify: Notify,
+    /// Nothing but signals can ever wake the loop (single-child mode: no log pipes, sockets
+    /// or probes): while no timer is due it sleeps in `sigwaitinfo`, one system call per
+    /// signal instead of `epoll_wait` and `read`.
+    signals_only: bool,
 }
 
 /// Runs until the core says exit; returns the exit code. Errors here are setup errors.
@@ -103,7 +107,17 @@ pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
             }
         }
     }
+    let signals_only = ctx.logs.is_none()
+        && ctx.control.is_none()
+        && ctx.http.is_none()
+        && ctx.config_path.is_none()
+        && sup
+            .spec()
+            .services
+            .iter()
+            .all(|s| s.ready.is_none() && s.health.is_none());
     let mut lp = Loop {
+        signals_only,
         sup,
         ctx,
         ep,
@@ -143,7 +157,25 @@ impl Loop {
                 return Ok(code);
             }
             self.update_interest();
-            let timeout = self.next_wakeup().map(|at| {
+            let wakeup = self.next_wakeup();
+            if wakeup.is_none() && self.signals_only {
+                match self.ctx.signals.wait_one() {
+                    Ok(signal) => {
+                        received.clear();
+                        received.extend(signal);
+                        self.handle_signals(&received);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.ctx
+                            .log
+                            .say(Level::Error, format_args!("sigwaitinfo: {e}"));
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                continue;
+            }
+            let timeout = wakeup.map(|at| {
                 let d = at.saturating_duration_since(Instant::now());
                 rustix::event::Timespec {
                     tv_sec: d.as_secs() as i64,
@@ -482,6 +514,10 @@ impl Loop {
                 .say(Level::Error, format_args!("reading signals: {e}"));
             return;
         }
+        self.handle_signals(received);
+    }
+
+    fn handle_signals(&mut self, received: &[Received]) {
         let mut reap_needed = false;
         for r in received.iter() {
             if r.signal == Signal::CHLD {

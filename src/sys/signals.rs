@@ -126,7 +126,7 @@ pub struct Received {
 }
 
 /// A non-blocking signalfd for every signal `block_all` blocked.
-pub struct SignalFd(OwnedFd);
+pub struct SignalFd(OwnedFd, libc::sigset_t);
 
 impl SignalFd {
     pub fn new() -> io::Result<SignalFd> {
@@ -137,7 +137,7 @@ impl SignalFd {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: signalfd returned a fresh descriptor that nothing else owns.
-        Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+        Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd) }, set))
     }
 
     /// Reads every pending signal (until EAGAIN) into `out`.
@@ -171,6 +171,25 @@ impl SignalFd {
                 return Ok(());
             }
         }
+    }
+}
+
+impl SignalFd {
+    /// Sleeps until one of the signals arrives and takes it: one system call per signal,
+    /// for a loop that has nothing but signals to wait for (where `epoll_wait` and then
+    /// `read` would be two).
+    pub fn wait_one(&self) -> io::Result<Option<Received>> {
+        let mut info = MaybeUninit::<libc::siginfo_t>::uninit();
+        // SAFETY: the set is initialised and `info` valid for writing; the signals in the set
+        // are blocked (`block_all`), as sigwaitinfo requires.
+        let n = unsafe { libc::sigwaitinfo(&self.1, info.as_mut_ptr()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: sigwaitinfo filled `info` for the signal it returned; si_pid is meaningful
+        // for signals sent by a process and for SIGCHLD, and reads as 0 otherwise.
+        let sender = unsafe { info.assume_init().si_pid() };
+        Ok(Signal::from_number(n).map(|signal| Received { signal, sender }))
     }
 }
 
