@@ -57,6 +57,16 @@ fn execute(sub: Sub) -> Result<c_int, String> {
             print(&String::from_utf8_lossy(&out))?;
             Ok(0)
         }
+        Sub::Import { format, path } => {
+            let format = crate::config::import::Format::from_name(&format)
+                .ok_or_else(|| format!("unknown format {format:?}"))?;
+            let imported = crate::config::import::import(format, &path)?;
+            print(&imported.toml)?;
+            for note in &imported.notes {
+                eprintln!("tend import: note: {note}");
+            }
+            Ok(0)
+        }
         Sub::Man => {
             let mut out = Vec::new();
             manpage::write(&mut out).map_err(|e| format!("cannot render the man page: {e}"))?;

@@ -24,6 +24,7 @@ pub const CLIENT_COMMANDS: &[&str] = &[
     "health",
     "completions",
     "man",
+    "import",
 ];
 
 /// Whether `tend FIRST ...` is a client command line.
@@ -185,6 +186,23 @@ pub enum Sub {
     /// Print the man page (roff)
     #[command(long_about = "Prints tend(1) in roff, e.g. `tend man | man -l -`.")]
     Man,
+    /// Turn a Procfile, runit service directories or a supervisord.conf into a tend file
+    #[command(
+        long_about = "Reads PATH as FORMAT and prints the equivalent tend configuration on stdout, \
+                      and on stderr a note for every setting that could not be carried over or \
+                      means something different under tend. FORMAT is procfile (a Procfile), \
+                      runit (a service directory with a run script, or a directory of them such \
+                      as /etc/service) or supervisord (a supervisord.conf). Nothing is started; \
+                      check the result with `tend check`."
+    )]
+    Import {
+        /// procfile, runit or supervisord
+        #[arg(value_name = "FORMAT", value_parser = crate::config::import::Format::NAMES)]
+        format: String,
+        /// The Procfile, service directory or supervisord.conf
+        #[arg(value_name = "PATH", value_hint = ValueHint::AnyPath)]
+        path: PathBuf,
+    },
 }
 
 /// `tend run`: described here, parsed by `supervise::run`.

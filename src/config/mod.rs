@@ -18,6 +18,7 @@ mod depends;
 mod duration;
 mod envfile;
 mod error;
+pub mod import;
 mod launch;
 mod probes;
 mod schema;

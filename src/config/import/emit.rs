@@ -1,0 +1,82 @@
+//! Writing the imported services as TOML, in the order and key style of docs/config.md.
+
+/// One `[services.NAME]` table: keys in order, each with its value already written as TOML.
+#[derive(Debug, Default)]
+pub struct Service {
+    pub name: String,
+    /// Comment lines above the table (without `# `).
+    pub comments: Vec<String>,
+    pub keys: Vec<(&'static str, String)>,
+}
+
+impl Service {
+    pub fn new(name: impl Into<String>) -> Service {
+        Service {
+            name: name.into(),
+            ..Service::default()
+        }
+    }
+
+    pub fn set(&mut self, key: &'static str, value: String) {
+        self.keys.push((key, value));
+    }
+}
+
+pub fn document(header: &str, services: &[Service]) -> String {
+    let mut out = header.to_string();
+    for service in services {
+        out.push('\n');
+        for comment in &service.comments {
+            out.push_str(&format!("# {comment}\n"));
+        }
+        out.push_str(&format!("[services.{}]\n", key(&service.name)));
+        for (k, v) in &service.keys {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    out
+}
+
+/// A TOML key: bare when it can be, quoted otherwise (a '.' would make a bare key dotted).
+pub fn key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare { name.to_string() } else { string(name) }
+}
+
+/// A TOML basic string.
+pub fn string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+pub fn strings<S: AsRef<str>>(items: &[S]) -> String {
+    let items: Vec<String> = items.iter().map(|s| string(s.as_ref())).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// `{ a = 1, b = "x" }` from keys and values already written as TOML.
+pub fn inline_table(pairs: &[(String, String)]) -> String {
+    let items: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{} = {v}", key(k)))
+        .collect();
+    format!("{{ {} }}", items.join(", "))
+}

@@ -1,0 +1,96 @@
+//! `tend import`: what people run today, turned into a tend configuration.
+//!
+//! Each importer reads its format and describes services with [`emit::Service`]; the result
+//! is TOML text for a human to read, check with `tend check` and adjust, plus notes on what
+//! could not be carried over or means something slightly different under tend. Nothing is
+//! dropped silently: every setting is either translated or named in a note.
+
+mod emit;
+mod procfile;
+mod runit;
+mod supervisord;
+
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A Procfile (foreman, honcho, Heroku): `name: command` lines.
+    Procfile,
+    /// A directory of runit service directories (`/etc/service`), each with a `run` script.
+    Runit,
+    /// A supervisord configuration file (`[program:x]` sections).
+    Supervisord,
+}
+
+impl Format {
+    pub const NAMES: [&'static str; 3] = ["procfile", "runit", "supervisord"];
+
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name {
+            "procfile" => Some(Format::Procfile),
+            "runit" => Some(Format::Runit),
+            "supervisord" => Some(Format::Supervisord),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Imported {
+    /// The configuration, as TOML.
+    pub toml: String,
+    /// What the reader should know: settings not carried over, differences in meaning.
+    pub notes: Vec<String>,
+}
+
+/// Reads `path` as `format`. Errors name the file (and line, where there is one).
+pub fn import(format: Format, path: &Path) -> Result<Imported, String> {
+    let origin = path.display().to_string();
+    let read =
+        || std::fs::read_to_string(path).map_err(|e| format!("{origin}: cannot read it: {e}"));
+    let (services, notes) = match format {
+        Format::Procfile => procfile::services(&origin, &read()?)?,
+        Format::Supervisord => supervisord::services(&origin, &read()?, path)?,
+        Format::Runit => runit::services(path)?,
+    };
+    if services.is_empty() {
+        return Err(format!("{origin}: no services found in it"));
+    }
+    let header = format!(
+        "# Imported from {origin} ({}) by `tend import`.\n\
+         # Check it with `tend check FILE` and read the notes tend import printed.\n",
+        Format::NAMES[format as usize]
+    );
+    Ok(Imported {
+        toml: emit::document(&header, &services),
+        notes,
+    })
+}
+
+/// A service name tend accepts (letters, digits, '.', '_', '-'), made from `raw`.
+fn service_name(raw: &str, notes: &mut Vec<String>) -> String {
+    let name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = if name.is_empty() {
+        "service".to_string()
+    } else {
+        name
+    };
+    if name != raw {
+        notes.push(format!(
+            "`{raw}` is named `{name}`: tend's names use letters, digits, '.', '_' and '-'"
+        ));
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests;

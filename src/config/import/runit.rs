@@ -1,0 +1,92 @@
+//! runit service directories: each directory with an executable `run` is a service. runsv
+//! runs `./run` in that directory and restarts it whenever it exits; so does tend.
+
+use super::emit::{self, Service};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+pub fn services(path: &Path) -> Result<(Vec<Service>, Vec<String>), String> {
+    let origin = path.display().to_string();
+    let root = std::path::absolute(path).map_err(|e| format!("{origin}: {e}"))?;
+    if !root.is_dir() {
+        return Err(format!(
+            "{origin}: not a directory (expected a runit service directory, or a directory of them such as /etc/service)"
+        ));
+    }
+    // One service directory, or a directory of them.
+    let dirs: Vec<PathBuf> = if root.join("run").exists() {
+        vec![root.clone()]
+    } else {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+            .map_err(|e| format!("{origin}: cannot list it: {e}"))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.join("run").exists())
+            .collect();
+        dirs.sort();
+        dirs
+    };
+    let mut services = Vec::new();
+    let mut notes = Vec::new();
+    for dir in dirs {
+        let raw = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = super::service_name(&raw, &mut notes);
+        let run = dir.join("run");
+        if !is_executable(&run) {
+            notes.push(format!(
+                "{}: not executable; runsv would not start it either",
+                run.display()
+            ));
+        }
+        let mut service = Service::new(name.clone());
+        service.set("command", emit::strings(&[run.display().to_string()]));
+        service.set("workdir", emit::string(&dir.display().to_string()));
+        let check = dir.join("check");
+        if is_executable(&check) {
+            // `sv check` runs ./check until it exits 0: the same as an exec readiness probe.
+            service.set(
+                "ready",
+                emit::inline_table(&[(
+                    "exec".to_string(),
+                    emit::strings(&[check.display().to_string()]),
+                )]),
+            );
+        }
+        if dir.join("down").exists() {
+            notes.push(format!(
+                "`{name}` has a `down` file (runit does not start it); tend starts every service: remove it from the file or stop it with `tend stop {name}`"
+            ));
+        }
+        if dir.join("finish").exists() {
+            notes.push(format!(
+                "`{name}`: its ./finish script is not run by tend; if it cleans up, make that part of ./run"
+            ));
+        }
+        if dir.join("log").join("run").exists() {
+            notes.push(format!(
+                "`{name}`: its log service (log/run) is not imported; tend prefixes the service's lines and writes them to its own stdout, or to a file with `logs = {{ file = ... }}`"
+            ));
+        }
+        if dir.join("control").is_dir() {
+            notes.push(format!(
+                "`{name}`: its control/ scripts (custom signal handling) are not used; set `stop-signal` if ./control/t sent something other than TERM"
+            ));
+        }
+        services.push(service);
+    }
+    if !services.is_empty() {
+        notes.push(
+            "runit waits up to 7 s (`sv -w`) for a service to stop; tend waits `stop-timeout` \
+             (5 s by default) before SIGKILL, and sends the stop signal to the service's whole \
+             process group."
+                .to_string(),
+        );
+    }
+    Ok((services, notes))
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

@@ -1,0 +1,70 @@
+//! `tend import`: what people run today becomes a tend file that loads and runs.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn an_imported_procfile_runs_under_tend() {
+    let dir = tempfile::tempdir().unwrap();
+    let procfile = dir.path().join("Procfile");
+    std::fs::write(
+        &procfile,
+        "greeter: echo \"hello from $GREETING\" && exec sleep 1000\nticker: exec sleep 1000\n",
+    )
+    .unwrap();
+    let out = Command::new(tend_bin())
+        .args(["import", "procfile"])
+        .arg(&procfile)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let notes = String::from_utf8(out.stderr).unwrap();
+    assert!(notes.starts_with("tend import: note: "), "{notes}");
+    let toml = String::from_utf8(out.stdout).unwrap();
+    let s = Setup::new(&format!(
+        "{toml}\n[services.greeter.env]\nGREETING = \"the Procfile\"\n"
+    ));
+    let check = Command::new(tend_bin())
+        .arg("check")
+        .arg(&s.config)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}\n{toml}");
+    let mut t = s.pid1();
+    wait_log(&t, "greeter | hello from the Procfile");
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0);
+}
+
+#[test]
+fn import_errors_name_the_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("supervisord.conf");
+    std::fs::write(&conf, "[program:web]\ncommand=x\nautorestart=sometimes\n").unwrap();
+    let out = Command::new(tend_bin())
+        .args(["import", "supervisord"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "tend: error: {}:3: autorestart must be true, false or unexpected, found \"sometimes\"\n",
+            conf.display()
+        )
+    );
+    assert!(out.stdout.is_empty());
+    let usage = Command::new(tend_bin())
+        .args(["import", "systemd", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2), "{usage:?}");
+}
