@@ -355,6 +355,64 @@ logs = { file = "writer.log", max-size = "1KiB", keep = 2 }
     assert_eq!(t.stdout().matches("writer | line ").count(), 100);
 }
 
+/// `pid-file`: a service that forks a daemon and exits (use case 1: php-fpm without -F). The
+/// daemon becomes the service: killing it brings a new instance, a shutdown stops it with
+/// its stop signal.
+#[test]
+fn a_forking_daemon_is_followed_through_its_pid_file() {
+    let s = Setup::new(
+        r#"
+[services.daemon]
+command = ["sh", "-c", "setsid sh -c 'trap \"echo stopped > $DIR/stopped; exit 0\" TERM; while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 & echo $! > $DIR/d.pid"]
+pid-file = "d.pid"
+backoff = { initial = "10ms" }
+"#,
+    );
+    let mut t = s.pid1();
+    let read_pid = || {
+        std::fs::read_to_string(s.path("d.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+    };
+    let first = wait_for("the first daemon to be followed", LIMIT, || {
+        let pid = read_pid()?;
+        t.stderr()
+            .contains(&format!("'daemon' forked: following its daemon, pid {pid}"))
+            .then_some(pid)
+    });
+    // The started process is gone, the daemon runs on under tend.
+    assert!(t.stderr().contains("'daemon' (pid "), "{}", t.stderr());
+    // Kill the daemon by its pid inside the namespace.
+    let script = format!("kill -KILL {first}");
+    let ok = Command::new("nsenter")
+        .args([
+            "-t",
+            &t.tend_pid_under_unshare().to_string(),
+            "-p",
+            "-m",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let second = wait_for("a new daemon after the first was killed", LIMIT, || {
+        let pid = read_pid().filter(|p| *p != first)?;
+        t.stderr()
+            .contains(&format!("following its daemon, pid {pid}"))
+            .then_some(pid)
+    });
+    assert_ne!(first, second);
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+    assert_eq!(
+        std::fs::read_to_string(s.path("stopped")).unwrap(),
+        "stopped\n",
+        "the daemon got its stop signal"
+    );
+}
+
 /// A service writing as fast as it can while tend's stdout is read slowly: every line
 /// arrives exactly once, in order, whole.
 #[test]

@@ -339,6 +339,15 @@ fn service(
     if let Some(logs) = &table.logs {
         spec.log_file = cx.log_file(logs)?;
     }
+    if let Some(file) = &table.pid_file {
+        if spec.oneshot {
+            return Err(cx.error(
+                file.span(),
+                "pid-file follows a daemon that keeps running; a oneshot task has none",
+            ));
+        }
+        spec.pid_file = Some(cx.path(file, "pid-file")?);
+    }
     if let Some(ring) = table.logs.as_ref().and_then(|logs| logs.ring.as_ref()) {
         spec.log_ring = usize::try_from(*ring.get_ref())
             .ok()

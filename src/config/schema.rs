@@ -61,6 +61,7 @@ pub struct ServiceTable {
     pub stop_signal: Option<Spanned<String>>,
     pub stop_timeout: Option<Spanned<DurationValue>>,
     pub logs: Option<LogsTable>,
+    pub pid_file: Option<Spanned<String>>,
     pub depends_on: Option<Spanned<DependsOn>>,
     pub ready: Option<Spanned<ReadyTable>>,
     pub health: Option<Spanned<HealthTable>>,

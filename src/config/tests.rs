@@ -222,6 +222,7 @@ fn a_full_file_gives_exactly_this_spec() {
         stop_group_leftovers: true,
         log_ring: 5000,
         log_file: None,
+        pid_file: None,
         depends_on: vec![Dependency {
             on: ServiceId(2),
             condition: Condition::Completed,
@@ -1257,7 +1258,7 @@ fn unknown_keys_point_at_the_key() {
         "unknown key `readiness`, expected one of `command`, `shell`, `env`, `env-file`, \
          `workdir`, `user`, `group`, `umask`, `limits`, `oneshot`, `restart`, `success-codes`, \
          `backoff`, `start-secs`, `max-restarts`, `critical`, `stop-signal`, `stop-timeout`, \
-         `logs`, `depends-on`, `ready`, `health`",
+         `logs`, `pid-file`, `depends-on`, `ready`, `health`",
     );
     assert_error(
         "[services.a]\ncommand = \"a\"\nbackoff = { initial = \"1s\", maximum = \"2s\" }\n",

@@ -110,6 +110,13 @@ pub enum Action {
         signal: Signal,
     },
     Log(Note),
+    /// The service's started process exited successfully and left a daemon: read its
+    /// `pid-file` until it names a live process group leader, then answer `Input::Spawned`
+    /// with that pid, or `Input::SpawnFailed` once `PID_FILE_WAIT` has passed.
+    ReadPidFile {
+        svc: ServiceId,
+        generation: Generation,
+    },
     /// Run one attempt of the service's readiness (`health: false`) or health probe and
     /// answer with `Input::ProbeResult`.
     Probe {

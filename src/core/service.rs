@@ -123,6 +123,8 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
     Spawn(Generation),
+    /// Read the service's pid file and answer with `Spawned` (the daemon) or `SpawnFailed`.
+    AwaitPidFile(Generation),
     /// A process now belongs to this service.
     Track(Pid),
     /// The process no longer does.
@@ -169,6 +171,10 @@ pub struct Service {
     pub restarts: u32,
     /// How the latest instance ended.
     pub last_exit: Option<ExitStatus>,
+    /// This instance's started process (whose pid is kept here: it led its process group)
+    /// has exited and handed over to a daemon named by `pid-file`, or is about to: the next
+    /// `Spawned` is the daemon, and its exit ends the instance.
+    pub launcher: Option<Pid>,
 }
 
 impl Default for Service {
@@ -179,6 +185,7 @@ impl Default for Service {
             failures: 0,
             restarts: 0,
             last_exit: None,
+            launcher: None,
         }
     }
 }
@@ -275,6 +282,13 @@ impl Service {
                 },
             ) if *generation == g => {
                 let outcome = Outcome::SpawnFailed(kind);
+                if let Some(launcher) = self.launcher {
+                    // No daemon to follow: whatever the started process left goes.
+                    fx.push(Effect::SignalGroup {
+                        pgid: launcher,
+                        signal: Signal::KILL,
+                    });
+                }
                 if *stop {
                     fx.push(Effect::Stopped);
                     S::Stopped { status: None }
@@ -360,6 +374,26 @@ impl Service {
                 AfterStop::Failed,
                 &mut fx,
             ),
+            // A forking daemon's started process is done: the daemon it left takes over,
+            // once the shell has read its pid file (answered like a spawn).
+            (
+                S::Running {
+                    generation, pid, ..
+                },
+                E::Exited { pid: p, status },
+            ) if *pid == p
+                && spec.pid_file.is_some()
+                && self.launcher.is_none()
+                && matches!(status, ExitStatus::Exited(c) if spec.success_codes.contains(c)) =>
+            {
+                fx.push(Effect::Untrack(p));
+                fx.push(Effect::AwaitPidFile(*generation));
+                self.launcher = Some(p);
+                S::Starting {
+                    generation: *generation,
+                    stop: false,
+                }
+            }
             (
                 S::Running {
                     generation,
@@ -617,6 +651,7 @@ impl Service {
     }
 
     fn spawn(&mut self, fx: &mut Vec<Effect>) -> ServiceState {
+        self.launcher = None;
         self.last_generation = Generation(self.last_generation.0 + 1);
         fx.push(Effect::Spawn(self.last_generation));
         ServiceState::Starting {

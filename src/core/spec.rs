@@ -144,6 +144,9 @@ pub struct ServiceSpec {
     pub log_ring: usize,
     /// A file that also gets its output lines, rotated by size.
     pub log_file: Option<LogFile>,
+    /// A daemon that forks: when the started process exits successfully, the process this
+    /// file names becomes the service's main process.
+    pub pid_file: Option<PathBuf>,
     /// What must hold before it starts. Its dependents stop before it does.
     pub depends_on: Vec<Dependency>,
     /// How tend learns that it is ready. Without a rule: once it has stayed up `start_secs`.
@@ -261,6 +264,7 @@ impl ServiceSpec {
             stop_group_leftovers: true,
             log_ring: 1000,
             log_file: None,
+            pid_file: None,
             depends_on: Vec::new(),
             ready: None,
             health: None,

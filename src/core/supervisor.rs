@@ -702,6 +702,9 @@ impl Supervisor {
                 Effect::Spawn(generation) => {
                     self.actions.push_back(Action::Spawn { svc, generation })
                 }
+                Effect::AwaitPidFile(generation) => self
+                    .actions
+                    .push_back(Action::ReadPidFile { svc, generation }),
                 Effect::Track(pid) => {
                     // A new instance: its checks start over, a polled readiness probe at once.
                     let polled = self.spec.services[svc.0]

@@ -10,11 +10,12 @@ use super::http_server::{self, HttpServer, Snapshot};
 use super::log::Logger;
 use super::logs::{Logs, Stream};
 use super::metrics;
+use super::pidfile::{self, PidFiles};
 use super::probes::{self, ChildExit, Notify, Probes};
 use super::status;
 use crate::core::{
-    self, Action, Input, KillTarget, Level, Output, Pid, RequestId, ServiceId, Signal,
-    SignalRouting, Supervisor,
+    self, Action, Input, KillTarget, Level, Output, Pid, RequestId, ServiceId, ServiceState,
+    Signal, SignalRouting, SpawnErrorKind, Supervisor,
 };
 use crate::proto::{self, Response};
 use crate::sys::process;
@@ -72,6 +73,8 @@ struct Loop {
     probes: Probes,
     /// Readiness notifications (notification fd, sd_notify).
     notify: Notify,
+    /// Daemons whose pid file is being waited for.
+    pid_files: PidFiles,
     /// Nothing but signals can ever wake the loop (single-child mode: no log pipes, sockets
     /// or probes): while no timer is due it sleeps in `sigwaitinfo`, one system call per
     /// signal instead of `epoll_wait` and `read`.
@@ -129,6 +132,7 @@ pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
         next_request: 0,
         probes: Probes::new(),
         notify: Notify::new(),
+        pid_files: PidFiles::default(),
     };
     let now = lp.now();
     lp.sup.start(now);
@@ -293,7 +297,59 @@ impl Loop {
             }
             let expired = self.probes.expire(&self.ep, Instant::now());
             self.probe_results(expired);
+            self.poll_pid_files();
             self.forward_fresh_lines();
+        }
+    }
+
+    /// Reads the pid files of daemons being waited for; found ones become their service's
+    /// main process, as if just spawned.
+    fn poll_pid_files(&mut self) {
+        let sup = &self.sup;
+        let answers = self
+            .pid_files
+            .poll(Instant::now(), self.me, |svc, generation| {
+                !sup.is_retired(svc)
+                    && matches!(
+                        sup.service(svc).state,
+                        ServiceState::Starting { generation: g, .. } if g == generation
+                    )
+            });
+        for answer in answers {
+            let now = self.now();
+            match answer {
+                pidfile::Answer::Found {
+                    svc,
+                    generation,
+                    pid,
+                } => {
+                    let name = &self.sup.spec().services[svc.0].name;
+                    let text = format!("'{name}' forked: following its daemon, pid {}", pid.0);
+                    self.say(Level::Info, &text);
+                    self.service_pids.insert(pid, svc);
+                    self.sup.handle(
+                        now,
+                        Input::Spawned {
+                            svc,
+                            generation,
+                            pid,
+                        },
+                    );
+                }
+                pidfile::Answer::Failed {
+                    svc,
+                    generation,
+                    message,
+                } => self.sup.handle(
+                    now,
+                    Input::SpawnFailed {
+                        svc,
+                        generation,
+                        kind: SpawnErrorKind::Other,
+                        message,
+                    },
+                ),
+            }
         }
     }
 
@@ -309,7 +365,10 @@ impl Loop {
             .control
             .as_ref()
             .and_then(ControlServer::next_deadline);
-        let probes = self.probes.next_deadline();
+        let probes = [self.probes.next_deadline(), self.pid_files.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         let http = self.ctx.http.as_ref().and_then(HttpServer::next_deadline);
         [core, logs, control, probes, http]
             .into_iter()
@@ -443,6 +502,12 @@ impl Loop {
                     (self.waiting.remove(&id), &mut self.ctx.control)
                 {
                     server.reply(&self.ep, conn, &Response::Done { results });
+                }
+            }
+            Action::ReadPidFile { svc, generation } => {
+                if let Some(path) = self.sup.spec().services[svc.0].pid_file.clone() {
+                    self.pid_files.add(svc, generation, path, Instant::now());
+                    self.poll_pid_files();
                 }
             }
             Action::Probe {

@@ -10,6 +10,7 @@ pub mod logfile;
 pub mod logs;
 pub mod metrics;
 pub mod output;
+pub mod pidfile;
 pub mod probes;
 pub mod ring;
 pub mod status;

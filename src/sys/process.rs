@@ -90,6 +90,16 @@ pub fn descendants(root: Pid) -> Vec<Pid> {
     found.into_iter().skip(1).map(Pid).collect()
 }
 
+/// The parent of `pid` and its process group, from /proc/PID/stat; None when it is gone.
+pub fn parent_and_group(pid: Pid) -> Option<(Pid, Pid)> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.0)).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(1);
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((Pid(ppid), Pid(pgrp)))
+}
+
 /// The 4th field of /proc/PID/stat. The 2nd (the command name) may hold spaces and
 /// parentheses, so fields are counted from its last ')'.
 fn parse_ppid(stat: &str) -> Option<i32> {

@@ -574,7 +574,7 @@ mod properties {
                             sup.handle(at(now), Input::Spawned { svc, generation, pid: Pid(next_pid) });
                         }
                         Action::Exit(_) => exited_once = true,
-                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } | Action::Probe { .. } => {}
+                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } | Action::Probe { .. } | Action::ReadPidFile { .. } => {}
                     }
                 }
                 if exited_once {
@@ -644,7 +644,7 @@ mod properties {
                                         sup.handle(at(now), Input::Spawned { svc, generation, pid: Pid(next_pid) });
                                     }
                                     Action::Exit(_) => exited_once = true,
-                                    Action::Log(_) | Action::Kill { .. } | Action::Reply { .. } | Action::Probe { .. } => {}
+                                    Action::Log(_) | Action::Kill { .. } | Action::Reply { .. } | Action::Probe { .. } | Action::ReadPidFile { .. } => {}
                                 }
                             }
                             if exited_once {
@@ -657,4 +657,88 @@ mod properties {
             }
         }
     }
+}
+
+fn daemon(name: &str) -> ServiceSpec {
+    let mut s = service(name);
+    s.pid_file = Some(format!("/run/{name}.pid").into());
+    s
+}
+
+fn read_pid_file(i: usize, generation: u64) -> Action {
+    Action::ReadPidFile {
+        svc: svc(i),
+        generation: Generation(generation),
+    }
+}
+
+#[test]
+fn a_forking_daemon_is_followed_through_its_pid_file() {
+    let mut sup = running(vec![daemon("fpm")]);
+    // The started process forks and exits 0: no leftovers are stopped (the daemon is one).
+    exited(&mut sup, 30, 100, OK);
+    assert_eq!(drain(&mut sup), vec![read_pid_file(0, 1)]);
+    assert_eq!(sup.service(svc(0)).state_name(), "starting");
+    // The shell found the daemon: it is the service's main process now.
+    spawned(&mut sup, 40, 0, 1, 150);
+    assert_eq!(drain(&mut sup), vec![]);
+    assert_eq!(sup.service(svc(0)).pid(), Some(Pid(150)));
+    // Its exit is the service's: leftovers, backoff, a new instance that forks again.
+    exited(&mut sup, 5_000, 150, FAIL);
+    assert_eq!(drain(&mut sup), vec![group(150, Signal::TERM)]);
+    group_empty(&mut sup, 5_010, 150);
+    sup.handle_timeout(at(5_110));
+    assert_eq!(drain(&mut sup), vec![spawn(0, 2)]);
+    spawned(&mut sup, 5_111, 0, 2, 200);
+    exited(&mut sup, 5_120, 200, OK);
+    assert_eq!(drain(&mut sup), vec![read_pid_file(0, 2)]);
+    spawned(&mut sup, 5_121, 0, 2, 250);
+    // A stop goes to the daemon's group.
+    sup.handle(at(6_000), Input::Signal(Signal::TERM));
+    assert_eq!(drain(&mut sup), vec![group(250, Signal::TERM)]);
+    exited(&mut sup, 6_010, 250, OK);
+    group_empty(&mut sup, 6_010, 250);
+    assert_eq!(drain(&mut sup), vec![everyone(Signal::TERM)]);
+    graceful_shutdown_to_exit(&mut sup, 6_020, 0);
+}
+
+#[test]
+fn a_daemon_whose_pid_file_never_names_it_is_a_failed_start() {
+    let mut sup = running(vec![daemon("fpm")]);
+    exited(&mut sup, 30, 100, OK);
+    assert_eq!(drain(&mut sup), vec![read_pid_file(0, 1)]);
+    sup.handle(
+        at(10_030),
+        Input::SpawnFailed {
+            svc: svc(0),
+            generation: Generation(1),
+            kind: SpawnErrorKind::Other,
+            message: "no pid".into(),
+        },
+    );
+    // What the started process left in its group (not a daemon tend could follow) goes.
+    assert_eq!(drain(&mut sup), vec![group(100, Signal::KILL)]);
+    assert_eq!(sup.service(svc(0)).state_name(), "backoff");
+    assert_eq!(sup.service(svc(0)).failures, 1);
+    // A started process that fails is a failure as usual, with no pid file read.
+    sup.handle_timeout(at(10_130));
+    assert_eq!(drain(&mut sup), vec![spawn(0, 2)]);
+    spawned(&mut sup, 10_131, 0, 2, 300);
+    exited(&mut sup, 10_140, 300, FAIL);
+    assert_eq!(drain(&mut sup), vec![group(300, Signal::TERM)]);
+}
+
+#[test]
+fn a_stop_while_the_pid_file_is_read_stops_the_daemon_once_found() {
+    let mut sup = running(vec![daemon("fpm")]);
+    exited(&mut sup, 30, 100, OK);
+    assert_eq!(drain(&mut sup), vec![read_pid_file(0, 1)]);
+    sup.handle(at(35), Input::Signal(Signal::TERM));
+    assert_eq!(drain(&mut sup), vec![]);
+    spawned(&mut sup, 40, 0, 1, 150);
+    assert_eq!(drain(&mut sup), vec![group(150, Signal::TERM)]);
+    exited(&mut sup, 50, 150, OK);
+    group_empty(&mut sup, 50, 150);
+    assert_eq!(drain(&mut sup), vec![everyone(Signal::TERM)]);
+    graceful_shutdown_to_exit(&mut sup, 60, 0);
 }

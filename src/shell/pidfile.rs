@@ -1,0 +1,159 @@
+//! `pid-file`: following a daemon that forks. Once the started process has exited
+//! successfully, the file is read until it names a process that tend can supervise: alive,
+//! tend's own child (the daemon was re-parented to tend, which is PID 1 or a subreaper, so a
+//! stale file naming some other process is not taken), and the leader of its process group
+//! (tend stops services by process group).
+
+use crate::core::{Generation, Pid, ServiceId};
+use crate::sys::process;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long the file has to name such a process.
+pub const PID_FILE_WAIT: Duration = Duration::from_secs(10);
+
+/// How often the file is read meanwhile.
+const POLL: Duration = Duration::from_millis(20);
+
+struct Waiting {
+    svc: ServiceId,
+    generation: Generation,
+    path: PathBuf,
+    deadline: Instant,
+    next: Instant,
+}
+
+pub enum Answer {
+    Found {
+        svc: ServiceId,
+        generation: Generation,
+        pid: Pid,
+    },
+    Failed {
+        svc: ServiceId,
+        generation: Generation,
+        message: String,
+    },
+}
+
+#[derive(Default)]
+pub struct PidFiles {
+    waiting: Vec<Waiting>,
+}
+
+impl PidFiles {
+    pub fn add(&mut self, svc: ServiceId, generation: Generation, path: PathBuf, now: Instant) {
+        self.waiting.retain(|w| w.svc != svc);
+        self.waiting.push(Waiting {
+            svc,
+            generation,
+            path,
+            deadline: now + PID_FILE_WAIT,
+            next: now,
+        });
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.waiting.iter().map(|w| w.next).min()
+    }
+
+    /// Reads the files that are due. `wanted` says whether the core still waits for that
+    /// service's instance (a stop or a reload may have moved on).
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        me: Pid,
+        wanted: impl Fn(ServiceId, Generation) -> bool,
+    ) -> Vec<Answer> {
+        let mut answers = Vec::new();
+        self.waiting.retain_mut(|w| {
+            if !wanted(w.svc, w.generation) {
+                return false;
+            }
+            if now < w.next {
+                return true;
+            }
+            match daemon(&w.path, me) {
+                Ok(pid) => {
+                    answers.push(Answer::Found {
+                        svc: w.svc,
+                        generation: w.generation,
+                        pid,
+                    });
+                    false
+                }
+                Err(reason) if now >= w.deadline => {
+                    answers.push(Answer::Failed {
+                        svc: w.svc,
+                        generation: w.generation,
+                        message: format!(
+                            "its pid-file {} named no process to follow within {}s: {reason}",
+                            w.path.display(),
+                            PID_FILE_WAIT.as_secs()
+                        ),
+                    });
+                    false
+                }
+                Err(_) => {
+                    w.next = now + POLL;
+                    true
+                }
+            }
+        });
+        answers
+    }
+}
+
+/// The pid in `path`, if it names a process tend can follow.
+fn daemon(path: &Path, me: Pid) -> Result<Pid, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let pid = text
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|p| *p > 1)
+        .map(Pid)
+        .ok_or_else(|| format!("it holds {:?}, not a process id", text.trim()))?;
+    let Some((parent, group)) = process::parent_and_group(pid) else {
+        return Err(format!("no process {} is running", pid.0));
+    };
+    if parent != me {
+        return Err(format!(
+            "process {} is not tend's child (a stale file?)",
+            pid.0
+        ));
+    }
+    if group != pid {
+        return Err(format!(
+            "process {} does not lead its process group (a daemon that forked twice, or did not call setsid): run it in the foreground instead",
+            pid.0
+        ));
+    }
+    Ok(pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_pid_file_must_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.pid");
+        let me = process::getpid();
+        assert!(daemon(&path, me).unwrap_err().starts_with("cannot read it"));
+        std::fs::write(&path, "nonsense\n").unwrap();
+        assert!(daemon(&path, me).unwrap_err().contains("not a process id"));
+        std::fs::write(&path, "1\n").unwrap();
+        assert!(daemon(&path, me).unwrap_err().contains("not a process id"));
+        // This test process itself: alive, but not its own child.
+        std::fs::write(&path, format!("{}\n", me.0)).unwrap();
+        assert!(daemon(&path, me).unwrap_err().contains("not tend's child"));
+        std::fs::write(&path, "999999999").unwrap();
+        assert!(
+            daemon(&path, me)
+                .unwrap_err()
+                .contains("no process 999999999")
+        );
+    }
+}
