@@ -413,6 +413,83 @@ backoff = { initial = "10ms" }
     );
 }
 
+/// `[tend.shm]` (use case 6): a segment made by a service is saved when tend stops, and is
+/// there again, bytes and all, for the services of the next run in a fresh IPC namespace. A
+/// damaged save file stops the next start and is left alone.
+#[test]
+fn shared_memory_outlives_a_restart() {
+    let config = |mode: &str| {
+        format!(
+            r#"
+[tend.shm]
+file = "shm.bin"
+keys = [0x7e57]
+
+[services.legacy]
+command = ["python3", "{}", "{mode}", "0x7e57", "kept state"]
+"#,
+            helper("shm.py").display()
+        )
+    };
+    let run = |s: &Setup| {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--ipc", "--pid", "--fork", "--mount-proc", "--kill-child"])
+            .arg(tend_bin())
+            .args(["run", s.config.to_str().unwrap()]);
+        Running::start(cmd)
+    };
+    let s = Setup::new(&config("create"));
+    let mut first = run(&s);
+    wait_log(&first, "legacy | created");
+    assert!(
+        first
+            .stderr()
+            .contains("does not exist yet; nothing to restore")
+    );
+    send(first.tend_pid_under_unshare(), "TERM");
+    assert_eq!(first.code(LIMIT), 0, "{}", first.stderr());
+    assert!(
+        first
+            .stderr()
+            .contains("saved 1 segment(s), 4096 bytes, to "),
+        "{}",
+        first.stderr()
+    );
+
+    std::fs::write(&s.config, config("read")).unwrap();
+    let mut second = run(&s);
+    wait_log(&second, "legacy | read: kept state");
+    assert!(
+        second
+            .stderr()
+            .contains("restored segment 0x00007e57 (4096 bytes)")
+    );
+    send(second.tend_pid_under_unshare(), "TERM");
+    assert_eq!(second.code(LIMIT), 0, "{}", second.stderr());
+
+    let saved = std::fs::read(s.path("shm.bin")).unwrap();
+    let mut damaged = saved.clone();
+    damaged[20] ^= 0xff;
+    std::fs::write(s.path("shm.bin"), &damaged).unwrap();
+    let mut third = run(&s);
+    assert_eq!(third.code(LIMIT), 1);
+    assert!(
+        third.stderr().contains("cannot be read as saved segments"),
+        "{}",
+        third.stderr()
+    );
+    assert!(
+        !third.stdout().contains("legacy |"),
+        "a service started: {}",
+        third.stdout()
+    );
+    assert_eq!(
+        std::fs::read(s.path("shm.bin")).unwrap(),
+        damaged,
+        "the file was touched"
+    );
+}
+
 /// A service writing as fast as it can while tend's stdout is read slowly: every line
 /// arrives exactly once, in order, whole.
 #[test]

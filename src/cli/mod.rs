@@ -125,6 +125,7 @@ fn run_single(
         config_path: None,
         notify_dir: None,
         http: None,
+        shm: None,
     };
     match event_loop::run(Supervisor::new(spec), ctx) {
         Ok(code) => c_int::from(code),

@@ -7,6 +7,7 @@ use crate::shell::event_loop::{self, Context};
 use crate::shell::http_server::HttpServer;
 use crate::shell::log::Logger;
 use crate::shell::logs::{Format, Logs, Style};
+use crate::shell::shm_store;
 use crate::sys::{process, signals};
 use std::ffi::{OsStr, OsString, c_int};
 use std::path::PathBuf;
@@ -133,6 +134,20 @@ pub fn run(
             None
         }
     };
+    // Shared memory saved by the last run, made again before any service can look for it.
+    if let Some(shm) = &loaded.settings.shm {
+        match shm_store::restore(shm) {
+            Ok(notes) => {
+                for note in notes {
+                    log.say(Level::Info, format_args!("{note}"));
+                }
+            }
+            Err(e) => {
+                eprintln!("tend: error: {e}");
+                return 1;
+            }
+        }
+    }
     let ctx = Context {
         inherited,
         signals: signal_fd,
@@ -143,6 +158,7 @@ pub fn run(
         config_path: Some(path),
         notify_dir: Some(notify_dir(&loaded.settings.socket)),
         http,
+        shm: loaded.settings.shm.clone(),
     };
     match event_loop::run(Supervisor::new(loaded.spec), ctx) {
         Ok(code) => c_int::from(code),

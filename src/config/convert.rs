@@ -5,9 +5,11 @@
 use super::address;
 use super::depends::{self, Places, Roster};
 use super::error::{ConfigError, Source};
-use super::schema::{BackoffTable, Document, DurationValue, LogsTable, Restart, ServiceTable};
+use super::schema::{
+    BackoffTable, Document, DurationValue, LogsTable, Restart, ServiceTable, ShmTable,
+};
 use super::users::Accounts;
-use super::{Environment, Loaded, Settings, duration, size};
+use super::{Environment, Loaded, Settings, ShmSettings, duration, size};
 use crate::core::signal::Signal;
 use crate::core::spec::{
     Backoff, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, LogFile, MainExit, RestartPolicy,
@@ -42,6 +44,47 @@ impl Context<'_> {
         let location = self.source.location(offset);
         self.warnings
             .push(format!("{location}: warning: {message}"));
+    }
+
+    /// `[tend.shm]`: a file in an existing directory, and distinct keys that can name a
+    /// segment (not 0, IPC_PRIVATE; up to 0xffffffff, as `ipcs` shows them).
+    fn shm(&self, table: &ShmTable) -> Result<ShmSettings, ConfigError> {
+        let file = self.path(&table.file, "shm.file")?;
+        if let Some(dir) = file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+        {
+            return Err(self.error(
+                table.file.span(),
+                format!(
+                    "shm.file {}: the directory {} does not exist",
+                    file.display(),
+                    dir.display()
+                ),
+            ));
+        }
+        if table.keys.get_ref().is_empty() {
+            return Err(self.error(
+                table.keys.span(),
+                "shm.keys is empty: name the segments to keep",
+            ));
+        }
+        let mut keys = Vec::new();
+        for key in table.keys.get_ref() {
+            let value = *key.get_ref();
+            let Some(k) = u32::try_from(value).ok().filter(|k| *k != 0) else {
+                return Err(self.error(
+                    key.span(),
+                    format!("a shm key is from 1 to 0xffffffff, found {value}"),
+                ));
+            };
+            let k = k as i32;
+            if keys.contains(&k) {
+                return Err(self.error(key.span(), format!("shm key {value:#x} is listed twice")));
+            }
+            keys.push(k);
+        }
+        Ok(ShmSettings { file, keys })
     }
 
     /// `logs.file`, `logs.max-size`, `logs.keep`.
@@ -162,6 +205,9 @@ pub(super) fn convert(
     }
     settings.log_timestamps = tend.log_timestamps.unwrap_or(settings.log_timestamps);
     settings.log_format = tend.log_format.unwrap_or(settings.log_format);
+    if let Some(shm) = &tend.shm {
+        settings.shm = Some(cx.shm(shm.get_ref())?);
+    }
     let shutdown = match &tend.shutdown_signals {
         Some(signals) => shutdown_signals(&mut cx, signals)?,
         None => ExitSignals::default(),

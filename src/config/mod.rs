@@ -59,6 +59,16 @@ pub struct Settings {
     pub http: Option<std::net::SocketAddr>,
     pub log_timestamps: bool,
     pub log_format: LogFormat,
+    /// `[tend.shm]`: segments restored at start and saved at exit.
+    pub shm: Option<ShmSettings>,
+}
+
+/// `[tend.shm]`: which SysV shared memory segments to keep, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShmSettings {
+    pub file: PathBuf,
+    /// The segments' keys (`key_t`).
+    pub keys: Vec<i32>,
 }
 
 impl Default for Settings {
@@ -69,6 +79,7 @@ impl Default for Settings {
             http: None,
             log_timestamps: false,
             log_format: LogFormat::Prefixed,
+            shm: None,
         }
     }
 }

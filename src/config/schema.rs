@@ -33,6 +33,18 @@ pub struct TendTable {
     pub log_timestamps: Option<bool>,
     pub log_format: Option<super::LogFormat>,
     pub shutdown_signals: Option<Spanned<Vec<Spanned<String>>>>,
+    pub shm: Option<Spanned<ShmTable>>,
+}
+
+/// `[tend.shm]`: SysV shared memory segments kept across restarts in a file.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { file = \"/data/shm.bin\", keys = [0x1234] }"
+)]
+pub struct ShmTable {
+    pub file: Spanned<String>,
+    pub keys: Spanned<Vec<Spanned<i64>>>,
 }
 
 #[derive(Deserialize)]

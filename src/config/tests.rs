@@ -304,7 +304,8 @@ fn a_full_file_gives_exactly_this_spec() {
             socket_group: Some(4),
             http: Some("0.0.0.0:9100".parse().unwrap()),
             log_timestamps: true,
-            log_format: LogFormat::Json
+            log_format: LogFormat::Json,
+            shm: None,
         }
     );
     assert_eq!(loaded.warnings, Vec::<String>::new());
@@ -1249,7 +1250,7 @@ fn unknown_keys_point_at_the_key() {
         2,
         1,
         "unknown key `metrics`, expected one of `shutdown-timeout`, `socket`, `socket-group`, \
-         `http`, `log-timestamps`, `log-format`, `shutdown-signals`",
+         `http`, `log-timestamps`, `log-format`, `shutdown-signals`, `shm`",
     );
     assert_error(
         "[services.a]\ncommand = \"a\"\nreadiness = { tcp = \"db:5432\" }\n",
@@ -2169,5 +2170,51 @@ fn the_documented_dependency_example_loads() {
                 vec![dep(2, Condition::Ready), dep(1, Condition::Completed)]
             ),
         ]
+    );
+}
+
+#[test]
+fn shared_memory_settings() {
+    let f = Fixture::new();
+    let loaded = f
+        .load("[tend.shm]\nfile = \"shm.bin\"\nkeys = [0x1234, 4294967295]\n[services.a]\ncommand = \"a\"\n")
+        .unwrap();
+    assert_eq!(
+        loaded.settings.shm,
+        Some(crate::config::ShmSettings {
+            file: f.dir.path().join("shm.bin"),
+            keys: vec![0x1234, -1],
+        })
+    );
+    let tail = "[services.a]\ncommand = \"a\"\n";
+    assert_error(
+        &format!("[tend.shm]\nfile = \"/tmp/s.bin\"\nkeys = []\n{tail}"),
+        3,
+        8,
+        "shm.keys is empty: name the segments to keep",
+    );
+    assert_error(
+        &format!("[tend.shm]\nfile = \"/tmp/s.bin\"\nkeys = [1, 0]\n{tail}"),
+        3,
+        12,
+        "a shm key is from 1 to 0xffffffff, found 0",
+    );
+    assert_error(
+        &format!("[tend.shm]\nfile = \"/tmp/s.bin\"\nkeys = [0x10, 16]\n{tail}"),
+        3,
+        15,
+        "shm key 0x10 is listed twice",
+    );
+    assert_error(
+        &format!("[tend.shm]\nfile = \"/nodir/s.bin\"\nkeys = [1]\n{tail}"),
+        2,
+        8,
+        "shm.file /nodir/s.bin: the directory /nodir does not exist",
+    );
+    assert_error(
+        &format!("[tend.shm]\nkeys = [1]\n{tail}"),
+        1,
+        1,
+        "missing key `file`",
     );
 }

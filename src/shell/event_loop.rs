@@ -12,7 +12,9 @@ use super::logs::{Logs, Stream};
 use super::metrics;
 use super::pidfile::{self, PidFiles};
 use super::probes::{self, ChildExit, Notify, Probes};
+use super::shm_store;
 use super::status;
+use crate::config::ShmSettings;
 use crate::core::{
     self, Action, Input, KillTarget, Level, Output, Pid, RequestId, ServiceId, ServiceState,
     Signal, SignalRouting, SpawnErrorKind, Supervisor,
@@ -44,6 +46,8 @@ pub struct Context {
     pub notify_dir: Option<std::path::PathBuf>,
     /// Supervisor mode: /livez, /readyz and /metrics, when configured.
     pub http: Option<HttpServer>,
+    /// Supervisor mode: shared memory segments to save once every service has stopped.
+    pub shm: Option<ShmSettings>,
 }
 
 const SIGNALFD: u64 = 0;
@@ -148,7 +152,25 @@ impl Loop {
         let mut received: Vec<Received> = Vec::with_capacity(32);
         let mut events = Vec::with_capacity(32);
         loop {
-            if let Some(code) = self.settle() {
+            if let Some(mut code) = self.settle() {
+                // Every service has stopped and every process is reaped: nothing can change
+                // the segments any more.
+                if let Some(shm) = &self.ctx.shm {
+                    match shm_store::save(shm) {
+                        Ok(notes) => {
+                            for note in notes {
+                                self.say(Level::Info, &note);
+                            }
+                        }
+                        Err(e) => {
+                            self.say(Level::Error, &e);
+                            // The state is lost: do not report a clean end.
+                            if code == 0 {
+                                code = 1;
+                            }
+                        }
+                    }
+                }
                 if let Some(logs) = &mut self.ctx.logs {
                     logs.finish(FINAL_FLUSH);
                 }

@@ -13,5 +13,6 @@ pub mod output;
 pub mod pidfile;
 pub mod probes;
 pub mod ring;
+pub mod shm_store;
 pub mod status;
 pub mod timestamp;

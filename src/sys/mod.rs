@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod reap;
+pub mod shm;
 pub mod signals;
 pub mod socket;
 pub mod spawn;

@@ -1,0 +1,282 @@
+//! `[tend.shm]`: SysV shared memory segments saved to a file when tend exits, after every
+//! service has stopped, and made again from it when tend starts, before any service. A
+//! segment lives in the container's IPC namespace and is gone after a restart; the file, on
+//! a volume, is not.
+//!
+//! The file is written whole to a temporary name, synced and renamed over the old one, so a
+//! crash while saving leaves the previous save intact. A file that cannot be read back as
+//! saved segments stops tend from starting: starting without the state would let the next
+//! save overwrite it.
+
+use crate::config::ShmSettings;
+use crate::sys::shm::{self, Segment};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 9] = b"TENDSHM1\n";
+
+/// The file's bytes: magic, count, then per segment key, mode, uid, gid, length and bytes
+/// (little-endian), then an FNV-1a checksum of everything before it.
+pub fn encode(segments: &[Segment]) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&(segments.len() as u32).to_le_bytes());
+    for s in segments {
+        out.extend_from_slice(&s.key.to_le_bytes());
+        out.extend_from_slice(&s.mode.to_le_bytes());
+        out.extend_from_slice(&s.uid.to_le_bytes());
+        out.extend_from_slice(&s.gid.to_le_bytes());
+        out.extend_from_slice(&(s.bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(&s.bytes);
+    }
+    let sum = fnv1a(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+pub fn decode(data: &[u8]) -> Result<Vec<Segment>, String> {
+    let body_len = data
+        .len()
+        .checked_sub(8)
+        .filter(|n| *n >= MAGIC.len() + 4)
+        .ok_or("too short")?;
+    let (body, sum) = data.split_at(body_len);
+    if !body.starts_with(MAGIC) {
+        return Err("not a file of saved segments".into());
+    }
+    if fnv1a(body).to_le_bytes() != sum {
+        return Err("its checksum does not match (truncated or damaged)".into());
+    }
+    let mut r = Reader {
+        data: &body[MAGIC.len()..],
+    };
+    let count = r.u32()?;
+    let mut segments = Vec::new();
+    for _ in 0..count {
+        let key = r.u32()? as i32;
+        let mode = r.u32()?;
+        let uid = r.u32()?;
+        let gid = r.u32()?;
+        let len = usize::try_from(r.u64()?).map_err(|_| "a segment too large")?;
+        let bytes = r.take(len)?.to_vec();
+        segments.push(Segment {
+            key,
+            mode,
+            uid,
+            gid,
+            bytes,
+        });
+    }
+    if !r.data.is_empty() {
+        return Err("bytes after the last segment".into());
+    }
+    Ok(segments)
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.data.len() < n {
+            return Err("it ends in the middle of a segment".into());
+        }
+        let (head, rest) = self.data.split_at(n);
+        self.data = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `0x0000abcd`, as `ipcs` shows keys.
+pub fn show_key(key: i32) -> String {
+    format!("0x{:08x}", key as u32)
+}
+
+/// At start, before any service: makes the saved segments again. Returns what to tell the
+/// operator; an error means tend must not start.
+pub fn restore(settings: &ShmSettings) -> Result<Vec<String>, String> {
+    let file = settings.file.display();
+    let data = match std::fs::read(&settings.file) {
+        Ok(data) => data,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(vec![format!(
+                "shared memory: {file} does not exist yet; nothing to restore"
+            )]);
+        }
+        Err(e) => return Err(format!("shared memory: cannot read {file}: {e}")),
+    };
+    let segments = decode(&data).map_err(|why| {
+        format!(
+            "shared memory: {file} cannot be read as saved segments ({why}); nothing was started. \
+             Move it away to start without the saved segments"
+        )
+    })?;
+    let mut notes = Vec::new();
+    for segment in &segments {
+        let key = show_key(segment.key);
+        if !settings.keys.contains(&segment.key) {
+            notes.push(format!(
+                "shared memory: segment {key} in {file} is not in shm.keys; not restored"
+            ));
+            continue;
+        }
+        match shm::create(segment) {
+            Ok(()) => notes.push(format!(
+                "shared memory: restored segment {key} ({} bytes) from {file}",
+                segment.bytes.len()
+            )),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => notes.push(format!(
+                "shared memory: segment {key} already exists; left as it is, not restored"
+            )),
+            Err(e) => {
+                return Err(format!(
+                    "shared memory: cannot make segment {key} ({} bytes) again: {e}; nothing was started",
+                    segment.bytes.len()
+                ));
+            }
+        }
+    }
+    Ok(notes)
+}
+
+/// At exit, after every service has stopped: saves the segments. Returns what to tell the
+/// operator, or why nothing was saved (the previous file is then left as it was).
+pub fn save(settings: &ShmSettings) -> Result<Vec<String>, String> {
+    let file = settings.file.display();
+    let mut notes = Vec::new();
+    let mut segments = Vec::new();
+    for &key in &settings.keys {
+        match shm::read(key) {
+            Ok(Some(segment)) => segments.push(segment),
+            Ok(None) => notes.push(format!(
+                "shared memory: segment {} does not exist; not saved",
+                show_key(key)
+            )),
+            Err(e) => {
+                return Err(format!(
+                    "shared memory: cannot read segment {}: {e}; {file} left as it was",
+                    show_key(key)
+                ));
+            }
+        }
+    }
+    write_atomically(&settings.file, &encode(&segments))
+        .map_err(|e| format!("shared memory: cannot write {file}: {e}; it is left as it was"))?;
+    let bytes: usize = segments.iter().map(|s| s.bytes.len()).sum();
+    notes.push(format!(
+        "shared memory: saved {} segment(s), {bytes} bytes, to {file}",
+        segments.len()
+    ));
+    Ok(notes)
+}
+
+fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // The rename itself must reach the disk too.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segments() -> Vec<Segment> {
+        vec![
+            Segment {
+                key: 0x1234,
+                mode: 0o600,
+                uid: 0,
+                gid: 0,
+                bytes: b"state".to_vec(),
+            },
+            Segment {
+                key: -2,
+                mode: 0o644,
+                uid: 33,
+                gid: 33,
+                bytes: vec![0; 100_000],
+            },
+        ]
+    }
+
+    #[test]
+    fn round_trip() {
+        assert_eq!(decode(&encode(&segments())).unwrap(), segments());
+        assert_eq!(decode(&encode(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn damage_is_refused() {
+        let good = encode(&segments());
+        assert!(decode(&good[..good.len() - 1]).is_err());
+        assert!(decode(&good[..20]).is_err());
+        assert!(decode(b"").unwrap_err().contains("too short"));
+        let mut flipped = good.clone();
+        flipped[30] ^= 1;
+        assert!(decode(&flipped).unwrap_err().contains("checksum"));
+        let mut other = good.clone();
+        other[0] = b'X';
+        assert!(
+            decode(&other)
+                .unwrap_err()
+                .contains("not a file of saved segments")
+        );
+    }
+
+    #[test]
+    fn a_damaged_file_stops_the_start_and_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = ShmSettings {
+            file: dir.path().join("shm.bin"),
+            keys: vec![0x1234],
+        };
+        assert!(restore(&settings).unwrap()[0].contains("does not exist yet"));
+        std::fs::write(&settings.file, b"TENDSHM1\ngarbage").unwrap();
+        let err = restore(&settings).unwrap_err();
+        assert!(err.contains("nothing was started"), "{err}");
+        assert_eq!(std::fs::read(&settings.file).unwrap(), b"TENDSHM1\ngarbage");
+    }
+
+    #[test]
+    fn keys_are_shown_as_ipcs_does() {
+        assert_eq!(show_key(0x1234), "0x00001234");
+        assert_eq!(show_key(-1), "0xffffffff");
+    }
+}
