@@ -248,7 +248,28 @@ pub(super) fn convert(
             .as_ref()
             .map_or(name.span().start, |t| t.span().start);
         let depends_on = table.depends_on.take();
+        let log_file_span = table
+            .logs
+            .as_ref()
+            .and_then(|logs| logs.file.as_ref())
+            .map(Spanned::span);
         let mut spec = service(&mut cx, name, table)?;
+        // Two services rotating one file would rename it from under each other.
+        if let (Some(file), Some(span)) = (&spec.log_file, log_file_span) {
+            let other = specs
+                .iter()
+                .find(|s: &&ServiceSpec| s.log_file.as_ref().is_some_and(|f| f.path == file.path));
+            if let Some(other) = other {
+                return Err(cx.error(
+                    span,
+                    format!(
+                        "logs.file {} is also service `{}`'s: each service needs a file of its own",
+                        file.path.display(),
+                        other.name
+                    ),
+                ));
+            }
+        }
         let mut entries = Vec::new();
         if let Some(value) = &depends_on {
             (spec.depends_on, entries) = cx.depends_on(&roster, index, value)?;

@@ -1799,6 +1799,20 @@ fn log_files() {
 fn bad_log_files() {
     let f = Fixture::new();
     let e = f
+        .load(
+            "[services.a]\ncommand = \"a\"\nlogs.file = \"x.log\"\n\
+             [services.b]\ncommand = \"b\"\nlogs.file = \"x.log\"\n",
+        )
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (6, 13));
+    assert_eq!(
+        e.message,
+        format!(
+            "logs.file {} is also service `a`'s: each service needs a file of its own",
+            f.dir.path().join("x.log").display()
+        )
+    );
+    let e = f
         .load("[services.a]\ncommand = \"a\"\nlogs = { file = \"nodir/a.log\" }\n")
         .unwrap_err();
     assert_eq!((e.line, e.column), (3, 17));

@@ -299,7 +299,7 @@ fn program(
             })?;
             service.set("stop-timeout", emit::string(&format!("{secs}s")));
         }
-        if let Some(logs) = log_file(section, &vars, notes, &name, &at)? {
+        if let Some(logs) = log_file(section, &vars, notes, &name, numprocs > 1, &at)? {
             service.set("logs", logs);
         }
         if section
@@ -321,6 +321,7 @@ fn log_file(
     vars: &Vars<'_>,
     notes: &mut Vec<String>,
     name: &str,
+    several: bool,
     at: &dyn Fn(usize) -> String,
 ) -> Result<Option<String>, String> {
     let to_stdout = |v: &str| {
@@ -348,6 +349,25 @@ fn log_file(
             return Ok(None);
         }
         Some(v) if to_stdout(v) => return Ok(None),
+        Some(v) if several && !v.contains("%(process_num)") => {
+            // One file per process: tend rotates each service's file on its own.
+            let path = std::path::Path::new(v);
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let ext = path
+                .extension()
+                .map(|e| format!(".{}", e.to_string_lossy()));
+            let file = format!(
+                "{}-{:02}{}",
+                stem.unwrap_or_default(),
+                vars.process_num,
+                ext.unwrap_or_default()
+            );
+            let file = path.with_file_name(file).display().to_string();
+            notes.push(format!(
+                "`{name}`: its processes shared {v}; under tend each has a file of its own: {file}"
+            ));
+            vars.expand(&file, notes)
+        }
         Some(v) => vars.expand(v, notes),
     };
     let redirected = section

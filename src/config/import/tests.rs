@@ -134,6 +134,7 @@ numprocs_start=1
 priority=20
 autostart=false
 serverurl=AUTO
+stdout_logfile=%(here)s/worker.log
 
 [group:web]
 programs=php-fpm,nginx
@@ -189,6 +190,19 @@ command=memmon -a 200MB
         ["/bin/sh", "-c", "/usr/bin/worker --id 2 --home ${HOME}"]
     );
     assert_eq!(worker.depends_on.len(), 1);
+    // One log file per process, as tend rotates each on its own.
+    assert_eq!(
+        worker.log_file.as_ref().unwrap().path,
+        dir.path().join("worker-02.log")
+    );
+    assert_eq!(
+        service(&loaded, "worker-01")
+            .log_file
+            .as_ref()
+            .unwrap()
+            .path,
+        dir.path().join("worker-01.log")
+    );
 
     let notes = imported.notes.join("\n");
     for expected in [
