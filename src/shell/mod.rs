@@ -1,6 +1,7 @@
 //! The impure half: one thread, one epoll loop, feeding `core` and carrying out its actions.
 
 pub mod control;
+pub mod dns;
 pub mod event_loop;
 pub mod http_client;
 pub mod http_server;

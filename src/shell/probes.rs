@@ -5,11 +5,11 @@
 //! sleeping, no waiting on children. Exec probes are ordinary children reaped by the loop's
 //! one reaper (invariant 1), which hands their exits to [`Probes::on_child_exit`].
 //!
-//! Host names: only IP addresses and `localhost` are resolved. A DNS lookup through libc
-//! blocks (and in a static binary may crash in NSS, invariant 3), and the loop must never
-//! block; a later change can add a non-blocking resolver speaking DNS over UDP itself. Any other
-//! host name fails the attempt with a reason that says so.
+//! Host names are resolved without blocking by `dns` (libc's resolver blocks, and in a
+//! static binary may crash in NSS, invariant 3): an attempt that needs DNS starts as a
+//! lookup on a UDP socket in the loop's epoll, and goes on to connect once it has an address.
 
+use super::dns::{self, Lookup};
 use super::http_client::{self, StatusLine};
 use crate::core::{Credentials, ExitStatus, Launch, Probe, SessionMode};
 use crate::sys::process;
@@ -21,7 +21,7 @@ use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, Socket
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -75,6 +75,8 @@ pub struct Probes {
     next_id: u64,
     /// Exec probes write here, so periodic checks do not flood the container's log.
     devnull: Option<OwnedFd>,
+    /// How host names are looked up.
+    pub resolver: dns::Resolver,
 }
 
 struct Attempt {
@@ -85,6 +87,8 @@ struct Attempt {
 }
 
 enum Work {
+    /// Waiting for DNS; then connect for a tcp probe, or for an http one with this URL.
+    Resolving(Lookup, Option<http_client::Url>),
     Tcp(OwnedFd),
     Http(HttpExchange),
     Exec(i32),
@@ -118,6 +122,7 @@ impl Probes {
             reasons: HashMap::new(),
             next_id: 0,
             devnull: None,
+            resolver: dns::Resolver::default(),
         }
     }
 
@@ -145,43 +150,26 @@ impl Probes {
         self.settled
             .retain(|(k, _, _)| (k.svc, k.health) != (key.svc, key.health));
         let id = self.allocate_id();
-        let begun = match probe {
-            Probe::Tcp { address } => {
-                resolve_address(address).and_then(|addr| connect(addr).map(Work::Tcp))
-            }
-            Probe::Http { url } => http_client::parse_url(url).and_then(|url| {
-                let addr = resolve(&url.host, url.port)?;
-                let sock = connect(addr)?;
-                Ok(Work::Http(HttpExchange {
-                    sock,
-                    connected: false,
-                    request: http_client::request(&url),
-                    sent: 0,
-                    response: Vec::new(),
-                }))
-            }),
-            Probe::Exec { argv } => self.spawn_exec(argv, inherited).map(Work::Exec),
-            Probe::NotifyFd { .. } | Probe::SdNotify => {
-                return Err(format!("{} is not a polled probe", probe_name(probe)));
-            }
-        };
-        let work = begun.and_then(|work| {
-            let sock = match &work {
-                Work::Tcp(sock) => sock,
-                Work::Http(x) => &x.sock,
-                Work::Exec(_) => return Ok(work),
+        let begun =
+            match probe {
+                Probe::Tcp { address } => split_address(address).and_then(|(host, port)| {
+                    match dns::resolve(&self.resolver, &host, port)? {
+                        Ok(addr) => connect(addr).map(Work::Tcp),
+                        Err(lookup) => Ok(Work::Resolving(lookup, None)),
+                    }
+                }),
+                Probe::Http { url } => http_client::parse_url(url).and_then(|url| {
+                    match dns::resolve(&self.resolver, &url.host, url.port)? {
+                        Ok(addr) => http_work(addr, &url),
+                        Err(lookup) => Ok(Work::Resolving(lookup, Some(url))),
+                    }
+                }),
+                Probe::Exec { argv } => self.spawn_exec(argv, inherited).map(Work::Exec),
+                Probe::NotifyFd { .. } | Probe::SdNotify => {
+                    return Err(format!("{} is not a polled probe", probe_name(probe)));
+                }
             };
-            // Connected or refused, the socket becomes writable; SO_ERROR tells which.
-            match epoll::add(
-                ep,
-                sock,
-                epoll::EventData::new_u64(PROBE_BASE + id),
-                epoll::EventFlags::OUT,
-            ) {
-                Ok(()) => Ok(work),
-                Err(e) => Err(format!("epoll: {}", os_error(e))),
-            }
-        });
+        let work = begun.and_then(|work| watch(ep, id, work));
         match work {
             Ok(work) => {
                 if let Work::Exec(pid) = work {
@@ -218,6 +206,25 @@ impl Probes {
             return Vec::new();
         };
         let progress = match &mut attempt.work {
+            Work::Resolving(lookup, url) => match lookup.on_readable() {
+                dns::Step::Waiting => None,
+                dns::Step::Failed(reason) => Some(Err(reason)),
+                dns::Step::Found(addr) => {
+                    // On to connecting, under the same token; the lookup's socket goes.
+                    let _ = epoll::delete(ep, &lookup.sock);
+                    let next = match url.take() {
+                        None => connect(addr).map(Work::Tcp),
+                        Some(url) => http_work(addr, &url),
+                    };
+                    match next.and_then(|work| watch(ep, id, work)) {
+                        Ok(work) => {
+                            attempt.work = work;
+                            None
+                        }
+                        Err(reason) => Some(Err(reason)),
+                    }
+                }
+            },
             Work::Tcp(sock) => Some(check_connected(sock)),
             Work::Http(x) => x.advance(ep, PROBE_BASE + id),
             // Exec attempts have no fd; a token naming one is stale.
@@ -285,6 +292,7 @@ impl Probes {
             let within = humantime::format_duration(attempt.timeout);
             let reason = match attempt.work {
                 Work::Exec(_) => format!("the check command did not finish within {within}"),
+                Work::Resolving(..) => format!("no address from DNS within {within}"),
                 Work::Tcp(_) | Work::Http(_) => format!("no answer within {within}"),
             };
             out.extend(self.finish(ep, id, Err(reason)));
@@ -356,6 +364,9 @@ impl Probes {
             // socket is gone (a concurrent fork holds one until its exec); be explicit.
             Work::Tcp(sock) => {
                 let _ = epoll::delete(ep, sock);
+            }
+            Work::Resolving(lookup, _) => {
+                let _ = epoll::delete(ep, &lookup.sock);
             }
             Work::Http(x) => {
                 let _ = epoll::delete(ep, &x.sock);
@@ -509,29 +520,40 @@ fn connect(addr: SocketAddr) -> Result<OwnedFd, String> {
     }
 }
 
-/// `HOST:PORT` or `[V6]:PORT` of a tcp probe, resolved without blocking (see the module
-/// comment). Public so the configuration can reject a bad address at load time.
-pub fn resolve_address(address: &str) -> Result<SocketAddr, String> {
+/// `HOST:PORT` or `[V6]:PORT` of a tcp probe. Public so the configuration can reject a bad
+/// address at load time.
+pub fn split_address(address: &str) -> Result<(String, u16), String> {
     let (host, port) =
         http_client::split_host_port(address, false).map_err(|e| format!("{address:?}: {e}"))?;
     // split_host_port only returns None for the port when it is optional.
     let port = port.ok_or_else(|| format!("{address:?}: no port"))?;
-    resolve(host, port)
+    Ok((host.to_string(), port))
 }
 
-/// An IP address or `localhost` (127.0.0.1); host names would need DNS, which blocks.
-pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
-    if host.eq_ignore_ascii_case("localhost") {
-        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+/// An http exchange begun: connecting to `addr`, the request for `url` ready to go.
+fn http_work(addr: SocketAddr, url: &http_client::Url) -> Result<Work, String> {
+    Ok(Work::Http(HttpExchange {
+        sock: connect(addr)?,
+        connected: false,
+        request: http_client::request(url),
+        sent: 0,
+        response: Vec::new(),
+    }))
+}
+
+/// Registers the attempt's socket under its token: a lookup waits to read, a connection
+/// to become writable (connected or refused; SO_ERROR tells which).
+fn watch(ep: &OwnedFd, id: u64, work: Work) -> Result<Work, String> {
+    let (sock, flags) = match &work {
+        Work::Resolving(lookup, _) => (&lookup.sock, epoll::EventFlags::IN),
+        Work::Tcp(sock) => (sock, epoll::EventFlags::OUT),
+        Work::Http(x) => (&x.sock, epoll::EventFlags::OUT),
+        Work::Exec(_) => return Ok(work),
+    };
+    match epoll::add(ep, sock, epoll::EventData::new_u64(PROBE_BASE + id), flags) {
+        Ok(()) => Ok(work),
+        Err(e) => Err(format!("epoll: {}", os_error(e))),
     }
-    host.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, port))
-        .map_err(|_| {
-            format!(
-                "{host:?}: probes take an IP address or localhost; host names are not \
-                 resolved (a DNS lookup would block tend's event loop)"
-            )
-        })
 }
 
 fn probe_name(probe: &Probe) -> &'static str {
@@ -941,6 +963,15 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
 
+    /// `HOST:PORT` straight to a socket address when no DNS is needed.
+    fn resolve_address(address: &str) -> Result<SocketAddr, String> {
+        let (host, port) = split_address(address)?;
+        match dns::resolve(&dns::Resolver::default(), &host, port)? {
+            Ok(addr) => Ok(addr),
+            Err(_) => Err(format!("{host:?} needs DNS")),
+        }
+    }
+
     #[test]
     fn addresses() {
         assert_eq!(
@@ -959,8 +990,8 @@ mod tests {
             resolve_address("LocalHost:1"),
             Ok("127.0.0.1:1".parse().unwrap())
         );
-        let err = resolve_address("db.example.com:5432").unwrap_err();
-        assert!(err.contains("host names are not resolved"), "{err}");
+        let err = resolve_address("db.invalid:5432").unwrap_err();
+        assert!(err.contains("needs DNS"), "{err}");
         for bad in [
             "127.0.0.1",
             "::1:80",
@@ -1044,21 +1075,164 @@ mod tests {
         assert!(wait_tokens(&ep, Duration::ZERO).is_empty());
     }
 
+    /// A DNS server on a UDP port of 127.0.0.1 that knows `web.test` and `api.example` (both
+    /// 127.0.0.1) and answers NXDOMAIN for anything else, for `queries` questions; plus the
+    /// resolver files that point at it (search domain `example`, and `/etc/hosts` naming
+    /// `fromhosts`). Returns the resolver and the names it was asked for.
+    fn fake_dns(
+        queries: usize,
+    ) -> (
+        dns::Resolver,
+        tempfile::TempDir,
+        thread::JoinHandle<Vec<String>>,
+    ) {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("resolv.conf"),
+            "nameserver 127.0.0.1\nsearch example\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("hosts"), "127.0.0.1 fromhosts\n").unwrap();
+        let resolver = dns::Resolver {
+            hosts: dir.path().join("hosts"),
+            resolv_conf: dir.path().join("resolv.conf"),
+            port,
+        };
+        let handle = thread::spawn(move || {
+            let mut asked = Vec::new();
+            let mut buf = [0u8; 512];
+            for _ in 0..queries {
+                let (n, from) = sock.recv_from(&mut buf).unwrap();
+                let q = &buf[..n];
+                // The question's name, label by label.
+                let mut at = 12;
+                let mut labels = Vec::new();
+                while q[at] != 0 {
+                    let len = usize::from(q[at]);
+                    labels.push(String::from_utf8_lossy(&q[at + 1..at + 1 + len]).into_owned());
+                    at += 1 + len;
+                }
+                let name = labels.join(".");
+                let known = name == "web.test" || name == "api.example";
+                let mut r = q[..at + 5].to_vec();
+                r[2] = 0x81;
+                r[3] = if known { 0x80 } else { 0x83 };
+                r[6..12].copy_from_slice(&[0, u8::from(known), 0, 0, 0, 0]);
+                if known {
+                    r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 127, 0, 0, 1]);
+                }
+                sock.send_to(&r, from).unwrap();
+                asked.push(name);
+            }
+            asked
+        });
+        (resolver, dir, handle)
+    }
+
     #[test]
-    fn host_names_fail_at_once() {
+    fn host_names_are_resolved_without_blocking() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // web.test (as is), api (api.example), nothing (nothing.example, nothing).
+        let (resolver, _dir, server) = fake_dns(4);
         let ep = epoll_instance();
         let mut p = Probes::new();
-        let k = key(0, 1, false);
+        p.resolver = resolver;
         let now = Instant::now();
-        p.start(&ep, k, &tcp("db.internal:5432"), SECOND, now, &inherited())
+        for (i, host) in ["web.test", "api", "fromhosts"].iter().enumerate() {
+            let k = key(i, 1, false);
+            p.start(
+                &ep,
+                k,
+                &tcp(&format!("{host}:{port}")),
+                SECOND,
+                now,
+                &inherited(),
+            )
             .unwrap();
-        // Delivered through expire, due at once.
-        assert_eq!(p.next_deadline(), Some(now));
-        assert_eq!(p.expire(&ep, now), vec![(k, false)]);
-        assert!(p.failure_reason(k).unwrap().contains("DNS"));
-        assert_eq!(p.next_deadline(), None);
-        assert_eq!(p.expire(&ep, now), vec![]);
+            assert_eq!(drive(&mut p, &ep), vec![(k, true)], "{host}");
+        }
+        let k = key(9, 1, false);
+        p.start(
+            &ep,
+            k,
+            &tcp(&format!("nothing:{port}")),
+            SECOND,
+            now,
+            &inherited(),
+        )
+        .unwrap();
+        assert_eq!(drive(&mut p, &ep), vec![(k, false)]);
+        let reason = p.failure_reason(k).unwrap();
+        assert!(reason.contains("no address for it"), "{reason}");
+        assert!(reason.contains("nothing.example, nothing"), "{reason}");
+        assert_eq!(
+            server.join().unwrap(),
+            ["web.test", "api.example", "nothing.example", "nothing"]
+        );
+        // Nothing stays registered.
+        assert!(wait_tokens(&ep, Duration::ZERO).is_empty());
+    }
 
+    #[test]
+    fn an_http_probe_by_host_name() {
+        let (port, server) = serve(vec![b"HTTP/1.1 204 No Content\r\n\r\n"]);
+        let (resolver, _dir, dns) = fake_dns(1);
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        p.resolver = resolver;
+        let k = key(0, 1, true);
+        let url = format!("http://web.test:{port}/health");
+        p.start(&ep, k, &http(&url), SECOND, Instant::now(), &inherited())
+            .unwrap();
+        assert_eq!(drive(&mut p, &ep), vec![(k, true)]);
+        let request = String::from_utf8(server.join().unwrap()).unwrap();
+        assert!(
+            request.contains(&format!("Host: web.test:{port}")),
+            "{request}"
+        );
+        assert_eq!(dns.join().unwrap(), ["web.test"]);
+    }
+
+    #[test]
+    fn a_silent_dns_server_is_a_timeout() {
+        // A socket that never answers.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        p.resolver = dns::Resolver {
+            hosts: dir.path().join("hosts"),
+            resolv_conf: dir.path().join("resolv.conf"),
+            port: silent.local_addr().unwrap().port(),
+        };
+        let k = key(0, 1, false);
+        let short = Duration::from_millis(200);
+        p.start(
+            &ep,
+            k,
+            &tcp("db.test:5432"),
+            short,
+            Instant::now(),
+            &inherited(),
+        )
+        .unwrap();
+        assert_eq!(drive(&mut p, &ep), vec![(k, false)]);
+        let reason = p.failure_reason(k).unwrap();
+        assert!(
+            reason.contains("no address from DNS within 200ms"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn https_fails_at_once() {
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        let now = Instant::now();
         let k2 = key(0, 1, true);
         p.start(
             &ep,

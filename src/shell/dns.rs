@@ -1,0 +1,423 @@
+//! Host names for tcp and http probes, resolved without blocking the event loop: an IP
+//! address as it is, `localhost`, then `/etc/hosts`, then DNS over UDP to the first
+//! `nameserver` of `/etc/resolv.conf`, with its `search` list and `ndots` as the C library
+//! applies them. (libc's resolver blocks, and in a static binary it needs NSS modules that a
+//! container image may not have.)
+//!
+//! DNS asks for IPv4 addresses (A records) only; `/etc/hosts` gives either family.
+
+use rustix::io::Errno;
+use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+/// Where names are looked up: the system's files and DNS port (tests point elsewhere).
+#[derive(Clone, Debug)]
+pub struct Resolver {
+    pub hosts: std::path::PathBuf,
+    pub resolv_conf: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl Default for Resolver {
+    fn default() -> Self {
+        Resolver {
+            hosts: "/etc/hosts".into(),
+            resolv_conf: "/etc/resolv.conf".into(),
+            port: 53,
+        }
+    }
+}
+
+/// What `/etc/resolv.conf` says, as far as a lookup needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvConf {
+    pub nameservers: Vec<IpAddr>,
+    pub search: Vec<String>,
+    pub ndots: usize,
+}
+
+pub fn parse_resolv_conf(text: &str) -> ResolvConf {
+    let mut conf = ResolvConf {
+        nameservers: Vec::new(),
+        search: Vec::new(),
+        ndots: 1,
+    };
+    for line in text.lines() {
+        let line = line.split(['#', ';']).next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => {
+                if let Some(ip) = words.next().and_then(|w| w.parse().ok()) {
+                    conf.nameservers.push(ip);
+                }
+            }
+            // The last of `domain` and `search` wins, as in the C library.
+            Some("search" | "domain") => conf.search = words.map(str::to_string).collect(),
+            Some("options") => {
+                for option in words {
+                    if let Some(n) = option.strip_prefix("ndots:").and_then(|n| n.parse().ok()) {
+                        conf.ndots = std::cmp::min(n, 15);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    conf
+}
+
+/// The first address `/etc/hosts` gives `name`.
+pub fn parse_hosts(text: &str, name: &str) -> Option<IpAddr> {
+    text.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        let ip: IpAddr = words.next()?.parse().ok()?;
+        words.any(|w| w.eq_ignore_ascii_case(name)).then_some(ip)
+    })
+}
+
+/// The names to ask for, in order: with fewer than `ndots` dots the search domains come
+/// first, else the name as it is; a name ending in '.' is only itself.
+pub fn candidates(name: &str, conf: &ResolvConf) -> Vec<String> {
+    if let Some(absolute) = name.strip_suffix('.') {
+        return vec![absolute.to_string()];
+    }
+    let searched = conf.search.iter().map(|d| format!("{name}.{d}"));
+    if name.matches('.').count() >= conf.ndots {
+        std::iter::once(name.to_string()).chain(searched).collect()
+    } else {
+        searched.chain(std::iter::once(name.to_string())).collect()
+    }
+}
+
+/// A query for the A records of `name`, recursion desired.
+pub fn query(id: u16, name: &str) -> Result<Vec<u8>, String> {
+    let mut q = Vec::with_capacity(18 + name.len());
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    if name.is_empty() || name.len() > 253 {
+        return Err(format!("{name:?} is not a host name"));
+    }
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(format!("{name:?} is not a host name"));
+        }
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&[0, 1, 0, 1]);
+    Ok(q)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    Found(Ipv4Addr),
+    /// The name does not exist, or has no IPv4 address: try the next candidate.
+    NotHere,
+    Failed(String),
+    /// Not an answer to our query (another id, not a response): keep waiting.
+    Ignore,
+}
+
+/// Reads a response to query `id`.
+pub fn parse_answer(id: u16, packet: &[u8]) -> Answer {
+    let Some(header) = packet.get(..12) else {
+        return Answer::Ignore;
+    };
+    if u16::from_be_bytes([header[0], header[1]]) != id || header[2] & 0x80 == 0 {
+        return Answer::Ignore;
+    }
+    match header[3] & 0x0f {
+        0 => {}
+        3 => return Answer::NotHere,
+        code => return Answer::Failed(format!("the DNS server answered with error {code}")),
+    }
+    let questions = u16::from_be_bytes([header[4], header[5]]);
+    let answers = u16::from_be_bytes([header[6], header[7]]);
+    let mut at = 12;
+    for _ in 0..questions {
+        let Some(end) = skip_name(packet, at) else {
+            return Answer::Failed("a malformed DNS answer".into());
+        };
+        at = end + 4;
+    }
+    for _ in 0..answers {
+        let Some(end) = skip_name(packet, at) else {
+            return Answer::Failed("a malformed DNS answer".into());
+        };
+        let Some(fixed) = packet.get(end..end + 10) else {
+            return Answer::Failed("a malformed DNS answer".into());
+        };
+        let kind = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let class = u16::from_be_bytes([fixed[2], fixed[3]]);
+        let len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        let Some(data) = packet.get(end + 10..end + 10 + len) else {
+            return Answer::Failed("a malformed DNS answer".into());
+        };
+        if kind == 1 && class == 1 && len == 4 {
+            return Answer::Found(Ipv4Addr::new(data[0], data[1], data[2], data[3]));
+        }
+        at = end + 10 + len;
+    }
+    Answer::NotHere
+}
+
+/// Where the name starting at `at` ends (labels, or a compression pointer).
+fn skip_name(packet: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *packet.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xc0 == 0xc0 => {
+                packet.get(at + 1)?;
+                return Some(at + 2);
+            }
+            l if l & 0xc0 == 0 => at += 1 + usize::from(l),
+            _ => return None,
+        }
+    }
+}
+
+/// Where a lookup stands after an event.
+pub enum Step {
+    Waiting,
+    Found(SocketAddr),
+    Failed(String),
+}
+
+/// A DNS lookup in flight: one UDP socket (watched by the caller's epoll), one candidate
+/// name at a time.
+pub struct Lookup {
+    pub sock: OwnedFd,
+    host: String,
+    port: u16,
+    names: Vec<String>,
+    next: usize,
+    id: u16,
+    server: SocketAddr,
+}
+
+/// Resolves `host` at once when no DNS is needed; otherwise a lookup has begun.
+pub fn resolve(
+    resolver: &Resolver,
+    host: &str,
+    port: u16,
+) -> Result<Result<SocketAddr, Lookup>, String> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)));
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(Ok(SocketAddr::new(ip, port)));
+    }
+    let hosts = std::fs::read_to_string(&resolver.hosts).unwrap_or_default();
+    if let Some(ip) = parse_hosts(&hosts, host.trim_end_matches('.')) {
+        return Ok(Ok(SocketAddr::new(ip, port)));
+    }
+    let conf =
+        parse_resolv_conf(&std::fs::read_to_string(&resolver.resolv_conf).unwrap_or_default());
+    // The C library's default without a nameserver line.
+    let server = conf
+        .nameservers
+        .first()
+        .copied()
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let server = SocketAddr::new(server, resolver.port);
+    let family = match server {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let sock = net::socket_with(
+        family,
+        SocketType::DGRAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("{host:?}: socket for DNS: {e}"))?;
+    // Connected, so that only the server's answers come in.
+    net::connect(&sock, &server).map_err(|e| format!("{host:?}: DNS server {server}: {e}"))?;
+    let mut lookup = Lookup {
+        sock,
+        host: host.to_string(),
+        port,
+        names: candidates(host, &conf),
+        next: 0,
+        id: 0,
+        server,
+    };
+    match lookup.ask_next() {
+        Step::Failed(reason) => Err(reason),
+        Step::Waiting | Step::Found(_) => Ok(Err(lookup)),
+    }
+}
+
+static NEXT_ID: AtomicU16 = AtomicU16::new(0x5eed);
+
+impl Lookup {
+    /// Sends the query for the next candidate name.
+    fn ask_next(&mut self) -> Step {
+        let Some(name) = self.names.get(self.next) else {
+            return Step::Failed(format!(
+                "{:?}: no address for it from the DNS server {} (asked for {})",
+                self.host,
+                self.server.ip(),
+                self.names.join(", ")
+            ));
+        };
+        self.next += 1;
+        self.id = NEXT_ID
+            .fetch_add(0x9e37, Ordering::Relaxed)
+            .wrapping_add(std::process::id() as u16);
+        let packet = match query(self.id, name) {
+            Ok(p) => p,
+            Err(e) => return Step::Failed(e),
+        };
+        match net::send(&self.sock, &packet, SendFlags::DONTWAIT) {
+            Ok(_) => Step::Waiting,
+            Err(e) => Step::Failed(format!(
+                "{:?}: DNS query to {}: {e}",
+                self.host, self.server
+            )),
+        }
+    }
+
+    /// The socket is readable: read what came and move on.
+    pub fn on_readable(&mut self) -> Step {
+        let mut buf = [0u8; 1500];
+        loop {
+            let n = match net::recv(&self.sock, &mut buf, RecvFlags::DONTWAIT) {
+                Ok((n, _)) => n,
+                Err(Errno::AGAIN) => return Step::Waiting,
+                Err(Errno::INTR) => continue,
+                Err(e) => {
+                    return Step::Failed(format!(
+                        "{:?}: DNS server {}: {e}",
+                        self.host, self.server
+                    ));
+                }
+            };
+            match parse_answer(self.id, &buf[..n]) {
+                Answer::Ignore => continue,
+                Answer::Found(ip) => {
+                    return Step::Found(SocketAddr::new(IpAddr::V4(ip), self.port));
+                }
+                Answer::Failed(reason) => {
+                    return Step::Failed(format!("{:?}: {reason}", self.host));
+                }
+                Answer::NotHere => match self.ask_next() {
+                    Step::Waiting => continue,
+                    other => return other,
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_and_hosts() {
+        let conf = parse_resolv_conf(
+            "# k8s\nnameserver 10.96.0.10\nnameserver ::1\nsearch ns.svc.cluster.local svc.cluster.local\noptions ndots:5 timeout:2\n",
+        );
+        assert_eq!(
+            conf,
+            ResolvConf {
+                nameservers: vec!["10.96.0.10".parse().unwrap(), "::1".parse().unwrap()],
+                search: vec!["ns.svc.cluster.local".into(), "svc.cluster.local".into()],
+                ndots: 5,
+            }
+        );
+        let hosts = "127.0.0.1 localhost\n# 10.0.0.9 db\n10.0.0.2  db db.local # the database\n::1 ip6-localhost\n";
+        assert_eq!(parse_hosts(hosts, "db"), Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(
+            parse_hosts(hosts, "DB.local"),
+            Some("10.0.0.2".parse().unwrap())
+        );
+        assert_eq!(
+            parse_hosts(hosts, "ip6-localhost"),
+            Some("::1".parse().unwrap())
+        );
+        assert_eq!(parse_hosts(hosts, "nope"), None);
+    }
+
+    #[test]
+    fn search_order() {
+        let conf = ResolvConf {
+            nameservers: vec![],
+            search: vec!["a.example".into(), "b.example".into()],
+            ndots: 1,
+        };
+        assert_eq!(
+            candidates("db", &conf),
+            ["db.a.example", "db.b.example", "db"]
+        );
+        assert_eq!(
+            candidates("db.internal", &conf),
+            [
+                "db.internal",
+                "db.internal.a.example",
+                "db.internal.b.example"
+            ]
+        );
+        assert_eq!(candidates("db.internal.", &conf), ["db.internal"]);
+    }
+
+    /// An answer as a server sends it: the question, then a CNAME, then the A record, names
+    /// compressed.
+    fn response(id: u16, rcode: u8, with_a: bool) -> Vec<u8> {
+        let mut p = query(id, "web.test").unwrap();
+        p[2] = 0x81;
+        p[3] = 0x80 | rcode;
+        let answers: u8 = if with_a { 2 } else { 1 };
+        p[7] = answers;
+        // CNAME web.test -> x (pointer to the question name at 12)
+        p.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 3, 1, b'x', 0]);
+        if with_a {
+            p.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 2, 3]);
+        }
+        p
+    }
+
+    #[test]
+    fn answers() {
+        let q = query(7, "web.test").unwrap();
+        assert_eq!(
+            q,
+            [
+                0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'w', b'e', b'b', 4, b't', b'e', b's', b't',
+                0, 0, 1, 0, 1
+            ]
+        );
+        assert_eq!(
+            parse_answer(7, &response(7, 0, true)),
+            Answer::Found(Ipv4Addr::new(10, 1, 2, 3))
+        );
+        assert_eq!(parse_answer(7, &response(7, 0, false)), Answer::NotHere);
+        assert_eq!(parse_answer(7, &response(7, 3, false)), Answer::NotHere);
+        assert!(matches!(
+            parse_answer(7, &response(7, 2, false)),
+            Answer::Failed(_)
+        ));
+        assert_eq!(parse_answer(8, &response(7, 0, true)), Answer::Ignore);
+        assert_eq!(
+            parse_answer(7, &q),
+            Answer::Ignore,
+            "a query is not an answer"
+        );
+        let whole = response(7, 0, true);
+        for cut in 12..whole.len() {
+            assert_ne!(
+                parse_answer(7, &whole[..cut]),
+                Answer::Found(Ipv4Addr::new(10, 1, 2, 3)),
+                "{cut}"
+            );
+        }
+        assert!(query(1, "a..b").is_err());
+        assert!(query(1, &"x".repeat(64)).is_err());
+    }
+}
