@@ -544,3 +544,132 @@ fn runc_supervisor_two_services_restart_and_stop() {
         );
     }
 }
+
+/// Use case 1: a daemon that insists on forking (here a busybox shell that `setsid`s and
+/// writes no log), followed through its pid file: SIGKILLed, it is started again and the new
+/// daemon followed; `runc kill TERM` reaches the daemon with its stop signal, and the
+/// container exits 0.
+#[test]
+fn runc_forking_daemon_followed_through_its_pid_file() {
+    let config = r#"[services.legacy]
+command = ["/bin/sh", "-c", '''
+setsid sh -c 'trap "echo stopped > /out/stopped; exit 0" TERM; echo $$ >> /out/daemons; while :; do sleep 1 & wait $!; done' </dev/null >/dev/null 2>&1 &
+echo $! > /run/legacy.pid''']
+pid-file = "/run/legacy.pid"
+backoff = { initial = "10ms" }
+"#;
+    let mut c = Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
+        fs::write(rootfs.join("etc/tend.toml"), config)
+            .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+        fs::create_dir_all(rootfs.join("run")).unwrap_or_else(|e| panic!("mkdir run: {e}"));
+    });
+    let daemons = |c: &Container| -> Vec<u32> {
+        fs::read_to_string(c.out().join("daemons"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    let first = c.wait_until(START_TIMEOUT, "the first daemon to be followed", |c| {
+        let pid = *daemons(c).first()?;
+        c.log("stderr")
+            .contains(&format!("following its daemon, pid {pid}"))
+            .then_some(pid)
+    });
+    let out = c.exec(&["kill", "-KILL", &first.to_string()]);
+    assert!(out.status.success(), "kill: {}", out.stderr);
+    let second = c.wait_until(START_TIMEOUT, "a new daemon, followed", |c| {
+        let pid = *daemons(c).get(1)?;
+        c.log("stderr")
+            .contains(&format!("following its daemon, pid {pid}"))
+            .then_some(pid)
+    });
+    assert_ne!(first, second);
+    c.kill("TERM");
+    let status = c.wait_exit(Duration::from_secs(15), "runc kill TERM");
+    assert_eq!(status.code(), Some(0), "{}", c.logs());
+    assert_eq!(
+        fs::read_to_string(c.out().join("stopped")).unwrap_or_default(),
+        "stopped\n",
+        "the daemon did not get its stop signal\n{}",
+        c.logs()
+    );
+}
+
+/// Use case 6: a SysV shared memory segment outlives the container. The first container's
+/// service makes it; `runc kill TERM` stops the service and tend saves the segment to a file
+/// (the "volume"); a second container, with a fresh IPC namespace and that file, has the
+/// segment back before its service reads it.
+#[test]
+fn runc_shared_memory_survives_a_new_container() {
+    require_root();
+    let tool_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let tool = tool_dir.path().join("shmtool");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/shmtool.c");
+    run_ok(
+        Command::new("gcc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&tool)
+            .arg(&source),
+        CMD_TIMEOUT,
+    );
+    let config = |service: &str| {
+        format!(
+            r#"[tend.shm]
+file = "/data/shm.bin"
+keys = [0x7e57]
+
+[services.legacy]
+command = {service}
+"#
+        )
+    };
+    let prepare = |toml: String, saved: Option<Vec<u8>>| {
+        let tool = tool.clone();
+        move |rootfs: &Path| {
+            fs::write(rootfs.join("etc/tend.toml"), toml)
+                .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+            fs::copy(&tool, rootfs.join("bin/shmtool")).unwrap_or_else(|e| panic!("copy: {e}"));
+            fs::create_dir_all(rootfs.join("data")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+            if let Some(bytes) = saved {
+                fs::write(rootfs.join("data/shm.bin"), bytes)
+                    .unwrap_or_else(|e| panic!("write shm.bin: {e}"));
+            }
+        }
+    };
+    let args = ["/sbin/tend", "run", "/etc/tend.toml"];
+
+    let first_config = config(r#"["/bin/shmtool", "create", "0x7e57", "kept state"]"#);
+    let mut first = Container::start_with(&args, prepare(first_config, None));
+    first.wait_until(START_TIMEOUT, "the segment to be made", |c| {
+        c.log("stdout").contains("legacy | created").then_some(())
+    });
+    first.kill("TERM");
+    let status = first.wait_exit(Duration::from_secs(15), "runc kill TERM");
+    assert_eq!(status.code(), Some(0), "{}", first.logs());
+    assert!(
+        first.log("stderr").contains("saved 1 segment(s)"),
+        "{}",
+        first.logs()
+    );
+    let saved = fs::read(first.bundle.join("rootfs/data/shm.bin"))
+        .unwrap_or_else(|e| panic!("no saved file: {e}\n{}", first.logs()));
+    drop(first);
+
+    let second_config = config(r#"["/bin/shmtool", "read", "0x7e57", "/out/read"]"#);
+    let mut second = Container::start_with(&args, prepare(second_config, Some(saved)));
+    let read = second.wait_for_file("read", START_TIMEOUT);
+    second.wait_until(START_TIMEOUT, "the segment's text", |_| {
+        fs::read_to_string(&read).ok().filter(|t| t.ends_with('\n'))
+    });
+    assert_eq!(
+        fs::read_to_string(&read).unwrap_or_default(),
+        "kept state\n",
+        "{}",
+        second.logs()
+    );
+    assert!(second.log("stderr").contains("restored segment 0x00007e57"));
+    second.kill("TERM");
+    let status = second.wait_exit(Duration::from_secs(15), "runc kill TERM");
+    assert_eq!(status.code(), Some(0), "{}", second.logs());
+}
