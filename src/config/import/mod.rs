@@ -53,6 +53,26 @@ pub fn import(format: Format, path: &Path) -> Result<Imported, String> {
         Format::Supervisord => supervisord::services(&origin, &read()?, path)?,
         Format::Runit => runit::services(path)?,
     };
+    finish(format, &origin, services, notes)
+}
+
+/// A Procfile's or a supervisord.conf's text, as if read from `origin` (for fuzzing: the
+/// parsers without the file system; a runit import is a directory, so it is refused).
+pub fn import_text(format: Format, origin: &str, text: &str) -> Result<Imported, String> {
+    let (services, notes) = match format {
+        Format::Procfile => procfile::services(origin, text)?,
+        Format::Supervisord => supervisord::services(origin, text, Path::new(origin))?,
+        Format::Runit => return Err("a runit import reads a directory".to_string()),
+    };
+    finish(format, origin, services, notes)
+}
+
+fn finish(
+    format: Format,
+    origin: &str,
+    services: Vec<emit::Service>,
+    notes: Vec<String>,
+) -> Result<Imported, String> {
     if services.is_empty() {
         return Err(format!("{origin}: no services found in it"));
     }
