@@ -413,6 +413,38 @@ backoff = { initial = "10ms" }
     );
 }
 
+/// A daemon that does not lead its process group (started with `&`, no setsid): followed all
+/// the same, and stopped through its group.
+#[test]
+fn a_daemon_outside_its_own_group_is_followed_and_stopped_through_the_group() {
+    let s = Setup::new(
+        r#"
+[services.daemon]
+command = ["sh", "-c", "sh -c 'trap \"echo stopped > $DIR/stopped; exit 0\" TERM; while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 & echo $! > $DIR/d.pid"]
+pid-file = "d.pid"
+"#,
+    );
+    let mut t = s.pid1();
+    wait_for("the daemon to be followed", LIMIT, || {
+        let pid: i32 = std::fs::read_to_string(s.path("d.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        t.stderr()
+            .contains(&format!("following its daemon, pid {pid}"))
+            .then_some(())
+    });
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+    assert_eq!(
+        std::fs::read_to_string(s.path("stopped")).unwrap(),
+        "stopped\n",
+        "the daemon got its stop signal through its group"
+    );
+    assert!(!t.stderr().contains("did not stop"), "{}", t.stderr());
+}
+
 /// `[tend.shm]` (use case 6): a segment made by a service is saved when tend stops, and is
 /// there again, bytes and all, for the services of the next run in a fresh IPC namespace. A
 /// damaged save file stops the next start and is left alone.

@@ -46,6 +46,15 @@ pub enum Input {
         kind: SpawnErrorKind,
         message: String,
     },
+    /// The daemon named by the service's `pid-file` (answer to `Action::ReadPidFile`): it is
+    /// the instance's main process from now on; `pgid` is its process group, which it may
+    /// not lead.
+    Adopted {
+        svc: ServiceId,
+        generation: Generation,
+        pid: Pid,
+        pgid: Pid,
+    },
     /// The reaper collected a child (a service, or an orphan tend adopted).
     ChildExited { pid: Pid, status: ExitStatus },
     /// The reaper found that tend has no child left at all.
@@ -111,8 +120,8 @@ pub enum Action {
     },
     Log(Note),
     /// The service's started process exited successfully and left a daemon: read its
-    /// `pid-file` until it names a live process group leader, then answer `Input::Spawned`
-    /// with that pid, or `Input::SpawnFailed` once `PID_FILE_WAIT` has passed.
+    /// `pid-file` until it names a live child of tend, then answer `Input::Adopted` with
+    /// that pid and its group, or `Input::SpawnFailed` once `PID_FILE_WAIT` has passed.
     ReadPidFile {
         svc: ServiceId,
         generation: Generation,

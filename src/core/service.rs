@@ -26,6 +26,9 @@ pub enum ServiceState {
     /// next. `status` is the main process's, once reaped.
     Stopping {
         generation: Generation,
+        /// The main process: the process group's leader, except for a followed daemon
+        /// (`pid-file`) that does not lead its group.
+        main: Pid,
         pgid: Pid,
         main_alive: bool,
         status: Option<ExitStatus>,
@@ -175,6 +178,9 @@ pub struct Service {
     /// has exited and handed over to a daemon named by `pid-file`, or is about to: the next
     /// `Spawned` is the daemon, and its exit ends the instance.
     pub launcher: Option<Pid>,
+    /// The process group of a followed daemon that does not lead one (it forked twice, or
+    /// never called setsid): stops go there instead of to a group named by its pid.
+    pub group: Option<Pid>,
 }
 
 impl Default for Service {
@@ -186,6 +192,7 @@ impl Default for Service {
             restarts: 0,
             last_exit: None,
             launcher: None,
+            group: None,
         }
     }
 }
@@ -251,7 +258,8 @@ impl Service {
             {
                 fx.push(Effect::Track(pid));
                 if *stop {
-                    signal_stop(spec, g, pid, now, now, AfterStop::Stop, &mut fx)
+                    let main = (pid, self.group.unwrap_or(pid));
+                    signal_stop(spec, g, main, now, now, AfterStop::Stop, &mut fx)
                 } else {
                     {
                         let ready_at = match &spec.ready {
@@ -320,7 +328,7 @@ impl Service {
                         signal_stop(
                             spec,
                             *generation,
-                            *pid,
+                            (*pid, self.group.unwrap_or(*pid)),
                             *since,
                             now,
                             AfterStop::Failed,
@@ -368,7 +376,7 @@ impl Service {
             ) => signal_stop(
                 spec,
                 *generation,
-                *pid,
+                (*pid, self.group.unwrap_or(*pid)),
                 *since,
                 now,
                 AfterStop::Failed,
@@ -407,13 +415,15 @@ impl Service {
                 self.last_exit = Some(status);
                 if spec.stop_group_leftovers {
                     // Whatever the main process left in its group goes before anything else.
+                    let pgid = self.group.unwrap_or(p);
                     fx.push(Effect::SignalGroup {
-                        pgid: p,
+                        pgid,
                         signal: spec.stop_signal,
                     });
                     S::Stopping {
                         generation: *generation,
-                        pgid: p,
+                        main: p,
+                        pgid,
                         main_alive: false,
                         status: Some(status),
                         since: *since,
@@ -437,7 +447,7 @@ impl Service {
             ) => signal_stop(
                 spec,
                 *generation,
-                *pid,
+                (*pid, self.group.unwrap_or(*pid)),
                 *since,
                 now,
                 AfterStop::Stop,
@@ -454,7 +464,7 @@ impl Service {
             ) => signal_stop(
                 spec,
                 *generation,
-                *pid,
+                (*pid, self.group.unwrap_or(*pid)),
                 *since,
                 now,
                 AfterStop::Restart,
@@ -469,13 +479,15 @@ impl Service {
                 },
                 E::Kill,
             ) => {
+                let pgid = self.group.unwrap_or(*pid);
                 fx.push(Effect::SignalGroup {
-                    pgid: *pid,
+                    pgid,
                     signal: Signal::KILL,
                 });
                 S::Stopping {
                     generation: *generation,
-                    pgid: *pid,
+                    main: *pid,
+                    pgid,
                     main_alive: true,
                     status: None,
                     since: *since,
@@ -488,12 +500,12 @@ impl Service {
             (S::Stopping { .. }, E::Spawned { .. } | E::SpawnFailed { .. }) => return fx,
             (
                 S::Stopping {
-                    pgid,
+                    main,
                     main_alive: true,
                     ..
                 },
                 E::Exited { pid, status },
-            ) if *pgid == pid => {
+            ) if *main == pid => {
                 fx.push(Effect::Untrack(pid));
                 self.last_exit = Some(status);
                 let mut st = self.state.clone();
@@ -557,7 +569,7 @@ impl Service {
             (
                 S::Stopping {
                     main_alive,
-                    pgid,
+                    main,
                     status,
                     since,
                     after,
@@ -570,7 +582,7 @@ impl Service {
                 fx.push(Effect::GaveUpWaiting);
                 if *main_alive {
                     // If it is reaped after all, it will count as an orphan.
-                    fx.push(Effect::Untrack(*pgid));
+                    fx.push(Effect::Untrack(*main));
                 }
                 let status = status.unwrap_or(ExitStatus::Signaled(Signal::KILL));
                 self.settle(spec, status, *since, *after, now, &mut fx)
@@ -652,6 +664,7 @@ impl Service {
 
     fn spawn(&mut self, fx: &mut Vec<Effect>) -> ServiceState {
         self.launcher = None;
+        self.group = None;
         self.last_generation = Generation(self.last_generation.0 + 1);
         fx.push(Effect::Spawn(self.last_generation));
         ServiceState::Starting {
@@ -766,10 +779,10 @@ impl Service {
         match self.state {
             ServiceState::Running { pid, .. } => Some(pid),
             ServiceState::Stopping {
-                pgid,
+                main,
                 main_alive: true,
                 ..
-            } => Some(pgid),
+            } => Some(main),
             ServiceState::Idle
             | ServiceState::Starting { .. }
             | ServiceState::Stopping { .. }
@@ -887,19 +900,20 @@ impl Service {
 fn signal_stop(
     spec: &ServiceSpec,
     generation: Generation,
-    pid: Pid,
+    (pid, pgid): (Pid, Pid),
     since: Instant,
     now: Instant,
     after: AfterStop,
     fx: &mut Vec<Effect>,
 ) -> ServiceState {
     fx.push(Effect::SignalGroup {
-        pgid: pid,
+        pgid,
         signal: spec.stop_signal,
     });
     ServiceState::Stopping {
         generation,
-        pgid: pid,
+        main: pid,
+        pgid,
         main_alive: true,
         status: None,
         since,

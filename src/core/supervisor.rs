@@ -424,6 +424,19 @@ impl Supervisor {
                 generation,
                 pid,
             } => self.step(svc, Event::Spawned { generation, pid }, now),
+            Input::Adopted {
+                svc,
+                generation,
+                pid,
+                pgid,
+            } => {
+                let service = &mut self.services[svc.0];
+                if matches!(service.state, ServiceState::Starting { generation: g, .. } if g == generation)
+                {
+                    service.group = (pgid != pid).then_some(pgid);
+                }
+                self.step(svc, Event::Spawned { generation, pid }, now);
+            }
             Input::SpawnFailed {
                 svc,
                 generation,

@@ -344,6 +344,7 @@ impl Loop {
                     svc,
                     generation,
                     pid,
+                    pgid,
                 } => {
                     let name = &self.sup.spec().services[svc.0].name;
                     let text = format!("'{name}' forked: following its daemon, pid {}", pid.0);
@@ -351,10 +352,11 @@ impl Loop {
                     self.service_pids.insert(pid, svc);
                     self.sup.handle(
                         now,
-                        Input::Spawned {
+                        Input::Adopted {
                             svc,
                             generation,
                             pid,
+                            pgid,
                         },
                     );
                 }

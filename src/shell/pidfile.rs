@@ -1,8 +1,9 @@
 //! `pid-file`: following a daemon that forks. Once the started process has exited
 //! successfully, the file is read until it names a process that tend can supervise: alive,
-//! tend's own child (the daemon was re-parented to tend, which is PID 1 or a subreaper, so a
-//! stale file naming some other process is not taken), and the leader of its process group
-//! (tend stops services by process group).
+//! and tend's own child (the daemon was re-parented to tend, which is PID 1 or a subreaper,
+//! so a stale file naming some other process is not taken). Its process group, which it may
+//! not lead (a daemon that forked twice, or never called setsid), is where stops go; it is
+//! never tend's own group, since every service starts in a session of its own.
 
 use crate::core::{Generation, Pid, ServiceId};
 use crate::sys::process;
@@ -15,12 +16,20 @@ pub const PID_FILE_WAIT: Duration = Duration::from_secs(10);
 /// How often the file is read meanwhile.
 const POLL: Duration = Duration::from_millis(20);
 
+/// How long a daemon that does not lead its process group must stay in the same group
+/// before it is followed. Right after the fork a daemon that will call `setsid` is still in
+/// the started process's group; taking that group would send later stops to the wrong
+/// place. A group leader is followed at once: its group cannot change any more.
+pub const GROUP_SETTLE: Duration = Duration::from_secs(1);
+
 struct Waiting {
     svc: ServiceId,
     generation: Generation,
     path: PathBuf,
     deadline: Instant,
     next: Instant,
+    /// A daemon seen outside a group of its own: (pid, pgid, since when).
+    seen: Option<(Pid, Pid, Instant)>,
 }
 
 pub enum Answer {
@@ -28,6 +37,7 @@ pub enum Answer {
         svc: ServiceId,
         generation: Generation,
         pid: Pid,
+        pgid: Pid,
     },
     Failed {
         svc: ServiceId,
@@ -50,6 +60,7 @@ impl PidFiles {
             path,
             deadline: now + PID_FILE_WAIT,
             next: now,
+            seen: None,
         });
     }
 
@@ -73,12 +84,30 @@ impl PidFiles {
             if now < w.next {
                 return true;
             }
-            match daemon(&w.path, me) {
-                Ok(pid) => {
+            let found = daemon(&w.path, me).and_then(|(pid, pgid)| {
+                if pgid == pid {
+                    return Ok((pid, pgid));
+                }
+                match w.seen {
+                    Some((p, g, since)) if (p, g) == (pid, pgid) => {
+                        if now.saturating_duration_since(since) >= GROUP_SETTLE {
+                            return Ok((pid, pgid));
+                        }
+                    }
+                    _ => w.seen = Some((pid, pgid, now)),
+                }
+                Err(format!(
+                    "process {} is in process group {} and may still be moving to one of its own",
+                    pid.0, pgid.0
+                ))
+            });
+            match found {
+                Ok((pid, pgid)) => {
                     answers.push(Answer::Found {
                         svc: w.svc,
                         generation: w.generation,
                         pid,
+                        pgid,
                     });
                     false
                 }
@@ -104,8 +133,8 @@ impl PidFiles {
     }
 }
 
-/// The pid in `path`, if it names a process tend can follow.
-fn daemon(path: &Path, me: Pid) -> Result<Pid, String> {
+/// The pid in `path` and its process group, if it names a process tend can follow.
+fn daemon(path: &Path, me: Pid) -> Result<(Pid, Pid), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
     let pid = text
         .trim()
@@ -123,13 +152,15 @@ fn daemon(path: &Path, me: Pid) -> Result<Pid, String> {
             pid.0
         ));
     }
-    if group != pid {
+    // Never tend's own group: stopping the service would signal tend.
+    let own = process::parent_and_group(me).map(|(_, g)| g);
+    if group.0 <= 1 || Some(group) == own {
         return Err(format!(
-            "process {} does not lead its process group (a daemon that forked twice, or did not call setsid): run it in the foreground instead",
-            pid.0
+            "process {} is in tend's own process group {}",
+            pid.0, group.0
         ));
     }
-    Ok(pid)
+    Ok((pid, group))
 }
 
 #[cfg(test)]

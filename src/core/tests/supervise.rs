@@ -728,6 +728,54 @@ fn a_daemon_whose_pid_file_never_names_it_is_a_failed_start() {
     assert_eq!(drain(&mut sup), vec![group(300, Signal::TERM)]);
 }
 
+fn adopted(sup: &mut Supervisor, now: u64, i: usize, generation: u64, pid: i32, pgid: i32) {
+    sup.handle(
+        at(now),
+        Input::Adopted {
+            svc: svc(i),
+            generation: Generation(generation),
+            pid: Pid(pid),
+            pgid: Pid(pgid),
+        },
+    );
+}
+
+#[test]
+fn a_daemon_that_does_not_lead_its_group_is_stopped_through_the_group() {
+    let mut sup = running(vec![daemon("legacy")]);
+    exited(&mut sup, 30, 100, OK);
+    assert_eq!(drain(&mut sup), vec![read_pid_file(0, 1)]);
+    // It forked twice: its group is the one its intermediate parent made (170).
+    adopted(&mut sup, 40, 0, 1, 171, 170);
+    assert_eq!(sup.service(svc(0)).pid(), Some(Pid(171)));
+    sup.handle(at(1_000), Input::Signal(Signal::TERM));
+    assert_eq!(drain(&mut sup), vec![group(170, Signal::TERM)]);
+    assert_eq!(sup.service(svc(0)).pid(), Some(Pid(171)));
+    // Its exit is recognised by its pid; then the group must be empty.
+    exited(&mut sup, 1_010, 171, OK);
+    assert_eq!(sup.awaited_groups().collect::<Vec<_>>(), vec![Pid(170)]);
+    group_empty(&mut sup, 1_010, 170);
+    assert_eq!(drain(&mut sup), vec![everyone(Signal::TERM)]);
+    graceful_shutdown_to_exit(&mut sup, 1_020, 0);
+}
+
+#[test]
+fn a_crashed_daemon_outside_its_group_has_its_group_stopped_before_the_restart() {
+    let mut sup = running(vec![daemon("legacy")]);
+    exited(&mut sup, 30, 100, OK);
+    drain(&mut sup);
+    adopted(&mut sup, 40, 0, 1, 171, 170);
+    exited(&mut sup, 5_000, 171, FAIL);
+    assert_eq!(drain(&mut sup), vec![group(170, Signal::TERM)]);
+    group_empty(&mut sup, 5_010, 170);
+    sup.handle_timeout(at(5_110));
+    assert_eq!(drain(&mut sup), vec![spawn(0, 2)]);
+    // A new instance starts with no group of its own yet: its pid names it again.
+    spawned(&mut sup, 5_111, 0, 2, 200);
+    sup.handle(at(5_200), Input::Signal(Signal::TERM));
+    assert_eq!(drain(&mut sup), vec![group(200, Signal::TERM)]);
+}
+
 #[test]
 fn a_stop_while_the_pid_file_is_read_stops_the_daemon_once_found() {
     let mut sup = running(vec![daemon("fpm")]);
