@@ -532,14 +532,17 @@ mod properties {
             any::<bool>(),
             0..4u32,
             0..3000u64,
+            any::<bool>(),
         )
             .prop_map(
-                |(restart, critical, oneshot, max_restarts, stop_ms)| ServiceSpec {
+                |(restart, critical, oneshot, max_restarts, stop_ms, forks)| ServiceSpec {
                     restart,
                     critical,
                     oneshot,
                     max_restarts,
                     stop_timeout: Duration::from_millis(stop_ms),
+                    // A forking daemon followed through its pid file (never a one-shot task).
+                    pid_file: (forks && !oneshot).then(|| "/run/s.pid".into()),
                     ..service("s")
                 },
             )
@@ -557,7 +560,8 @@ mod properties {
             let mut sup = Supervisor::new(spec(specs));
             let mut now = 0u64;
             let mut next_pid = 100;
-            let mut live: Vec<Option<i32>> = vec![None; n];
+            // Each service's live main process and its process group.
+            let mut live: Vec<Option<(i32, i32)>> = vec![None; n];
             let mut exited_once = false;
             // When each service was first seen stopping, and which group (an instance) it was.
             let mut stopping_since: Vec<Option<(u64, Pid)>> = vec![None; n];
@@ -570,11 +574,19 @@ mod properties {
                         Action::Spawn { svc, generation } => {
                             prop_assert!(live[svc.0].is_none(), "second live instance of {}", svc.0);
                             next_pid += 1;
-                            live[svc.0] = Some(next_pid);
+                            live[svc.0] = Some((next_pid, next_pid));
                             sup.handle(at(now), Input::Spawned { svc, generation, pid: Pid(next_pid) });
                         }
+                        Action::ReadPidFile { svc, generation } => {
+                            prop_assert!(live[svc.0].is_none(), "a daemon next to a live instance of {}", svc.0);
+                            // Found: a daemon leading its group, or one in another group.
+                            next_pid += 1;
+                            let pgid = if next_pid % 2 == 0 { next_pid } else { next_pid + 10_000 };
+                            live[svc.0] = Some((next_pid, pgid));
+                            sup.handle(at(now), Input::Adopted { svc, generation, pid: Pid(next_pid), pgid: Pid(pgid) });
+                        }
                         Action::Exit(_) => exited_once = true,
-                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } | Action::Probe { .. } | Action::ReadPidFile { .. } => {}
+                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } | Action::Probe { .. } => {}
                     }
                 }
                 if exited_once {
@@ -601,7 +613,7 @@ mod properties {
                 match st {
                     Step::Exit { svc, code } => {
                         let svc = svc % n;
-                        if let Some(pid) = live[svc] {
+                        if let Some((pid, _)) = live[svc] {
                             live[svc] = None;
                             sup.handle(at(now), Input::ChildExited { pid: Pid(pid), status: ExitStatus::Exited(code) });
                         }
@@ -629,22 +641,31 @@ mod properties {
                             // Killed processes die: report them.
                             while let Some(a) = sup.poll_action() {
                                 match a {
-                                    Action::Kill { target: KillTarget::Group(p), signal: Signal::KILL } => {
+                                    Action::Kill { target: KillTarget::Group(g), signal: Signal::KILL } => {
                                         for l in live.iter_mut() {
-                                            if *l == Some(p.0) {
-                                                *l = None;
-                                                sup.handle(at(now), Input::ChildExited { pid: p, status: ExitStatus::Signaled(Signal::KILL) });
+                                            if let Some((pid, pgid)) = *l {
+                                                if pgid == g.0 {
+                                                    *l = None;
+                                                    sup.handle(at(now), Input::ChildExited { pid: Pid(pid), status: ExitStatus::Signaled(Signal::KILL) });
+                                                }
                                             }
                                         }
                                     }
                                     Action::Spawn { svc, generation } => {
                                         prop_assert!(live[svc.0].is_none());
                                         next_pid += 1;
-                                        live[svc.0] = Some(next_pid);
+                                        live[svc.0] = Some((next_pid, next_pid));
                                         sup.handle(at(now), Input::Spawned { svc, generation, pid: Pid(next_pid) });
                                     }
+                                    Action::ReadPidFile { svc, generation } => {
+                                        prop_assert!(live[svc.0].is_none());
+                                        next_pid += 1;
+                                        let pgid = if next_pid % 2 == 0 { next_pid } else { next_pid + 10_000 };
+                                        live[svc.0] = Some((next_pid, pgid));
+                                        sup.handle(at(now), Input::Adopted { svc, generation, pid: Pid(next_pid), pgid: Pid(pgid) });
+                                    }
                                     Action::Exit(_) => exited_once = true,
-                                    Action::Log(_) | Action::Kill { .. } | Action::Reply { .. } | Action::Probe { .. } | Action::ReadPidFile { .. } => {}
+                                    Action::Log(_) | Action::Kill { .. } | Action::Reply { .. } | Action::Probe { .. } => {}
                                 }
                             }
                             if exited_once {
