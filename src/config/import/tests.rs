@@ -34,6 +34,15 @@ fn service<'a>(loaded: &'a Loaded, name: &str) -> &'a ServiceSpec {
         .unwrap_or_else(|| panic!("no service {name}"))
 }
 
+fn names(loaded: &Loaded) -> Vec<&str> {
+    loaded
+        .spec
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect()
+}
+
 fn argv(s: &ServiceSpec) -> Vec<String> {
     s.launch
         .argv
@@ -52,13 +61,7 @@ fn procfile() {
     )
     .unwrap();
     let (imported, loaded) = import_and_load(Format::Procfile, &path);
-    let names: Vec<&str> = loaded
-        .spec
-        .services
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
-    assert_eq!(names, ["web", "worker", "release.task"]);
+    assert_eq!(names(&loaded), ["web", "worker", "release.task"]);
     assert_eq!(
         argv(service(&loaded, "web")),
         ["/bin/sh", "-c", "bundle exec puma -p $PORT"]
@@ -145,13 +148,10 @@ command=memmon -a 200MB
     )
     .unwrap();
     let (imported, loaded) = import_and_load(Format::Supervisord, &path);
-    let names: Vec<&str> = loaded
-        .spec
-        .services
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
-    assert_eq!(names, ["php-fpm", "nginx", "worker-01", "worker-02"]);
+    assert_eq!(
+        names(&loaded),
+        ["php-fpm", "nginx", "worker-01", "worker-02"]
+    );
 
     let php = service(&loaded, "php-fpm");
     assert_eq!(argv(php), ["php-fpm", "-F"]);
@@ -246,13 +246,7 @@ fn runit() {
     make("cron", &["run", "finish", "down"]);
     std::fs::create_dir(dir.path().join("not-a-service")).unwrap();
     let (imported, loaded) = import_and_load(Format::Runit, dir.path());
-    let names: Vec<&str> = loaded
-        .spec
-        .services
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
-    assert_eq!(names, ["cron", "web"]);
+    assert_eq!(names(&loaded), ["cron", "web"]);
     let web = service(&loaded, "web");
     assert_eq!(
         argv(web),
