@@ -17,26 +17,21 @@ Killing that PID 1 makes the kernel SIGKILL every service, so teardown is one ki
 leaves nothing behind.
 """
 
-import ctypes
-import datetime
 import json
 import math
 import os
-import platform
 import select
 import shutil
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 
-
-def env_int(name, default):
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
-
+import benchlib
+from benchlib import (context_switches, die_with_parent, emit, env_int, facts_lines,
+                      find_pid1, kill_pid1, logger, mark, percentile, spawn_pid1, stderr_lines,
+                      stop_on_signal)
+from benchlib import threads_cpu_ns as cpu_ns
 
 TEND = os.environ["TEND_BIN"]
 TEND_SOURCE = os.environ.get("TEND_SOURCE", TEND)
@@ -53,126 +48,37 @@ STAGES = os.environ.get("STAGES", "idle latency hold").split()
 
 REQUEST_DEADLINE = 5.0  # src/shell/control.rs REQUEST_DEADLINE
 SAMPLE_EVERY = 0.02  # seconds between /proc samples in the held-client test
-LOAD_AT_START = os.getloadavg()
 ALL_CPUS = set(range(os.cpu_count()))
 MODES = (("free", None), ("pinned", PIN_CPU))
 
 
-def log(msg):
-    print(f"[control-bench] {msg}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------------------------
-# /proc helpers
-
-
-def proc_status(pid):
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
-
-
-def context_switches(pid):
-    """(voluntary, involuntary) summed over all threads of pid."""
-    vol = invol = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        st = proc_status(f"{pid}/task/{tid}")
-        vol += int(st["voluntary_ctxt_switches"])
-        invol += int(st["nonvoluntary_ctxt_switches"])
-    return vol, invol
-
-
-def cpu_ns(pid):
-    """CPU time consumed so far by all threads, in ns (schedstat is exact)."""
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-            total += int(f.read().split()[0])
-    return total
-
-
-def parent_of(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
-
-
-def children_of(ppid):
-    # /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN, so scan instead.
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if parent_of(entry) == ppid:
-                    kids.append(int(entry))
-            except (OSError, ValueError):
-                pass  # exited while we looked
-    return kids
-
-
-def exe_of(pid):
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None
+log = logger("[control-bench] ")
 
 
 # --------------------------------------------------------------------------------------------
 # tend as PID 1
-
-_libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
 
 
 class Tend:
     """`tend run CONFIG` as PID 1 of a fresh pid namespace; close() SIGKILLs it."""
 
     def __init__(self, config):
-        self.pid1 = None
-        self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", "--",
-             TEND, "run", config],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self.stderr,
-            start_new_session=True,
-            preexec_fn=lambda: _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0),
-        )
-        deadline = time.monotonic() + 10
-        want = os.path.realpath(TEND)
-        while self.pid1 is None:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.close()
-                raise RuntimeError("tend did not start as PID 1 of the namespace")
-            self.pid1 = next((k for k in children_of(self.proc.pid) if exe_of(k) == want), None)
-            time.sleep(0.005)
+        self.proc, self.stderr = spawn_pid1([TEND, "run", config], die_with_parent)
+        self.pid1 = find_pid1(self.proc, TEND, 0.005)
+        if self.pid1 is None:
+            self.close()
+            raise RuntimeError("tend did not start as PID 1 of the namespace")
 
     def close(self):
-        if self.pid1 is not None and self.proc.poll() is None:
-            try:
-                if parent_of(self.pid1) == self.proc.pid:
-                    os.kill(self.pid1, signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.stderr.seek(0)
+        kill_pid1(self.proc, self.pid1)
         info = 0
-        for line in self.stderr.read().decode(errors="replace").splitlines():
+        for line in stderr_lines(self.stderr):
             if line.startswith("tend: info: "):
                 info += 1  # "spawned 'svc042' with pid 44", one per service
-            elif "sigprocmask unblock failed" not in line:  # unshare 2.38, child SIGKILLed
+            else:
                 log(f"stderr of tend: {line}")
         if info:
             log(f"tend wrote {info} info lines on stderr (not shown)")
-        self.stderr.close()
 
     def pin(self, cpu):
         """tend itself (not its idle services) onto one CPU, or back onto all of them."""
@@ -231,12 +137,6 @@ def measure_idle(tend, label):
     time.sleep(IDLE_SECS)
     v1, i1 = context_switches(tend.pid1)
     return {"voluntary": v1 - v0, "involuntary": i1 - i0, "cpu_us": (cpu_ns(tend.pid1) - c0) / 1e3}
-
-
-def percentile(sorted_values, p):
-    """Nearest-rank percentile."""
-    rank = max(1, min(len(sorted_values), math.ceil(p / 100 * len(sorted_values))))
-    return sorted_values[rank - 1]
 
 
 def client_argv(kind, sock, n):
@@ -366,30 +266,13 @@ def measure_hold(tend, sock):
 
 
 def machine_facts():
-    cpu_model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu_model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    version = subprocess.run([TEND, "--version"], capture_output=True).stdout.decode().strip()
-    built = datetime.datetime.fromtimestamp(os.path.getmtime(TEND_SOURCE), datetime.timezone.utc)
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": f"{os.cpu_count()} CPUs ({cpu_model})" if cpu_model else f"{os.cpu_count()} CPUs",
-        "kernel": platform.release(),
-        "version": version,
-        "built": built.strftime("%Y-%m-%d %H:%M UTC"),
-        "size": os.path.getsize(TEND),
-    }
+    facts = benchlib.machine_facts(TEND, TEND_SOURCE)
+    facts["size"] = os.path.getsize(TEND)
+    return facts
 
 
 def fmt_us(x):
     return f"{x:,.0f} µs" if x >= 100 else f"{x:.1f} µs"
-
-
-def mark(ok):
-    return "✅" if ok else "❌"
 
 
 def build_table(lat, idle, hold):
@@ -438,13 +321,8 @@ def build_table(lat, idle, hold):
 
 
 def markdown(rows, facts, notes):
-    load_end = os.getloadavg()
     lines = [
-        f"- Date: {facts['date']}",
-        f"- Machine: {facts['cpus']}, kernel {facts['kernel']}",
-        "- Load average (1, 5, 15 min) at start: "
-        + ", ".join(f"{x:.2f}" for x in LOAD_AT_START)
-        + "; at end: " + ", ".join(f"{x:.2f}" for x in load_end),
+        *facts_lines(facts),
         f"- Settings: SERVICES={SERVICES}, REQUESTS={REQUESTS}, ROUNDS={ROUNDS}, "
         f"IDLE_SECS={IDLE_SECS}, HOLD_SECS={HOLD_SECS}, PIN_CPU={PIN_CPU}",
         f"- tend binary: `{TEND_SOURCE}` ({facts['size']:,} bytes, modified {facts['built']}), "
@@ -483,17 +361,10 @@ def main():
     finally:
         tend.close()
     table = markdown(build_table(lat, idle, hold), machine_facts(), notes)
-    sys.stdout.write(table)
-    if OUT_FILE:
-        with open(OUT_FILE, "w") as f:
-            f.write(table)
+    emit(table, OUT_FILE)
     log(json.dumps({"latency": {"/".join(k) if isinstance(k, tuple) else k: v
                                 for k, v in lat.items()} if lat else None,
                     "idle": idle, "hold": hold}, default=str))
-
-
-def stop_on_signal(signum, _frame):
-    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

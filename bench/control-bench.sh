@@ -23,84 +23,27 @@
 # The table goes to stdout (and to OUT_FILE if given); progress goes to stderr.
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_ROOT=$(dirname "$BENCH_DIR")
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-die() {
-    echo "control-bench: $*" >&2
-    exit 1
-}
+BENCH_OPTIONS="--tend --build --idle-secs --quick"
 
-usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-    exit "${1:-0}"
-}
-
-parse_args() {
-    OUT_FILE=""
-    FORCE_BUILD=""
-    while [ $# -gt 0 ]; do
-        case "$1" in
-            --tend) TEND_BIN=${2:?--tend needs a path}; shift ;;
-            --build) FORCE_BUILD=1 ;;
-            --idle-secs) IDLE_SECS=${2:?--idle-secs needs a number}; shift ;;
-            --quick) IDLE_SECS=3 HOLD_SECS=8 REQUESTS=200 ROUNDS=4 ;;
-            -h|--help) usage 0 ;;
-            -*) echo "unknown option $1" >&2; usage 2 ;;
-            *) OUT_FILE=$1 ;;
-        esac
-        shift
-    done
+quick_settings() {
+    IDLE_SECS=3 HOLD_SECS=8 REQUESTS=200 ROUNDS=4
 }
 
 check_prerequisites() {
-    [ "$(id -u)" -eq 0 ] || die "must run as root (pid namespaces, /proc of other users)"
-    local tool
-    for tool in unshare gcc python3 sleep; do
-        command -v "$tool" >/dev/null || die "missing required tool: $tool"
-    done
-}
-
-resolve_tend() {
-    TEND_BIN=${TEND_BIN:-$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/tend}
-    if [ ! -x "$TEND_BIN" ] || [ -n "$FORCE_BUILD" ]; then
-        echo "control-bench: running cargo build --release" >&2
-        (cd "$REPO_ROOT" && cargo build --release >&2) || die "cargo build --release failed"
-    fi
-    [ -x "$TEND_BIN" ] || die "tend binary not found at $TEND_BIN"
-    TEND_BIN=$(realpath "$TEND_BIN")
+    require_root "pid namespaces, /proc of other users"
+    require_tools unshare gcc python3 sleep
 }
 
 # The client is compiled fresh into a temp dir, and tend is copied there: nothing is built
 # inside the repository, and a rebuild of target/ during the run cannot change the binary
 # being measured.
 prepare() {
-    WORK_DIR=$(mktemp -d /tmp/control-bench.XXXXXX)
-    gcc -O2 -Wall -Wextra -o "$WORK_DIR/control-client" "$BENCH_DIR/control-client.c" ||
-        die "compiling control-client.c failed"
-    cp -p "$TEND_BIN" "$WORK_DIR/tend"
-    export WORK_DIR CLIENT=$WORK_DIR/control-client TEND_SOURCE=$TEND_BIN TEND_BIN=$WORK_DIR/tend
-}
-
-cleanup() {
-    if [ -n "${WORK_DIR:-}" ]; then
-        rm -rf "$WORK_DIR"
-    fi
-}
-
-# Not exec: the EXIT trap must still run. In the background with a trap, so that a
-# SIGINT/SIGTERM sent to this script alone still reaches the harness, which then kills its
-# namespace before the work directory is removed.
-run_harness() {
-    local py rc=0
-    python3 "$BENCH_DIR/control-bench.py" &
-    py=$!
-    trap 'kill -TERM "$py" 2>/dev/null' INT TERM
-    wait "$py" || rc=$?
-    while kill -0 "$py" 2>/dev/null; do
-        wait "$py" || rc=$?
-    done
-    return "$rc"
+    make_work_dir
+    compile_helper control-client
+    snapshot_tend
+    export WORK_DIR CLIENT=$WORK_DIR/control-client TEND_BIN=$WORK_DIR/tend
 }
 
 main() {
@@ -110,7 +53,7 @@ main() {
     trap cleanup EXIT
     prepare
     export SERVICES REQUESTS ROUNDS IDLE_SECS HOLD_SECS PIN_CPU STAGES OUT_FILE
-    run_harness
+    run_harness control-bench.py
 }
 
 main "$@"

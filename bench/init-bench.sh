@@ -23,54 +23,17 @@
 # The table goes to stdout (and to OUT_FILE if given); progress goes to stderr.
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_ROOT=$(dirname "$BENCH_DIR")
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-die() {
-    echo "init-bench: $*" >&2
-    exit 1
-}
+BENCH_OPTIONS="--tend --build --idle-secs --quick"
 
-usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-    exit "${1:-0}"
-}
-
-parse_args() {
-    OUT_FILE=""
-    FORCE_BUILD=""
-    while [ $# -gt 0 ]; do
-        case "$1" in
-            --tend) TEND_BIN=${2:?--tend needs a path}; shift ;;
-            --build) FORCE_BUILD=1 ;;
-            --idle-secs) IDLE_SECS=${2:?--idle-secs needs a number}; shift ;;
-            --quick) IDLE_SECS=3 REAP_REPS=2 SIG_ITERS=300 ;;
-            -h|--help) usage 0 ;;
-            -*) echo "unknown option $1" >&2; usage 2 ;;
-            *) OUT_FILE=$1 ;;
-        esac
-        shift
-    done
+quick_settings() {
+    IDLE_SECS=3 REAP_REPS=2 SIG_ITERS=300
 }
 
 check_prerequisites() {
-    [ "$(id -u)" -eq 0 ] || die "must run as root (pid namespaces, /proc of other users)"
-    local tool
-    for tool in unshare gcc python3 sleep; do
-        command -v "$tool" >/dev/null || die "missing required tool: $tool"
-    done
-}
-
-# The tend binary: built when missing, or always with --build (an existing binary may be
-# older than the source; its build time is printed in the table header).
-resolve_tend() {
-    TEND_BIN=${TEND_BIN:-$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/tend}
-    if [ ! -x "$TEND_BIN" ] || [ -n "$FORCE_BUILD" ]; then
-        echo "init-bench: running cargo build --release" >&2
-        (cd "$REPO_ROOT" && cargo build --release >&2) || die "cargo build --release failed"
-    fi
-    [ -x "$TEND_BIN" ] || die "tend binary not found at $TEND_BIN"
-    TEND_BIN=$(realpath "$TEND_BIN")
+    require_root "pid namespaces, /proc of other users"
+    require_tools unshare gcc python3 sleep
 }
 
 # Exports INIT_<NAME>=path for every init in $INITS; a missing one is an error, not a skip,
@@ -95,27 +58,21 @@ resolve_inits() {
 # The C helpers are compiled fresh into a temp dir on every run: nothing is built inside
 # the repository.
 build_helpers() {
-    HELPER_DIR=$(mktemp -d /tmp/init-bench.XXXXXX)
+    make_work_dir
+    HELPER_DIR=$WORK_DIR
     local prog
     for prog in reap_workload sig_child sig_pinger; do
-        gcc -O2 -Wall -Wextra -o "$HELPER_DIR/$prog" "$BENCH_DIR/$prog.c" ||
-            die "compiling $prog.c failed"
+        compile_helper "$prog"
     done
     export HELPER_DIR
 }
 
 # Benchmark a private copy of tend: target/ may be rebuilt (or cleaned) by someone else in
 # the middle of a run, and every stage must measure the same binary.
-snapshot_tend() {
+snapshot_init_tend() {
     case " $INITS " in *" tend "*) ;; *) return 0 ;; esac
-    cp -p "$TEND_BIN" "$HELPER_DIR/tend"
-    export INIT_TEND=$HELPER_DIR/tend TEND_SOURCE=$TEND_BIN
-}
-
-cleanup() {
-    if [ -n "${HELPER_DIR:-}" ]; then
-        rm -rf "$HELPER_DIR"
-    fi
+    snapshot_tend
+    export INIT_TEND=$HELPER_DIR/tend
 }
 
 main() {
@@ -125,25 +82,9 @@ main() {
     resolve_inits
     trap cleanup EXIT
     build_helpers
-    snapshot_tend
+    snapshot_init_tend
     export IDLE_SECS REAP_N REAP_REPS SIG_ITERS SIG_ROUNDS SIG_GAP_US PIN_CPU STAGES OUT_FILE
-    run_harness
-}
-
-# Not exec: the EXIT trap must still remove the helpers afterwards. In the background with
-# a trap, so that a SIGINT/SIGTERM sent to this script alone still reaches the harness,
-# which then tears its namespaces down before we remove the helpers it is running.
-run_harness() {
-    local py rc=0
-    python3 "$BENCH_DIR/initbench.py" &
-    py=$!
-    trap 'kill -TERM "$py" 2>/dev/null' INT TERM
-    wait "$py" || rc=$?
-    # A trapped signal interrupts `wait`; keep waiting until the harness has cleaned up.
-    while kill -0 "$py" 2>/dev/null; do
-        wait "$py" || rc=$?
-    done
-    return "$rc"
+    run_harness initbench.py
 }
 
 main "$@"

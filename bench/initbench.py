@@ -17,7 +17,6 @@ behind.
 """
 
 import contextlib
-import ctypes
 import datetime
 import json
 import math
@@ -33,16 +32,14 @@ import sys
 import tempfile
 import time
 
+from benchlib import (LOAD_AT_START, UNSHARE, children_of, context_switches, die_with_parent,
+                      emit, env_int, exe_of, kill_pid1, logger, mark, percentile, proc_status,
+                      spawn_pid1, stderr_lines)
+
 BASELINE = "no init"  # column for the runs without any init in the loop
-LOAD_AT_START = os.getloadavg()
 
 # --------------------------------------------------------------------------------------------
 # Configuration
-
-
-def env_int(name, default):
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
 
 
 INITS = os.environ.get("INITS", "tend tini tini-static dumb-init catatonit").split()
@@ -80,67 +77,21 @@ def command_under(name, argv):
     return [init_binary(name), "--", *argv]
 
 
-def log(msg):
-    print(f"[init-bench] {msg}", file=sys.stderr, flush=True)
+log = logger("[init-bench] ")
 
 
 # --------------------------------------------------------------------------------------------
 # /proc helpers (all read from the host side, which never wakes the process being observed)
 
 
-def proc_status(pid):
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
-
-
 def kib(status, key):
     return int(status[key].split()[0])
-
-
-def context_switches(pid):
-    """Voluntary + involuntary switches summed over all threads of pid."""
-    vol = invol = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        st = proc_status(f"{pid}/task/{tid}")
-        vol += int(st["voluntary_ctxt_switches"])
-        invol += int(st["nonvoluntary_ctxt_switches"])
-    return vol, invol
 
 
 def cpu_ns(pid):
     """CPU time consumed so far, in ns (schedstat is exact, unlike the clock ticks in stat)."""
     with open(f"/proc/{pid}/schedstat") as f:
         return int(f.read().split()[0])
-
-
-def parent_of(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
-
-
-def children_of(ppid):
-    # /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN, so scan instead.
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if parent_of(entry) == ppid:
-                    kids.append(int(entry))
-            except (OSError, ValueError):
-                pass  # exited while we looked
-    return kids
-
-
-def exe_of(pid):
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None
 
 
 def wait_for_child_exec(ppid, binary, timeout=10.0):
@@ -159,15 +110,12 @@ def wait_for_child_exec(ppid, binary, timeout=10.0):
 # --------------------------------------------------------------------------------------------
 # One pid namespace per measurement
 
-_libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
-
 
 def _prepare_child(cpu):
     """Runs in the forked child before exec. If this harness dies, unshare dies, and
     --kill-child then takes the namespace's PID 1 (and so the whole namespace) with it. The
     CPU affinity, if any, is inherited by everything in the namespace."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    die_with_parent()
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
 
@@ -180,19 +128,10 @@ class PidNamespace:
         self.argv = argv
         self.pid1 = None
         self.closed = False
-        # Collected and replayed on close, minus unshare's own noise (see close()).
-        self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", "--", *argv],
-            stdin=stdin,
-            stdout=stdout,
-            stderr=self.stderr,
-            # A session of its own: no controlling terminal for any init (they behave
-            # differently with one), and a Ctrl-C here reaches only the harness, whose
-            # cleanup then runs in order.
-            start_new_session=True,
-            preexec_fn=lambda: _prepare_child(cpu),
-        )
+        # stderr is collected and replayed on close, minus unshare's own noise. A session of
+        # its own: no controlling terminal for any init (they behave differently with one).
+        self.proc, self.stderr = spawn_pid1(argv, lambda: _prepare_child(cpu), stdin=stdin,
+                                            stdout=stdout)
 
     def __enter__(self):
         try:
@@ -209,28 +148,12 @@ class PidNamespace:
         if self.closed:
             return
         self.closed = True
-        if self.pid1 is not None and self.proc.poll() is None:
-            try:
-                # Only while unshare still owns it: the pid cannot have been reused then.
-                if parent_of(self.pid1) == self.proc.pid:
-                    os.kill(self.pid1, signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        kill_pid1(self.proc, self.pid1)
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream:
                 stream.close()
-        self.stderr.seek(0)
-        for line in self.stderr.read().decode(errors="replace").splitlines():
-            # util-linux 2.38 unshare complains when its child died of SIGKILL (it tries
-            # signal(SIGKILL, SIG_DFL) to re-raise it): that is our teardown, not an error.
-            if "sigprocmask unblock failed" not in line:
-                log(f"stderr of {os.path.basename(self.argv[0])}: {line}")
-        self.stderr.close()
+        for line in stderr_lines(self.stderr):
+            log(f"stderr of {os.path.basename(self.argv[0])}: {line}")
 
     def read_line(self, timeout):
         """One line of the namespace's stdout, or an error after `timeout` seconds."""
@@ -254,8 +177,7 @@ class PidNamespace:
 
 def preflight(name):
     """Fail loudly and early if an init cannot even run `true` as PID 1."""
-    argv = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", "--",
-            *command_under(name, ["true"])]
+    argv = [*UNSHARE, *command_under(name, ["true"])]
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
     except subprocess.TimeoutExpired:
@@ -349,12 +271,6 @@ def measure_reaping(names):
                 log(f"reap ({mode}): round {rep + 1}/{REAP_REPS} {col:12} "
                     f"{r['total_ms']:8.1f} ms (tail {r['tail_ms']:.1f} ms)")
     return runs, errors
-
-
-def percentile(sorted_values, p):
-    """Nearest-rank percentile."""
-    rank = max(1, min(len(sorted_values), math.ceil(p / 100 * len(sorted_values))))
-    return sorted_values[rank - 1]
 
 
 class SignalTarget:
@@ -506,10 +422,6 @@ def machine_facts():
         f"PIN_CPU={PIN_CPU}",
         *([tend] if tend else []),
     ]
-
-
-def mark(ok):
-    return "✅" if ok else "❌"
 
 
 def fmt_int(n):
@@ -693,10 +605,8 @@ def main():
     notes += [f"signals under {c}: {e}" for c, e in sig_errors.items()]
     table = markdown(INITS, build_rows(INITS, sizes, idle, reap_runs, reap_errors, sig,
                                        sig_errors), versions, notes)
-    sys.stdout.write(table)
+    emit(table, OUT_FILE)
     if OUT_FILE:
-        with open(OUT_FILE, "w") as f:
-            f.write(table)
         log(f"table written to {OUT_FILE}")
     return 1 if notes else 0
 

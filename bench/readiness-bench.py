@@ -27,25 +27,21 @@ connection, which says how many checks tend really made in the window.
 """
 
 import ctypes
-import datetime
 import math
 import os
-import platform
 import random
 import shutil
 import signal
 import socket
 import struct
 import subprocess
-import sys
-import tempfile
 import time
 
-
-def env_int(name, default):
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
-
+import benchlib
+from benchlib import (context_switches, cpu_times, die_with_parent, emit, env_int, facts_lines,
+                      find_pid1, kill_pid1, logger, mark, percentile, spawn_pid1, stderr_lines,
+                      stop_on_signal)
+from benchlib import threads_cpu_ns as cpu_ns
 
 TEND = os.environ["TEND_BIN"]
 TEND_SOURCE = os.environ.get("TEND_SOURCE", TEND)
@@ -69,21 +65,13 @@ OUT_FILE = os.environ.get("OUT_FILE", "")
 BUSY = {}  # stage -> fraction of all CPUs' time busy (everyone's, this benchmark's included)
 STAGES = os.environ.get("STAGES", "latency idle").split()
 
-LOAD_AT_START = os.getloadavg()
 ALL_CPUS = set(range(os.cpu_count()))
 MODES = (("free", None), ("pinned", PIN_CPU))
 KINDS = ("notify-fd", "sd-notify", "tcp")
 BASELINES = ("exec", "floor")
 
 
-def log(msg):
-    print(f"[readiness-bench] {msg}", file=sys.stderr, flush=True)
-
-
-def percentile(sorted_values, p):
-    """Nearest-rank percentile."""
-    rank = max(1, min(len(sorted_values), math.ceil(p / 100 * len(sorted_values))))
-    return sorted_values[rank - 1]
+log = logger("[readiness-bench] ")
 
 
 def free_port():
@@ -96,61 +84,14 @@ def free_port():
 # /proc helpers
 
 
-def proc_status(pid):
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
-
-
-def context_switches(pid):
-    """(voluntary, involuntary) summed over all threads of pid."""
-    vol = invol = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        st = proc_status(f"{pid}/task/{tid}")
-        vol += int(st["voluntary_ctxt_switches"])
-        invol += int(st["nonvoluntary_ctxt_switches"])
-    return vol, invol
-
-
-def cpu_ns(pid):
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-            total += int(f.read().split()[0])
-    return total
-
-
-def parent_of(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
-
-
 def children_of(ppid):
+    """From the kernel's children file where it has one (cheap), else by a scan of /proc."""
     try:
         with open(f"/proc/{ppid}/task/{ppid}/children") as f:
             return [int(x) for x in f.read().split()]
     except OSError:
         pass
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if parent_of(entry) == ppid:
-                    kids.append(int(entry))
-            except (OSError, ValueError):
-                pass
-    return kids
-
-
-def exe_of(pid):
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None
+    return benchlib.children_of(ppid)
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,8 +106,6 @@ def shield():
     if NICE:
         os.nice(NICE)
 
-_libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
 
 
 class Tend:
@@ -174,56 +113,26 @@ class Tend:
     one CPU; close() SIGKILLs it, which takes every service with it."""
 
     def __init__(self, config, cpu=None):
-        self.pid1 = None
-        self.stderr = tempfile.TemporaryFile()
-
         def setup():
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            die_with_parent()
             if cpu is not None:
                 os.sched_setaffinity(0, {cpu})
             shield()
 
-        self.proc = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", "--",
-             TEND, "run", config],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self.stderr,
-            start_new_session=True,
-            preexec_fn=setup,
-        )
-        deadline = time.monotonic() + 10
-        want = os.path.realpath(TEND)
-        while self.pid1 is None:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.close()
-                raise RuntimeError("tend did not start as PID 1 of the namespace")
-            self.pid1 = next((k for k in children_of(self.proc.pid) if exe_of(k) == want), None)
-            if self.pid1 is None:
-                time.sleep(0.001)
+        self.proc, self.stderr = spawn_pid1([TEND, "run", config], setup)
+        self.pid1 = find_pid1(self.proc, TEND, 0.001, children_of)
+        if self.pid1 is None:
+            self.close()
+            raise RuntimeError("tend did not start as PID 1 of the namespace")
 
     def alive(self):
         return self.proc.poll() is None
 
     def close(self):
         """Kills the namespace; returns tend's stderr lines that are not routine."""
-        if self.pid1 is not None and self.proc.poll() is None:
-            try:
-                if parent_of(self.pid1) == self.proc.pid:
-                    os.kill(self.pid1, signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.stderr.seek(0)
-        odd = [line for line in self.stderr.read().decode(errors="replace").splitlines()
-               if not line.startswith("tend: info: ")
-               and "sigprocmask unblock failed" not in line]  # unshare 2.38, child SIGKILLed
-        self.stderr.close()
-        return odd
+        kill_pid1(self.proc, self.pid1)
+        return [line for line in stderr_lines(self.stderr)
+                if not line.startswith("tend: info: ")]
 
     def switches(self):
         return context_switches(self.pid1)
@@ -388,12 +297,6 @@ def toml_list(items):
                            for s in items) + "]"
 
 
-def cpu_times():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v), v[3] + v[4]  # total, idle + iowait
-
-
 def wait_quiet():
     """With QUIET_WAIT > 0, wait up to that many seconds for the CPUs to be idle (under
     QUIET_BUSY busy over half a second)."""
@@ -549,30 +452,12 @@ def measure_idle(case):
 
 
 def machine_facts():
-    cpu_model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu_model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    version = subprocess.run([TEND, "--version"], capture_output=True).stdout.decode().strip()
-    built = datetime.datetime.fromtimestamp(os.path.getmtime(TEND_SOURCE), datetime.timezone.utc)
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": f"{os.cpu_count()} CPUs ({cpu_model})" if cpu_model else f"{os.cpu_count()} CPUs",
-        "kernel": platform.release(),
-        "version": version,
-        "built": built.strftime("%Y-%m-%d %H:%M UTC"),
-    }
+    return benchlib.machine_facts(TEND, TEND_SOURCE)
 
 
 def us(ns):
     x = ns / 1e3
     return f"{x:,.0f} µs" if abs(x) >= 100 else f"{x:.1f} µs"
-
-
-def mark(ok):
-    return "✅" if ok else "❌"
 
 
 def stats(values):
@@ -684,13 +569,8 @@ def idle_rows(idle):
 
 
 def markdown(lat_rows, idle, facts, notes):
-    load_end = os.getloadavg()
     lines = [
-        f"- Date: {facts['date']}",
-        f"- Machine: {facts['cpus']}, kernel {facts['kernel']}",
-        "- Load average (1, 5, 15 min) at start: "
-        + ", ".join(f"{x:.2f}" for x in LOAD_AT_START)
-        + "; at end: " + ", ".join(f"{x:.2f}" for x in load_end),
+        *facts_lines(facts),
         f"- Settings: RUNS={RUNS}, ROUNDS={ROUNDS}, GAP_MS={GAP_MS}, "
         f"PROBE_INTERVAL_MS={PROBE_INTERVAL_MS}, IDLE_SECS={IDLE_SECS}, "
         f"SETTLE_SECS={SETTLE_SECS}, PIN_CPU={PIN_CPU}, NICE={NICE}, FIFO={FIFO}, "
@@ -733,15 +613,8 @@ def main():
             idle[case] = measure_idle(case)
         raw["idle"] = idle
     table = markdown(lat_rows, idle, machine_facts(), notes)
-    sys.stdout.write(table)
-    if OUT_FILE:
-        with open(OUT_FILE, "w") as f:
-            f.write(table)
+    emit(table, OUT_FILE)
     log(f"raw: {raw}")
-
-
-def stop_on_signal(signum, _frame):
-    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

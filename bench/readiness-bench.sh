@@ -43,90 +43,34 @@
 # The tables go to stdout (and to OUT_FILE if given); progress goes to stderr.
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_ROOT=$(dirname "$BENCH_DIR")
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-die() {
-    echo "readiness-bench: $*" >&2
-    exit 1
-}
+BENCH_OPTIONS="--tend --build --quick"
 
-usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-    exit "${1:-0}"
-}
-
-parse_args() {
-    OUT_FILE=""
-    FORCE_BUILD=""
-    while [ $# -gt 0 ]; do
-        case "$1" in
-            --tend) TEND_BIN=${2:?--tend needs a path}; shift ;;
-            --build) FORCE_BUILD=1 ;;
-            --quick) RUNS=10 ROUNDS=2 IDLE_SECS=5 ;;
-            -h|--help) usage 0 ;;
-            -*) echo "unknown option $1" >&2; usage 2 ;;
-            *) OUT_FILE=$1 ;;
-        esac
-        shift
-    done
+quick_settings() {
+    RUNS=10 ROUNDS=2 IDLE_SECS=5
 }
 
 check_prerequisites() {
-    [ "$(id -u)" -eq 0 ] || die "must run as root (pid namespaces, packet socket, /proc)"
-    local tool
-    for tool in unshare gcc python3; do
-        command -v "$tool" >/dev/null || die "missing required tool: $tool"
-    done
-}
-
-resolve_tend() {
-    TEND_BIN=${TEND_BIN:-$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/tend}
-    if [ ! -x "$TEND_BIN" ] || [ -n "$FORCE_BUILD" ]; then
-        echo "readiness-bench: running cargo build --release" >&2
-        (cd "$REPO_ROOT" && cargo build --release >&2) || die "cargo build --release failed"
-    fi
-    [ -x "$TEND_BIN" ] || die "tend binary not found at $TEND_BIN"
-    TEND_BIN=$(realpath "$TEND_BIN")
+    require_root "pid namespaces, packet socket, /proc"
+    require_tools unshare gcc python3
 }
 
 # The helpers are compiled fresh into a temp dir, and tend is copied there: nothing is built
 # inside the repository, and a rebuild of target/ during the run cannot change the binary
 # being measured. The dependent is static: exec then runs no dynamic loader.
 prepare() {
-    WORK_DIR=$(mktemp -d /tmp/readiness-bench.XXXXXX)
+    make_work_dir
     local h
     for h in dep spawn listen; do
-        gcc -O2 -Wall -Wextra -o "$WORK_DIR/readiness-$h" "$BENCH_DIR/readiness-$h.c" ||
-            die "compiling readiness-$h.c failed"
+        compile_helper "readiness-$h"
     done
     gcc -O2 -Wall -Wextra -static -o "$WORK_DIR/readiness-stamp" "$BENCH_DIR/readiness-stamp.c" ||
         die "compiling readiness-stamp.c (static; needs libc.a, Debian: libc6-dev) failed"
-    cp -p "$TEND_BIN" "$WORK_DIR/tend"
-    export WORK_DIR TEND_SOURCE=$TEND_BIN TEND_BIN=$WORK_DIR/tend \
+    snapshot_tend
+    export WORK_DIR TEND_BIN=$WORK_DIR/tend \
         STAMP=$WORK_DIR/readiness-stamp DEP=$WORK_DIR/readiness-dep \
         SPAWN=$WORK_DIR/readiness-spawn LISTEN=$WORK_DIR/readiness-listen
-}
-
-cleanup() {
-    if [ -n "${WORK_DIR:-}" ]; then
-        rm -rf "$WORK_DIR"
-    fi
-}
-
-# Not exec: the EXIT trap must still run. In the background with a trap, so that a
-# SIGINT/SIGTERM sent to this script alone still reaches the harness, which then kills its
-# namespace before the work directory is removed.
-run_harness() {
-    local py rc=0
-    python3 "$BENCH_DIR/readiness-bench.py" &
-    py=$!
-    trap 'kill -TERM "$py" 2>/dev/null' INT TERM
-    wait "$py" || rc=$?
-    while kill -0 "$py" 2>/dev/null; do
-        wait "$py" || rc=$?
-    done
-    return "$rc"
 }
 
 main() {
@@ -137,7 +81,7 @@ main() {
     prepare
     export RUNS ROUNDS GAP_MS PROBE_INTERVAL_MS IDLE_SECS SETTLE_SECS PIN_CPU NICE FIFO QUIET_WAIT \
         QUIET_BUSY STAGES OUT_FILE
-    run_harness
+    run_harness readiness-bench.py
 }
 
 main "$@"

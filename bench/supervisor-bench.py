@@ -14,15 +14,15 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import time
+
+from benchlib import cpu_times, emit, logger
 
 SUPERVISORS = ("tend", "supervisord", "runit", "s6")
 POLL = 0.002
 
 
-def log(msg):
-    print(f"supervisor-bench: {msg}", file=sys.stderr, flush=True)
+log = logger("supervisor-bench: ")
 
 
 class BenchError(Exception):
@@ -96,12 +96,6 @@ def rss_pss_kib(pid):
     except OSError:
         pass
     return rss, pss
-
-
-def cpu_times():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v), v[3] + v[4]  # total, idle + iowait
 
 
 def cpu_busy(secs):
@@ -859,10 +853,7 @@ def main():
     b = Bench(args)
     b.main()
     text = report(b, versions)
-    sys.stdout.write(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -38,36 +38,20 @@
 # The table goes to stdout (and to OUT_FILE if given); progress goes to stderr.
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_ROOT=$(dirname "$BENCH_DIR")
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-die() {
-    echo "supervisor-bench: $*" >&2
-    exit 1
+BENCH_OPTIONS="--tend --quick"
+
+quick_settings() {
+    export IDLE_SECS=3 LOG_BYTES=$((64 << 20)) LOG_LINE_BYTES=$((8 << 20)) \
+        LOG_REPS=1 RESTART_KILLS=3 START_REPS=1
 }
 
-usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-    exit "${1:-0}"
-}
+parse_args "$@"
 
-OUT_FILE=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --tend) TEND_BIN=${2:?--tend needs a path}; shift ;;
-        --quick) export IDLE_SECS=3 LOG_BYTES=$((64 << 20)) LOG_LINE_BYTES=$((8 << 20)) \
-            LOG_REPS=1 RESTART_KILLS=3 START_REPS=1 ;;
-        -h|--help) usage 0 ;;
-        -*) echo "unknown option $1" >&2; usage 2 ;;
-        *) OUT_FILE=$1 ;;
-    esac
-    shift
-done
-
-[ "$(id -u)" -eq 0 ] || die "must run as root (pid namespaces, /proc of other users)"
-for tool in unshare taskset gcc python3 cat supervisord runsvdir runsv s6-svscan s6-supervise; do
-    command -v "$tool" >/dev/null || die "missing required tool: $tool (Debian: supervisor, runit, s6)"
-done
+require_root "pid namespaces, /proc of other users"
+require_tools --hint "(Debian: supervisor, runit, s6)" \
+    unshare taskset gcc python3 cat supervisord runsvdir runsv s6-svscan s6-supervise
 
 DEFAULT_TEND=$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/tend
 TEND_BIN=${TEND_BIN:-$DEFAULT_TEND}
@@ -78,7 +62,8 @@ fi
 [ -x "$TEND_BIN" ] || die "no tend binary at $TEND_BIN"
 TEND_BIN=$(readlink -f "$TEND_BIN")
 
-WORK=$(mktemp -d /tmp/supervisor-bench.XXXXXX)
+make_work_dir
+WORK=$WORK_DIR
 chmod 755 "$WORK"
 HARNESS_PID=""
 
