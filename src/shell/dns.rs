@@ -4,13 +4,17 @@
 //! applies them. (libc's resolver blocks, and in a static binary it needs NSS modules that a
 //! container image may not have.)
 //!
-//! DNS asks for IPv4 addresses (A records) only; `/etc/hosts` gives either family.
+//! DNS asks for IPv4 addresses (A records) only; `/etc/hosts` gives either family. A query
+//! that goes unanswered is sent again, to the next nameserver if there is one, after
+//! resolv.conf's `timeout` (5 s by default, as in the C library) or a third of the probe's own
+//! timeout, whichever is shorter: one lost UDP packet must not fail the attempt.
 
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
 
 /// Where names are looked up: the system's files and DNS port (tests point elsewhere).
 #[derive(Clone, Debug)]
@@ -36,13 +40,20 @@ pub struct ResolvConf {
     pub nameservers: Vec<IpAddr>,
     pub search: Vec<String>,
     pub ndots: usize,
+    /// How long to wait for an answer before asking again (`options timeout:N`).
+    pub timeout: Duration,
 }
+
+/// The C library's defaults for `timeout:` and its upper bound.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_TIMEOUT_SECS: u64 = 30;
 
 pub fn parse_resolv_conf(text: &str) -> ResolvConf {
     let mut conf = ResolvConf {
         nameservers: Vec::new(),
         search: Vec::new(),
         ndots: 1,
+        timeout: DEFAULT_TIMEOUT,
     };
     for line in text.lines() {
         let line = line.split(['#', ';']).next().unwrap_or("");
@@ -59,6 +70,10 @@ pub fn parse_resolv_conf(text: &str) -> ResolvConf {
                 for option in words {
                     if let Some(n) = option.strip_prefix("ndots:").and_then(|n| n.parse().ok()) {
                         conf.ndots = std::cmp::min(n, 15);
+                    }
+                    let timeout = option.strip_prefix("timeout:").and_then(|n| n.parse().ok());
+                    if let Some(secs) = timeout {
+                        conf.timeout = Duration::from_secs(u64::clamp(secs, 1, MAX_TIMEOUT_SECS));
                     }
                 }
             }
@@ -197,14 +212,25 @@ pub struct Lookup {
     names: Vec<String>,
     next: usize,
     id: u16,
-    server: SocketAddr,
+    /// The query in flight, as sent: sent again unchanged (same id) when no answer comes, so
+    /// a late answer to the first copy still counts.
+    packet: Vec<u8>,
+    /// The nameservers of the first one's address family (one socket serves them all),
+    /// asked in turn, from the first.
+    servers: Vec<SocketAddr>,
+    server: usize,
+    retry: Duration,
+    resend_at: Instant,
 }
 
-/// Resolves `host` at once when no DNS is needed; otherwise a lookup has begun.
+/// Resolves `host` at once when no DNS is needed; otherwise a lookup has begun, which the
+/// caller gives up on at `now + timeout`.
 pub fn resolve(
     resolver: &Resolver,
     host: &str,
     port: u16,
+    now: Instant,
+    timeout: Duration,
 ) -> Result<Result<SocketAddr, Lookup>, String> {
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)));
@@ -219,15 +245,19 @@ pub fn resolve(
     let conf =
         parse_resolv_conf(&std::fs::read_to_string(&resolver.resolv_conf).unwrap_or_default());
     // The C library's default without a nameserver line.
-    let server = conf
+    let first = conf
         .nameservers
         .first()
         .copied()
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let server = SocketAddr::new(server, resolver.port);
-    let family = match server {
-        SocketAddr::V4(_) => AddressFamily::INET,
-        SocketAddr::V6(_) => AddressFamily::INET6,
+    let servers: Vec<SocketAddr> = std::iter::once(first)
+        .chain(conf.nameservers.iter().skip(1).copied())
+        .filter(|ip| ip.is_ipv4() == first.is_ipv4())
+        .map(|ip| SocketAddr::new(ip, resolver.port))
+        .collect();
+    let family = match first {
+        IpAddr::V4(_) => AddressFamily::INET,
+        IpAddr::V6(_) => AddressFamily::INET6,
     };
     let sock = net::socket_with(
         family,
@@ -236,8 +266,8 @@ pub fn resolve(
         None,
     )
     .map_err(|e| format!("{host:?}: socket for DNS: {e}"))?;
-    // Connected, so that only the server's answers come in.
-    net::connect(&sock, &server).map_err(|e| format!("{host:?}: DNS server {server}: {e}"))?;
+    // Never 0, which would resend in a loop.
+    let retry = std::cmp::min(conf.timeout, timeout / 3).max(Duration::from_millis(10));
     let mut lookup = Lookup {
         sock,
         host: host.to_string(),
@@ -245,7 +275,11 @@ pub fn resolve(
         names: candidates(host, &conf),
         next: 0,
         id: 0,
-        server,
+        packet: Vec::new(),
+        servers,
+        server: 0,
+        retry,
+        resend_at: now + retry,
     };
     match lookup.ask_next() {
         Step::Failed(reason) => Err(reason),
@@ -262,7 +296,7 @@ impl Lookup {
             return Step::Failed(format!(
                 "{:?}: no address for it from the DNS server {} (asked for {})",
                 self.host,
-                self.server.ip(),
+                self.servers[self.server].ip(),
                 self.names.join(", ")
             ));
         };
@@ -270,34 +304,53 @@ impl Lookup {
         self.id = NEXT_ID
             .fetch_add(0x9e37, Ordering::Relaxed)
             .wrapping_add(std::process::id() as u16);
-        let packet = match query(self.id, name) {
+        self.packet = match query(self.id, name) {
             Ok(p) => p,
             Err(e) => return Step::Failed(e),
         };
-        match net::send(&self.sock, &packet, SendFlags::DONTWAIT) {
+        self.send()
+    }
+
+    fn send(&self) -> Step {
+        let server = self.servers[self.server];
+        match net::sendto(&self.sock, &self.packet, SendFlags::DONTWAIT, &server) {
             Ok(_) => Step::Waiting,
-            Err(e) => Step::Failed(format!(
-                "{:?}: DNS query to {}: {e}",
-                self.host, self.server
-            )),
+            Err(e) => Step::Failed(format!("{:?}: DNS query to {server}: {e}", self.host)),
         }
+    }
+
+    /// When the query in flight is to be sent again if no answer has come.
+    pub fn resend_at(&self) -> Instant {
+        self.resend_at
+    }
+
+    /// No answer came in time: the same query again, to the next nameserver.
+    pub fn resend(&mut self, now: Instant) -> Step {
+        self.server = (self.server + 1) % self.servers.len();
+        self.resend_at = now + self.retry;
+        self.send()
     }
 
     /// The socket is readable: read what came and move on.
     pub fn on_readable(&mut self) -> Step {
         let mut buf = [0u8; 1500];
         loop {
-            let n = match net::recv(&self.sock, &mut buf, RecvFlags::DONTWAIT) {
-                Ok((n, _)) => n,
+            let (n, from) = match net::recvfrom(&self.sock, &mut buf, RecvFlags::DONTWAIT) {
+                Ok((n, _, from)) => (n, from),
                 Err(Errno::AGAIN) => return Step::Waiting,
                 Err(Errno::INTR) => continue,
                 Err(e) => {
                     return Step::Failed(format!(
                         "{:?}: DNS server {}: {e}",
-                        self.host, self.server
+                        self.host, self.servers[self.server]
                     ));
                 }
             };
+            // The socket is not connected (it asks several servers): only they are heard.
+            let from = from.and_then(|a| SocketAddr::try_from(a).ok());
+            if !from.is_some_and(|a| self.servers.contains(&a)) {
+                continue;
+            }
             match parse_answer(self.id, &buf[..n]) {
                 Answer::Ignore => continue,
                 Answer::Found(ip) => {
@@ -330,6 +383,7 @@ mod tests {
                 nameservers: vec!["10.96.0.10".parse().unwrap(), "::1".parse().unwrap()],
                 search: vec!["ns.svc.cluster.local".into(), "svc.cluster.local".into()],
                 ndots: 5,
+                timeout: Duration::from_secs(2),
             }
         );
         let hosts = "127.0.0.1 localhost\n# 10.0.0.9 db\n10.0.0.2  db db.local # the database\n::1 ip6-localhost\n";
@@ -351,6 +405,7 @@ mod tests {
             nameservers: vec![],
             search: vec!["a.example".into(), "b.example".into()],
             ndots: 1,
+            timeout: DEFAULT_TIMEOUT,
         };
         assert_eq!(
             candidates("db", &conf),
@@ -365,6 +420,69 @@ mod tests {
             ]
         );
         assert_eq!(candidates("db.internal.", &conf), ["db.internal"]);
+    }
+
+    #[test]
+    fn unanswered_queries_go_again_to_the_next_nameserver() {
+        let first = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        let second = std::net::UdpSocket::bind(("127.0.0.2", port)).unwrap();
+        let stranger = std::net::UdpSocket::bind("127.0.0.3:0").unwrap();
+        for s in [&first, &second] {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // ::1 is of the other family than the first nameserver: left out.
+        std::fs::write(
+            dir.path().join("resolv.conf"),
+            "nameserver 127.0.0.1\nnameserver ::1\nnameserver 127.0.0.2\noptions timeout:2\n",
+        )
+        .unwrap();
+        let resolver = Resolver {
+            hosts: dir.path().join("hosts"),
+            resolv_conf: dir.path().join("resolv.conf"),
+            port,
+        };
+        let now = Instant::now();
+        let Ok(Err(mut lookup)) = resolve(&resolver, "web.test", 80, now, Duration::from_secs(30))
+        else {
+            panic!("a lookup should have begun");
+        };
+        // resolv.conf's timeout, shorter than a third of the attempt's.
+        assert_eq!(lookup.resend_at(), now + Duration::from_secs(2));
+        let mut buf = [0u8; 512];
+        let (n, _) = first.recv_from(&mut buf).unwrap();
+        let asked = buf[..n].to_vec();
+        assert!(matches!(lookup.on_readable(), Step::Waiting));
+
+        let later = now + Duration::from_secs(2);
+        assert!(matches!(lookup.resend(later), Step::Waiting));
+        assert_eq!(lookup.resend_at(), later + Duration::from_secs(2));
+        let (n, from) = second.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &asked[..], "the same query, same id");
+        let id = u16::from_be_bytes([asked[0], asked[1]]);
+
+        // An answer from somewhere else is not heard; the second nameserver's is.
+        // (A server failure, which would end the lookup if it were heard.)
+        stranger.send_to(&response(id, 2, false), from).unwrap();
+        second.send_to(&response(id, 0, true), from).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let found = loop {
+            match lookup.on_readable() {
+                Step::Found(addr) => break addr,
+                Step::Failed(reason) => panic!("{reason}"),
+                Step::Waiting => {
+                    assert!(Instant::now() < deadline, "no answer read");
+                    std::thread::yield_now();
+                }
+            }
+        };
+        assert_eq!(found, "10.1.2.3:80".parse().unwrap());
+
+        // Round and round: the third send goes to the first nameserver again.
+        assert!(matches!(lookup.resend(later), Step::Waiting));
+        let (n, _) = first.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &asked[..]);
     }
 
     /// An answer as a server sends it: the question, then a CNAME, then the A record, names

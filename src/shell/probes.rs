@@ -153,13 +153,13 @@ impl Probes {
         let begun =
             match probe {
                 Probe::Tcp { address } => split_address(address).and_then(|(host, port)| {
-                    match dns::resolve(&self.resolver, &host, port)? {
+                    match dns::resolve(&self.resolver, &host, port, now, timeout)? {
                         Ok(addr) => connect(addr).map(Work::Tcp),
                         Err(lookup) => Ok(Work::Resolving(lookup, None)),
                     }
                 }),
                 Probe::Http { url } => http_client::parse_url(url).and_then(|url| {
-                    match dns::resolve(&self.resolver, &url.host, url.port)? {
+                    match dns::resolve(&self.resolver, &url.host, url.port, now, timeout)? {
                         Ok(addr) => http_work(addr, &url),
                         Err(lookup) => Ok(Work::Resolving(lookup, Some(url))),
                     }
@@ -259,17 +259,20 @@ impl Probes {
         ChildExit::Finished(key, ok)
     }
 
-    /// The earliest moment `expire` has something to do: an attempt's deadline, or `now` of
-    /// a `start` whose attempt ended at once.
+    /// The earliest moment `expire` has something to do: an attempt's deadline, a DNS query
+    /// to send again, or `now` of a `start` whose attempt ended at once.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let running = self.attempts.values().map(|a| a.deadline);
+        let running = self.attempts.values().map(|a| match &a.work {
+            Work::Resolving(lookup, _) => a.deadline.min(lookup.resend_at()),
+            _ => a.deadline,
+        });
         let settled = self.settled.iter().map(|(_, _, at)| *at);
         running.chain(settled).min()
     }
 
     /// Fails every attempt past its deadline (sockets closed; exec probes get SIGKILL on
-    /// their process group and their exit, when reaped, is `Ignored`), and hands out the
-    /// attempts that ended inside `start`.
+    /// their process group and their exit, when reaped, is `Ignored`), hands out the
+    /// attempts that ended inside `start`, and sends unanswered DNS queries again.
     pub fn expire(&mut self, ep: &OwnedFd, now: Instant) -> Vec<(ProbeKey, bool)> {
         let mut out: Vec<(ProbeKey, bool)> = Vec::new();
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.settled)
@@ -295,6 +298,21 @@ impl Probes {
                 Work::Resolving(..) => format!("no address from DNS within {within}"),
                 Work::Tcp(_) | Work::Http(_) => format!("no answer within {within}"),
             };
+            out.extend(self.finish(ep, id, Err(reason)));
+        }
+        // Lookups still in time whose query went unanswered: ask again.
+        let mut lost = Vec::new();
+        for (id, attempt) in &mut self.attempts {
+            if let Work::Resolving(lookup, _) = &mut attempt.work {
+                if lookup.resend_at() <= now {
+                    if let dns::Step::Failed(reason) = lookup.resend(now) {
+                        lost.push((*id, reason));
+                    }
+                }
+            }
+        }
+        lost.sort_by_key(|(id, _)| *id);
+        for (id, reason) in lost {
             out.extend(self.finish(ep, id, Err(reason)));
         }
         out
@@ -966,7 +984,13 @@ mod tests {
     /// `HOST:PORT` straight to a socket address when no DNS is needed.
     fn resolve_address(address: &str) -> Result<SocketAddr, String> {
         let (host, port) = split_address(address)?;
-        match dns::resolve(&dns::Resolver::default(), &host, port)? {
+        match dns::resolve(
+            &dns::Resolver::default(),
+            &host,
+            port,
+            Instant::now(),
+            SECOND,
+        )? {
             Ok(addr) => Ok(addr),
             Err(_) => Err(format!("{host:?} needs DNS")),
         }
@@ -1086,6 +1110,18 @@ mod tests {
         tempfile::TempDir,
         thread::JoinHandle<Vec<String>>,
     ) {
+        lossy_fake_dns(queries, 0)
+    }
+
+    /// The same, leaving the first `lost` queries unanswered, as if lost on the way.
+    fn lossy_fake_dns(
+        queries: usize,
+        lost: usize,
+    ) -> (
+        dns::Resolver,
+        tempfile::TempDir,
+        thread::JoinHandle<Vec<String>>,
+    ) {
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = sock.local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
@@ -1103,7 +1139,7 @@ mod tests {
         let handle = thread::spawn(move || {
             let mut asked = Vec::new();
             let mut buf = [0u8; 512];
-            for _ in 0..queries {
+            for i in 0..queries {
                 let (n, from) = sock.recv_from(&mut buf).unwrap();
                 let q = &buf[..n];
                 // The question's name, label by label.
@@ -1123,7 +1159,9 @@ mod tests {
                 if known {
                     r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 127, 0, 0, 1]);
                 }
-                sock.send_to(&r, from).unwrap();
+                if i >= lost {
+                    sock.send_to(&r, from).unwrap();
+                }
                 asked.push(name);
             }
             asked
@@ -1194,6 +1232,34 @@ mod tests {
             "{request}"
         );
         assert_eq!(dns.join().unwrap(), ["web.test"]);
+    }
+
+    #[test]
+    fn a_lost_dns_query_is_sent_again() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (resolver, _dir, server) = lossy_fake_dns(2, 1);
+        let ep = epoll_instance();
+        let mut p = Probes::new();
+        p.resolver = resolver;
+        let k = key(0, 1, false);
+        let start = Instant::now();
+        let timeout = Duration::from_secs(3);
+        p.start(
+            &ep,
+            k,
+            &tcp(&format!("web.test:{port}")),
+            timeout,
+            start,
+            &inherited(),
+        )
+        .unwrap();
+        // The query goes again after a third of the attempt's timeout (under resolv.conf's
+        // default 5 s), and its answer makes the attempt succeed.
+        assert_eq!(p.next_deadline(), Some(start + Duration::from_secs(1)));
+        assert_eq!(drive(&mut p, &ep), vec![(k, true)]);
+        assert_eq!(server.join().unwrap(), ["web.test", "web.test"]);
+        assert!(wait_tokens(&ep, Duration::ZERO).is_empty());
     }
 
     #[test]
