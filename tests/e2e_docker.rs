@@ -8,7 +8,11 @@
 //! - Docker reports tend's `--version` git hash as its InitCommit;
 //! - tend as ENTRYPOINT: `docker stop` reaches the child, whose exit code becomes the
 //!   container's, quickly (no SIGKILL after the timeout);
-//! - `docker run --init`: PID 1 is /sbin/docker-init = tend, and `docker stop` works the same.
+//! - `docker run --init`: PID 1 is /sbin/docker-init = tend, and `docker stop` works the same;
+//! - Docker's HEALTHCHECK with `tend health`, in the "keep the crash scene" set-up (a service
+//!   with `restart = "never"`, `critical = false`): healthy while the service runs, unhealthy
+//!   once it has died, the container still up for `docker exec`, and `docker stop` then a
+//!   clean shutdown with exit code 0.
 //!
 //! Everything runs in one #[test] so one daemon serves all cases (nextest runs each test in its
 //! own process). `TEND_E2E_BIN` substitutes the init under test (e.g. /usr/bin/tini-static),
@@ -441,6 +445,124 @@ fn case_docker_init(d: &Dockerd, init: &Path) {
     d.docker(&["rm", "-f", &name]);
 }
 
+/// Polls `docker inspect` until the container's health status is `want`.
+fn wait_health(d: &Dockerd, name: &str, want: &str) {
+    let mut last = String::new();
+    let reached = poll_until(READY_TIMEOUT, || {
+        let out = try_run(
+            d.cli()
+                .args(["inspect", "--format", "{{.State.Health.Status}}", name]),
+            Duration::from_secs(20),
+        );
+        if let Ok(o) = out {
+            last = o.stdout.trim().to_owned();
+        }
+        (last == want).then_some(())
+    });
+    assert!(
+        reached.is_some(),
+        "health of {name} did not become {want:?} within {READY_TIMEOUT:?} (last {last:?})\n{}",
+        d.diagnose(name)
+    );
+}
+
+/// Use case 3: a service that dies is kept dead for inspection, and Docker's HEALTHCHECK
+/// (`tend health`) reports the container unhealthy while it stays up.
+fn case_healthcheck(d: &Dockerd) {
+    let name = unique_name("tend-health");
+    let out = out_dir(d, "health");
+    let volume = format!("{}:/out", out.display());
+    fs::write(
+        out.join("tend.toml"),
+        r#"
+[services.app]
+# Up until the test asks it to crash.
+command = "sh -c 'echo app up; touch /out/ready; while [ ! -e /out/crash ]; do sleep 0.1; done; echo app crashing; exit 3'"
+restart = "never"
+critical = false
+start-secs = "0s"
+
+[services.helper]
+command = "sleep 100000"
+"#,
+    )
+    .unwrap_or_else(|e| panic!("tend.toml: {e}"));
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &volume,
+        "--health-cmd",
+        "/sbin/tend health",
+        "--health-interval",
+        "1s",
+        "--health-timeout",
+        "5s",
+        "--health-retries",
+        "1",
+        IMAGE_PLAIN,
+        "/sbin/tend",
+        "run",
+        "/out/tend.toml",
+    ]);
+    wait_ready(d, &name, &out);
+    wait_health(d, &name, "healthy");
+
+    fs::write(out.join("crash"), "").unwrap_or_else(|e| panic!("crash marker: {e}"));
+    wait_health(d, &name, "unhealthy");
+    let running = d.docker(&["inspect", "--format", "{{.State.Running}}", &name]);
+    assert_eq!(
+        running.trim(),
+        "true",
+        "the container must stay up after a non-critical service died\n{}",
+        d.diagnose(&name)
+    );
+    // The scene is there to inspect: the dead service, its last words, the others running.
+    let status = d.docker(&["exec", &name, "/sbin/tend", "status", "--json"]);
+    let states: serde_json::Value =
+        serde_json::from_str(&status).unwrap_or_else(|e| panic!("{e}: {status}"));
+    let state_of = |service: &str| {
+        states["services"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["name"] == service))
+            .map(|s| s["state"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(state_of("helper"), "running", "{status}");
+    assert_eq!(state_of("app"), "failed", "{status}");
+    let health = try_run(
+        d.cli().args(["exec", &name, "/sbin/tend", "health"]),
+        CMD_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("docker exec tend health: {e}"));
+    assert!(
+        !health.status.success(),
+        "tend health must fail: {}",
+        health.describe()
+    );
+    let logs = try_run(d.cli().args(["logs", &name]), CMD_TIMEOUT)
+        .unwrap_or_else(|e| panic!("docker logs: {e}"));
+    let logs = format!("{}{}", logs.stdout, logs.stderr);
+    assert!(logs.contains("app crashing"), "docker logs:\n{logs}");
+
+    let started = Instant::now();
+    d.docker(&["stop", "-t", &STOP_TIMEOUT_SECS.to_string(), &name]);
+    let took = started.elapsed();
+    let code = d.docker(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+    assert!(took < STOP_BOUND, "docker stop took {took:?}");
+    assert_eq!(
+        code.trim(),
+        "0",
+        "a requested shutdown is clean, whatever died before it\n{}",
+        d.diagnose(&name)
+    );
+    d.docker(&["rm", "-f", &name]);
+}
+
 #[test]
 fn docker_end_to_end() {
     let init = tend_bin()
@@ -474,10 +596,11 @@ fn docker_end_to_end() {
 
     // Run every case even if an earlier one fails; each failure has already printed its
     // message through the panic hook.
-    let cases: [(&str, &dyn Fn()); 3] = [
+    let cases: [(&str, &dyn Fn()); 4] = [
         ("init commit", &|| case_init_commit(&d, &init)),
         ("tend as ENTRYPOINT", &|| case_entrypoint(&d)),
         ("docker run --init", &|| case_docker_init(&d, &init)),
+        ("HEALTHCHECK with tend health", &|| case_healthcheck(&d)),
     ];
     let mut failed = Vec::new();
     for (what, case) in cases {
