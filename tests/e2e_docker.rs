@@ -10,9 +10,9 @@
 //!   container's, quickly (no SIGKILL after the timeout);
 //! - `docker run --init`: PID 1 is /sbin/docker-init = tend, and `docker stop` works the same;
 //! - Docker's HEALTHCHECK with `tend health`, in the "keep the crash scene" set-up (a service
-//!   with `restart = "never"`, `critical = false`): healthy while the service runs, unhealthy
-//!   once it has died, the container still up for `docker exec`, and `docker stop` then a
-//!   clean shutdown with exit code 0.
+//!   with `restart = "never"`, `critical = false`): healthy (and `/readyz` 200) while the
+//!   service runs, unhealthy (and 503) once it has died, the container still up for
+//!   `docker exec`, and `docker stop` then a clean shutdown with exit code 0.
 //!
 //! Everything runs in one #[test] so one daemon serves all cases (nextest runs each test in its
 //! own process). `TEND_E2E_BIN` substitutes the init under test (e.g. /usr/bin/tini-static),
@@ -475,6 +475,9 @@ fn case_healthcheck(d: &Dockerd) {
     fs::write(
         out.join("tend.toml"),
         r#"
+[tend]
+http = "127.0.0.1:9100"
+
 [services.app]
 # Up until the test asks it to crash.
 command = "sh -c 'echo app up; touch /out/ready; while [ ! -e /out/crash ]; do sleep 0.1; done; echo app crashing; exit 3'"
@@ -511,6 +514,20 @@ command = "sleep 100000"
     ]);
     wait_ready(d, &name, &out);
     wait_health(d, &name, "healthy");
+    let readyz = || {
+        let fetch = [
+            "exec",
+            &name,
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://127.0.0.1:9100/readyz",
+        ];
+        try_run(d.cli().args(fetch), CMD_TIMEOUT).unwrap_or_else(|e| panic!("wget: {e}"))
+    };
+    let before = readyz();
+    assert!(before.status.success(), "/readyz: {}", before.describe());
 
     fs::write(out.join("crash"), "").unwrap_or_else(|e| panic!("crash marker: {e}"));
     wait_health(d, &name, "unhealthy");
@@ -548,6 +565,13 @@ command = "sleep 100000"
         .unwrap_or_else(|e| panic!("docker logs: {e}"));
     let logs = format!("{}{}", logs.stdout, logs.stderr);
     assert!(logs.contains("app crashing"), "docker logs:\n{logs}");
+    // No traffic for it either: busybox wget fails on the 503.
+    let after = readyz();
+    assert!(
+        !after.status.success() && after.stderr.contains("503"),
+        "/readyz after the crash: {}",
+        after.describe()
+    );
 
     let started = Instant::now();
     d.docker(&["stop", "-t", &STOP_TIMEOUT_SECS.to_string(), &name]);
