@@ -4,14 +4,16 @@
 //! applies them. (libc's resolver blocks, and in a static binary it needs NSS modules that a
 //! container image may not have.)
 //!
-//! DNS asks for IPv4 addresses (A records) only; `/etc/hosts` gives either family. A query
+//! DNS asks for a name's IPv4 address (A record) first and, when the name exists but has
+//! none, for its IPv6 address (AAAA), as an IPv6-only cluster needs; `/etc/hosts` gives
+//! either family. A query
 //! that goes unanswered is sent again, to the next nameserver if there is one, after
 //! resolv.conf's `timeout` (5 s by default, as in the C library) or a third of the probe's own
 //! timeout, whichever is shorter: one lost UDP packet must not fail the attempt.
 
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -107,8 +109,24 @@ pub fn candidates(name: &str, conf: &ResolvConf) -> Vec<String> {
     }
 }
 
-/// A query for the A records of `name`, recursion desired.
-pub fn query(id: u16, name: &str) -> Result<Vec<u8>, String> {
+/// The record types a lookup asks for, in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    A,
+    Aaaa,
+}
+
+impl Record {
+    fn code(self) -> u16 {
+        match self {
+            Record::A => 1,
+            Record::Aaaa => 28,
+        }
+    }
+}
+
+/// A query for the `record`s of `name`, recursion desired.
+pub fn query(id: u16, name: &str, record: Record) -> Result<Vec<u8>, String> {
     let mut q = Vec::with_capacity(18 + name.len());
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -123,22 +141,25 @@ pub fn query(id: u16, name: &str) -> Result<Vec<u8>, String> {
         q.extend_from_slice(label.as_bytes());
     }
     q.push(0);
-    q.extend_from_slice(&[0, 1, 0, 1]);
+    q.extend_from_slice(&record.code().to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
     Ok(q)
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answer {
-    Found(Ipv4Addr),
-    /// The name does not exist, or has no IPv4 address: try the next candidate.
+    Found(IpAddr),
+    /// The name exists but has no record of the kind asked for.
+    NoRecord,
+    /// The name does not exist: try the next candidate.
     NotHere,
     Failed(String),
     /// Not an answer to our query (another id, not a response): keep waiting.
     Ignore,
 }
 
-/// Reads a response to query `id`.
-pub fn parse_answer(id: u16, packet: &[u8]) -> Answer {
+/// Reads a response to query `id`, which asked for `record`s.
+pub fn parse_answer(id: u16, record: Record, packet: &[u8]) -> Answer {
     let Some(header) = packet.get(..12) else {
         return Answer::Ignore;
     };
@@ -172,12 +193,17 @@ pub fn parse_answer(id: u16, packet: &[u8]) -> Answer {
         let Some(data) = packet.get(end + 10..end + 10 + len) else {
             return Answer::Failed("a malformed DNS answer".into());
         };
-        if kind == 1 && class == 1 && len == 4 {
-            return Answer::Found(Ipv4Addr::new(data[0], data[1], data[2], data[3]));
+        if kind == record.code() && class == 1 {
+            if let Ok(v4) = <[u8; 4]>::try_from(data) {
+                return Answer::Found(IpAddr::V4(Ipv4Addr::from(v4)));
+            }
+            if let Ok(v6) = <[u8; 16]>::try_from(data) {
+                return Answer::Found(IpAddr::V6(Ipv6Addr::from(v6)));
+            }
         }
         at = end + 10 + len;
     }
-    Answer::NotHere
+    Answer::NoRecord
 }
 
 /// Where the name starting at `at` ends (labels, or a compression pointer).
@@ -211,6 +237,8 @@ pub struct Lookup {
     port: u16,
     names: Vec<String>,
     next: usize,
+    /// What the query in flight asks for about `names[next - 1]`.
+    record: Record,
     id: u16,
     /// The query in flight, as sent: sent again unchanged (same id) when no answer comes, so
     /// a late answer to the first copy still counts.
@@ -274,6 +302,7 @@ pub fn resolve(
         port,
         names: candidates(host, &conf),
         next: 0,
+        record: Record::A,
         id: 0,
         packet: Vec::new(),
         servers,
@@ -290,21 +319,28 @@ pub fn resolve(
 static NEXT_ID: AtomicU16 = AtomicU16::new(0x5eed);
 
 impl Lookup {
-    /// Sends the query for the next candidate name.
+    /// Sends the query for the next candidate name's A record.
     fn ask_next(&mut self) -> Step {
-        let Some(name) = self.names.get(self.next) else {
+        if self.next >= self.names.len() {
             return Step::Failed(format!(
                 "{:?}: no address for it from the DNS server {} (asked for {})",
                 self.host,
                 self.servers[self.server].ip(),
                 self.names.join(", ")
             ));
-        };
+        }
         self.next += 1;
+        self.ask(Record::A)
+    }
+
+    /// Sends a query for the current candidate name's `record`s, under a new id.
+    fn ask(&mut self, record: Record) -> Step {
+        let name = &self.names[self.next - 1];
+        self.record = record;
         self.id = NEXT_ID
             .fetch_add(0x9e37, Ordering::Relaxed)
             .wrapping_add(std::process::id() as u16);
-        self.packet = match query(self.id, name) {
+        self.packet = match query(self.id, name, record) {
             Ok(p) => p,
             Err(e) => return Step::Failed(e),
         };
@@ -351,18 +387,19 @@ impl Lookup {
             if !from.is_some_and(|a| self.servers.contains(&a)) {
                 continue;
             }
-            match parse_answer(self.id, &buf[..n]) {
+            let next = match parse_answer(self.id, self.record, &buf[..n]) {
                 Answer::Ignore => continue,
-                Answer::Found(ip) => {
-                    return Step::Found(SocketAddr::new(IpAddr::V4(ip), self.port));
-                }
+                Answer::Found(ip) => return Step::Found(SocketAddr::new(ip, self.port)),
                 Answer::Failed(reason) => {
                     return Step::Failed(format!("{:?}: {reason}", self.host));
                 }
-                Answer::NotHere => match self.ask_next() {
-                    Step::Waiting => continue,
-                    other => return other,
-                },
+                // The name is there without an IPv4 address: perhaps an IPv6 one.
+                Answer::NoRecord if self.record == Record::A => self.ask(Record::Aaaa),
+                Answer::NoRecord | Answer::NotHere => self.ask_next(),
+            };
+            match next {
+                Step::Waiting => continue,
+                other => return other,
             }
         }
     }
@@ -488,7 +525,7 @@ mod tests {
     /// An answer as a server sends it: the question, then a CNAME, then the A record, names
     /// compressed.
     fn response(id: u16, rcode: u8, with_a: bool) -> Vec<u8> {
-        let mut p = query(id, "web.test").unwrap();
+        let mut p = query(id, "web.test", Record::A).unwrap();
         p[2] = 0x81;
         p[3] = 0x80 | rcode;
         let answers: u8 = if with_a { 2 } else { 1 };
@@ -501,9 +538,101 @@ mod tests {
         p
     }
 
+    /// The answer to `asked` (a query as sent) with one AAAA record for fd00::7.
+    fn aaaa_response(asked: &[u8]) -> Vec<u8> {
+        let mut p = asked.to_vec();
+        p[2] = 0x81;
+        p[3] = 0x80;
+        p[7] = 1;
+        p.extend_from_slice(&[0xc0, 12, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16]);
+        p.extend_from_slice(&"fd00::7".parse::<Ipv6Addr>().unwrap().octets());
+        p
+    }
+
+    /// The answer to `asked` saying the name exists but has no record of the kind asked.
+    fn no_record(asked: &[u8]) -> Vec<u8> {
+        let mut p = asked.to_vec();
+        p[2] = 0x81;
+        p[3] = 0x80;
+        p
+    }
+
+    #[test]
+    fn a_name_without_an_ipv4_address_is_asked_for_its_ipv6_one() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_millis(10)))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
+        let resolver = Resolver {
+            hosts: dir.path().join("hosts"),
+            resolv_conf: dir.path().join("resolv.conf"),
+            port: server.local_addr().unwrap().port(),
+        };
+        let Ok(Err(mut lookup)) = resolve(&resolver, "v6.test", 80, Instant::now(), SECOND) else {
+            panic!("a lookup should have begun");
+        };
+        // The lookup's next query, read while the lookup reads what came before it.
+        let next_query = |lookup: &mut Lookup| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut buf = [0u8; 512];
+            loop {
+                if let Ok((n, from)) = server.recv_from(&mut buf) {
+                    return (buf[..n].to_vec(), from);
+                }
+                assert!(matches!(lookup.on_readable(), Step::Waiting));
+                assert!(Instant::now() < deadline, "no query came");
+            }
+        };
+        let wait_step = |lookup: &mut Lookup| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match lookup.on_readable() {
+                    Step::Waiting if Instant::now() < deadline => std::thread::yield_now(),
+                    other => return other,
+                }
+            }
+        };
+        let (a, from) = next_query(&mut lookup);
+        assert_eq!(&a[a.len() - 4..], &[0, 1, 0, 1], "A first");
+        server.send_to(&no_record(&a), from).unwrap();
+        // Waiting for the AAAA answer: the A query's "nothing" moved it on.
+        let (aaaa, from) = next_query(&mut lookup);
+        assert_eq!(
+            &aaaa[12..aaaa.len() - 4],
+            &a[12..a.len() - 4],
+            "the same name"
+        );
+        assert_eq!(&aaaa[aaaa.len() - 4..], &[0, 28, 0, 1], "then AAAA");
+        assert_ne!(aaaa[..2], a[..2], "under a new id");
+        server.send_to(&aaaa_response(&aaaa), from).unwrap();
+        match wait_step(&mut lookup) {
+            Step::Found(addr) => assert_eq!(addr, "[fd00::7]:80".parse().unwrap()),
+            Step::Failed(reason) => panic!("{reason}"),
+            Step::Waiting => panic!("no answer read"),
+        }
+
+        // No address of either kind: the lookup fails, naming what it asked.
+        let Ok(Err(mut lookup)) = resolve(&resolver, "none.test", 80, Instant::now(), SECOND)
+        else {
+            panic!("a lookup should have begun");
+        };
+        for _ in 0..2 {
+            let (q, from) = next_query(&mut lookup);
+            server.send_to(&no_record(&q), from).unwrap();
+        }
+        match wait_step(&mut lookup) {
+            Step::Failed(reason) => assert!(reason.contains("no address"), "{reason}"),
+            _ => panic!("should have failed"),
+        }
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
     #[test]
     fn answers() {
-        let q = query(7, "web.test").unwrap();
+        let q = query(7, "web.test", Record::A).unwrap();
         assert_eq!(
             q,
             [
@@ -511,31 +640,32 @@ mod tests {
                 0, 0, 1, 0, 1
             ]
         );
+        let found = Answer::Found("10.1.2.3".parse().unwrap());
+        let a = |packet: &[u8]| parse_answer(7, Record::A, packet);
+        assert_eq!(a(&response(7, 0, true)), found);
+        assert_eq!(a(&response(7, 0, false)), Answer::NoRecord);
+        assert_eq!(a(&response(7, 3, false)), Answer::NotHere);
+        assert!(matches!(a(&response(7, 2, false)), Answer::Failed(_)));
         assert_eq!(
-            parse_answer(7, &response(7, 0, true)),
-            Answer::Found(Ipv4Addr::new(10, 1, 2, 3))
+            parse_answer(8, Record::A, &response(7, 0, true)),
+            Answer::Ignore
         );
-        assert_eq!(parse_answer(7, &response(7, 0, false)), Answer::NotHere);
-        assert_eq!(parse_answer(7, &response(7, 3, false)), Answer::NotHere);
-        assert!(matches!(
-            parse_answer(7, &response(7, 2, false)),
-            Answer::Failed(_)
-        ));
-        assert_eq!(parse_answer(8, &response(7, 0, true)), Answer::Ignore);
-        assert_eq!(
-            parse_answer(7, &q),
-            Answer::Ignore,
-            "a query is not an answer"
-        );
+        assert_eq!(a(&q), Answer::Ignore, "a query is not an answer");
         let whole = response(7, 0, true);
         for cut in 12..whole.len() {
-            assert_ne!(
-                parse_answer(7, &whole[..cut]),
-                Answer::Found(Ipv4Addr::new(10, 1, 2, 3)),
-                "{cut}"
-            );
+            assert_ne!(a(&whole[..cut]), found, "{cut}");
         }
-        assert!(query(1, "a..b").is_err());
-        assert!(query(1, &"x".repeat(64)).is_err());
+        // An AAAA query takes only AAAA records.
+        assert_eq!(
+            parse_answer(7, Record::Aaaa, &response(7, 0, true)),
+            Answer::NoRecord
+        );
+        let q6 = query(7, "web.test", Record::Aaaa).unwrap();
+        assert_eq!(
+            parse_answer(7, Record::Aaaa, &aaaa_response(&q6)),
+            Answer::Found("fd00::7".parse().unwrap())
+        );
+        assert!(query(1, "a..b", Record::A).is_err());
+        assert!(query(1, &"x".repeat(64), Record::A).is_err());
     }
 }
