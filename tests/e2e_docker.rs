@@ -376,26 +376,34 @@ fn case_init_commit(d: &Dockerd, init: &Path) {
     );
 }
 
-/// tend as the image's ENTRYPOINT.
-fn case_entrypoint(d: &Dockerd) {
-    let name = unique_name("tend-ep");
-    let out = out_dir(d, "entrypoint");
+/// `docker run -d` of a container without network, `out` mounted at /out, then `args`
+/// (options, image, command).
+fn run_detached(d: &Dockerd, name: &str, out: &Path, args: &[&str]) {
     let volume = format!("{}:/out", out.display());
-    let script = trap_script("/out", EXIT_CODE);
-    d.docker(&[
+    let head = [
         "run",
         "-d",
         "--name",
-        &name,
+        name,
         "--network",
         "none",
         "-v",
         &volume,
-        IMAGE_ENTRYPOINT,
-        "/bin/sh",
-        "-c",
-        &script,
-    ]);
+    ];
+    d.docker(&[&head[..], args].concat());
+}
+
+/// tend as the image's ENTRYPOINT.
+fn case_entrypoint(d: &Dockerd) {
+    let name = unique_name("tend-ep");
+    let out = out_dir(d, "entrypoint");
+    let script = trap_script("/out", EXIT_CODE);
+    run_detached(
+        d,
+        &name,
+        &out,
+        &[IMAGE_ENTRYPOINT, "/bin/sh", "-c", &script],
+    );
     wait_ready(d, &name, &out);
     let pid1 = pid1_cmdline(d, &name);
     assert!(
@@ -411,23 +419,9 @@ fn case_entrypoint(d: &Dockerd) {
 fn case_docker_init(d: &Dockerd, init: &Path) {
     let name = unique_name("tend-init");
     let out = out_dir(d, "init");
-    let volume = format!("{}:/out", out.display());
     let script = trap_script("/out", EXIT_CODE);
-    d.docker(&[
-        "run",
-        "-d",
-        "--init",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        "-v",
-        &volume,
-        IMAGE_PLAIN,
-        "/bin/sh",
-        "-c",
-        &script,
-    ]);
+    let args = ["--init", IMAGE_PLAIN, "/bin/sh", "-c", &script];
+    run_detached(d, &name, &out, &args);
     wait_ready(d, &name, &out);
     let pid1 = pid1_cmdline(d, &name);
     assert!(
@@ -471,7 +465,6 @@ fn wait_health(d: &Dockerd, name: &str, want: &str) {
 fn case_healthcheck(d: &Dockerd) {
     let name = unique_name("tend-health");
     let out = out_dir(d, "health");
-    let volume = format!("{}:/out", out.display());
     fs::write(
         out.join("tend.toml"),
         r#"
@@ -490,15 +483,7 @@ command = "sleep 100000"
 "#,
     )
     .unwrap_or_else(|e| panic!("tend.toml: {e}"));
-    d.docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        "-v",
-        &volume,
+    let health_check = [
         "--health-cmd",
         "/sbin/tend health",
         "--health-interval",
@@ -507,11 +492,9 @@ command = "sleep 100000"
         "5s",
         "--health-retries",
         "1",
-        IMAGE_PLAIN,
-        "/sbin/tend",
-        "run",
-        "/out/tend.toml",
-    ]);
+    ];
+    let command = [IMAGE_PLAIN, "/sbin/tend", "run", "/out/tend.toml"];
+    run_detached(d, &name, &out, &[&health_check[..], &command].concat());
     wait_ready(d, &name, &out);
     wait_health(d, &name, "healthy");
     let readyz = || {
