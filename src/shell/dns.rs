@@ -6,10 +6,10 @@
 //!
 //! DNS asks for a name's IPv4 address (A record) first and, when the name exists but has
 //! none, for its IPv6 address (AAAA), as an IPv6-only cluster needs; `/etc/hosts` gives
-//! either family. A query
-//! that goes unanswered is sent again, to the next nameserver if there is one, after
-//! resolv.conf's `timeout` (5 s by default, as in the C library) or a third of the probe's own
-//! timeout, whichever is shorter: one lost UDP packet must not fail the attempt.
+//! either family. A query that goes unanswered is sent again, to the next nameserver if
+//! there is one, after resolv.conf's `timeout` (5 s by default, as in the C library) or a
+//! third of the probe's own timeout, whichever is shorter: one lost UDP packet must not fail
+//! the attempt.
 
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
@@ -308,9 +308,9 @@ pub fn resolve(
         servers,
         server: 0,
         retry,
-        resend_at: now + retry,
+        resend_at: now,
     };
-    match lookup.ask_next() {
+    match lookup.ask_next(now) {
         Step::Failed(reason) => Err(reason),
         Step::Waiting | Step::Found(_) => Ok(Err(lookup)),
     }
@@ -320,7 +320,7 @@ static NEXT_ID: AtomicU16 = AtomicU16::new(0x5eed);
 
 impl Lookup {
     /// Sends the query for the next candidate name's A record.
-    fn ask_next(&mut self) -> Step {
+    fn ask_next(&mut self, now: Instant) -> Step {
         if self.next >= self.names.len() {
             return Step::Failed(format!(
                 "{:?}: no address for it from the DNS server {} (asked for {})",
@@ -330,13 +330,16 @@ impl Lookup {
             ));
         }
         self.next += 1;
-        self.ask(Record::A)
+        self.ask(Record::A, now)
     }
 
     /// Sends a query for the current candidate name's `record`s, under a new id.
-    fn ask(&mut self, record: Record) -> Step {
-        let name = &self.names[self.next - 1];
+    fn ask(&mut self, record: Record, now: Instant) -> Step {
+        let Some(name) = self.names.get(self.next.wrapping_sub(1)) else {
+            return Step::Failed(format!("{:?}: no name to ask for", self.host));
+        };
         self.record = record;
+        self.resend_at = now + self.retry;
         self.id = NEXT_ID
             .fetch_add(0x9e37, Ordering::Relaxed)
             .wrapping_add(std::process::id() as u16);
@@ -368,7 +371,7 @@ impl Lookup {
     }
 
     /// The socket is readable: read what came and move on.
-    pub fn on_readable(&mut self) -> Step {
+    pub fn on_readable(&mut self, now: Instant) -> Step {
         let mut buf = [0u8; 1500];
         loop {
             let (n, from) = match net::recvfrom(&self.sock, &mut buf, RecvFlags::DONTWAIT) {
@@ -394,8 +397,8 @@ impl Lookup {
                     return Step::Failed(format!("{:?}: {reason}", self.host));
                 }
                 // The name is there without an IPv4 address: perhaps an IPv6 one.
-                Answer::NoRecord if self.record == Record::A => self.ask(Record::Aaaa),
-                Answer::NoRecord | Answer::NotHere => self.ask_next(),
+                Answer::NoRecord if self.record == Record::A => self.ask(Record::Aaaa, now),
+                Answer::NoRecord | Answer::NotHere => self.ask_next(now),
             };
             match next {
                 Step::Waiting => continue,
@@ -490,7 +493,7 @@ mod tests {
         let mut buf = [0u8; 512];
         let (n, _) = first.recv_from(&mut buf).unwrap();
         let asked = buf[..n].to_vec();
-        assert!(matches!(lookup.on_readable(), Step::Waiting));
+        assert!(matches!(lookup.on_readable(Instant::now()), Step::Waiting));
 
         let later = now + Duration::from_secs(2);
         assert!(matches!(lookup.resend(later), Step::Waiting));
@@ -505,7 +508,7 @@ mod tests {
         second.send_to(&response(id, 0, true), from).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         let found = loop {
-            match lookup.on_readable() {
+            match lookup.on_readable(Instant::now()) {
                 Step::Found(addr) => break addr,
                 Step::Failed(reason) => panic!("{reason}"),
                 Step::Waiting => {
@@ -581,14 +584,14 @@ mod tests {
                 if let Ok((n, from)) = server.recv_from(&mut buf) {
                     return (buf[..n].to_vec(), from);
                 }
-                assert!(matches!(lookup.on_readable(), Step::Waiting));
+                assert!(matches!(lookup.on_readable(Instant::now()), Step::Waiting));
                 assert!(Instant::now() < deadline, "no query came");
             }
         };
         let wait_step = |lookup: &mut Lookup| {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                match lookup.on_readable() {
+                match lookup.on_readable(Instant::now()) {
                     Step::Waiting if Instant::now() < deadline => std::thread::yield_now(),
                     other => return other,
                 }

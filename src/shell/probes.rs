@@ -196,9 +196,9 @@ impl Probes {
 
     /// Handles readiness of a probe socket (`PROBE_BASE + n`). Returns the attempts that
     /// ended: at most one, or none for a stale token of an attempt already settled.
-    /// (`now` is not needed yet: an answer that comes in counts even if its deadline has
-    /// just passed, since `expire` has not failed it.)
-    pub fn on_event(&mut self, ep: &OwnedFd, token: u64, _now: Instant) -> Vec<(ProbeKey, bool)> {
+    /// (An answer that comes in counts even if its deadline has just passed, since `expire`
+    /// has not failed it; `now` times a DNS lookup's next query.)
+    pub fn on_event(&mut self, ep: &OwnedFd, token: u64, now: Instant) -> Vec<(ProbeKey, bool)> {
         let Some(id) = token.checked_sub(PROBE_BASE) else {
             return Vec::new();
         };
@@ -206,7 +206,7 @@ impl Probes {
             return Vec::new();
         };
         let progress = match &mut attempt.work {
-            Work::Resolving(lookup, url) => match lookup.on_readable() {
+            Work::Resolving(lookup, url) => match lookup.on_readable(now) {
                 dns::Step::Waiting => None,
                 dns::Step::Failed(reason) => Some(Err(reason)),
                 dns::Step::Found(addr) => {
