@@ -53,14 +53,9 @@ require_root "pid namespaces, /proc of other users"
 require_tools --hint "(Debian: supervisor, runit, s6)" \
     unshare taskset gcc python3 cat supervisord runsvdir runsv s6-svscan s6-supervise
 
+# The work tree's own binary, which the table header flags when src/ has changed since.
 DEFAULT_TEND=$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/tend
-TEND_BIN=${TEND_BIN:-$DEFAULT_TEND}
-if [ ! -x "$TEND_BIN" ]; then
-    echo "supervisor-bench: building tend (cargo build --release)" >&2
-    (cd "$REPO_ROOT" && cargo build --release >&2) || die "cargo build failed"
-fi
-[ -x "$TEND_BIN" ] || die "no tend binary at $TEND_BIN"
-TEND_BIN=$(readlink -f "$TEND_BIN")
+resolve_tend
 
 make_work_dir
 WORK=$WORK_DIR
