@@ -673,3 +673,173 @@ command = {service}
     let status = second.wait_exit(Duration::from_secs(15), "runc kill TERM");
     assert_eq!(status.code(), Some(0), "{}", second.logs());
 }
+
+/// The log shipper of use case 2, in busybox sh. It owns a FIFO that the app writes its log
+/// to and ships every line to its stdout. Like filebeat, it drains before it exits: on TERM
+/// it lets go of its own hold on the FIFO, so its reader gets to the end of what the app
+/// wrote (end of file once no writer is left) and only then exits. Its reader subshell
+/// ignores TERM (started while TERM was ignored) so the group-wide stop signal cannot cut
+/// a line short, and does not hold the FIFO open itself (`5>&-`), or it would never see its end. In its trap it records whether the app was still alive when its own stop
+/// began: tend reaps the app before it moves on to the shipper, so "app-gone" is the
+/// answer when the stop order is right.
+const SHIPPER: &str = r#"trap '' TERM
+[ -p /run/app.fifo ] || mkfifo /run/app.fifo
+exec 5<>/run/app.fifo
+while IFS= read -r line; do echo "shipped: $line"; done </run/app.fifo 5>&- &
+reader=$!
+trap 'if kill -0 "$(cat /out/app.pid)" 2>/dev/null; then echo app-running; else echo app-gone; fi > /out/order' TERM
+echo "shipper up"
+echo >&3
+exec 3>&-
+wait $reader
+exec 5>&-
+wait $reader
+echo "shipper drained, exiting"
+"#;
+
+/// The app of use case 2: it writes numbered lines to the shipper's FIFO, and last words
+/// naming the last line when it stops: on TERM, after 0.3 s of "flushing" (so a shipper
+/// stopped at the same time would see it still alive), exit 0; or when the test asks it to
+/// crash, exit 3. The count goes up in the same command that writes the line, so a trap,
+/// which runs between commands, always sees `i` lines written.
+const APP: &str = r#"exec 3>/run/app.fifo
+echo $$ > /out/app.pid
+trap 'sleep 0.3; echo "last words after line $i: stopping on TERM" >&3; exit 0' TERM
+i=0
+while :; do
+  echo "line $((i+=1))" >&3
+  if [ -e /out/crash-now ]; then echo "last words after line $i: fatal: database gone" >&3; exit 3; fi
+  sleep 0.02 & wait $!
+done
+"#;
+
+/// `tend run` config for use case 2: the shipper starts first (the app waits until it is
+/// ready) and the app is critical.
+fn app_and_shipper_config() -> String {
+    format!(
+        r#"[tend]
+shutdown-timeout = "8s"
+
+[services.shipper]
+command = ["/bin/sh", "-c", '''
+{SHIPPER}''']
+ready = {{ notify-fd = 3, timeout = "20s" }}
+stop-timeout = "3s"
+
+[services.app]
+command = ["/bin/sh", "-c", '''
+{APP}''']
+depends-on = {{ shipper = "ready" }}
+critical = true
+restart = "never"
+stop-timeout = "3s"
+"#
+    )
+}
+
+/// Starts the use case 2 container and waits until the shipper has shipped `lines` lines.
+fn start_app_and_shipper(lines: usize) -> Container {
+    let config = app_and_shipper_config();
+    let mut c = Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
+        fs::write(rootfs.join("etc/tend.toml"), &config)
+            .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+        fs::create_dir_all(rootfs.join("run")).unwrap_or_else(|e| panic!("mkdir run: {e}"));
+    });
+    c.wait_until(START_TIMEOUT, "the app's lines to be shipped", |c| {
+        (shipped(&c.log("stdout")).len() >= lines).then_some(())
+    });
+    c
+}
+
+/// What the shipper shipped, in order, from the container's stdout.
+fn shipped(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once("shipper | shipped: "))
+        .map(|(_, line)| line.to_owned())
+        .collect()
+}
+
+/// Checks that every line the app wrote was shipped once and in order, ending with its last
+/// words (which end in `why`), that the shipper's stop began after the app was gone and that
+/// it drained.
+fn assert_everything_shipped(c: &Container, why: &str) {
+    let logs = c.logs();
+    let got = shipped(&c.log("stdout"));
+    let last = got
+        .last()
+        .and_then(|l| l.strip_prefix("last words after line "))
+        .and_then(|l| l.strip_suffix(why))
+        .unwrap_or_else(|| panic!("the app's last words ({why:?}) were not shipped last\n{logs}"));
+    let count: usize = last
+        .strip_suffix(": ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no line count in the app's last words\n{logs}"));
+    let want: Vec<String> = (1..=count).map(|i| format!("line {i}")).collect();
+    assert!(
+        got[..got.len() - 1] == want[..],
+        "the app wrote lines 1..={count}; shipped before its last words were {} lines, \
+         first difference at {:?}\n{logs}",
+        got.len() - 1,
+        got.iter().zip(&want).position(|(a, b)| a != b)
+    );
+    assert_eq!(
+        fs::read_to_string(c.out().join("order"))
+            .unwrap_or_default()
+            .trim(),
+        "app-gone",
+        "the shipper must be stopped only after the app has ended\n{logs}"
+    );
+    assert!(
+        c.log("stdout")
+            .contains("shipper | shipper drained, exiting"),
+        "the shipper did not drain and exit by itself\n{logs}"
+    );
+    let err = c.log("stderr");
+    let spawned = |name| {
+        err.find(&format!("tend: info: spawned '{name}' with pid "))
+            .unwrap_or_else(|| panic!("no 'spawned {name}' line\n{logs}"))
+    };
+    assert!(
+        spawned("shipper") < spawned("app"),
+        "the shipper must start first\n{logs}"
+    );
+    let shipper_end = err
+        .lines()
+        .find(|l| l.contains("'shipper' (pid ") && l.contains(") ended: "));
+    assert!(
+        shipper_end.is_some_and(|l| l.ends_with("ended: exit code 0")),
+        "the shipper should exit 0 once drained, not {shipper_end:?}\n{logs}"
+    );
+    assert!(
+        !err.contains("did not stop within its stop-timeout"),
+        "nothing should need SIGKILL here\n{logs}"
+    );
+}
+
+/// Use case 2, `docker stop`: the app stops first and its last words still reach the
+/// shipper, which stops last, having shipped every line; the container exits 0.
+#[test]
+fn runc_log_shipper_stops_last_and_loses_no_line() {
+    let mut c = start_app_and_shipper(20);
+    c.kill("TERM");
+    let status = c.wait_exit(Duration::from_secs(20), "`runc kill TERM`");
+    assert_eq!(status.code(), Some(0), "{}", c.logs());
+    assert_everything_shipped(&c, "stopping on TERM");
+}
+
+/// Use case 2, the app dies: it is critical, so the container ends with its exit code, but
+/// only after the shipper has shipped its last words and stopped.
+#[test]
+fn runc_critical_app_exit_ends_the_container_after_the_shipper_drained() {
+    let mut c = start_app_and_shipper(20);
+    fs::write(c.out().join("crash-now"), "").unwrap_or_else(|e| panic!("crash-now: {e}"));
+    let status = c.wait_exit(Duration::from_secs(20), "the critical app exited 3");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "the container should end with the critical app's code\n{}",
+        c.logs()
+    );
+    assert_everything_shipped(&c, "fatal: database gone");
+}
