@@ -843,3 +843,86 @@ fn runc_critical_app_exit_ends_the_container_after_the_shipper_drained() {
     );
     assert_everything_shipped(&c, "fatal: database gone");
 }
+
+/// A redis stand-in for use case 4: on TERM, its default stop signal, it takes 0.3 s to
+/// write its snapshot, which records whether the web server had already finished.
+const REDIS: &str = r#"trap 'echo "redis got TERM: saving"; if [ -e /out/nginx-done ]; then o=after-nginx; else o=before-nginx; fi; sleep 0.3; echo $o > /out/dump.tmp; mv /out/dump.tmp /out/dump.rdb; exit 0' TERM
+trap 'echo QUIT > /out/redis-wrong-signal; exit 1' QUIT
+: > /out/redis-up
+while :; do sleep 1 & wait $!; done
+"#;
+
+/// An nginx stand-in: QUIT is its graceful stop (TERM would be its fast one, and is wrong
+/// here). Its `sleep` children die of the group-wide QUIT, hence `core = 0` in its limits.
+const NGINX: &str = r#"trap 'echo TERM > /out/nginx-wrong-signal; exit 1' TERM
+trap 'echo "nginx got QUIT: finishing requests"; sleep 0.2; : > /out/nginx-done; exit 0' QUIT
+: > /out/nginx-up
+while :; do sleep 1 & wait $!; done
+"#;
+
+/// Use case 4, `docker stop` without losing data: each service gets its own stop signal
+/// (the web server QUIT, redis TERM), the web server first because it depends on redis,
+/// redis's snapshot is written before the container exits, nothing is SIGKILLed, and it
+/// all fits the shutdown timeout.
+#[test]
+fn runc_each_service_gets_its_own_stop_signal_in_reverse_order() {
+    let config = format!(
+        r#"[tend]
+shutdown-timeout = "{}s"
+
+[services.redis]
+command = ["/bin/sh", "-c", '''
+{REDIS}''']
+stop-timeout = "2s"
+
+[services.nginx]
+command = ["/bin/sh", "-c", '''
+{NGINX}''']
+depends-on = ["redis"]
+stop-signal = "QUIT"
+stop-timeout = "2s"
+limits = {{ core = 0 }}
+"#,
+        SHUTDOWN_TIMEOUT.as_secs()
+    );
+    let mut c = Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
+        fs::write(rootfs.join("etc/tend.toml"), &config)
+            .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+    });
+    c.wait_for_file("redis-up", START_TIMEOUT);
+    c.wait_for_file("nginx-up", START_TIMEOUT);
+    let sent = Instant::now();
+    c.kill("TERM");
+    let status = c.wait_exit(SHUTDOWN_TIMEOUT * 4, "`runc kill TERM`");
+    let took = sent.elapsed();
+    let logs = c.logs();
+    assert_eq!(status.code(), Some(0), "{logs}");
+    assert!(
+        took < SHUTDOWN_TIMEOUT,
+        "shutdown took {took:?}, more than shutdown-timeout = {SHUTDOWN_TIMEOUT:?}\n{logs}"
+    );
+    for wrong in ["redis-wrong-signal", "nginx-wrong-signal"] {
+        assert!(
+            !c.out().join(wrong).exists(),
+            "{wrong}: a service got another signal than its stop-signal\n{logs}"
+        );
+    }
+    assert!(
+        c.log("stdout")
+            .contains("nginx | nginx got QUIT: finishing requests"),
+        "{logs}"
+    );
+    assert_eq!(
+        fs::read_to_string(c.out().join("dump.rdb"))
+            .unwrap_or_default()
+            .trim(),
+        "after-nginx",
+        "redis must get its stop signal only after the web server that depends on it has \
+         finished, and its snapshot must be written before the container exits\n{logs}"
+    );
+    assert!(
+        !c.log("stderr")
+            .contains("did not stop within its stop-timeout"),
+        "nothing should need SIGKILL here\n{logs}"
+    );
+}
