@@ -926,3 +926,54 @@ limits = {{ core = 0 }}
         "nothing should need SIGKILL here\n{logs}"
     );
 }
+
+/// Use case 5: the orphans that `docker exec` sessions and health-check scripts leave
+/// behind are adopted by PID 1 (their parent ran in the container, so the kernel hands them
+/// to the container's init) and tend reaps every one: none is left as a zombie, whatever
+/// started it.
+#[test]
+fn runc_orphans_of_exec_sessions_are_reaped() {
+    const SESSIONS: usize = 10;
+    const PER_SESSION: usize = 5;
+    let config = r#"[services.app]
+command = ["/bin/sh", "-c", "while :; do sleep 1 & wait $!; done"]
+"#;
+    let mut c = Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
+        fs::write(rootfs.join("etc/tend.toml"), config)
+            .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+    });
+    c.wait_until(START_TIMEOUT, "the app to start", |c| {
+        c.log("stderr").contains("spawned 'app'").then_some(())
+    });
+    // Each session starts short background jobs and leaves at once, like a health-check
+    // script that forgets to wait for what it started.
+    let script = format!(
+        "i=0; while [ $i -lt {PER_SESSION} ]; do sleep 0.2 & echo $! >> /out/orphans; \
+         i=$((i+1)); done"
+    );
+    for _ in 0..SESSIONS {
+        let out = c.exec(&["/bin/sh", "-c", &script]);
+        assert!(out.status.success(), "runc exec: {}", out.describe());
+    }
+    let orphans: Vec<String> = fs::read_to_string(c.out().join("orphans"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(orphans.len(), SESSIONS * PER_SESSION, "{}", c.logs());
+    // Gone from the container's /proc means exited and reaped; a zombie stays listed.
+    c.wait_until(Duration::from_secs(30), "every orphan to be reaped", |c| {
+        let script = "for p in $(cat /out/orphans); do [ -e /proc/$p ] && echo $p; done; true";
+        let out = c.exec(&["/bin/sh", "-c", script]);
+        out.stdout.trim().is_empty().then_some(())
+    });
+    let init = c.init_pid();
+    let zombies: Vec<ProcInfo> = children_of(init)
+        .into_iter()
+        .filter(|p| p.state == 'Z')
+        .collect();
+    assert!(zombies.is_empty(), "zombies under PID 1: {zombies:?}");
+    c.kill("TERM");
+    let status = c.wait_exit(Duration::from_secs(15), "`runc kill TERM`");
+    assert_eq!(status.code(), Some(0), "{}", c.logs());
+}
