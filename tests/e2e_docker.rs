@@ -12,7 +12,9 @@
 //! - Docker's HEALTHCHECK with `tend health`, in the "keep the crash scene" set-up (a service
 //!   with `restart = "never"`, `critical = false`): healthy (and `/readyz` 200) while the
 //!   service runs, unhealthy (and 503) once it has died, the container still up for
-//!   `docker exec`, and `docker stop` then a clean shutdown with exit code 0.
+//!   `docker exec`, and `docker stop` then a clean shutdown with exit code 0;
+//! - a supervisord.conf with a pool of workers imported at start and run: `tend status` and
+//!   `tend restart` of one worker through `docker exec`, prefixed lines in `docker logs`.
 //!
 //! Everything runs in one #[test] so one daemon serves all cases (nextest runs each test in its
 //! own process). `TEND_E2E_BIN` substitutes the init under test (e.g. /usr/bin/tini-static),
@@ -570,6 +572,121 @@ command = "sleep 100000"
     d.docker(&["rm", "-f", &name]);
 }
 
+/// The supervisord.conf of the worker pool case: an app and three workers (`numprocs`).
+const SUPERVISORD_CONF: &str = r#"[supervisord]
+nodaemon=true
+
+[program:app]
+command=/bin/sh -c "echo app serving; exec sleep 100000"
+stdout_logfile=/dev/stdout
+stdout_logfile_maxbytes=0
+
+[program:worker]
+command=/bin/sh -c "echo worker %(process_num)02d up as $$; touch /out/worker-%(process_num)02d.up; exec sleep 100000"
+process_name=%(program_name)s-%(process_num)02d
+numprocs=3
+stdout_logfile=/dev/stdout
+stdout_logfile_maxbytes=0
+"#;
+
+/// Use case 8 with the migration path: a supervisord.conf with a pool of workers is imported
+/// at container start and run; `tend status` sees every process, `tend restart` acts on one
+/// worker and leaves the others alone, and `docker logs` has every line with its service's
+/// name in front.
+fn case_imported_worker_pool(d: &Dockerd) {
+    let name = unique_name("tend-pool");
+    let out = out_dir(d, "pool");
+    fs::write(out.join("supervisord.conf"), SUPERVISORD_CONF)
+        .unwrap_or_else(|e| panic!("supervisord.conf: {e}"));
+    let start = "/sbin/tend import supervisord /out/supervisord.conf > /out/tend.toml \
+                 2> /out/import-notes && exec /sbin/tend run /out/tend.toml";
+    run_detached(d, &name, &out, &[IMAGE_PLAIN, "/bin/sh", "-c", start]);
+    let workers = ["worker-00", "worker-01", "worker-02"];
+    let all_up = poll_until(READY_TIMEOUT, || {
+        workers
+            .iter()
+            .all(|w| out.join(format!("{w}.up")).exists())
+            .then_some(())
+    });
+    assert!(
+        all_up.is_some(),
+        "the imported workers did not all start
+{}",
+        d.diagnose(&name)
+    );
+    let pid1 = pid1_cmdline(d, &name);
+    assert_eq!(pid1, "/sbin/tend run /out/tend.toml", "PID 1");
+
+    let pids = || -> Vec<(String, String, Option<i64>)> {
+        let status = d.docker(&["exec", &name, "/sbin/tend", "status", "--json"]);
+        let parsed: serde_json::Value =
+            serde_json::from_str(&status).unwrap_or_else(|e| panic!("{e}: {status}"));
+        parsed["services"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no services: {status}"))
+            .iter()
+            .map(|s| {
+                let text = |k: &str| s[k].as_str().unwrap_or_default().to_owned();
+                (text("name"), text("state"), s["pid"].as_i64())
+            })
+            .collect()
+    };
+    let before = pids();
+    let names: Vec<&str> = before.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["app", "worker-00", "worker-01", "worker-02"],
+        "{before:?}"
+    );
+    assert!(
+        before
+            .iter()
+            .all(|(_, state, pid)| state == "running" && pid.is_some()),
+        "{before:?}"
+    );
+
+    d.docker(&["exec", &name, "/sbin/tend", "restart", "worker-01"]);
+    let after = pids();
+    for ((service, _, old), (_, state, new)) in before.iter().zip(&after) {
+        assert_eq!(state, "running", "{service} after the restart: {after:?}");
+        if service == "worker-01" {
+            assert_ne!(old, new, "worker-01 was not restarted: {after:?}");
+        } else {
+            assert_eq!(
+                old, new,
+                "{service} must not be touched: {before:?} -> {after:?}"
+            );
+        }
+    }
+
+    let logs = try_run(d.cli().args(["logs", &name]), CMD_TIMEOUT)
+        .unwrap_or_else(|e| panic!("docker logs: {e}"));
+    let lines: Vec<&str> = logs.stdout.lines().collect();
+    let count = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(
+        count("app       | app serving"),
+        1,
+        "docker logs:\n{}",
+        logs.stdout
+    );
+    for (worker, starts) in [("00", 1), ("01", 2), ("02", 1)] {
+        assert_eq!(
+            count(&format!("worker-{worker} | worker {worker} up as ")),
+            starts,
+            "worker-{worker} should have started {starts} time(s); docker logs:\n{}",
+            logs.stdout
+        );
+    }
+
+    let started = Instant::now();
+    d.docker(&["stop", "-t", &STOP_TIMEOUT_SECS.to_string(), &name]);
+    let took = started.elapsed();
+    let code = d.docker(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+    assert!(took < STOP_BOUND, "docker stop took {took:?}");
+    assert_eq!(code.trim(), "0", "{}", d.diagnose(&name));
+    d.docker(&["rm", "-f", &name]);
+}
+
 #[test]
 fn docker_end_to_end() {
     let init = tend_bin()
@@ -603,11 +720,12 @@ fn docker_end_to_end() {
 
     // Run every case even if an earlier one fails; each failure has already printed its
     // message through the panic hook.
-    let cases: [(&str, &dyn Fn()); 4] = [
+    let cases: [(&str, &dyn Fn()); 5] = [
         ("init commit", &|| case_init_commit(&d, &init)),
         ("tend as ENTRYPOINT", &|| case_entrypoint(&d)),
         ("docker run --init", &|| case_docker_init(&d, &init)),
         ("HEALTHCHECK with tend health", &|| case_healthcheck(&d)),
+        ("imported worker pool", &|| case_imported_worker_pool(&d)),
     ];
     let mut failed = Vec::new();
     for (what, case) in cases {
