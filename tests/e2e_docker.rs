@@ -14,7 +14,9 @@
 //!   service runs, unhealthy (and 503) once it has died, the container still up for
 //!   `docker exec`, and `docker stop` then a clean shutdown with exit code 0;
 //! - a supervisord.conf with a pool of workers imported at start and run: `tend status` and
-//!   `tend restart` of one worker through `docker exec`, prefixed lines in `docker logs`.
+//!   `tend restart` of one worker through `docker exec`, prefixed lines in `docker logs`;
+//! - `docker run -it --init` from a pty: job control in the container's shell (Ctrl-C, Ctrl-Z,
+//!   `fg`) and the shell's exit code as `docker run`'s.
 //!
 //! Everything runs in one #[test] so one daemon serves all cases (nextest runs each test in its
 //! own process). `TEND_E2E_BIN` substitutes the init under test (e.g. /usr/bin/tini-static),
@@ -687,6 +689,79 @@ fn case_imported_worker_pool(d: &Dockerd) {
     d.docker(&["rm", "-f", &name]);
 }
 
+/// Use case 7: `docker run -it --init IMAGE sh` from a terminal (a pty here). tend, as
+/// Docker's init, hands the container's terminal to the shell, so the shell has job control:
+/// Ctrl-C interrupts the foreground job and not the shell, Ctrl-Z stops it, `fg` resumes it;
+/// the shell's exit code is `docker run`'s.
+fn case_interactive(d: &Dockerd) {
+    let name = unique_name("tend-tty");
+    let mut cmd = d.cli();
+    let args = ["run", "-it", "--name", &name, "--network", "none", "--init"];
+    cmd.args(args).args([IMAGE_PLAIN, "/bin/sh"]);
+    let mut p = rexpect::session::spawn_command(cmd, Some(30_000))
+        .unwrap_or_else(|e| panic!("docker run -it: {e}"));
+    // Every step fails the test with what it waited for and the daemon's view.
+    macro_rules! step {
+        ($what:expr, $result:expr $(,)?) => {
+            $result.unwrap_or_else(|e| panic!("{}: {e}\n{}", $what, d.diagnose(&name)))
+        };
+    }
+    // A prompt that cannot be confused with the echo of the command that sets it.
+    step!("prompt", p.send_line("PS1='P''S> '"));
+    step!("prompt", p.exp_string("PS> "));
+    // The shell turns job control on only when it owns the terminal's foreground.
+    step!(
+        "send",
+        p.send_line("case $- in *m*) echo JOB''CONTROL;; esac"),
+    );
+    step!("job control on", p.exp_string("JOBCONTROL"));
+    step!("prompt", p.exp_string("PS> "));
+    step!(
+        "send",
+        p.send_line(r"echo PID1=$(tr '\0' ' ' </proc/1/cmdline).")
+    );
+    step!(
+        "PID 1 to be tend as /sbin/docker-init",
+        p.exp_string("PID1=/sbin/docker-init -- /bin/sh .")
+    );
+    step!("prompt", p.exp_string("PS> "));
+
+    // `$((6*7))X` prints 42X only once the job runs: the echo of the line cannot match it.
+    step!("send", p.send_line("echo $((6*7))X; sleep 100"));
+    step!("job running", p.exp_string("42X"));
+    step!("Ctrl-C", p.send_control('c'));
+    step!("prompt after Ctrl-C", p.exp_string("PS> "));
+    step!("send", p.send_line("echo rc=$?"));
+    step!("Ctrl-C ended the job", p.exp_string("rc=130"));
+    step!("prompt", p.exp_string("PS> "));
+
+    step!("send", p.send_line("echo $((6*8))Y; sleep 200"));
+    step!("job running", p.exp_string("48Y"));
+    step!("Ctrl-Z", p.send_control('z'));
+    step!("job stopped", p.exp_string("Stopped"));
+    step!("prompt after Ctrl-Z", p.exp_string("PS> "));
+    step!("send", p.send_line("fg"));
+    step!("fg", p.exp_string("sleep 200"));
+    step!("Ctrl-C", p.send_control('c'));
+    step!("prompt after fg and Ctrl-C", p.exp_string("PS> "));
+    step!("send", p.send_line("jobs; echo $((7*7))J"));
+    let before = step!("jobs", p.exp_string("49J"));
+    assert!(!before.contains("Stopped"), "the job survived: {before}");
+
+    step!("send", p.send_line("exit 7"));
+    step!("end of the session", p.exp_eof());
+    let status = p
+        .process
+        .wait()
+        .unwrap_or_else(|e| panic!("docker run -it: {e}"));
+    assert_eq!(
+        format!("{status:?}").rsplit(", ").next(),
+        Some("7)"),
+        "docker run -it should exit with the shell's code: {status:?}"
+    );
+    d.docker(&["rm", "-f", &name]);
+}
+
 #[test]
 fn docker_end_to_end() {
     let init = tend_bin()
@@ -720,12 +795,13 @@ fn docker_end_to_end() {
 
     // Run every case even if an earlier one fails; each failure has already printed its
     // message through the panic hook.
-    let cases: [(&str, &dyn Fn()); 5] = [
+    let cases: [(&str, &dyn Fn()); 6] = [
         ("init commit", &|| case_init_commit(&d, &init)),
         ("tend as ENTRYPOINT", &|| case_entrypoint(&d)),
         ("docker run --init", &|| case_docker_init(&d, &init)),
         ("HEALTHCHECK with tend health", &|| case_healthcheck(&d)),
         ("imported worker pool", &|| case_imported_worker_pool(&d)),
+        ("docker run -it", &|| case_interactive(&d)),
     ];
     let mut failed = Vec::new();
     for (what, case) in cases {
