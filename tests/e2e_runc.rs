@@ -173,6 +173,15 @@ impl Container {
             .unwrap_or_else(|e| panic!("bad pid in `runc state` ({e}): {state}"))
     }
 
+    /// The host's view of the container's PID 1: none of its children is a zombie.
+    fn assert_no_zombies(&self) {
+        let zombies: Vec<ProcInfo> = children_of(self.init_pid())
+            .into_iter()
+            .filter(|p| p.state == 'Z')
+            .collect();
+        assert!(zombies.is_empty(), "zombies under PID 1: {zombies:?}");
+    }
+
     /// Waits for `runc run` to return, i.e. for the container to exit; fails naming `why`.
     fn wait_exit(&mut self, timeout: Duration, why: &str) -> ExitStatus {
         let child = self.run.as_mut().unwrap_or_else(|| panic!("not started"));
@@ -332,12 +341,7 @@ exec sleep 1000
         c.logs()
     );
     // The host's view agrees: nothing under the init is a zombie.
-    let init = c.init_pid();
-    let zombies: Vec<ProcInfo> = children_of(init)
-        .into_iter()
-        .filter(|p| p.state == 'Z')
-        .collect();
-    assert!(zombies.is_empty(), "zombies under PID 1: {zombies:?}");
+    c.assert_no_zombies();
     // Stop it: the exec'd `sleep 1000` dies of the forwarded TERM, and tend, like tini, exits
     // with 128 + the signal number.
     c.kill("TERM");
@@ -967,12 +971,7 @@ command = ["/bin/sh", "-c", "while :; do sleep 1 & wait $!; done"]
         let out = c.exec(&["/bin/sh", "-c", script]);
         out.stdout.trim().is_empty().then_some(())
     });
-    let init = c.init_pid();
-    let zombies: Vec<ProcInfo> = children_of(init)
-        .into_iter()
-        .filter(|p| p.state == 'Z')
-        .collect();
-    assert!(zombies.is_empty(), "zombies under PID 1: {zombies:?}");
+    c.assert_no_zombies();
     c.kill("TERM");
     let status = c.wait_exit(Duration::from_secs(15), "`runc kill TERM`");
     assert_eq!(status.code(), Some(0), "{}", c.logs());
