@@ -3,13 +3,18 @@
 # fresh pid namespace with the same workload: memory and wake-ups while idle, time to reap
 # 10,000 orphans, signal-forwarding latency, binary size. Prints a Markdown table.
 #
+# One more column, rust-floor, is a reference, not a peer: bench/rust-floor.rs, the smallest
+# init Rust's standard library allows, built with tend's release settings. It shows what size
+# and memory any Rust std program on tend's target starts from.
+#
 # Usage (as root):
 #   bash bench/init-bench.sh [--tend PATH] [--build] [--idle-secs N] [--quick] [OUT_FILE]
 #
 # Environment (flags win):
 #   TEND_BIN     tend binary; default target/x86_64-unknown-linux-gnu/release/tend, built
 #                with `cargo build --release` if it does not exist (or always, with --build)
-#   INITS        which inits to compare (default: tend tini tini-static dumb-init catatonit)
+#   INITS        which inits to compare (default: tend tini tini-static dumb-init catatonit
+#                rust-floor)
 #   IDLE_SECS    idle observation window, default 20
 #   REAP_N       orphans per reaping run, default 10000
 #   REAP_REPS    reaping rounds, unpinned and pinned each (median reported), default 5
@@ -34,18 +39,20 @@ quick_settings() {
 check_prerequisites() {
     require_root "pid namespaces, /proc of other users"
     require_tools unshare gcc python3 sleep
+    case " ${INITS:-rust-floor} " in *" rust-floor "*) require_tools rustc ;; esac
 }
 
 # Exports INIT_<NAME>=path for every init in $INITS; a missing one is an error, not a skip,
 # so a table can never quietly lose a column.
 resolve_inits() {
-    INITS=${INITS:-tend tini tini-static dumb-init catatonit}
+    INITS=${INITS:-tend tini tini-static dumb-init catatonit rust-floor}
     local name path var
     for name in $INITS; do
         case "$name" in
             tend) path=$TEND_BIN ;;
             tini|tini-static|dumb-init|catatonit) path=$(command -v "$name" || true) ;;
-            *) die "unknown init '$name' (known: tend tini tini-static dumb-init catatonit)" ;;
+            rust-floor) path=$HELPER_DIR/rust-floor ;;
+            *) die "unknown init '$name' (known: tend tini tini-static dumb-init catatonit rust-floor)" ;;
         esac
         [ -n "$path" ] && [ -x "$path" ] ||
             die "init '$name' not installed (Debian: apt-get install ${name%-static})"
@@ -65,6 +72,16 @@ build_helpers() {
         compile_helper "$prog"
     done
     export HELPER_DIR
+    case " ${INITS:-rust-floor} " in *" rust-floor "*) build_rust_floor ;; esac
+}
+
+# bench/rust-floor.rs with the settings of tend's release profile and .cargo/config.toml.
+build_rust_floor() {
+    rustc --edition 2024 --target x86_64-unknown-linux-gnu \
+        -C opt-level=z -C lto=fat -C codegen-units=1 -C panic=abort -C strip=symbols \
+        -C target-feature=+crt-static -C relocation-model=static \
+        -o "$HELPER_DIR/rust-floor" "$BENCH_DIR/rust-floor.rs" ||
+        die "compiling rust-floor.rs failed"
 }
 
 # Benchmark a private copy of tend: target/ may be rebuilt (or cleaned) by someone else in
@@ -79,9 +96,9 @@ main() {
     parse_args "$@"
     check_prerequisites
     resolve_tend
-    resolve_inits
     trap cleanup EXIT
     build_helpers
+    resolve_inits
     snapshot_init_tend
     export IDLE_SECS REAP_N REAP_REPS SIG_ITERS SIG_ROUNDS SIG_GAP_US PIN_CPU STAGES OUT_FILE
     run_harness initbench.py

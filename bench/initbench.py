@@ -2,7 +2,7 @@
 """Runs the init benchmarks and prints a Markdown table. Started by init-bench.sh, which
 checks the prerequisites, compiles the C helpers and passes everything in the environment:
 
-  INITS        space-separated names, e.g. "tend tini tini-static dumb-init catatonit"
+  INITS        space-separated names, e.g. "tend tini tini-static dumb-init catatonit rust-floor"
   INIT_<name>  the binary for each name (name upper-cased, '-' -> '_')
   HELPER_DIR   where reap_workload, sig_child and sig_pinger were compiled
   IDLE_SECS, REAP_N, REAP_REPS, SIG_ITERS, SIG_ROUNDS, SIG_GAP_US, PIN_CPU   sizes
@@ -42,7 +42,7 @@ BASELINE = "no init"  # column for the runs without any init in the loop
 # Configuration
 
 
-INITS = os.environ.get("INITS", "tend tini tini-static dumb-init catatonit").split()
+INITS = os.environ.get("INITS", "tend tini tini-static dumb-init catatonit rust-floor").split()
 HELPER_DIR = os.environ["HELPER_DIR"]
 IDLE_SECS = env_int("IDLE_SECS", 20)
 REAP_N = env_int("REAP_N", 10000)
