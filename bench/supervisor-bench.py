@@ -226,6 +226,10 @@ class Run:
     def _setup_baseline(self):
         return ["sh", "-c", f"'{self.b.svc}' {self.names[0]} | cat > /dev/null"]
 
+    def _setup_prefix(self):
+        n = self.names[0]
+        return ["sh", "-c", f"'{self.b.svc}' {n} | '{self.b.prefix}' {n} > /dev/null"]
+
     def _setup_runit(self):
         root = os.path.join(self.dir, "service")
         self._servicedirs(root)
@@ -238,7 +242,7 @@ class Run:
 
     # per-service supervisor processes (children of the supervisor) counted in its tree
     HELPERS = {"tend": (), "supervisord": (), "runit": ("runsv",), "s6": ("s6-supervise",),
-               "floor": (), "baseline": ()}
+               "floor": (), "baseline": (), "prefix": ()}
 
     # the documented way to stop the whole tree (a signal to the supervisor)
     STOP_SIGNAL = {
@@ -381,6 +385,7 @@ class Bench:
         self.svc = args.svc
         self.init = args.init
         self.floor = args.floor
+        self.prefix = args.prefix
         self.work = args.work
         self.inits_file = os.path.join(self.work, "inits")
         self.idle_secs = float(os.environ.get("IDLE_SECS", "20"))
@@ -608,7 +613,8 @@ class Bench:
         that a slow phase of the machine (this benchmark is memory-bound and the machine's
         pipe throughput drifts by 2x from minute to minute) hits all of them alike."""
         self.base = {}
-        kinds = ["baseline"] + self.kinds
+        self.prefix_floor = {}
+        kinds = ["baseline", "prefix"] + self.kinds
         for row in self.LOGS:
             speeds = {k: [] for k in kinds}
             errors = {}
@@ -625,6 +631,8 @@ class Bench:
             self.base[row] = base
             if base is None:
                 log(f"baseline {row} failed: {errors['baseline']}")
+            if "prefix" not in errors:
+                self.prefix_floor[row] = statistics.median(speeds["prefix"])
             for k in self.kinds:
                 if k in errors:
                     self.fail(row, k, errors[k])
@@ -670,6 +678,7 @@ class Bench:
         stat0, own0 = cpu_times(), own_cpu()
         m = self.metrics
         self.base = {}
+        self.prefix_floor = {}
         if "restart" in m:
             log(f"restart latency: floor loop and every supervisor, {self.kills} kills each, "
                 "in turns")
@@ -823,6 +832,11 @@ def report(b, versions):
         lines.append(f"- Baseline `writer | cat > /dev/null`, {size_text(getattr(b, attr))}, "
                      f"{what}, {where}: " + (f"{base:.0f} MB/s" if base else "failed")
                      + f" (median of {b.log_reps}; MB = 10^6 bytes).")
+        prefixed = b.prefix_floor.get(row)
+        pct = f" ({100 * prefixed / base:.0f}% of baseline)" if prefixed and base else ""
+        lines.append("  Prefix floor, the same with a minimal C line prefixer in place of `cat` "
+                     "(bench/supervisor-prefix.c: read, memchr, copy `name | ` and the line, "
+                     "write): " + (f"{prefixed:.0f} MB/s{pct}." if prefixed else "failed."))
     floor = b.results.get(("restart", "floor"), (None, "failed"))[1]
     if "restart" in b.metrics:
         lines.append(f"- Restart floor, a minimal C loop (blocking waitpid, fork, setsid, execv; "
@@ -839,6 +853,7 @@ def main():
     ap.add_argument("--svc", required=True)
     ap.add_argument("--init", required=True)
     ap.add_argument("--floor", required=True)
+    ap.add_argument("--prefix", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--out")
     ap.add_argument("--version", action="append", default=[], help="NAME=VERSION")

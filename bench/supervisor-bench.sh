@@ -86,7 +86,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for helper in init svc floor; do
+for helper in init svc floor prefix; do
     gcc -O2 -Wall -Wextra -o "$WORK/supervisor-$helper" "$BENCH_DIR/supervisor-$helper.c"
 done
 # A private copy, so a rebuild during the run cannot change what is measured.
@@ -106,7 +106,7 @@ ver_s6=$(dpkg-query -W -f='${Version}' s6 2>/dev/null || echo "?")
 timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-1800}" \
     python3 "$BENCH_DIR/supervisor-bench.py" \
     --tend "$WORK/tend" --svc "$WORK/supervisor-svc" --init "$WORK/supervisor-init" \
-    --floor "$WORK/supervisor-floor" --version "python=$ver_python" \
+    --floor "$WORK/supervisor-floor" --prefix "$WORK/supervisor-prefix" --version "python=$ver_python" \
     --work "$WORK" ${OUT_FILE:+--out "$OUT_FILE"} \
     --version "tend=$ver_tend" --version "supervisord=$ver_supervisord" \
     --version "runit=$ver_runit" --version "s6=$ver_s6" &
