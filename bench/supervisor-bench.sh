@@ -6,7 +6,8 @@
 # (supervisor-svc.c; for runit and s6 it *is* ./run, with no shell in between).
 # Metrics: idle context switches and CPU time (20 services), RSS of the supervision tree
 # (1, 20, 100 services), restart latency after SIGKILL, shutdown of 20 services that take
-# 0.5 s to stop, time to start 100 services, log throughput against `writer | cat > /dev/null`.
+# 0.5 s to stop, time to start 100 services, log throughput against `writer | cat > /dev/null`
+# (and, as a reference, against a minimal C line prefixer in cat's place: supervisor-prefix.c).
 # Prints a Markdown table.
 #
 # Usage (as root):
