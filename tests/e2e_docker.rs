@@ -342,6 +342,23 @@ fn stop_and_check(d: &Dockerd, name: &str, out: &Path) {
     assert_eq!(waited, EXIT_CODE.to_string(), "{summary}: `docker wait`");
 }
 
+/// `docker stop` of a `tend run` container: in time (no SIGKILL from Docker) and with exit
+/// code 0, as a requested shutdown is clean whatever died before it; then removes it.
+fn stop_cleanly(d: &Dockerd, name: &str) {
+    let started = Instant::now();
+    d.docker(&["stop", "-t", &STOP_TIMEOUT_SECS.to_string(), name]);
+    let took = started.elapsed();
+    let code = d.docker(&["inspect", "--format", "{{.State.ExitCode}}", name]);
+    assert!(took < STOP_BOUND, "docker stop took {took:?}");
+    assert_eq!(
+        code.trim(),
+        "0",
+        "a requested shutdown is clean, whatever died before it\n{}",
+        d.diagnose(name)
+    );
+    d.docker(&["rm", "-f", name]);
+}
+
 /// The NUL-separated command line of the container's PID 1, spaces instead of NULs.
 fn pid1_cmdline(d: &Dockerd, name: &str) -> String {
     d.docker(&["exec", name, "cat", "/proc/1/cmdline"])
@@ -560,18 +577,7 @@ command = "sleep 100000"
         after.describe()
     );
 
-    let started = Instant::now();
-    d.docker(&["stop", "-t", &STOP_TIMEOUT_SECS.to_string(), &name]);
-    let took = started.elapsed();
-    let code = d.docker(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
-    assert!(took < STOP_BOUND, "docker stop took {took:?}");
-    assert_eq!(
-        code.trim(),
-        "0",
-        "a requested shutdown is clean, whatever died before it\n{}",
-        d.diagnose(&name)
-    );
-    d.docker(&["rm", "-f", &name]);
+    stop_cleanly(d, &name);
 }
 
 /// The supervisord.conf of the worker pool case: an app and three workers (`numprocs`).
@@ -612,8 +618,7 @@ fn case_imported_worker_pool(d: &Dockerd) {
     });
     assert!(
         all_up.is_some(),
-        "the imported workers did not all start
-{}",
+        "the imported workers did not all start\n{}",
         d.diagnose(&name)
     );
     let pid1 = pid1_cmdline(d, &name);
@@ -680,13 +685,7 @@ fn case_imported_worker_pool(d: &Dockerd) {
         );
     }
 
-    let started = Instant::now();
-    d.docker(&["stop", "-t", &STOP_TIMEOUT_SECS.to_string(), &name]);
-    let took = started.elapsed();
-    let code = d.docker(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
-    assert!(took < STOP_BOUND, "docker stop took {took:?}");
-    assert_eq!(code.trim(), "0", "{}", d.diagnose(&name));
-    d.docker(&["rm", "-f", &name]);
+    stop_cleanly(d, &name);
 }
 
 /// Use case 7: `docker run -it --init IMAGE sh` from a terminal (a pty here). tend, as
