@@ -1,6 +1,8 @@
 //! Cutting a byte stream into lines: whole lines out, partial ones kept until they end, grow
 //! too long (then split, never dropped), or are flushed because the writer exited or went quiet.
 
+use crate::sys::bytes;
+
 /// Longest line written as one; longer ones are cut into pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
 
@@ -37,8 +39,9 @@ impl LineBuffer {
     /// Appends `data`, calling `emit` for each complete line, in order.
     pub fn feed(&mut self, data: &[u8], mut emit: impl FnMut(Line<'_>)) {
         let mut pos = 0;
-        // memchr: the newline search is most of the per-byte work on a busy log.
-        for nl in memchr::memchr_iter(b'\n', data) {
+        // The newline search is most of the per-byte work on a busy log.
+        while let Some(found) = bytes::find(b'\n', &data[pos..]) {
+            let nl = pos + found;
             let cut = std::mem::take(&mut self.cut);
             if !self.partial.is_empty() {
                 self.partial.extend_from_slice(&data[pos..nl]);

@@ -2,6 +2,7 @@
 //!
 //! Nothing here decides anything; `core` decides and `shell` calls these.
 
+pub mod bytes;
 pub mod process;
 pub mod reap;
 pub mod shm;
