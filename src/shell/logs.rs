@@ -69,7 +69,7 @@ impl FreshLine {
 
 /// Where the lines of one chunk go: the output, the ring, and followers if any.
 ///
-/// Lines are formatted straight into the output queue, which goes out with one `write` per
+/// Lines are copied straight into the output queue, which goes out with one `write` per
 /// chunk (measured: `writev` of a prefix and a line per line, without the copy, is no faster
 /// into /dev/null and a third slower into a pipe, which is where a container's stdout goes).
 /// Runs of whole lines go into the ring with one copy per run.
@@ -85,6 +85,8 @@ struct Sink<'a> {
     head: &'a [u8],
     /// The timestamp of this chunk, for the JSON format.
     stamp: Option<&'a str>,
+    /// Where a JSON line is put together before it is queued.
+    json: &'a mut Vec<u8>,
     name: &'a str,
     svc: usize,
     stream: Stream,
@@ -111,11 +113,9 @@ impl<'a> Sink<'a> {
                 self.run.1 = end + 1;
                 self.run_lines += 1;
                 if self.format == Format::Prefixed {
-                    let queue = self.out.queue_mut();
-                    queue.extend_from_slice(self.head);
                     // `start..end + 1`, not `start..=end`: at opt-level "z" the inclusive
                     // range's indexing is a call per line (measured).
-                    queue.extend_from_slice(&self.data[start..end + 1]);
+                    self.out.push_line(self.head, &self.data[start..end + 1]);
                     return;
                 }
             }
@@ -131,22 +131,16 @@ impl<'a> Sink<'a> {
                     file.push(b'\n');
                 }
                 if self.format == Format::Prefixed {
-                    let queue = self.out.queue_mut();
-                    queue.extend_from_slice(self.head);
-                    queue.extend_from_slice(text);
-                    queue.push(b'\n');
+                    self.out.push_line(self.head, text);
+                    self.out.push(b"\n");
                     return;
                 }
             }
         }
         let text = line.text(self.data);
-        json_line(
-            self.out.queue_mut(),
-            self.stamp,
-            self.name,
-            self.stream,
-            text,
-        );
+        self.json.clear();
+        json_line(self.json, self.stamp, self.name, self.stream, text);
+        self.out.push(self.json);
     }
 
     /// A copy of the line for the control server, which streams it to `tend logs -f`.
@@ -205,6 +199,8 @@ pub struct Logs {
     files: Vec<Option<LogFile>>,
     /// Bytes for a log file, gathered over one chunk.
     file_buf: Vec<u8>,
+    /// One JSON line being formatted.
+    json_buf: Vec<u8>,
     /// `followed[svc]`: someone runs `tend logs -f` on it, so its new lines are also
     /// collected for the control server.
     pub followed: Vec<bool>,
@@ -238,6 +234,7 @@ impl Logs {
             rings: Vec::new(),
             files: Vec::new(),
             file_buf: Vec::new(),
+            json_buf: Vec::new(),
             followed: Vec::new(),
             fresh: Vec::new(),
         };
@@ -330,6 +327,7 @@ impl Logs {
             fresh,
             files,
             file_buf,
+            json_buf,
             ..
         } = self;
         // One timestamp per chunk: its lines were read together.
@@ -349,6 +347,7 @@ impl Logs {
             format: style.format,
             head: &head,
             stamp: stamp.as_deref(),
+            json: json_buf,
             name: &names[svc],
             svc,
             stream,
@@ -522,7 +521,7 @@ fn source() -> io::Result<Source> {
     })
 }
 
-/// One line in the JSON format, straight into the output queue.
+/// One line in the JSON format, appended to `text`.
 fn json_line(text: &mut Vec<u8>, stamp: Option<&str>, name: &str, stream: Stream, line: &[u8]) {
     text.extend_from_slice(b"{");
     if let Some(stamp) = stamp {

@@ -22,10 +22,17 @@ enum Target {
 
 pub struct Output {
     target: Target,
-    queue: Vec<u8>,
-    /// Bytes of `queue` already written.
+    /// The queued bytes are `buf[head..end]`. The buffer only grows, zero-filled once when it
+    /// does, so the bytes past `end` are already there to copy into: queuing a log line is
+    /// one room check and two copies in place, not a `Vec` append with its own growth check
+    /// per piece (measured: the appends were a tenth of tend's time on a busy log).
+    buf: Vec<u8>,
     head: usize,
+    end: usize,
 }
+
+/// The buffer's first size, and the least it grows by.
+const FIRST_SIZE: usize = 64 * 1024;
 
 impl Output {
     /// Wraps tend's fd `fd` (1 or 2).
@@ -57,22 +64,54 @@ impl Output {
         };
         Ok(Output {
             target,
-            queue: Vec::new(),
+            buf: Vec::new(),
             head: 0,
+            end: 0,
         })
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
-        self.queue.extend_from_slice(bytes);
+        self.room(bytes.len()).copy_from_slice(bytes);
     }
 
-    /// The queue itself, to format a line straight into it without a buffer of its own.
-    pub fn queue_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.queue
+    /// One log line: `head` (the prefix), then `line` (the text with its newline).
+    #[inline(always)]
+    pub fn push_line(&mut self, head: &[u8], line: &[u8]) {
+        let room = self.room(head.len() + line.len());
+        let (first, second) = room.split_at_mut(head.len());
+        first.copy_from_slice(head);
+        second.copy_from_slice(line);
+    }
+
+    /// The next `n` bytes of the queue, to be filled by the caller.
+    #[inline(always)]
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        if self.buf.len() - self.end < n {
+            self.make_room(n);
+        }
+        let at = self.end;
+        self.end += n;
+        &mut self.buf[at..at + n]
+    }
+
+    /// Moves the queue to the front of the buffer, and grows the buffer if that is not
+    /// enough for `n` more bytes.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, n: usize) {
+        if self.head > 0 {
+            self.buf.copy_within(self.head..self.end, 0);
+            self.end -= self.head;
+            self.head = 0;
+        }
+        if self.buf.len() - self.end < n {
+            let size = (self.end + n).max(self.buf.len() * 2).max(FIRST_SIZE);
+            self.buf.resize(size, 0);
+        }
     }
 
     pub fn pending(&self) -> usize {
-        self.queue.len() - self.head
+        self.end - self.head
     }
 
     pub fn congested(&self) -> bool {
@@ -84,7 +123,7 @@ impl Output {
     /// stall every service forever.
     pub fn flush(&mut self) -> io::Result<()> {
         while self.pending() > 0 {
-            let chunk = &self.queue[self.head..];
+            let chunk = &self.buf[self.head..self.end];
             let res = match &self.target {
                 Target::Socket(fd) => {
                     rustix::net::send(fd, chunk, rustix::net::SendFlags::DONTWAIT)
@@ -96,18 +135,15 @@ impl Output {
                 Err(rustix::io::Errno::AGAIN) => break,
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => {
-                    self.queue.clear();
                     self.head = 0;
+                    self.end = 0;
                     return Err(e.into());
                 }
             }
         }
-        if self.head == self.queue.len() {
-            self.queue.clear();
+        if self.head == self.end {
             self.head = 0;
-        } else if self.head > HIGH_WATER {
-            self.queue.drain(..self.head);
-            self.head = 0;
+            self.end = 0;
         }
         Ok(())
     }
@@ -118,5 +154,67 @@ impl Output {
             Target::Reopened(fd) | Target::Socket(fd) => Some(fd.as_fd()),
             Target::Plain(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads everything the pipe holds now.
+    fn read_all(read: &OwnedFd, got: &mut Vec<u8>) {
+        let mut buf = vec![0; 1 << 16];
+        while let Ok(n) = rustix::io::read(read, &mut buf[..]) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// A reader that takes a little at a time leaves the queue half written again and again:
+    /// new lines go in behind the unwritten ones (the queue moves to the front of its buffer
+    /// or the buffer grows), and the reader gets every byte once, in order.
+    #[test]
+    fn a_slow_reader_gets_every_byte_once_in_order() {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK)
+            .unwrap_or_else(|e| panic!("pipe: {e}"));
+        rustix::pipe::fcntl_setpipe_size(&write, 4096).unwrap_or_else(|e| panic!("size: {e}"));
+        let mut out = Output::new(write.as_fd()).unwrap_or_else(|e| panic!("output: {e}"));
+        let mut want = Vec::new();
+        let mut got = Vec::new();
+        for i in 0..20_000u32 {
+            let line = format!("line {i} {}\n", "x".repeat((i % 300) as usize));
+            out.push_line(b"svc | ", line.as_bytes());
+            want.extend_from_slice(b"svc | ");
+            want.extend_from_slice(line.as_bytes());
+            if i % 7 == 0 {
+                out.push(b"tend: a note\n");
+                want.extend_from_slice(b"tend: a note\n");
+            }
+            if i % 50 == 0 {
+                out.flush().unwrap_or_else(|e| panic!("flush: {e}"));
+                read_all(&read, &mut got);
+            }
+        }
+        while out.pending() > 0 {
+            out.flush().unwrap_or_else(|e| panic!("flush: {e}"));
+            read_all(&read, &mut got);
+        }
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "bytes differ");
+    }
+
+    #[test]
+    fn a_closed_reader_discards_the_queue() {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK)
+            .unwrap_or_else(|e| panic!("pipe: {e}"));
+        let mut out = Output::new(write.as_fd()).unwrap_or_else(|e| panic!("output: {e}"));
+        drop(read);
+        out.push_line(b"svc | ", b"gone\n");
+        assert!(out.flush().is_err());
+        assert_eq!(out.pending(), 0);
+        out.push(b"next\n");
+        assert_eq!(out.pending(), 5);
     }
 }
