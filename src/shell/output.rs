@@ -31,8 +31,8 @@ pub struct Output {
     end: usize,
 }
 
-/// The buffer's first size, and the least it grows by.
-const FIRST_SIZE: usize = 64 * 1024;
+/// The buffer grows by whole pages.
+const PAGE: usize = 4096;
 
 impl Output {
     /// Wraps tend's fd `fd` (1 or 2).
@@ -105,8 +105,9 @@ impl Output {
             self.head = 0;
         }
         if self.buf.len() - self.end < n {
-            let size = (self.end + n).max(self.buf.len() * 2).max(FIRST_SIZE);
-            self.buf.resize(size, 0);
+            // Only what is needed is zero-filled (and so becomes resident), a page at a time;
+            // the Vec's own capacity doubling keeps the reallocations few.
+            self.buf.resize((self.end + n).next_multiple_of(PAGE), 0);
         }
     }
 
