@@ -38,6 +38,16 @@ impl Container {
         Container::start_with(&["/sbin/tend", "--", "/bin/sh", "-c", script], |_| {})
     }
 
+    /// Starts `tend run /etc/tend.toml` with `config` as that file, after `prepare` has had
+    /// the rootfs (host path) to add what else the services need.
+    fn run_config(config: &str, prepare: impl FnOnce(&Path)) -> Container {
+        Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
+            fs::write(rootfs.join("etc/tend.toml"), config)
+                .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+            prepare(rootfs);
+        })
+    }
+
     /// Starts the container with `args` as its process, after `prepare` has had the finished
     /// rootfs (host path) to add files to.
     fn start_with(args: &[&str], prepare: impl FnOnce(&Path)) -> Container {
@@ -418,9 +428,7 @@ fn fetch_page(c: &Container) -> Option<String> {
 #[test]
 fn runc_supervisor_two_services_restart_and_stop() {
     let config = two_service_config();
-    let mut c = Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
-        fs::write(rootfs.join("etc/tend.toml"), &config)
-            .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+    let mut c = Container::run_config(&config, |rootfs| {
         fs::create_dir_all(rootfs.join("www")).unwrap_or_else(|e| panic!("mkdir www: {e}"));
         fs::write(rootfs.join("www/index.html"), PAGE)
             .unwrap_or_else(|e| panic!("write index.html: {e}"));
@@ -562,9 +570,7 @@ echo $! > /run/legacy.pid''']
 pid-file = "/run/legacy.pid"
 backoff = { initial = "10ms" }
 "#;
-    let mut c = Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
-        fs::write(rootfs.join("etc/tend.toml"), config)
-            .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+    let mut c = Container::run_config(config, |rootfs| {
         fs::create_dir_all(rootfs.join("run")).unwrap_or_else(|e| panic!("mkdir run: {e}"));
     });
     let daemons = |c: &Container| -> Vec<u32> {
@@ -744,9 +750,7 @@ stop-timeout = "3s"
 /// Starts the use case 2 container and waits until the shipper has shipped `lines` lines.
 fn start_app_and_shipper(lines: usize) -> Container {
     let config = app_and_shipper_config();
-    let mut c = Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
-        fs::write(rootfs.join("etc/tend.toml"), &config)
-            .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+    let mut c = Container::run_config(&config, |rootfs| {
         fs::create_dir_all(rootfs.join("run")).unwrap_or_else(|e| panic!("mkdir run: {e}"));
     });
     c.wait_until(START_TIMEOUT, "the app's lines to be shipped", |c| {
@@ -889,10 +893,7 @@ limits = {{ core = 0 }}
 "#,
         SHUTDOWN_TIMEOUT.as_secs()
     );
-    let mut c = Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
-        fs::write(rootfs.join("etc/tend.toml"), &config)
-            .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
-    });
+    let mut c = Container::run_config(&config, |_| {});
     c.wait_for_file("redis-up", START_TIMEOUT);
     c.wait_for_file("nginx-up", START_TIMEOUT);
     let sent = Instant::now();
@@ -942,10 +943,7 @@ fn runc_orphans_of_exec_sessions_are_reaped() {
     let config = r#"[services.app]
 command = ["/bin/sh", "-c", "while :; do sleep 1 & wait $!; done"]
 "#;
-    let mut c = Container::start_with(&["/sbin/tend", "run", "/etc/tend.toml"], |rootfs| {
-        fs::write(rootfs.join("etc/tend.toml"), config)
-            .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
-    });
+    let mut c = Container::run_config(config, |_| {});
     c.wait_until(START_TIMEOUT, "the app to start", |c| {
         c.log("stderr").contains("spawned 'app'").then_some(())
     });
