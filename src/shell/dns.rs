@@ -9,7 +9,8 @@
 //! either family. A query that goes unanswered is sent again, to the next nameserver if
 //! there is one, after resolv.conf's `timeout` (5 s by default, as in the C library) or a
 //! third of the probe's own timeout, whichever is shorter: one lost UDP packet must not fail
-//! the attempt.
+//! the attempt. DNS is asked over UDP only: an answer the server cut short (TC) is used if it
+//! holds an address, and fails the attempt with that reason otherwise.
 
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
@@ -158,7 +159,8 @@ pub enum Answer {
     Ignore,
 }
 
-/// Reads a response to query `id`, which asked for `record`s.
+/// Reads a response to query `id`, which asked for `record`s. A truncated answer is used when
+/// it holds a record of the kind asked for, and is a failure otherwise.
 pub fn parse_answer(id: u16, record: Record, packet: &[u8]) -> Answer {
     let Some(header) = packet.get(..12) else {
         return Answer::Ignore;
@@ -166,6 +168,15 @@ pub fn parse_answer(id: u16, record: Record, packet: &[u8]) -> Answer {
     if u16::from_be_bytes([header[0], header[1]]) != id || header[2] & 0x80 == 0 {
         return Answer::Ignore;
     }
+    // TC: the server cut the answer short because it did not fit in a UDP packet.
+    let truncated = header[2] & 0x02 != 0;
+    let malformed = || {
+        Answer::Failed(if truncated {
+            TRUNCATED.into()
+        } else {
+            "a malformed DNS answer".into()
+        })
+    };
     match header[3] & 0x0f {
         0 => {}
         3 => return Answer::NotHere,
@@ -176,22 +187,22 @@ pub fn parse_answer(id: u16, record: Record, packet: &[u8]) -> Answer {
     let mut at = 12;
     for _ in 0..questions {
         let Some(end) = skip_name(packet, at) else {
-            return Answer::Failed("a malformed DNS answer".into());
+            return malformed();
         };
         at = end + 4;
     }
     for _ in 0..answers {
         let Some(end) = skip_name(packet, at) else {
-            return Answer::Failed("a malformed DNS answer".into());
+            return malformed();
         };
         let Some(fixed) = packet.get(end..end + 10) else {
-            return Answer::Failed("a malformed DNS answer".into());
+            return malformed();
         };
         let kind = u16::from_be_bytes([fixed[0], fixed[1]]);
         let class = u16::from_be_bytes([fixed[2], fixed[3]]);
         let len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
         let Some(data) = packet.get(end + 10..end + 10 + len) else {
-            return Answer::Failed("a malformed DNS answer".into());
+            return malformed();
         };
         if kind == record.code() && class == 1 {
             if let Ok(v4) = <[u8; 4]>::try_from(data) {
@@ -203,8 +214,16 @@ pub fn parse_answer(id: u16, record: Record, packet: &[u8]) -> Answer {
         }
         at = end + 10 + len;
     }
+    // A cut-short answer without the record may still have it in full: "no record" would be
+    // a wrong verdict (and would send the lookup on to other names of the search list).
+    if truncated {
+        return Answer::Failed(TRUNCATED.into());
+    }
     Answer::NoRecord
 }
+
+const TRUNCATED: &str = "the DNS answer was cut short (more records than fit in a UDP packet) without an address, \
+     and tend does not ask again over TCP";
 
 /// Where the name starting at `at` ends (labels, or a compression pointer).
 fn skip_name(packet: &[u8], mut at: usize) -> Option<usize> {
@@ -668,6 +687,20 @@ mod tests {
             parse_answer(7, Record::Aaaa, &aaaa_response(&q6)),
             Answer::Found("fd00::7".parse().unwrap())
         );
+        // Truncated (TC): a record that made it in counts; none at all is no verdict.
+        let mut cut_short = response(7, 0, true);
+        cut_short[2] |= 0x02;
+        assert_eq!(a(&cut_short), found);
+        let mut cut_short = response(7, 0, false);
+        cut_short[2] |= 0x02;
+        match a(&cut_short) {
+            Answer::Failed(reason) => assert!(reason.contains("cut short"), "{reason}"),
+            other => panic!("a truncated answer without a record: {other:?}"),
+        }
+        let mut cut_inside = response(7, 0, true);
+        cut_inside[2] |= 0x02;
+        cut_inside.truncate(cut_inside.len() - 3);
+        assert!(matches!(a(&cut_inside), Answer::Failed(r) if r.contains("cut short")));
         assert!(query(1, "a..b", Record::A).is_err());
         assert!(query(1, &"x".repeat(64), Record::A).is_err());
     }
