@@ -29,3 +29,32 @@ pub fn spec(services: Vec<ServiceSpec>) -> Spec {
         shutdown_timeout: Duration::from_secs(9),
     }
 }
+
+/// Runs the supervisor like a shell at fake time `now`: every spawn succeeds, with the pid
+/// `pid_of` gives it; the other actions are returned, without log notes.
+pub fn run_spawning(
+    sup: &mut Supervisor,
+    now: u64,
+    pid_of: impl Fn(ServiceId, Generation) -> Pid,
+) -> Vec<Action> {
+    let mut out = Vec::new();
+    while let Some(a) = sup.poll_action() {
+        match a {
+            Action::Spawn { svc, generation } => {
+                out.push(Action::Spawn { svc, generation });
+                let pid = pid_of(svc, generation);
+                sup.handle(
+                    at(now),
+                    Input::Spawned {
+                        svc,
+                        generation,
+                        pid,
+                    },
+                );
+            }
+            Action::Log(_) => {}
+            other => out.push(other),
+        }
+    }
+    out
+}

@@ -1,7 +1,7 @@
 //! Dependencies: start order, conditions (started, ready, completed), blocking on a failed
 //! dependency, and the reverse order at shutdown; with a fake clock.
 
-use super::common::{at, service, spec};
+use super::common::{at, run_spawning, service, spec};
 use crate::core::spec::ServiceSpec;
 use crate::core::*;
 use std::time::Duration;
@@ -20,26 +20,9 @@ fn needs(mut s: ServiceSpec, deps: &[(usize, Condition)]) -> ServiceSpec {
 /// Runs the supervisor like a shell: spawns succeed with pid 100 + service index * 10 +
 /// generation; other actions are returned, without log notes.
 fn run(sup: &mut Supervisor, now: u64) -> Vec<Action> {
-    let mut out = Vec::new();
-    while let Some(a) = sup.poll_action() {
-        match a {
-            Action::Spawn { svc, generation } => {
-                out.push(Action::Spawn { svc, generation });
-                let pid = Pid(100 + svc.0 as i32 * 10 + generation.0 as i32);
-                sup.handle(
-                    at(now),
-                    Input::Spawned {
-                        svc,
-                        generation,
-                        pid,
-                    },
-                );
-            }
-            Action::Log(_) => {}
-            other => out.push(other),
-        }
-    }
-    out
+    run_spawning(sup, now, |svc, generation| {
+        Pid(100 + svc.0 as i32 * 10 + generation.0 as i32)
+    })
 }
 
 fn spawned(actions: &[Action]) -> Vec<usize> {

@@ -1,7 +1,7 @@
 //! Readiness probes and notifications, the readiness timeout, and health checks, with a fake
 //! clock: the core schedules attempts and hears results; the shell runs them.
 
-use super::common::{at, service, spec};
+use super::common::{at, run_spawning, service, spec};
 use crate::core::spec::{HealthRule, Probe, ReadyRule, ServiceSpec};
 use crate::core::*;
 use std::time::Duration;
@@ -41,26 +41,9 @@ fn healthy(s: ServiceSpec) -> ServiceSpec {
 
 /// Spawns succeed with pid 100 + generation*10 + index; returns the other actions.
 fn run(sup: &mut Supervisor, now: u64) -> Vec<Action> {
-    let mut out = Vec::new();
-    while let Some(a) = sup.poll_action() {
-        match a {
-            Action::Spawn { svc, generation } => {
-                out.push(Action::Spawn { svc, generation });
-                let pid = Pid(100 + generation.0 as i32 * 10 + svc.0 as i32);
-                sup.handle(
-                    at(now),
-                    Input::Spawned {
-                        svc,
-                        generation,
-                        pid,
-                    },
-                );
-            }
-            Action::Log(_) => {}
-            other => out.push(other),
-        }
-    }
-    out
+    run_spawning(sup, now, |svc, generation| {
+        Pid(100 + generation.0 as i32 * 10 + svc.0 as i32)
+    })
 }
 
 fn probe(svc: usize, generation: u64, health: bool) -> Action {
