@@ -414,6 +414,7 @@ fn logs_shows_the_last_lines_then_follows() {
     let svc = "sh -c 'for i in 1 2 3 4 5; do echo line$i; done; \
                while [ ! -e $DIR/err ]; do sleep 0.05; done; echo oops >&2; \
                while [ ! -e $DIR/go ]; do sleep 0.05; done; echo after; exec sleep 1000'";
+    let started = utc_now();
     let mut t = Tend::start(&format!("[services.svc]\ncommand = \"{svc}\"\n"));
     wait_for("the service's first lines", LIMIT, || {
         let out = t.ok(&["logs", "svc", "-n", "100"]);
@@ -432,6 +433,30 @@ fn logs_shows_the_last_lines_then_follows() {
         t.ok(&["logs", "svc", "-n", "2"]).stdout,
         "svc | line5\nsvc | oops\n"
     );
+    // -t: the time tend read each line, as the host's clock gives it (`date -u`).
+    let stamped = t.ok(&["logs", "svc", "-n", "2", "-t"]).stdout;
+    let after = utc_now();
+    let got: Vec<(&str, &str)> = stamped
+        .lines()
+        .map(|l| l.split_once(' ').unwrap_or_else(|| panic!("{stamped}")))
+        .collect();
+    assert_eq!(
+        got.iter().map(|(_, rest)| *rest).collect::<Vec<_>>(),
+        ["svc | line5", "svc | oops"]
+    );
+    for (stamp, _) in &got {
+        // 2026-11-25T19:32:15.123Z, the shape of `date`'s: so it sorts as text, and the
+        // lines were read after the test started and before it asked.
+        assert_eq!(stamp.len(), started.len(), "{stamped}");
+        assert!(
+            stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "{stamped}"
+        );
+        assert!(
+            started.as_str() <= *stamp && *stamp <= after.as_str(),
+            "{stamp} not between {started} and {after}"
+        );
+    }
     let json = t.ok(&["logs", "svc", "-n", "1", "--json"]).stdout;
     let Response::Logs { service, lines } = serde_json::from_str(&json).unwrap() else {
         panic!("{json}")
@@ -843,4 +868,14 @@ logs = { ring = 1000 }
     assert_eq!(long, [16_384, 16_384, 40_000 - 2 * 16_384]);
     assert_eq!(t.ok(&["logs", "svc", "-n", "2"]).stdout.lines().count(), 2);
     t.shutdown();
+}
+
+/// The host's UTC time in the shape of `tend logs -t`, from `date`, so the test does not
+/// trust tend's own date arithmetic.
+fn utc_now() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.%3NZ"])
+        .output()
+        .unwrap_or_else(|e| panic!("date: {e}"));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

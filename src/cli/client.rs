@@ -197,14 +197,20 @@ fn logs(a: LogsArgs) -> Result<c_int, String> {
     if a.conn.json {
         print(&format!("{raw}\n"))?;
     } else {
-        print(&lines.iter().map(render::log_line).collect::<String>())?;
+        let text: String = lines
+            .iter()
+            .map(|l| render::log_line(l, a.timestamps))
+            .collect();
+        print(&text)?;
     }
     if !a.follow {
         return Ok(0);
     }
     while let Some((raw, response)) = c.receive()? {
         match response {
-            Response::LogLine(line) if !a.conn.json => print(&render::log_line(&line))?,
+            Response::LogLine(line) if !a.conn.json => {
+                print(&render::log_line(&line, a.timestamps))?
+            }
             Response::LogLine(_) => print(&format!("{raw}\n"))?,
             Response::Error { message } => return Err(message),
             _ => return Err(unexpected(&raw)),

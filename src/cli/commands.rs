@@ -295,6 +295,9 @@ pub struct LogsArgs {
     /// Keep printing new lines as they come
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// Put the time tend read each line before it (RFC 3339, UTC, to the millisecond)
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
     #[command(flatten)]
     pub conn: Conn,
 }
@@ -409,11 +412,18 @@ mod tests {
         let Sub::Logs(l) = parse(&["logs", "web"]).unwrap() else {
             panic!()
         };
-        assert_eq!((l.name.as_str(), l.lines, l.follow), ("web", 10, false));
-        let Sub::Logs(l) = parse(&["logs", "web", "-n", "3", "-f"]).unwrap() else {
+        assert_eq!(
+            (l.name.as_str(), l.lines, l.follow, l.timestamps),
+            ("web", 10, false, false)
+        );
+        let Sub::Logs(l) = parse(&["logs", "web", "-n", "3", "-f", "-t"]).unwrap() else {
             panic!()
         };
-        assert_eq!((l.lines, l.follow), (3, true));
+        assert_eq!((l.lines, l.follow, l.timestamps), (3, true, true));
+        let Sub::Logs(l) = parse(&["logs", "--timestamps", "web"]).unwrap() else {
+            panic!()
+        };
+        assert!(l.timestamps);
         assert!(parse(&["logs"]).is_err());
         assert!(parse(&["logs", "a", "b"]).is_err());
         assert!(parse(&["logs", "a", "-n", "x"]).is_err());

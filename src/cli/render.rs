@@ -2,6 +2,7 @@
 
 use super::table;
 use crate::proto::{ExitReport, LogLine, ReloadReport, ServiceResult, StatusReport};
+use crate::shell::timestamp;
 
 /// `tend status NAME...` when a named service is not running (the LSB code for "not running").
 pub const NOT_RUNNING: i32 = 3;
@@ -133,9 +134,16 @@ pub fn reload(report: &ReloadReport) -> String {
     out
 }
 
-/// `web | the line`. Both streams go to stdout, in the order tend read them.
-pub fn log_line(line: &LogLine) -> String {
-    format!("{} | {}\n", line.service, line.line)
+/// `web | the line`, or with `timestamps` `2026-11-25T19:32:15.123Z web | the line` (the
+/// shape of `log-timestamps` in tend's own output). Both streams go to stdout, in the order
+/// tend read them.
+pub fn log_line(line: &LogLine, timestamps: bool) -> String {
+    if timestamps {
+        let stamp = timestamp::format_unix(line.time_ms / 1000, (line.time_ms % 1000) as u32);
+        format!("{stamp} {} | {}\n", line.service, line.line)
+    } else {
+        format!("{} | {}\n", line.service, line.line)
+    }
 }
 
 #[cfg(test)]
@@ -280,9 +288,13 @@ mod tests {
         let l = LogLine {
             service: "web".into(),
             stream: "stderr".into(),
-            time_ms: 0,
+            time_ms: 1_764_000_000_123,
             line: "GET / 200".into(),
         };
-        assert_eq!(log_line(&l), "web | GET / 200\n");
+        assert_eq!(log_line(&l, false), "web | GET / 200\n");
+        assert_eq!(
+            log_line(&l, true),
+            "2025-11-24T16:00:00.123Z web | GET / 200\n"
+        );
     }
 }
