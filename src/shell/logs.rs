@@ -2,6 +2,7 @@
 //! restarts (so a crashing service's last words are still read), cut into lines and written to
 //! tend's stdout/stderr with an aligned `name | ` prefix, and kept in a ring for `tend logs`.
 
+use super::json_line;
 use super::lines::{Line, LineBuffer};
 use super::logfile::LogFile;
 use super::output::Output;
@@ -81,13 +82,13 @@ struct Sink<'a> {
     /// What goes to the service's `logs.file`, if it has one.
     file: Option<&'a mut Vec<u8>>,
     format: Format,
-    /// What goes before each line in the prefixed format: the timestamp if any, the name.
+    /// What goes before each line: in the prefixed format the timestamp if any and the
+    /// name, in the JSON format the object up to the line's text.
     head: &'a [u8],
-    /// The timestamp of this chunk, for the JSON format.
+    /// The timestamp of this chunk, for the log file.
     stamp: Option<&'a str>,
-    /// Where a JSON line is put together before it is queued.
+    /// The JSON lines of this chunk, queued together at its end.
     json: &'a mut Vec<u8>,
-    name: &'a str,
     svc: usize,
     stream: Stream,
     time_ms: u64,
@@ -137,10 +138,10 @@ impl<'a> Sink<'a> {
                 }
             }
         }
-        let text = line.text(self.data);
-        self.json.clear();
-        json_line(self.json, self.stamp, self.name, self.stream, text);
-        self.out.push(self.json);
+        // JSON: the chunk's lines gather in `json` and are queued together at its end.
+        self.json.extend_from_slice(self.head);
+        json_line::escape_into(self.json, line.text(self.data));
+        self.json.extend_from_slice(json_line::TAIL);
     }
 
     /// A copy of the line for the control server, which streams it to `tend logs -f`.
@@ -182,6 +183,10 @@ impl<'a> Sink<'a> {
     /// Everything still held goes out: at the end of each chunk.
     fn finish(mut self) {
         self.ring_run();
+        if !self.json.is_empty() {
+            self.out.push(self.json);
+            self.json.clear();
+        }
         let _ = self.out.flush();
     }
 }
@@ -199,7 +204,7 @@ pub struct Logs {
     files: Vec<Option<LogFile>>,
     /// Bytes for a log file, gathered over one chunk.
     file_buf: Vec<u8>,
-    /// One JSON line being formatted.
+    /// The JSON lines of one chunk.
     json_buf: Vec<u8>,
     /// `followed[svc]`: someone runs `tend logs -f` on it, so its new lines are also
     /// collected for the control server.
@@ -332,11 +337,18 @@ impl Logs {
         } = self;
         // One timestamp per chunk: its lines were read together.
         let stamp = style.timestamps.then(timestamp::now_rfc3339);
-        let head = match &stamp {
-            Some(stamp) if style.format == Format::Prefixed => {
+        let head = match (style.format, &stamp) {
+            (Format::Prefixed, Some(stamp)) => {
                 Cow::Owned(format!("{stamp} {}", prefixes[svc]).into_bytes())
             }
-            _ => Cow::Borrowed(prefixes[svc].as_bytes()),
+            (Format::Prefixed, None) => Cow::Borrowed(prefixes[svc].as_bytes()),
+            (Format::Json, _) => {
+                let stream = match stream {
+                    Stream::Stdout => "stdout",
+                    Stream::Stderr => "stderr",
+                };
+                Cow::Owned(json_line::head(stamp.as_deref(), &names[svc], stream))
+            }
         };
         let mut sink = Sink {
             data,
@@ -348,7 +360,6 @@ impl Logs {
             head: &head,
             stamp: stamp.as_deref(),
             json: json_buf,
-            name: &names[svc],
             svc,
             stream,
             time_ms,
@@ -521,46 +532,6 @@ fn source() -> io::Result<Source> {
     })
 }
 
-/// One line in the JSON format, appended to `text`.
-fn json_line(text: &mut Vec<u8>, stamp: Option<&str>, name: &str, stream: Stream, line: &[u8]) {
-    text.extend_from_slice(b"{");
-    if let Some(stamp) = stamp {
-        text.extend_from_slice(format!("\"time\":\"{stamp}\",").as_bytes());
-    }
-    let stream = if stream == Stream::Stdout {
-        "stdout"
-    } else {
-        "stderr"
-    };
-    text.extend_from_slice(b"\"service\":");
-    json_string(text, name.as_bytes());
-    text.extend_from_slice(format!(",\"stream\":\"{stream}\",\"line\":").as_bytes());
-    json_string(text, line);
-    text.extend_from_slice(b"}\n");
-}
-
-/// A JSON string literal; invalid UTF-8 becomes U+FFFD.
-fn json_string(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'"');
-    for c in String::from_utf8_lossy(bytes).chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
-            }
-            c => {
-                let mut b = [0; 4];
-                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-            }
-        }
-    }
-    out.push(b'"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::lines::MAX_LINE;
@@ -706,15 +677,5 @@ mod tests {
             .map(|l| (l.stream, l.text_lossy()))
             .collect();
         assert_eq!(ring, [(1, "a\"b".to_string()), (1, "\tc".to_string())]);
-    }
-
-    #[test]
-    fn json_escaping() {
-        let mut v = Vec::new();
-        json_string(&mut v, b"a\"b\\c\n\x01\xff");
-        assert_eq!(
-            String::from_utf8(v).unwrap(),
-            "\"a\\\"b\\\\c\\n\\u0001\u{fffd}\""
-        );
     }
 }

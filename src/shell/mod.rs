@@ -5,6 +5,7 @@ pub mod dns;
 pub mod event_loop;
 pub mod http_client;
 pub mod http_server;
+pub mod json_line;
 pub mod lines;
 pub mod log;
 pub mod logfile;

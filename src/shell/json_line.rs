@@ -1,0 +1,203 @@
+//! Service lines in the JSON log format (`log-format = "json"`), one object per line:
+//! `{"time":"…","service":"web","stream":"stdout","line":"…"}` (`time` only with
+//! `log-timestamps`).
+//!
+//! Everything before the line's text is the same for every line of a chunk, so it is put
+//! together once per chunk ([`head`]); each line then costs one copy of that head and its
+//! text escaped ([`escape_into`]), which looks at the text eight bytes at a time and copies
+//! the runs that need no escaping as they are (measured: formatting each line through
+//! `from_utf8_lossy(..).chars()` ran at 80 MB/s on 100-byte lines).
+
+/// What goes before a line's escaped text: the object up to the opening quote of `line`.
+pub fn head(stamp: Option<&str>, service: &str, stream: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + service.len());
+    out.push(b'{');
+    if let Some(stamp) = stamp {
+        out.extend_from_slice(b"\"time\":\"");
+        escape_into(&mut out, stamp.as_bytes());
+        out.extend_from_slice(b"\",");
+    }
+    out.extend_from_slice(b"\"service\":\"");
+    escape_into(&mut out, service.as_bytes());
+    out.extend_from_slice(b"\",\"stream\":\"");
+    escape_into(&mut out, stream.as_bytes());
+    out.extend_from_slice(b"\",\"line\":\"");
+    out
+}
+
+/// What goes after a line's escaped text.
+pub const TAIL: &[u8] = b"\"}\n";
+
+/// `bytes` as the inside of a JSON string: `"` `\` and control characters escaped, invalid
+/// UTF-8 replaced by U+FFFD (as `String::from_utf8_lossy` does).
+pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => escape_valid(out, text.as_bytes()),
+        Err(_) => escape_valid(out, String::from_utf8_lossy(bytes).as_bytes()),
+    }
+}
+
+/// Escapes valid UTF-8. Multi-byte characters need no escaping (their bytes are all 0x80 or
+/// above), so the work is finding the few ASCII bytes that do.
+fn escape_valid(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut clean = 0; // bytes[clean..at] are still to be copied as they are
+    let mut at = 0;
+    while at < bytes.len() {
+        if let Some(word) = bytes.get(at..at + 8) {
+            let word = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or([0; 8]));
+            if !needs_escape(word) {
+                at += 8;
+                continue;
+            }
+        }
+        let end = (at + 8).min(bytes.len());
+        for i in at..end {
+            let mut unicode = *b"\\u0000";
+            let escaped: &[u8] = match bytes[i] {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                c if c < 0x20 => {
+                    unicode[4] = HEX[usize::from(c >> 4)];
+                    unicode[5] = HEX[usize::from(c & 0xf)];
+                    &unicode
+                }
+                _ => continue,
+            };
+            out.extend_from_slice(&bytes[clean..i]);
+            out.extend_from_slice(escaped);
+            clean = i + 1;
+        }
+        at = end;
+    }
+    out.extend_from_slice(&bytes[clean..]);
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Whether any of the eight bytes of `word` is `"`, `\` or below 0x20. Each test is the
+/// classic "has a byte less than n" word trick, which never misses and never reports a
+/// byte that is not there (a borrow only starts at a byte that is below n).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGHS != 0;
+    below(word, 0x20) || below(word ^ (ONES * 0x22), 1) || below(word ^ (ONES * 0x5c), 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The escaping done one character at a time, the obvious way.
+    fn reference(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in String::from_utf8_lossy(bytes).chars() {
+            match c {
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                c if (c as u32) < 0x20 => {
+                    out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+                }
+                c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+        }
+        out
+    }
+
+    fn escaped(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        escape_into(&mut out, bytes);
+        out
+    }
+
+    #[test]
+    fn escapes_quotes_backslashes_controls_and_bad_utf8() {
+        assert_eq!(
+            escaped(b"a\"b\\c\n\x01\xff"),
+            b"a\\\"b\\\\c\\n\\u0001\xef\xbf\xbd"
+        );
+        assert_eq!(
+            escaped(b"\x1b[31mred\x1b[0m\r\t"),
+            b"\\u001b[31mred\\u001b[0m\\r\\t"
+        );
+        assert_eq!(
+            escaped("h\u{e9}llo \u{1f600}".as_bytes()),
+            "h\u{e9}llo \u{1f600}".as_bytes()
+        );
+        assert_eq!(escaped(b""), b"");
+        assert_eq!(escaped(b"0123456789abcdef\""), b"0123456789abcdef\\\"");
+    }
+
+    #[test]
+    fn the_word_test_finds_each_special_byte_in_each_place() {
+        for special in (0u8..0x20).chain([b'"', b'\\']) {
+            for place in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[place] = special;
+                assert!(
+                    needs_escape(u64::from_le_bytes(word)),
+                    "{special} at {place}"
+                );
+            }
+        }
+        for plain in (0x20u8..=0xff).filter(|b| *b != b'"' && *b != b'\\') {
+            assert!(!needs_escape(u64::from_le_bytes([plain; 8])), "{plain}");
+        }
+    }
+
+    #[test]
+    fn the_head_makes_a_whole_object_with_the_line() {
+        let mut line = head(Some("2026-11-25T19:32:15.123Z"), "we\"b", "stderr");
+        escape_into(&mut line, b"x\ty");
+        line.extend_from_slice(TAIL);
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "time": "2026-11-25T19:32:15.123Z",
+                "service": "we\"b",
+                "stream": "stderr",
+                "line": "x\ty",
+            })
+        );
+        assert!(line.ends_with(b"}\n"));
+        assert!(!head(None, "web", "stdout").starts_with(b"{\"time\""));
+    }
+
+    proptest! {
+        /// Any bytes: the same escaping as the character-by-character way, and JSON that
+        /// reads back as the lossy text.
+        #[test]
+        fn same_as_char_by_char_and_reads_back(
+            bytes in proptest::collection::vec(
+                prop_oneof![
+                    4 => b'a'..=b'z',
+                    1 => 0u8..0x20,
+                    1 => Just(b'"'),
+                    1 => Just(b'\\'),
+                    2 => 0x80u8..=0xff,
+                ],
+                0..80,
+            ),
+            text in "\\PC{0,20}",
+        ) {
+            let mut all = bytes.clone();
+            all.extend_from_slice(text.as_bytes());
+            let got = escaped(&all);
+            prop_assert_eq!(&got, &reference(&all));
+            let mut quoted = b"\"".to_vec();
+            quoted.extend_from_slice(&got);
+            quoted.push(b'"');
+            let back: String = serde_json::from_slice(&quoted).unwrap_or_else(|e| panic!("{e}"));
+            prop_assert_eq!(back, String::from_utf8_lossy(&all).into_owned());
+        }
+    }
+}
