@@ -9,6 +9,7 @@ use super::output::Output;
 use super::ring::{LineRef, Ring};
 use super::timestamp;
 use crate::core::spec::ServiceSpec;
+use crate::sys::bytes;
 use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -168,10 +169,14 @@ impl<'a> Sink<'a> {
             match self.stamp {
                 None => file.extend_from_slice(run),
                 Some(stamp) => {
-                    for line in run.split_inclusive(|&c| c == b'\n') {
+                    // A run is whole lines, each ending with its newline.
+                    let mut rest = run;
+                    while let Some(nl) = bytes::find(b'\n', rest) {
+                        let (line, after) = rest.split_at(nl + 1);
                         file.extend_from_slice(stamp.as_bytes());
                         file.push(b' ');
                         file.extend_from_slice(line);
+                        rest = after;
                     }
                 }
             }
@@ -659,6 +664,62 @@ mod tests {
             prop_assert!(got_ring == want[keep..].to_vec(), "ring differs");
             prop_assert!(drain(&mut logs, &reads[1], Stream::Stderr).is_empty());
         }
+    }
+
+    /// With `log-timestamps`, each line in `logs.file` gets the chunk's time before it: lines
+    /// that lie whole in a chunk, a line joined from two chunks and a flushed partial one.
+    #[test]
+    fn a_log_file_line_gets_its_timestamp() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join("svc.log");
+        let mut reads = Vec::new();
+        let mut outs = Vec::new();
+        for _ in 0..2 {
+            let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK)
+                .unwrap_or_else(|e| panic!("pipe: {e}"));
+            rustix::pipe::fcntl_setpipe_size(&w, 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+            outs.push(Output::new(w.as_fd()).unwrap_or_else(|e| panic!("output: {e}")));
+            reads.push(r);
+        }
+        let style = Style {
+            format: Format::Prefixed,
+            timestamps: true,
+            color: false,
+        };
+        let launch = Launch::command(vec!["true".into()], SessionMode::NewSession);
+        let mut spec = ServiceSpec::new("svc", launch);
+        spec.log_file = Some(crate::core::spec::LogFile {
+            path: path.clone(),
+            max_size: 0,
+            keep: 1,
+        });
+        let outputs: [Output; 2] = outs.try_into().ok().unwrap_or_else(|| panic!("two"));
+        let mut logs =
+            Logs::with_outputs(&[spec], style, outputs).unwrap_or_else(|e| panic!("logs: {e}"));
+        logs.take_lines(0, Stream::Stdout, b"one\ntwo\nthr", false);
+        logs.take_lines(0, Stream::Stdout, b"ee\nfour\nfi", false);
+        logs.flush_partial(0, Stream::Stdout);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read: {e}"));
+        let lines: Vec<(&str, &str)> = text
+            .lines()
+            .map(|l| l.split_once(' ').unwrap_or_else(|| panic!("{text}")))
+            .collect();
+        assert_eq!(
+            lines.iter().map(|(_, line)| *line).collect::<Vec<_>>(),
+            ["one", "two", "three", "four", "fi"],
+            "{text}"
+        );
+        for (stamp, _) in &lines {
+            assert!(stamp.len() == 24 && stamp.ends_with('Z'), "{text}");
+        }
+        // The prefixed output has the same lines, the stamp before the name.
+        let out = String::from_utf8(drain(&mut logs, &reads[0], Stream::Stdout))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.lines().count(), 5, "{out}");
+        assert!(out.lines().all(|l| {
+            l.split_once(' ')
+                .is_some_and(|(_, r)| r.starts_with("svc | "))
+        }));
     }
 
     #[test]
