@@ -407,6 +407,65 @@ fn signal_reaches_the_service_and_reports_what_it_did() {
     t.shutdown();
 }
 
+/// A follower that stops reading holds nothing up: the service writes far more than the
+/// follower's backlog limit, tend keeps answering, and when the follower reads again it gets
+/// whole lines, then an error saying it was cut off, then the end of the connection.
+#[test]
+fn a_follower_that_falls_behind_is_cut_off_with_the_reason() {
+    use std::io::{BufRead, BufReader};
+    let svc = "sh -c 'while [ ! -e $DIR/go ]; do sleep 0.05; done; \
+               yes a-line-for-the-follower-to-fall-behind-on | head -n 400000; \
+               touch $DIR/done; exec sleep 1000'";
+    let mut t = Tend::start(&format!("[services.svc]\ncommand = \"{svc}\"\n"));
+    let mut follower =
+        std::os::unix::net::UnixStream::connect(&t.sock).unwrap_or_else(|e| panic!("connect: {e}"));
+    let request = tend::proto::Request::new(tend::proto::Command::Logs {
+        service: "svc".into(),
+        lines: 0,
+        follow: true,
+    });
+    follower
+        .write_all(&tend::proto::encode(&request))
+        .unwrap_or_else(|e| panic!("request: {e}"));
+    // The first answer (the empty backlog) says the follow has begun.
+    let mut reader = BufReader::new(follower.try_clone().unwrap_or_else(|e| panic!("{e}")));
+    let mut first = String::new();
+    reader
+        .read_line(&mut first)
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    assert!(first.contains("\"logs\""), "{first}");
+    std::fs::write(t.path("go"), "").unwrap_or_else(|e| panic!("{e}"));
+    // 400,000 lines of about 100 bytes each as JSON: ten times the backlog limit. The
+    // service gets through them although nobody reads the follower's connection.
+    wait_for("the service to write all its lines", LIMIT, || {
+        t.path("done").exists().then_some(())
+    });
+    assert_eq!(t.status().services[0].state, "running");
+    let mut lines = 0;
+    let mut last = String::new();
+    loop {
+        let mut line = String::new();
+        let n = reader
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("read: {e}"));
+        if n == 0 {
+            break;
+        }
+        match serde_json::from_str::<Response>(&line) {
+            Ok(Response::LogLine(l)) => {
+                assert_eq!(l.line, "a-line-for-the-follower-to-fall-behind-on");
+                lines += 1;
+            }
+            Ok(Response::Error { message }) => last = message,
+            other => panic!("after {lines} lines: {other:?} from {line:?}"),
+        }
+    }
+    assert!(last.contains("fell more than 4 MiB behind"), "{last:?}");
+    assert!(lines > 0 && lines < 400_000, "{lines} lines");
+    drop(follower);
+    t.shutdown();
+}
+
 #[test]
 fn logs_shows_the_last_lines_then_follows() {
     // Each step waits for a file, so that the order of lines across stdout and stderr (two

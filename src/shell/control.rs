@@ -23,6 +23,31 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// cannot make tend hold unbounded memory.
 const MAX_FOLLOWER_BACKLOG: usize = 4 * 1024 * 1024;
 
+/// A follower too far behind: what it has not been sent is dropped, except the rest of a
+/// line it has part of, and it gets an error saying so as its last line (a client that
+/// resumes reading learns why the lines stop), then the connection closes. Responses are
+/// one JSON object per line with no raw newline inside, so a newline ends each.
+fn cut_off(c: &mut Conn) {
+    let keep = if c.mid_line {
+        c.output
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(c.output.len(), |nl| nl + 1)
+    } else {
+        0
+    };
+    c.output.truncate(keep);
+    c.output
+        .extend_from_slice(&proto::encode(&proto::Response::Error {
+            message: format!(
+                "this `tend logs --follow` fell more than {} MiB behind the service's output \
+                 and was cut off: lines after the last one shown were not sent",
+                MAX_FOLLOWER_BACKLOG >> 20
+            ),
+        }));
+    c.phase = Phase::Closing;
+}
+
 /// Who may talk to tend: root, tend's own user, and optionally one group.
 #[derive(Clone, Copy, Debug)]
 pub struct Access {
@@ -50,6 +75,8 @@ struct Conn {
     stream: UnixStream,
     input: Vec<u8>,
     output: Vec<u8>,
+    /// The last write ended inside a line: `output` starts with the rest of it.
+    mid_line: bool,
     phase: Phase,
     opened: Instant,
     watching_out: bool,
@@ -175,6 +202,7 @@ impl ControlServer {
                     stream,
                     input: Vec::new(),
                     output: Vec::new(),
+                    mid_line: false,
                     phase: Phase::Reading,
                     opened: now,
                     watching_out: false,
@@ -322,28 +350,33 @@ impl ControlServer {
             .any(|c| c.phase == Phase::Following(svc))
     }
 
-    /// Queues a new line for everyone following `svc`.
-    pub fn broadcast(&mut self, ep: &OwnedFd, svc: usize, line: &proto::LogLine) {
-        let bytes = proto::encode(&proto::Response::LogLine(line.clone()));
-        let followers: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.phase == Phase::Following(svc))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in followers {
-            let too_slow = match self.conns.get_mut(&id) {
-                Some(c) => {
+    /// Queues new lines, each for everyone following its service, then writes to each
+    /// follower once: one write per follower per batch, not per line (a busy service's
+    /// chunk is hundreds of lines).
+    pub fn broadcast(
+        &mut self,
+        ep: &OwnedFd,
+        lines: impl IntoIterator<Item = (usize, proto::LogLine)>,
+    ) {
+        let mut touched: Vec<usize> = Vec::new();
+        for (svc, line) in lines {
+            let bytes = proto::encode(&proto::Response::LogLine(line));
+            for (&id, c) in self.conns.iter_mut() {
+                if c.phase == Phase::Following(svc) {
                     c.output.extend_from_slice(&bytes);
-                    c.output.len() > MAX_FOLLOWER_BACKLOG
+                    if !touched.contains(&id) {
+                        touched.push(id);
+                    }
                 }
-                None => false,
-            };
-            if too_slow {
-                self.close(ep, id);
-            } else {
-                self.flush(ep, id);
             }
+        }
+        for id in touched {
+            if let Some(c) = self.conns.get_mut(&id) {
+                if c.output.len() > MAX_FOLLOWER_BACKLOG {
+                    cut_off(c);
+                }
+            }
+            self.flush(ep, id);
         }
     }
 
@@ -356,6 +389,7 @@ impl ControlServer {
             match (&c.stream).write(&c.output) {
                 Ok(0) => break,
                 Ok(n) => {
+                    c.mid_line = c.output[n - 1] != b'\n';
                     c.output.drain(..n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

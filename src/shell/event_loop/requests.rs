@@ -225,10 +225,12 @@ impl Loop {
         let (Some(logs), Some(server)) = (&mut self.ctx.logs, &mut self.ctx.control) else {
             return;
         };
-        for (svc, line) in logs.take_fresh() {
-            let name = self.sup.spec().services[svc].name.clone();
-            server.broadcast(&self.ep, svc, &log_line(&name, &line.as_ref()));
-        }
+        let services = &self.sup.spec().services;
+        let lines = logs.take_fresh().into_iter().map(|(svc, line)| {
+            let line = log_line(&services[svc].name, &line.as_ref());
+            (svc, line)
+        });
+        server.broadcast(&self.ep, lines);
         for svc in 0..logs.followed.len() {
             if logs.followed[svc] && !server.followers_of(svc) {
                 logs.followed[svc] = false;
