@@ -428,10 +428,22 @@ impl Logs {
         self.sources[svc][stream as usize].partial_since = None;
     }
 
-    /// One of tend's own diagnostic lines, queued on stderr between whole service lines.
+    /// One of tend's own diagnostic lines (`tend: LEVEL: ...` with its newline), queued on
+    /// stderr between whole service lines. In the JSON format it is an object like a
+    /// service's line, with `"service":"tend"`, so that a collector reading tend's output
+    /// as JSON gets nothing else.
     pub fn tend_line(&mut self, line: &str) {
         let out = &mut self.outputs[Stream::Stderr as usize];
-        out.push(line.as_bytes());
+        match self.style.format {
+            Format::Prefixed => out.push(line.as_bytes()),
+            Format::Json => {
+                let stamp = self.style.timestamps.then(timestamp::now_rfc3339);
+                let mut json = json_line::head(stamp.as_deref(), "tend", "stderr");
+                json_line::escape_into(&mut json, line.trim_end_matches('\n').as_bytes());
+                json.extend_from_slice(json_line::TAIL);
+                out.push(&json);
+            }
+        }
         let _ = out.flush();
     }
 
@@ -720,6 +732,22 @@ mod tests {
             l.split_once(' ')
                 .is_some_and(|(_, r)| r.starts_with("svc | "))
         }));
+    }
+
+    #[test]
+    fn tend_s_own_lines_are_json_too_in_the_json_format() {
+        let (mut logs, reads) = logs_into_pipes(10, Format::Json);
+        logs.tend_line("tend: info: spawned 'svc' with pid 7\n");
+        let got = String::from_utf8(drain(&mut logs, &reads[1], Stream::Stderr))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            got,
+            "{\"service\":\"tend\",\"stream\":\"stderr\",\"line\":\"tend: info: spawned 'svc' with pid 7\"}\n"
+        );
+        let (mut logs, reads) = logs_into_pipes(10, Format::Prefixed);
+        logs.tend_line("tend: info: spawned 'svc' with pid 7\n");
+        let got = drain(&mut logs, &reads[1], Stream::Stderr);
+        assert_eq!(got, b"tend: info: spawned 'svc' with pid 7\n");
     }
 
     #[test]
