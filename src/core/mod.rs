@@ -25,4 +25,4 @@ pub use supervisor::{Phase, Supervisor};
 pub use time::Instant;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -157,55 +157,23 @@ fn escape_help(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::core::spec::{HealthRule, Probe};
+    use crate::core::tests::common::{at, run_spawning, service, spec};
     use crate::core::*;
-    use std::ffi::OsString;
-
-    fn at(ms: u64) -> Instant {
-        Instant::from_origin(Duration::from_millis(ms))
-    }
-
-    fn service(name: &str) -> ServiceSpec {
-        ServiceSpec::new(
-            name,
-            Launch::command(vec![OsString::from(name)], SessionMode::NewSession),
-        )
-    }
-
-    fn spec(services: Vec<ServiceSpec>) -> Spec {
-        Spec {
-            services,
-            signals: SignalRouting::Supervise {
-                shutdown: ExitSignals::default(),
-            },
-            main_exit: MainExit::default(),
-            shutdown_timeout: Duration::from_secs(9),
-        }
-    }
 
     /// Carries out the actions as the shell would: spawns get pids 100 + 10*generation +
     /// index; probes are returned, everything else is dropped.
     fn run(sup: &mut Supervisor, now: u64) -> Vec<(ServiceId, Generation)> {
-        let mut probes = Vec::new();
-        while let Some(a) = sup.poll_action() {
-            match a {
-                Action::Spawn { svc, generation } => {
-                    let pid = Pid(100 + generation.0 as i32 * 10 + svc.0 as i32);
-                    sup.handle(
-                        at(now),
-                        Input::Spawned {
-                            svc,
-                            generation,
-                            pid,
-                        },
-                    );
-                }
-                Action::Probe {
-                    svc, generation, ..
-                } => probes.push((svc, generation)),
-                _ => {}
-            }
-        }
-        probes
+        run_spawning(sup, now, |svc, generation| {
+            Pid(100 + generation.0 as i32 * 10 + svc.0 as i32)
+        })
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Probe {
+                svc, generation, ..
+            } => Some((svc, generation)),
+            _ => None,
+        })
+        .collect()
     }
 
     /// web (health-checked, passing), worker (crashed once, restarted at 0.6 s, so not ready

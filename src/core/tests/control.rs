@@ -1,6 +1,6 @@
 //! Control requests (start, stop, restart, signal, shutdown) and reload, with a fake clock.
 
-use super::common::{at, service, spec};
+use super::common::{at, run_spawning, service, spec};
 use crate::core::spec::ServiceSpec;
 use crate::core::*;
 use std::time::Duration;
@@ -24,28 +24,18 @@ impl Harness {
         h
     }
 
-    /// Carries out spawns at once and returns the other actions.
+    /// Carries out spawns at once (pids counting up) and returns the other actions.
     fn run(&mut self) -> Vec<Action> {
-        let mut out = Vec::new();
-        while let Some(a) = self.sup.poll_action() {
-            match a {
-                Action::Spawn { svc, generation } => {
-                    let pid = Pid(self.next_pid);
-                    self.next_pid += 1;
-                    self.sup.handle(
-                        at(self.now),
-                        Input::Spawned {
-                            svc,
-                            generation,
-                            pid,
-                        },
-                    );
-                }
-                Action::Log(_) => {}
-                other => out.push(other),
-            }
-        }
-        out
+        let next = std::cell::Cell::new(self.next_pid);
+        let actions = run_spawning(&mut self.sup, self.now, |_, _| {
+            next.set(next.get() + 1);
+            Pid(next.get() - 1)
+        });
+        self.next_pid = next.get();
+        actions
+            .into_iter()
+            .filter(|a| !matches!(a, Action::Spawn { .. }))
+            .collect()
     }
 
     /// The group of `pid` is gone (its main process exited with `status`).

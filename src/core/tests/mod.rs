@@ -1,7 +1,7 @@
 //! Deterministic tests of the supervisor with a fake clock: every input and every timeout is
 //! chosen by the test, and the action trace is compared as a whole.
 
-mod common;
+pub(crate) mod common;
 mod control;
 mod dependencies;
 mod probes;
