@@ -559,6 +559,24 @@ mod tests {
 
     /// A `Logs` for one service `svc` whose stdout and stderr go into pipes of 1 MiB.
     fn logs_into_pipes(ring: usize, format: Format) -> (Logs, [OwnedFd; 2]) {
+        let mut spec = svc();
+        spec.log_ring = ring;
+        let style = Style {
+            format,
+            timestamps: false,
+            color: false,
+        };
+        logs_for(spec, style)
+    }
+
+    /// The service `svc`, running `true`.
+    fn svc() -> ServiceSpec {
+        let launch = Launch::command(vec!["true".into()], SessionMode::NewSession);
+        ServiceSpec::new("svc", launch)
+    }
+
+    /// A `Logs` for the one service `spec` whose stdout and stderr go into pipes of 1 MiB.
+    fn logs_for(spec: ServiceSpec, style: Style) -> (Logs, [OwnedFd; 2]) {
         let mut reads = Vec::new();
         let mut outputs = Vec::new();
         for _ in 0..2 {
@@ -567,15 +585,7 @@ mod tests {
             outputs.push(Output::new(w.as_fd()).unwrap());
             reads.push(r);
         }
-        let style = Style {
-            format,
-            timestamps: false,
-            color: false,
-        };
         let outputs: [Output; 2] = outputs.try_into().ok().unwrap();
-        let launch = Launch::command(vec!["true".into()], SessionMode::NewSession);
-        let mut spec = ServiceSpec::new("svc", launch);
-        spec.log_ring = ring;
         let logs = Logs::with_outputs(&[spec], style, outputs).unwrap();
         (logs, reads.try_into().unwrap())
     }
@@ -684,30 +694,18 @@ mod tests {
     fn a_log_file_line_gets_its_timestamp() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let path = dir.path().join("svc.log");
-        let mut reads = Vec::new();
-        let mut outs = Vec::new();
-        for _ in 0..2 {
-            let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK)
-                .unwrap_or_else(|e| panic!("pipe: {e}"));
-            rustix::pipe::fcntl_setpipe_size(&w, 1 << 20).unwrap_or_else(|e| panic!("{e}"));
-            outs.push(Output::new(w.as_fd()).unwrap_or_else(|e| panic!("output: {e}")));
-            reads.push(r);
-        }
         let style = Style {
             format: Format::Prefixed,
             timestamps: true,
             color: false,
         };
-        let launch = Launch::command(vec!["true".into()], SessionMode::NewSession);
-        let mut spec = ServiceSpec::new("svc", launch);
+        let mut spec = svc();
         spec.log_file = Some(crate::core::spec::LogFile {
             path: path.clone(),
             max_size: 0,
             keep: 1,
         });
-        let outputs: [Output; 2] = outs.try_into().ok().unwrap_or_else(|| panic!("two"));
-        let mut logs =
-            Logs::with_outputs(&[spec], style, outputs).unwrap_or_else(|e| panic!("logs: {e}"));
+        let (mut logs, reads) = logs_for(spec, style);
         logs.take_lines(0, Stream::Stdout, b"one\ntwo\nthr", false);
         logs.take_lines(0, Stream::Stdout, b"ee\nfour\nfi", false);
         logs.flush_partial(0, Stream::Stdout);
