@@ -206,16 +206,33 @@ fn logs(a: LogsArgs) -> Result<c_int, String> {
     if !a.follow {
         return Ok(0);
     }
+    // Lines that arrived together are printed together: one write per batch, not per line,
+    // so a follower keeps up with a busy service; none waits once nothing more has come.
+    let mut text = String::new();
     while let Some((raw, response)) = c.receive()? {
         match response {
             Response::LogLine(line) if !a.conn.json => {
-                print(&render::log_line(&line, a.timestamps))?
+                text.push_str(&render::log_line(&line, a.timestamps))
             }
-            Response::LogLine(_) => print(&format!("{raw}\n"))?,
-            Response::Error { message } => return Err(message),
-            _ => return Err(unexpected(&raw)),
+            Response::LogLine(_) => {
+                text.push_str(&raw);
+                text.push('\n');
+            }
+            Response::Error { message } => {
+                print(&text)?;
+                return Err(message);
+            }
+            _ => {
+                print(&text)?;
+                return Err(unexpected(&raw));
+            }
+        }
+        if !c.has_more() || text.len() >= 64 * 1024 {
+            print(&text)?;
+            text.clear();
         }
     }
+    print(&text)?;
     Ok(0)
 }
 

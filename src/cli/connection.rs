@@ -109,6 +109,12 @@ impl Connection {
         }
     }
 
+    /// Whether more of tend's answers have already arrived: then the next `receive` does
+    /// not wait.
+    pub fn has_more(&self) -> bool {
+        self.early.is_some() || !self.reader.buffer().is_empty()
+    }
+
     /// The next answer, which must come.
     pub fn answer(&mut self) -> Result<(String, Response), String> {
         self.receive()?.ok_or_else(|| {
