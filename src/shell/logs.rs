@@ -429,15 +429,21 @@ impl Logs {
     }
 
     /// One of tend's own diagnostic lines (`tend: LEVEL: ...` with its newline), queued on
-    /// stderr between whole service lines. In the JSON format it is an object like a
-    /// service's line, with `"service":"tend"`, so that a collector reading tend's output
-    /// as JSON gets nothing else.
+    /// stderr between whole service lines, after the time with `log-timestamps`. In the JSON
+    /// format it is an object like a service's line, with `"service":"tend"`, so that a
+    /// collector reading tend's output as JSON gets nothing else.
     pub fn tend_line(&mut self, line: &str) {
         let out = &mut self.outputs[Stream::Stderr as usize];
+        let stamp = self.style.timestamps.then(timestamp::now_rfc3339);
         match self.style.format {
-            Format::Prefixed => out.push(line.as_bytes()),
+            Format::Prefixed => {
+                // With log-timestamps, tend's own lines carry the time as service lines do.
+                if let Some(stamp) = &stamp {
+                    out.push_line(stamp.as_bytes(), b" ");
+                }
+                out.push(line.as_bytes());
+            }
             Format::Json => {
-                let stamp = self.style.timestamps.then(timestamp::now_rfc3339);
                 let mut json = json_line::head(stamp.as_deref(), "tend", "stderr");
                 json_line::escape_into(&mut json, line.trim_end_matches('\n').as_bytes());
                 json.extend_from_slice(json_line::TAIL);
@@ -746,6 +752,19 @@ mod tests {
         logs.tend_line("tend: info: spawned 'svc' with pid 7\n");
         let got = drain(&mut logs, &reads[1], Stream::Stderr);
         assert_eq!(got, b"tend: info: spawned 'svc' with pid 7\n");
+        // With log-timestamps, the time goes first, as on service lines.
+        let style = Style {
+            format: Format::Prefixed,
+            timestamps: true,
+            color: false,
+        };
+        let (mut logs, reads) = logs_for(svc(), style);
+        logs.tend_line("tend: info: spawned 'svc' with pid 7\n");
+        let got = String::from_utf8(drain(&mut logs, &reads[1], Stream::Stderr))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (stamp, rest) = got.split_once(' ').unwrap_or_else(|| panic!("{got}"));
+        assert!(stamp.len() == 24 && stamp.ends_with('Z'), "{got}");
+        assert_eq!(rest, "tend: info: spawned 'svc' with pid 7\n");
     }
 
     #[test]
