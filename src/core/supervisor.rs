@@ -13,6 +13,7 @@ use super::service::{Effect, Event, Outcome, Service, ServiceState};
 use super::signal::Signal;
 use super::spec::{Condition, Dependency, KILL_REAP_GRACE, ServiceId, SignalRouting, Spec};
 use super::time::Instant;
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -58,6 +59,11 @@ pub struct Supervisor {
     /// Set while `start_waiting` or `stop_in_order` runs, so the steps they take do not
     /// run them again from inside.
     reentered: bool,
+    /// `poll_timeout`'s answer until the state changes. The shell asks on every wake-up, a
+    /// busy log's too, and the answer scans every service. Every `pub fn` that takes
+    /// `&mut self` (the only way to change the state) clears it first, except
+    /// `poll_action`, which only hands out queued actions.
+    next_timeout: Cell<Option<Option<Instant>>>,
 }
 
 /// A control request that answers once each of its services has reached the state it asked
@@ -110,6 +116,7 @@ impl Supervisor {
             stop_sent: vec![false; n],
             checks: vec![Checks::default(); n],
             reentered: false,
+            next_timeout: Cell::new(None),
         }
     }
 
@@ -154,6 +161,7 @@ impl Supervisor {
         op: ControlOp,
         targets: &[ServiceId],
     ) -> Result<(), String> {
+        self.next_timeout.set(None);
         if self.phase != Phase::Running {
             return Err("tend is shutting down".into());
         }
@@ -182,6 +190,7 @@ impl Supervisor {
 
     /// Sends `signal` to the process group of each target that runs.
     pub fn signal_services(&mut self, signal: Signal, targets: &[ServiceId]) -> Vec<ControlResult> {
+        self.next_timeout.set(None);
         targets
             .iter()
             .map(|&svc| match self.services[svc.0].pid() {
@@ -207,6 +216,7 @@ impl Supervisor {
 
     /// `tend shutdown`: the same graceful shutdown as SIGTERM.
     pub fn request_shutdown(&mut self, now: Instant) -> Result<(), String> {
+        self.next_timeout.set(None);
         if self.phase != Phase::Running {
             return Err("tend is already shutting down".into());
         }
@@ -218,6 +228,7 @@ impl Supervisor {
     /// dependencies allow), removed ones stop, changed ones restart with their new definition,
     /// the others are untouched.
     pub fn reload(&mut self, now: Instant, mut new: Spec) -> Result<ReloadReport, String> {
+        self.next_timeout.set(None);
         if self.phase != Phase::Running {
             return Err("tend is shutting down".into());
         }
@@ -302,6 +313,7 @@ impl Supervisor {
     /// Starts every service whose dependencies allow it, in the order of the spec; the
     /// others start as their dependencies' conditions come to hold.
     pub fn start(&mut self, now: Instant) {
+        self.next_timeout.set(None);
         self.start_waiting(now);
     }
 
@@ -415,6 +427,7 @@ impl Supervisor {
     }
 
     pub fn handle(&mut self, now: Instant, input: Input) {
+        self.next_timeout.set(None);
         if self.phase == Phase::Exited {
             return;
         }
@@ -487,6 +500,7 @@ impl Supervisor {
 
     /// Call when `poll_timeout` has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.next_timeout.set(None);
         for i in 0..self.services.len() {
             if self.phase == Phase::Exited {
                 return;
@@ -529,6 +543,16 @@ impl Supervisor {
 
     /// When `handle_timeout` must be called next; `None` means only inputs can wake tend.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Some(known) = self.next_timeout.get() {
+            return known;
+        }
+        let next = self.compute_timeout();
+        self.next_timeout.set(Some(next));
+        next
+    }
+
+    /// `poll_timeout` worked out afresh.
+    pub(crate) fn compute_timeout(&self) -> Option<Instant> {
         let phase = match self.phase {
             Phase::ShuttingDown { deadline, .. } | Phase::Draining { deadline, .. } => {
                 Some(deadline)

@@ -332,6 +332,7 @@ mod properties {
                     Step::Wait(ms) => {
                         now += ms;
                         while let Some(d) = sup.poll_timeout() {
+                            prop_assert_eq!(Some(d), sup.compute_timeout());
                             let d = d.since_origin().as_millis() as u64;
                             if d > now {
                                 break;

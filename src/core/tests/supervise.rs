@@ -592,6 +592,8 @@ mod properties {
                 if exited_once {
                     break;
                 }
+                // The remembered next timeout is never stale.
+                prop_assert_eq!(sup.poll_timeout(), sup.compute_timeout());
                 for i in 0..n {
                     let stopping = match sup.service(ServiceId(i)).state {
                         ServiceState::Stopping { pgid, .. } => Some(pgid),
@@ -629,6 +631,7 @@ mod properties {
                         // Never sleep past a deadline: handle each one on time.
                         let target = now + ms;
                         while let Some(d) = sup.poll_timeout() {
+                            prop_assert_eq!(Some(d), sup.compute_timeout());
                             let d_ms = d.since_origin().as_millis() as u64;
                             if d_ms > target {
                                 break;
