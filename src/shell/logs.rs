@@ -214,6 +214,9 @@ pub struct Logs {
     /// `followed[svc]`: someone runs `tend logs -f` on it, so its new lines are also
     /// collected for the control server.
     pub followed: Vec<bool>,
+    /// The outputs' congestion every source's pause was last matched to (None: not yet,
+    /// or sources were added since).
+    pauses_match: Option<[bool; 2]>,
     fresh: Vec<(usize, FreshLine)>,
 }
 
@@ -247,6 +250,7 @@ impl Logs {
             json_buf: Vec::new(),
             followed: Vec::new(),
             fresh: Vec::new(),
+            pauses_match: None,
         };
         logs.sync(services)?;
         Ok(logs)
@@ -256,6 +260,7 @@ impl Logs {
     /// prefixes are realigned, ring sizes updated.
     pub fn sync(&mut self, services: &[ServiceSpec]) -> io::Result<()> {
         while self.sources.len() < services.len() {
+            self.pauses_match = None;
             self.sources.push([source()?, source()?]);
             self.rings.push(Ring::new(0));
             self.files.push(None);
@@ -473,6 +478,12 @@ impl Logs {
             self.congested(Stream::Stdout),
             self.congested(Stream::Stderr),
         ];
+        // Called on every wake-up: only a change of congestion (or new sources) can change
+        // a pause, so most calls need not look at every source.
+        if self.pauses_match == Some(congested) {
+            return changes;
+        }
+        self.pauses_match = Some(congested);
         for (svc, pair) in self.sources.iter_mut().enumerate() {
             for (i, src) in pair.iter_mut().enumerate() {
                 if src.paused != congested[i] {
