@@ -353,14 +353,10 @@ impl ControlServer {
     /// Queues new lines, each for everyone following its service, then writes to each
     /// follower once: one write per follower per batch, not per line (a busy service's
     /// chunk is hundreds of lines).
-    pub fn broadcast(
-        &mut self,
-        ep: &OwnedFd,
-        lines: impl IntoIterator<Item = (usize, proto::LogLine)>,
-    ) {
+    /// `lines` are (service, the line's encoded `Response::LogLine`).
+    pub fn broadcast(&mut self, ep: &OwnedFd, lines: impl IntoIterator<Item = (usize, Vec<u8>)>) {
         let mut touched: Vec<usize> = Vec::new();
-        for (svc, line) in lines {
-            let bytes = proto::encode(&proto::Response::LogLine(line));
+        for (svc, bytes) in lines {
             for (&id, c) in self.conns.iter_mut() {
                 if c.phase == Phase::Following(svc) {
                     c.output.extend_from_slice(&bytes);

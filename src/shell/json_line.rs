@@ -28,6 +28,24 @@ pub fn head(stamp: Option<&str>, service: &str, stream: &str) -> Vec<u8> {
 /// What goes after a line's escaped text.
 pub const TAIL: &[u8] = b"\"}\n";
 
+/// A followed line as the control protocol sends it (`Response::LogLine`, one JSON line),
+/// written with this module's escaping instead of serde's, which costs a follower's every
+/// line several times as much (measured: serde's string escaping was an eighth of all the
+/// time on a followed busy service). Equal to `proto::encode` of the same line once parsed.
+pub fn log_line_response(service: &str, stream: &str, time_ms: u64, text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + service.len() + text.len());
+    out.extend_from_slice(b"{\"reply\":\"log-line\",\"service\":\"");
+    escape_into(&mut out, service.as_bytes());
+    out.extend_from_slice(b"\",\"stream\":\"");
+    escape_into(&mut out, stream.as_bytes());
+    out.extend_from_slice(b"\",\"time_ms\":");
+    out.extend_from_slice(time_ms.to_string().as_bytes());
+    out.extend_from_slice(b",\"line\":\"");
+    escape_into(&mut out, text);
+    out.extend_from_slice(TAIL);
+    out
+}
+
 /// `bytes` as the inside of a JSON string: `"` `\` and control characters escaped, invalid
 /// UTF-8 replaced by U+FFFD (as `String::from_utf8_lossy` does).
 pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -170,6 +188,32 @@ mod tests {
         );
         assert!(line.ends_with(b"}\n"));
         assert!(!head(None, "web", "stdout").starts_with(b"{\"time\""));
+    }
+
+    #[test]
+    fn a_followed_line_reads_back_as_the_protocol_s_log_line() {
+        use crate::proto::{LogLine, Response};
+        for text in [
+            &b"GET / 200"[..],
+            b"",
+            b"a\"b\\c\x08\x0c\x1b[0m\xff",
+            "\u{e9}\u{1f600}".as_bytes(),
+        ] {
+            let bytes = log_line_response("we\"b", "stderr", 1_764_000_000_123, text);
+            assert!(bytes.ends_with(b"}\n") && bytes.iter().filter(|&&b| b == b'\n').count() == 1);
+            let parsed: Response = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)));
+            let want = Response::LogLine(LogLine {
+                service: "we\"b".into(),
+                stream: "stderr".into(),
+                time_ms: 1_764_000_000_123,
+                line: String::from_utf8_lossy(text).into_owned(),
+            });
+            assert_eq!(parsed, want);
+            let by_serde: Response = serde_json::from_slice(&crate::proto::encode(&want))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(parsed, by_serde);
+        }
     }
 
     proptest! {

@@ -6,6 +6,7 @@ use crate::config;
 use crate::core::{ControlOp, Level, RequestId, ServiceId, Signal};
 use crate::proto::{self, Command, Response, Targets};
 use crate::shell::control::Incoming;
+use crate::shell::json_line;
 use crate::shell::ring::LineRef;
 use crate::shell::status;
 
@@ -227,8 +228,10 @@ impl Loop {
         };
         let services = &self.sup.spec().services;
         let lines = logs.take_fresh().into_iter().map(|(svc, line)| {
-            let line = log_line(&services[svc].name, &line.as_ref());
-            (svc, line)
+            let stream = if line.stream == 0 { "stdout" } else { "stderr" };
+            let bytes =
+                json_line::log_line_response(&services[svc].name, stream, line.time_ms, &line.text);
+            (svc, bytes)
         });
         server.broadcast(&self.ep, lines);
         for svc in 0..logs.followed.len() {
