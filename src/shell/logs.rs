@@ -9,7 +9,6 @@ use super::output::Output;
 use super::ring::{LineRef, Ring};
 use super::timestamp;
 use crate::core::spec::ServiceSpec;
-use crate::sys::bytes;
 use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -114,6 +113,13 @@ impl<'a> Sink<'a> {
                 }
                 self.run.1 = end + 1;
                 self.run_lines += 1;
+                // A stamped log file takes each line as it is found (`ring_run` copies runs
+                // for an unstamped one), so no line end is searched for twice.
+                if let (Some(file), Some(stamp)) = (self.file.as_deref_mut(), self.stamp) {
+                    file.extend_from_slice(stamp.as_bytes());
+                    file.push(b' ');
+                    file.extend_from_slice(&self.data[start..end + 1]);
+                }
                 if self.format == Format::Prefixed {
                     // `start..end + 1`, not `start..=end`: at opt-level "z" the inclusive
                     // range's indexing is a call per line (measured).
@@ -159,27 +165,14 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// The run of whole lines so far into the ring (and the file), with one copy.
+    /// The run of whole lines so far into the ring (and an unstamped file), with one copy.
     fn ring_run(&mut self) {
         let (start, end) = self.run;
         let run = &self.data[start..end];
         self.ring
             .push_lines(self.stream as u8, self.time_ms, run, self.run_lines);
-        if let Some(file) = self.file.as_deref_mut() {
-            match self.stamp {
-                None => file.extend_from_slice(run),
-                Some(stamp) => {
-                    // A run is whole lines, each ending with its newline.
-                    let mut rest = run;
-                    while let Some(nl) = bytes::find(b'\n', rest) {
-                        let (line, after) = rest.split_at(nl + 1);
-                        file.extend_from_slice(stamp.as_bytes());
-                        file.push(b' ');
-                        file.extend_from_slice(line);
-                        rest = after;
-                    }
-                }
-            }
+        if let (Some(file), None) = (self.file.as_deref_mut(), self.stamp) {
+            file.extend_from_slice(run);
         }
         self.run = (end, end);
         self.run_lines = 0;
