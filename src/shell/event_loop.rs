@@ -709,7 +709,7 @@ impl Loop {
         let Some(logs) = &mut self.ctx.logs else {
             return;
         };
-        for (svc, stream, paused) in logs.update_pauses() {
+        for (svc, stream, paused) in logs.update_pauses(Instant::now()) {
             let flags = if paused {
                 epoll::EventFlags::empty()
             } else {

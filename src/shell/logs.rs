@@ -399,6 +399,9 @@ impl Logs {
         self.take_lines(svc, stream, &buf[..n], false);
         let src = &mut self.sources[svc][stream as usize];
         src.partial_since = match (src.lines.has_partial(), src.partial_since) {
+            // Read while its output is congested (draining an exited instance): no deadline
+            // until reading resumes, see `update_pauses`.
+            (true, _) if src.paused => None,
             (true, Some(t)) => Some(t),
             (true, None) => Some(now),
             (false, _) => None,
@@ -465,7 +468,11 @@ impl Logs {
     }
 
     /// Sources whose paused state must change: (svc, stream, now_paused).
-    pub fn update_pauses(&mut self) -> Vec<(usize, Stream, bool)> {
+    ///
+    /// A paused source's partial line waits without a deadline: its writer may well have the
+    /// rest ready, held back only because tend stopped reading (invariant 8). Once reading
+    /// resumes, the partial line gets the whole delay again.
+    pub fn update_pauses(&mut self, now: Instant) -> Vec<(usize, Stream, bool)> {
         let mut changes = Vec::new();
         let congested = [
             self.congested(Stream::Stdout),
@@ -481,6 +488,7 @@ impl Logs {
             for (i, src) in pair.iter_mut().enumerate() {
                 if src.paused != congested[i] {
                     src.paused = congested[i];
+                    src.partial_since = (!src.paused && src.lines.has_partial()).then_some(now);
                     let stream = if i == 0 {
                         Stream::Stdout
                     } else {
@@ -503,13 +511,24 @@ impl Logs {
             .map(|t| t + PARTIAL_LINE_DELAY)
     }
 
+    /// Partial lines whose writer went quiet are written as they are. A due line is flushed
+    /// only when tend reads its pipe and finds nothing more: bytes still waiting there (a
+    /// wake-up that did not get to every ready pipe) mean the writer did not stop mid-line.
     pub fn on_timeout(&mut self, now: Instant) {
         for svc in 0..self.sources.len() {
             for stream in [Stream::Stdout, Stream::Stderr] {
                 let due = self.sources[svc][stream as usize]
                     .partial_since
                     .is_some_and(|t| t + PARTIAL_LINE_DELAY <= now);
-                if due {
+                // A congested output pauses the source at the next wake-up; until then its
+                // line waits too.
+                if !due || self.congested(stream) {
+                    continue;
+                }
+                if self.read(svc, stream, now) {
+                    let src = &mut self.sources[svc][stream as usize];
+                    src.partial_since = src.lines.has_partial().then_some(now);
+                } else {
                     self.flush_partial(svc, stream);
                 }
             }
@@ -740,6 +759,61 @@ mod tests {
             l.split_once(' ')
                 .is_some_and(|(_, r)| r.starts_with("svc | "))
         }));
+    }
+
+    /// Invariant 8: a partial line is not flushed while tend itself holds the writer back
+    /// because its output is congested; once reading resumes the line arrives whole.
+    #[test]
+    fn a_congested_output_never_cuts_a_line() {
+        let (mut logs, reads) = logs_into_pipes(10, Format::Prefixed);
+        let start = Instant::now();
+        let write = |logs: &Logs, data: &[u8]| {
+            let (out, _) = logs.child_fds(0);
+            assert_eq!(rustix::io::write(out, data).unwrap(), data.len());
+        };
+        write(&logs, b"whole\nL00186");
+        assert!(logs.read(0, Stream::Stdout, start));
+        assert!(logs.next_deadline().is_some());
+        // The reader of tend's stdout stalls: the queue passes its high-water mark.
+        let filler = vec![b'x'; 1000];
+        while !logs.congested(Stream::Stdout) {
+            logs.outputs[0].push(&filler);
+            logs.outputs[0].push(b"\n");
+            let _ = logs.outputs[0].flush();
+        }
+        let paused = logs.update_pauses(start);
+        assert_eq!(paused, [(0, Stream::Stdout, true)]);
+        assert_eq!(
+            logs.next_deadline(),
+            None,
+            "a paused source has no deadline"
+        );
+        logs.on_timeout(start + 10 * PARTIAL_LINE_DELAY);
+        // The reader comes back; reading resumes, and the line gets its whole delay again.
+        let resumed = start + 11 * PARTIAL_LINE_DELAY;
+        let mut got = drain(&mut logs, &reads[0], Stream::Stdout);
+        assert_eq!(logs.update_pauses(resumed), [(0, Stream::Stdout, false)]);
+        assert_eq!(logs.next_deadline(), Some(resumed + PARTIAL_LINE_DELAY));
+        write(&logs, b"60\n");
+        // The deadline passes before the wake-up that would read the rest: the pipe is read
+        // first, and the line is whole.
+        logs.on_timeout(resumed + 2 * PARTIAL_LINE_DELAY);
+        assert_eq!(logs.next_deadline(), None);
+        got.extend(drain(&mut logs, &reads[0], Stream::Stdout));
+        let lines: Vec<&[u8]> = got
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.starts_with(b"x"))
+            .collect();
+        assert_eq!(lines, [&b"svc | whole"[..], b"svc | L0018660", b""]);
+        // A writer that really stopped mid-line is flushed after the delay.
+        write(&logs, b"no end");
+        let now = resumed + 3 * PARTIAL_LINE_DELAY;
+        assert!(logs.read(0, Stream::Stdout, now));
+        logs.on_timeout(now + PARTIAL_LINE_DELAY);
+        assert_eq!(
+            drain(&mut logs, &reads[0], Stream::Stdout),
+            b"svc | no end\n"
+        );
     }
 
     #[test]
