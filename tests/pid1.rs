@@ -135,7 +135,7 @@ fn every_forwardable_signal_reaches_the_child() {
     // Everything but KILL/STOP (uncatchable), CHLD (tend's own) and the fault signals; TERM
     // last because it makes the catcher exit.
     let mut signals: Vec<i32> = (1..=31)
-        .filter(|n| ![4, 5, 7, 8, 9, 11, 15, 17, 19, 31].contains(n))
+        .filter(|n| ![4, 5, 7, 8, 9, 11, 15, 17, 19, 21, 22, 31].contains(n))
         .collect();
     signals.extend([34, 35, 40, 50, 63, 64]);
     for &n in &signals {
@@ -149,6 +149,41 @@ fn every_forwardable_signal_reaches_the_child() {
     assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
     let got = lines(&out);
     assert_eq!(got.last().map(String::as_str), Some("15"));
+}
+
+/// As with tini, SIGTTIN and SIGTTOU sent to tend are dropped: forwarded to the child they
+/// would stop it (its default action) or its whole group with `-g`.
+#[test]
+fn terminal_stop_signals_are_not_forwarded() {
+    for group in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("signals");
+        let catcher = helper("sigcatch.py");
+        let mut args: Vec<String> = if group { vec!["-g".into()] } else { vec![] };
+        args.extend([
+            "--".into(),
+            "python3".into(),
+            catcher.display().to_string(),
+            out.display().to_string(),
+            "15".into(),
+            "0".into(),
+        ]);
+        let mut t = run_pid1(&args);
+        wait_ready(&out);
+        let tend = t.tend_pid_under_unshare();
+        send(tend, "TTIN");
+        send(tend, "TTOU");
+        // A real-time signal is taken after any pending standard one: once it is at the
+        // child, tend has dealt with TTIN and TTOU.
+        send(tend, "40");
+        wait_for("signal 40 at the child", LIMIT, || {
+            lines(&out).contains(&"40".to_string()).then_some(())
+        });
+        send(tend, "TERM");
+        assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+        let got = lines(&out);
+        assert_eq!(got[1..], ["40", "15"], "with -g: {group}");
+    }
 }
 
 /// A burst: every queued real-time signal is forwarded exactly once; standard signals that

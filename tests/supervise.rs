@@ -275,6 +275,36 @@ command = "sleep 1000"
     assert_eq!(t.code(LIMIT), 0);
 }
 
+/// SIGTTIN and SIGTTOU sent to tend stop no service (nor tend): they are not shutdown
+/// signals and are not passed on; the services' first signal is the shutdown's TERM.
+#[test]
+fn terminal_stop_signals_stop_no_service() {
+    let catcher = helper("sigcatch.py");
+    let s = Setup::new(&format!(
+        r#"
+[services.a]
+command = ["python3", "{0}", "$DIR/a", "15", "0"]
+
+[services.b]
+command = ["python3", "{0}", "$DIR/b", "15", "0"]
+"#,
+        catcher.display()
+    ));
+    let mut t = s.pid1();
+    wait_ready(&s.path("a"));
+    wait_ready(&s.path("b"));
+    let tend = t.tend_pid_under_unshare();
+    for _ in 0..3 {
+        send(tend, "TTIN");
+        send(tend, "TTOU");
+    }
+    send(tend, "TERM");
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+    for svc in ["a", "b"] {
+        assert_eq!(lines(&s.path(svc))[1..], ["15"], "{svc}: {}", t.stderr());
+    }
+}
+
 #[test]
 fn every_service_completing_ends_tend_with_zero() {
     let s = Setup::new(

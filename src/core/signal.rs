@@ -66,6 +66,13 @@ impl Signal {
         )
     }
 
+    /// The stop signals a terminal sends to a background process group that reads from it or
+    /// writes to it. Sent to tend they concern tend's own group only: forwarded to a
+    /// foreground child's group they would stop it, so tend drops them, as tini does.
+    pub fn is_terminal_stop(self) -> bool {
+        matches!(self, Signal::TTIN | Signal::TTOU)
+    }
+
     /// Signals that cannot be caught or blocked.
     pub fn is_uncatchable(self) -> bool {
         matches!(self, Signal::KILL | Signal::STOP)
@@ -160,6 +167,8 @@ mod tests {
     fn classes() {
         assert!(Signal::SEGV.is_synchronous());
         assert!(!Signal::TERM.is_synchronous());
+        assert!(Signal::TTIN.is_terminal_stop() && Signal::TTOU.is_terminal_stop());
+        assert!(!Signal::TSTP.is_terminal_stop());
         assert!(Signal::KILL.is_uncatchable());
         assert!(!Signal::USR1.is_uncatchable());
     }

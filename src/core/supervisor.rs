@@ -683,6 +683,9 @@ impl Supervisor {
         }
         match (self.spec.signals, self.phase) {
             (_, Phase::Exited) => {}
+            (SignalRouting::ForwardToMain { .. }, Phase::Running) if signal.is_terminal_stop() => {
+                self.log(Note::SignalIgnored { signal });
+            }
             (SignalRouting::ForwardToMain { to_group }, Phase::Running) => {
                 match self.services[0].pid() {
                     Some(pid) => {

@@ -162,6 +162,22 @@ fn signals_go_to_the_child_or_its_group() {
     );
 }
 
+/// tini's rule: SIGTTIN and SIGTTOU sent to the init stop neither the child nor its group.
+#[test]
+fn terminal_stop_signals_are_not_forwarded() {
+    for to_group in [false, true] {
+        let mut sup = running(to_group, MainExit::default());
+        for signal in [Signal::TTIN, Signal::TTOU] {
+            sup.handle(at(2), Input::Signal(signal));
+            assert_eq!(
+                drain_all(&mut sup),
+                vec![Action::Log(Note::SignalIgnored { signal })]
+            );
+        }
+        assert_eq!(sup.phase(), Phase::Running);
+    }
+}
+
 #[test]
 fn sigchld_is_never_forwarded() {
     let mut sup = running(false, MainExit::default());

@@ -384,7 +384,14 @@ fn the_shutdown_timeout_bounds_the_whole_shutdown() {
 #[test]
 fn other_signals_are_ignored_in_supervisor_mode() {
     let mut sup = running(vec![service("a")]);
-    for s in [Signal::USR1, Signal::WINCH, Signal::HUP, Signal::CHLD] {
+    for s in [
+        Signal::USR1,
+        Signal::WINCH,
+        Signal::HUP,
+        Signal::CHLD,
+        Signal::TTIN,
+        Signal::TTOU,
+    ] {
         sup.handle(at(1), Input::Signal(s));
     }
     assert_eq!(drain(&mut sup), vec![]);
