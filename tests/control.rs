@@ -745,6 +745,64 @@ fn a_reload_of_a_broken_file_changes_nothing_and_says_why() {
     t.shutdown();
 }
 
+/// Out of file descriptors, a reload that adds services is refused before it changes
+/// anything (it used to report the new services added and then abort tend when it started
+/// them without log pipes); once descriptors are free again the same reload goes through.
+#[test]
+fn a_reload_without_descriptors_for_new_services_changes_nothing() {
+    let mut t = Tend::start(BEFORE);
+    let pids: Vec<i32> = ["a", "b", "c"].iter().map(|n| t.pid(n)).collect();
+    t.rewrite(&format!(
+        "{BEFORE}
+[services.d]
+command = \"sh -c 'echo hello from d; exec sleep 1005'\"
+
+\
+         [services.e]
+command = \"sleep 1006\"
+"
+    ));
+    let tend = t.t.tend_pid_under_unshare();
+    let open_fds = std::fs::read_dir(format!("/proc/{tend}/fd"))
+        .unwrap()
+        .count();
+    // Room for the control connection, the file being read and one pipe, not for the four
+    // the two new services need.
+    let limit = |soft: String| {
+        let ok = Command::new("prlimit")
+            .args(["--pid", &tend.to_string(), &format!("--nofile={soft}:")])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    limit((open_fds + 4).to_string());
+    let out = t.client(&["reload"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("reload refused, nothing was changed")
+            && out.stderr.contains("log pipes"),
+        "{out:?}"
+    );
+    let after: Vec<i32> = ["a", "b", "c"].iter().map(|n| t.pid(n)).collect();
+    assert_eq!(after, pids, "the running services are untouched");
+    let names: Vec<String> = t.status().services.into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(t.client(&["logs", "d"]).code, 1, "d was never added");
+    // The pipes made for the refused reload were closed again.
+    let now_open = std::fs::read_dir(format!("/proc/{tend}/fd"))
+        .unwrap()
+        .count();
+    assert_eq!(now_open, open_fds);
+
+    limit("1024".into());
+    let out = t.ok(&["reload"]);
+    assert_eq!(out.stdout, "added: d, e\nunchanged: a, b, c\n");
+    t.pid("e");
+    t.wait_log("d | hello from d");
+    assert!(t.ok(&["logs", "d"]).stdout.contains("hello from d"));
+    t.shutdown();
+}
+
 #[test]
 fn sighup_reloads_too() {
     let mut t = Tend::start(BEFORE);

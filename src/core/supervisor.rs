@@ -11,7 +11,9 @@ use super::io::{
 };
 use super::service::{Effect, Event, Outcome, Service, ServiceState};
 use super::signal::Signal;
-use super::spec::{Condition, Dependency, KILL_REAP_GRACE, ServiceId, SignalRouting, Spec};
+use super::spec::{
+    Condition, Dependency, KILL_REAP_GRACE, ServiceId, ServiceSpec, SignalRouting, Spec,
+};
 use super::time::Instant;
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
@@ -128,6 +130,16 @@ impl Supervisor {
         self.phase
     }
 
+    /// The definition of service `id`; None only for an id the core never handed out.
+    pub fn service_spec(&self, id: ServiceId) -> Option<&ServiceSpec> {
+        self.spec.services.get(id.0)
+    }
+
+    /// The name of service `id` (empty for an id the core never handed out).
+    pub fn name(&self, id: ServiceId) -> &str {
+        self.service_spec(id).map_or("", |s| &s.name)
+    }
+
     pub fn service(&self, id: ServiceId) -> &Service {
         &self.services[id.0]
     }
@@ -227,16 +239,27 @@ impl Supervisor {
     /// Applies a new, already validated spec as a difference: new services start (once their
     /// dependencies allow), removed ones stop, changed ones restart with their new definition,
     /// the others are untouched.
-    pub fn reload(&mut self, now: Instant, mut new: Spec) -> Result<ReloadReport, String> {
-        self.next_timeout.set(None);
+    /// How many service slots there will be once `new` is applied by `reload` (ids of the
+    /// services beyond today's count are new), or why `reload` would refuse it. The shell
+    /// sets up what new slots need (log pipes) before it commits to the reload.
+    pub fn slots_after_reload(&self, new: &Spec) -> Result<usize, String> {
         if self.phase != Phase::Running {
             return Err("tend is shutting down".into());
         }
-        // Where each new service will live: its current slot, the slot of a removed service
-        // of the same name that is down, or a new one at the end. Ids stay stable that way.
+        let slots = self.reload_slots(new);
+        Ok(slots
+            .iter()
+            .map(|&i| i + 1)
+            .max()
+            .unwrap_or(0)
+            .max(self.services.len()))
+    }
+
+    /// Where each service of `new` will live: its current slot, the slot of a removed service
+    /// of the same name that is down, or a new one at the end. Ids stay stable that way.
+    fn reload_slots(&self, new: &Spec) -> Vec<usize> {
         let mut next = self.services.len();
-        let slots: Vec<usize> = new
-            .services
+        new.services
             .iter()
             .map(|def| {
                 let live = self.find(&def.name).map(|id| id.0);
@@ -250,7 +273,13 @@ impl Supervisor {
                     next - 1
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    pub fn reload(&mut self, now: Instant, mut new: Spec) -> Result<ReloadReport, String> {
+        self.next_timeout.set(None);
+        self.slots_after_reload(&new)?;
+        let slots = self.reload_slots(&new);
         for def in &mut new.services {
             for dep in &mut def.depends_on {
                 dep.on = ServiceId(slots[dep.on.0]);

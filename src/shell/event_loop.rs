@@ -101,7 +101,7 @@ pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
         server.register(&ep)?;
     }
     if let Some(logs) = &ctx.logs {
-        register_sources(&ep, logs, 0)?;
+        register_sources(&ep, logs)?;
         for stream in [Stream::Stdout, Stream::Stderr] {
             if let Some(fd) = logs.output_fd(stream) {
                 let token = OUTPUT_BASE + stream as u64;
@@ -346,7 +346,7 @@ impl Loop {
                     pid,
                     pgid,
                 } => {
-                    let name = &self.sup.spec().services[svc.0].name;
+                    let name = self.sup.name(svc);
                     let text = format!("'{name}' forked: following its daemon, pid {}", pid.0);
                     self.say(Level::Info, &text);
                     self.service_pids.insert(pid, svc);
@@ -428,75 +428,7 @@ impl Loop {
 
     fn execute(&mut self, action: Action) -> Option<u8> {
         match action {
-            Action::Spawn { svc, generation } => {
-                // Readiness plumbing for this instance: a fresh pipe or socket each time, so a
-                // late message from an earlier instance cannot make this one ready.
-                let mut extra = spawn::Extra::default();
-                let mut keep_until_spawned = None;
-                let spec = &self.sup.spec().services[svc.0];
-                if let (Some(rule), Some(dir)) = (&spec.ready, &self.ctx.notify_dir) {
-                    if !rule.probe.is_polled() {
-                        match self.notify.prepare(
-                            &self.ep,
-                            svc.0,
-                            &rule.probe,
-                            dir,
-                            spec.launch.credentials.as_ref(),
-                        ) {
-                            Ok(prepared) => {
-                                if let Some((fd, n)) = prepared.fd_map {
-                                    extra.fds.push((std::os::fd::AsRawFd::as_raw_fd(&fd), n));
-                                    keep_until_spawned = Some(fd);
-                                }
-                                extra.env.extend(prepared.env);
-                            }
-                            Err(e) => {
-                                let text = format!(
-                                    "'{}': cannot set up its readiness notification: {e}",
-                                    spec.name
-                                );
-                                if let Some(line) =
-                                    self.ctx.log.render(Level::Warn, format_args!("{text}"))
-                                {
-                                    if let Some(logs) = &mut self.ctx.logs {
-                                        logs.tend_line(&line);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                let launch = &self.sup.spec().services[svc.0].launch;
-                let stdio = match (&self.ctx.logs, launch.output) {
-                    (Some(logs), Output::Prefixed) => {
-                        let (stdout, stderr) = logs.child_fds(svc.0);
-                        ChildStdio::Pipes { stdout, stderr }
-                    }
-                    _ => ChildStdio::Inherit,
-                };
-                let result = spawn::spawn(launch, &self.ctx.inherited, stdio, &extra);
-                // tend's copy of the notification pipe's write end must go, or it never sees EOF.
-                drop(keep_until_spawned);
-                let input = match result {
-                    // Registered before the next reap: this thread reaps only between actions.
-                    Ok(pid) => {
-                        self.service_pids.insert(pid, svc);
-                        Input::Spawned {
-                            svc,
-                            generation,
-                            pid,
-                        }
-                    }
-                    Err(e) => Input::SpawnFailed {
-                        svc,
-                        generation,
-                        kind: e.kind,
-                        message: e.message,
-                    },
-                };
-                let now = self.now();
-                self.sup.handle(now, input);
-            }
+            Action::Spawn { svc, generation } => self.spawn(svc, generation),
             Action::Kill { target, signal } => {
                 self.kill(target, signal);
                 if target == KillTarget::Everyone {
@@ -517,7 +449,7 @@ impl Loop {
                 let results = results
                     .into_iter()
                     .map(|r| proto::ServiceResult {
-                        service: self.sup.spec().services[r.svc.0].name.clone(),
+                        service: self.sup.name(r.svc).to_string(),
                         ok: r.ok,
                         message: r.message,
                     })
@@ -529,7 +461,8 @@ impl Loop {
                 }
             }
             Action::ReadPidFile { svc, generation } => {
-                if let Some(path) = self.sup.spec().services[svc.0].pid_file.clone() {
+                let path = self.sup.service_spec(svc).and_then(|s| s.pid_file.clone());
+                if let Some(path) = path {
                     self.pid_files.add(svc, generation, path, Instant::now());
                     self.poll_pid_files();
                 }
@@ -542,6 +475,80 @@ impl Loop {
             Action::Exit(code) => return Some(code),
         }
         None
+    }
+
+    /// Starts an instance of `svc` and tells the core how that went.
+    fn spawn(&mut self, svc: ServiceId, generation: core::Generation) {
+        let Some(spec) = self.sup.service_spec(svc) else {
+            return; // The core hands out only its own ids.
+        };
+        // Readiness plumbing for this instance: a fresh pipe or socket each time, so a
+        // late message from an earlier instance cannot make this one ready.
+        let mut extra = spawn::Extra::default();
+        let mut keep_until_spawned = None;
+        let mut warning = None;
+        if let (Some(rule), Some(dir)) = (&spec.ready, &self.ctx.notify_dir) {
+            if !rule.probe.is_polled() {
+                match self.notify.prepare(
+                    &self.ep,
+                    svc.0,
+                    &rule.probe,
+                    dir,
+                    spec.launch.credentials.as_ref(),
+                ) {
+                    Ok(prepared) => {
+                        if let Some((fd, n)) = prepared.fd_map {
+                            extra.fds.push((std::os::fd::AsRawFd::as_raw_fd(&fd), n));
+                            keep_until_spawned = Some(fd);
+                        }
+                        extra.env.extend(prepared.env);
+                    }
+                    Err(e) => {
+                        warning = Some(format!(
+                            "'{}': cannot set up its readiness notification: {e}",
+                            spec.name
+                        ));
+                    }
+                }
+            }
+        }
+        let launch = &spec.launch;
+        let stdio = match (&self.ctx.logs, launch.output) {
+            (Some(logs), Output::Prefixed) => match logs.child_fds(svc.0) {
+                Some((stdout, stderr)) => Ok(ChildStdio::Pipes { stdout, stderr }),
+                None => Err(spawn::SpawnError {
+                    kind: SpawnErrorKind::Other,
+                    message: "tend has no log pipes for it".into(),
+                }),
+            },
+            _ => Ok(ChildStdio::Inherit),
+        };
+        let result =
+            stdio.and_then(|stdio| spawn::spawn(launch, &self.ctx.inherited, stdio, &extra));
+        // tend's copy of the notification pipe's write end must go, or it never sees EOF.
+        drop(keep_until_spawned);
+        if let Some(text) = warning {
+            self.say(Level::Warn, &text);
+        }
+        let input = match result {
+            // Registered before the next reap: this thread reaps only between actions.
+            Ok(pid) => {
+                self.service_pids.insert(pid, svc);
+                Input::Spawned {
+                    svc,
+                    generation,
+                    pid,
+                }
+            }
+            Err(e) => Input::SpawnFailed {
+                svc,
+                generation,
+                kind: e.kind,
+                message: e.message,
+            },
+        };
+        let now = self.now();
+        self.sup.handle(now, input);
     }
 
     /// An event on an HTTP probe connection: answered from the supervisor's state.
@@ -716,16 +723,14 @@ impl Loop {
                 epoll::EventFlags::IN
             };
             let token = SOURCE_BASE + svc as u64 * 2 + stream as u64;
-            let _ = epoll::modify(
-                &self.ep,
-                logs.read_fd(svc, stream),
-                epoll::EventData::new_u64(token),
-                flags,
-            );
+            if let Some(fd) = logs.read_fd(svc, stream) {
+                let _ = epoll::modify(&self.ep, fd, epoll::EventData::new_u64(token), flags);
+            }
         }
-        for stream in [Stream::Stdout, Stream::Stderr] {
+        for stream in Stream::BOTH {
             let want = logs.pending(stream);
-            if want != self.watching_output[stream as usize] {
+            let watching = stream.of_mut(&mut self.watching_output);
+            if want != *watching {
                 if let Some(fd) = logs.output_fd(stream) {
                     let flags = if want {
                         epoll::EventFlags::OUT
@@ -735,23 +740,35 @@ impl Loop {
                     let token = OUTPUT_BASE + stream as u64;
                     let _ = epoll::modify(&self.ep, fd, epoll::EventData::new_u64(token), flags);
                 }
-                self.watching_output[stream as usize] = want;
+                *watching = want;
             }
         }
     }
 }
 
-fn register_sources(ep: &std::os::fd::OwnedFd, logs: &Logs, from: usize) -> std::io::Result<()> {
-    for svc in from..logs.services() {
-        for stream in [Stream::Stdout, Stream::Stderr] {
-            let token = SOURCE_BASE + svc as u64 * 2 + stream as u64;
-            epoll::add(
-                ep,
-                logs.read_fd(svc, stream),
-                epoll::EventData::new_u64(token),
-                epoll::EventFlags::IN,
-            )?;
+fn register_sources(ep: &std::os::fd::OwnedFd, logs: &Logs) -> std::io::Result<()> {
+    for svc in 0..logs.services() {
+        for stream in Stream::BOTH {
+            if let Some(fd) = logs.read_fd(svc, stream) {
+                register_source(ep, svc, stream, fd)?;
+            }
         }
     }
+    Ok(())
+}
+
+fn register_source(
+    ep: &std::os::fd::OwnedFd,
+    svc: usize,
+    stream: Stream,
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    let token = SOURCE_BASE + svc as u64 * 2 + stream as u64;
+    epoll::add(
+        ep,
+        fd,
+        epoll::EventData::new_u64(token),
+        epoll::EventFlags::IN,
+    )?;
     Ok(())
 }

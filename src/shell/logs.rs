@@ -26,6 +26,34 @@ pub enum Stream {
     Stderr = 1,
 }
 
+impl Stream {
+    pub const BOTH: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
+
+    /// This stream's one of a pair kept in stream order.
+    pub fn of<T>(self, pair: &[T; 2]) -> &T {
+        let [out, err] = pair;
+        match self {
+            Stream::Stdout => out,
+            Stream::Stderr => err,
+        }
+    }
+
+    pub fn of_mut<T>(self, pair: &mut [T; 2]) -> &mut T {
+        let [out, err] = pair;
+        match self {
+            Stream::Stdout => out,
+            Stream::Stderr => err,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Prefixed,
@@ -48,6 +76,21 @@ struct Source {
     partial_since: Option<Instant>,
     /// Not being read because its output is congested.
     paused: bool,
+}
+
+/// Everything tend keeps for one service's output.
+struct ServiceLogs {
+    /// Its stdout and stderr pipes, in stream order.
+    sources: [Source; 2],
+    name: String,
+    /// `name | `, padded to the longest name (and coloured on a terminal).
+    prefix: String,
+    ring: Ring,
+    /// Its `logs.file`, if any.
+    file: Option<LogFile>,
+    /// Someone runs `tend logs -f` on it, so its new lines are also collected for the
+    /// control server.
+    followed: bool,
 }
 
 /// A line read while someone follows its service, kept until the control server takes it.
@@ -107,6 +150,11 @@ impl<'a> Sink<'a> {
         }
         match line {
             Line::InPlace { start, end } => {
+                // `start..end + 1`, not `start..=end`: at opt-level "z" the inclusive
+                // range's indexing is a call per line (measured).
+                let Some(with_newline) = self.data.get(start..end + 1) else {
+                    return; // The line buffer hands out only places inside `data`.
+                };
                 if self.run.1 != start {
                     self.ring_run();
                     self.run = (start, start);
@@ -118,12 +166,10 @@ impl<'a> Sink<'a> {
                 if let (Some(file), Some(stamp)) = (self.file.as_deref_mut(), self.stamp) {
                     file.extend_from_slice(stamp.as_bytes());
                     file.push(b' ');
-                    file.extend_from_slice(&self.data[start..end + 1]);
+                    file.extend_from_slice(with_newline);
                 }
                 if self.format == Format::Prefixed {
-                    // `start..end + 1`, not `start..=end`: at opt-level "z" the inclusive
-                    // range's indexing is a call per line (measured).
-                    self.out.push_line(self.head, &self.data[start..end + 1]);
+                    self.out.push_line(self.head, with_newline);
                     return;
                 }
             }
@@ -168,7 +214,7 @@ impl<'a> Sink<'a> {
     /// The run of whole lines so far into the ring (and an unstamped file), with one copy.
     fn ring_run(&mut self) {
         let (start, end) = self.run;
-        let run = &self.data[start..end];
+        let run = self.data.get(start..end).unwrap_or_default();
         self.ring
             .push_lines(self.stream as u8, self.time_ms, run, self.run_lines);
         if let (Some(file), None) = (self.file.as_deref_mut(), self.stamp) {
@@ -190,23 +236,15 @@ impl<'a> Sink<'a> {
 }
 
 pub struct Logs {
-    /// `sources[svc][stream]`
-    sources: Vec<[Source; 2]>,
-    prefixes: Vec<String>,
-    names: Vec<String>,
+    /// By service id, in the spec's order.
+    services: Vec<ServiceLogs>,
     outputs: [Output; 2],
     style: Style,
     buf: Vec<u8>,
-    rings: Vec<Ring>,
-    /// `files[svc]`: its `logs.file`, if any.
-    files: Vec<Option<LogFile>>,
     /// Bytes for a log file, gathered over one chunk.
     file_buf: Vec<u8>,
     /// The JSON lines of one chunk.
     json_buf: Vec<u8>,
-    /// `followed[svc]`: someone runs `tend logs -f` on it, so its new lines are also
-    /// collected for the control server.
-    pub followed: Vec<bool>,
     /// The outputs' congestion every source's pause was last matched to (None: not yet,
     /// or sources were added since).
     pauses_match: Option<[bool; 2]>,
@@ -231,88 +269,123 @@ impl Logs {
         outputs: [Output; 2],
     ) -> io::Result<Logs> {
         let mut logs = Logs {
-            sources: Vec::new(),
-            prefixes: Vec::new(),
-            names: Vec::new(),
+            services: Vec::new(),
             outputs,
             style,
             buf: vec![0; READ_CHUNK],
-            rings: Vec::new(),
-            files: Vec::new(),
             file_buf: Vec::new(),
             json_buf: Vec::new(),
-            followed: Vec::new(),
             fresh: Vec::new(),
             pauses_match: None,
         };
-        logs.sync(services)?;
+        logs.grow(services.len(), |_, _, _| Ok(()))?;
+        logs.sync(services);
         Ok(logs)
     }
 
-    /// Matches the services after a reload: new ones get pipes (existing ones keep theirs),
-    /// prefixes are realigned, ring sizes updated.
-    pub fn sync(&mut self, services: &[ServiceSpec]) -> io::Result<()> {
-        while self.sources.len() < services.len() {
-            self.pauses_match = None;
-            self.sources.push([source()?, source()?]);
-            self.rings.push(Ring::new(0));
-            self.files.push(None);
-            self.followed.push(false);
-        }
-        for (ring, spec) in self.rings.iter_mut().zip(services) {
-            ring.set_capacity(spec.log_ring);
-        }
-        for (file, spec) in self.files.iter_mut().zip(services) {
-            // An unchanged file stays open; a changed one is opened at its next line.
-            if file.as_ref().map(LogFile::settings) != spec.log_file.as_ref() {
-                *file = spec.log_file.clone().map(LogFile::new);
+    /// Pipes for services up to `count` (existing ones keep theirs), each read end handed to
+    /// `register` (the event loop's epoll). All or nothing: when a pipe cannot be made or
+    /// registered (out of file descriptors), the new ones are closed again and nothing
+    /// changes, so a reload can be refused before it commits.
+    pub fn grow(
+        &mut self,
+        count: usize,
+        mut register: impl FnMut(usize, Stream, BorrowedFd<'_>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut new = Vec::new();
+        for svc in self.services.len()..count {
+            let sources = [source()?, source()?];
+            for stream in Stream::BOTH {
+                register(svc, stream, stream.of(&sources).read.as_fd())?;
             }
+            new.push(ServiceLogs {
+                sources,
+                name: String::new(),
+                prefix: String::new(),
+                ring: Ring::new(0),
+                file: None,
+                followed: false,
+            });
         }
-        self.names = services.iter().map(|s| s.name.clone()).collect();
-        let width = self
-            .names
-            .iter()
-            .map(|n| n.chars().count())
-            .max()
-            .unwrap_or(0);
-        let color = self.style.color;
-        self.prefixes = self
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let pad = " ".repeat(width - n.chars().count());
-                if color {
-                    format!("\x1b[{}m{n}{pad} |\x1b[0m ", COLORS[i % COLORS.len()])
-                } else {
-                    format!("{n}{pad} | ")
-                }
-            })
-            .collect();
+        if !new.is_empty() {
+            self.pauses_match = None;
+        }
+        self.services.extend(new);
         Ok(())
     }
 
-    /// The write ends a new instance of service `svc` gets as stdout and stderr.
-    pub fn child_fds(&self, svc: usize) -> (BorrowedFd<'_>, BorrowedFd<'_>) {
-        let [out, err] = &self.sources[svc];
-        (out.write.as_fd(), err.write.as_fd())
+    /// Matches the services after a reload (after `grow` made their pipes): prefixes are
+    /// realigned, ring sizes and log files updated.
+    pub fn sync(&mut self, services: &[ServiceSpec]) {
+        let width = services
+            .iter()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        let color = self.style.color;
+        for (i, (logs, spec)) in self.services.iter_mut().zip(services).enumerate() {
+            logs.ring.set_capacity(spec.log_ring);
+            // An unchanged file stays open; a changed one is opened at its next line.
+            if logs.file.as_ref().map(LogFile::settings) != spec.log_file.as_ref() {
+                logs.file = spec.log_file.clone().map(LogFile::new);
+            }
+            let name = &spec.name;
+            let pad = " ".repeat(width - name.chars().count());
+            logs.prefix = match COLORS.get(i % COLORS.len()) {
+                Some(code) if color => format!("\x1b[{code}m{name}{pad} |\x1b[0m "),
+                _ => format!("{name}{pad} | "),
+            };
+            logs.name.clone_from(name);
+        }
     }
 
-    pub fn read_fd(&self, svc: usize, stream: Stream) -> BorrowedFd<'_> {
-        self.sources[svc][stream as usize].read.as_fd()
+    /// The write ends a new instance of service `svc` gets as stdout and stderr (None for a
+    /// service without pipes, which `grow` rules out for every service the core knows).
+    pub fn child_fds(&self, svc: usize) -> Option<(BorrowedFd<'_>, BorrowedFd<'_>)> {
+        let [out, err] = &self.services.get(svc)?.sources;
+        Some((out.write.as_fd(), err.write.as_fd()))
+    }
+
+    pub fn read_fd(&self, svc: usize, stream: Stream) -> Option<BorrowedFd<'_>> {
+        let logs = self.services.get(svc)?;
+        Some(stream.of(&logs.sources).read.as_fd())
     }
 
     pub fn output_fd(&self, stream: Stream) -> Option<BorrowedFd<'_>> {
-        self.outputs[stream as usize].pollable()
+        stream.of(&self.outputs).pollable()
     }
 
     pub fn services(&self) -> usize {
-        self.sources.len()
+        self.services.len()
     }
 
     /// The last `n` lines of `svc`, oldest first.
     pub fn backlog(&self, svc: usize, n: usize) -> impl Iterator<Item = LineRef<'_>> {
-        self.rings[svc].last(n)
+        self.services
+            .get(svc)
+            .into_iter()
+            .flat_map(move |logs| logs.ring.last(n))
+    }
+
+    /// Someone follows `svc` (`tend logs -f`): its new lines are kept for `take_fresh`.
+    pub fn follow(&mut self, svc: usize) {
+        if let Some(logs) = self.services.get_mut(svc) {
+            logs.followed = true;
+        }
+    }
+
+    /// Services marked followed that `still` says nobody follows any more are unmarked.
+    pub fn unfollow_unless(&mut self, still: impl Fn(usize) -> bool) {
+        for (svc, logs) in self.services.iter_mut().enumerate() {
+            if logs.followed && !still(svc) {
+                logs.followed = false;
+            }
+        }
+    }
+
+    /// The name of service `svc` as its lines carry it.
+    pub fn name(&self, svc: usize) -> &str {
+        self.services.get(svc).map_or("", |logs| &logs.name)
     }
 
     /// Lines read since the last call, of services someone follows.
@@ -324,41 +397,35 @@ impl Logs {
     /// buffer, and the lines it finds to their sink.
     fn take_lines(&mut self, svc: usize, stream: Stream, data: &[u8], flush: bool) {
         let time_ms = timestamp::unix_millis();
-        let follow = self.followed[svc];
         let Logs {
-            sources,
-            prefixes,
-            names,
+            services,
             outputs,
             style,
-            rings,
             fresh,
-            files,
             file_buf,
             json_buf,
             ..
         } = self;
+        let Some(logs) = services.get_mut(svc) else {
+            return;
+        };
         // One timestamp per chunk: its lines were read together.
         let stamp = style.timestamps.then(timestamp::now_rfc3339);
         let head = match (style.format, &stamp) {
             (Format::Prefixed, Some(stamp)) => {
-                Cow::Owned(format!("{stamp} {}", prefixes[svc]).into_bytes())
+                Cow::Owned(format!("{stamp} {}", logs.prefix).into_bytes())
             }
-            (Format::Prefixed, None) => Cow::Borrowed(prefixes[svc].as_bytes()),
+            (Format::Prefixed, None) => Cow::Borrowed(logs.prefix.as_bytes()),
             (Format::Json, _) => {
-                let stream = match stream {
-                    Stream::Stdout => "stdout",
-                    Stream::Stderr => "stderr",
-                };
-                Cow::Owned(json_line::head(stamp.as_deref(), &names[svc], stream))
+                Cow::Owned(json_line::head(stamp.as_deref(), &logs.name, stream.name()))
             }
         };
         let mut sink = Sink {
             data,
-            out: &mut outputs[stream as usize],
-            ring: &mut rings[svc],
-            fresh: follow.then_some(fresh),
-            file: files[svc].is_some().then_some(&mut *file_buf),
+            out: stream.of_mut(outputs),
+            ring: &mut logs.ring,
+            fresh: logs.followed.then_some(fresh),
+            file: logs.file.is_some().then_some(&mut *file_buf),
             format: style.format,
             head: &head,
             stamp: stamp.as_deref(),
@@ -369,14 +436,14 @@ impl Logs {
             run: (0, 0),
             run_lines: 0,
         };
-        let src = &mut sources[svc][stream as usize];
+        let src = stream.of_mut(&mut logs.sources);
         if flush {
             src.lines.flush(|line| sink.line(line));
         } else {
             src.lines.feed(data, |line| sink.line(line));
         }
         sink.finish();
-        if let Some(file) = &mut files[svc] {
+        if let Some(file) = &mut logs.file {
             let failed = file.write(file_buf);
             file_buf.clear();
             if let Some(message) = failed {
@@ -385,27 +452,38 @@ impl Logs {
         }
     }
 
+    fn source_mut(&mut self, svc: usize, stream: Stream) -> Option<&mut Source> {
+        let logs = self.services.get_mut(svc)?;
+        Some(stream.of_mut(&mut logs.sources))
+    }
+
     /// Reads one chunk from a service's pipe. Returns false when nothing was there.
     pub fn read(&mut self, svc: usize, stream: Stream, now: Instant) -> bool {
         let mut buf = std::mem::take(&mut self.buf);
-        let n = match rustix::io::read(&self.sources[svc][stream as usize].read, &mut buf[..]) {
-            Ok(n) if n > 0 => n,
-            // EOF cannot happen (tend holds a write end); EAGAIN means drained.
-            Ok(_) | Err(_) => {
-                self.buf = buf;
-                return false;
-            }
+        let got = match self.source_mut(svc, stream) {
+            Some(src) => rustix::io::read(&src.read, &mut buf[..]),
+            None => Ok(0),
         };
-        self.take_lines(svc, stream, &buf[..n], false);
-        let src = &mut self.sources[svc][stream as usize];
-        src.partial_since = match (src.lines.has_partial(), src.partial_since) {
-            // Read while its output is congested (draining an exited instance): no deadline
-            // until reading resumes, see `update_pauses`.
-            (true, _) if src.paused => None,
-            (true, Some(t)) => Some(t),
-            (true, None) => Some(now),
-            (false, _) => None,
+        // EOF cannot happen (tend holds a write end); EAGAIN means drained.
+        let data = match got {
+            Ok(n) => buf.get(..n).unwrap_or_default(),
+            Err(_) => &[],
         };
+        if data.is_empty() {
+            self.buf = buf;
+            return false;
+        }
+        self.take_lines(svc, stream, data, false);
+        if let Some(src) = self.source_mut(svc, stream) {
+            src.partial_since = match (src.lines.has_partial(), src.partial_since) {
+                // Read while its output is congested (draining an exited instance): no
+                // deadline until reading resumes, see `update_pauses`.
+                (true, _) if src.paused => None,
+                (true, Some(t)) => Some(t),
+                (true, None) => Some(now),
+                (false, _) => None,
+            };
+        }
         self.buf = buf;
         true
     }
@@ -413,7 +491,7 @@ impl Logs {
     /// Everything still in a service's pipes, and its partial lines: called when an instance
     /// has exited, so its last words are printed before anything else is said about it.
     pub fn drain_service(&mut self, svc: usize, now: Instant) {
-        for stream in [Stream::Stdout, Stream::Stderr] {
+        for stream in Stream::BOTH {
             // Bounded: a pipe holds at most its capacity, and the writer is gone.
             for _ in 0..64 {
                 if !self.read(svc, stream, now) {
@@ -426,7 +504,9 @@ impl Logs {
 
     fn flush_partial(&mut self, svc: usize, stream: Stream) {
         self.take_lines(svc, stream, &[], true);
-        self.sources[svc][stream as usize].partial_since = None;
+        if let Some(src) = self.source_mut(svc, stream) {
+            src.partial_since = None;
+        }
     }
 
     /// One of tend's own diagnostic lines (`tend: LEVEL: ...` with its newline), queued on
@@ -434,7 +514,7 @@ impl Logs {
     /// format it is an object like a service's line, with `"service":"tend"`, so that a
     /// collector reading tend's output as JSON gets nothing else.
     pub fn tend_line(&mut self, line: &str) {
-        let out = &mut self.outputs[Stream::Stderr as usize];
+        let out = Stream::Stderr.of_mut(&mut self.outputs);
         let stamp = self.style.timestamps.then(timestamp::now_rfc3339);
         match self.style.format {
             Format::Prefixed => {
@@ -456,15 +536,15 @@ impl Logs {
 
     /// Writes as much queued output as the reader takes now.
     pub fn write_out(&mut self, stream: Stream) {
-        let _ = self.outputs[stream as usize].flush();
+        let _ = stream.of_mut(&mut self.outputs).flush();
     }
 
     pub fn pending(&self, stream: Stream) -> bool {
-        self.outputs[stream as usize].pending() > 0
+        stream.of(&self.outputs).pending() > 0
     }
 
     pub fn congested(&self, stream: Stream) -> bool {
-        self.outputs[stream as usize].congested()
+        stream.of(&self.outputs).congested()
     }
 
     /// Sources whose paused state must change: (svc, stream, now_paused).
@@ -474,27 +554,21 @@ impl Logs {
     /// resumes, the partial line gets the whole delay again.
     pub fn update_pauses(&mut self, now: Instant) -> Vec<(usize, Stream, bool)> {
         let mut changes = Vec::new();
-        let congested = [
-            self.congested(Stream::Stdout),
-            self.congested(Stream::Stderr),
-        ];
+        let congested = Stream::BOTH.map(|stream| self.congested(stream));
         // Called on every wake-up: only a change of congestion (or new sources) can change
         // a pause, so most calls need not look at every source.
         if self.pauses_match == Some(congested) {
             return changes;
         }
         self.pauses_match = Some(congested);
-        for (svc, pair) in self.sources.iter_mut().enumerate() {
-            for (i, src) in pair.iter_mut().enumerate() {
-                if src.paused != congested[i] {
-                    src.paused = congested[i];
-                    src.partial_since = (!src.paused && src.lines.has_partial()).then_some(now);
-                    let stream = if i == 0 {
-                        Stream::Stdout
-                    } else {
-                        Stream::Stderr
-                    };
-                    changes.push((svc, stream, src.paused));
+        for (svc, logs) in self.services.iter_mut().enumerate() {
+            for stream in Stream::BOTH {
+                let src = stream.of_mut(&mut logs.sources);
+                let paused = *stream.of(&congested);
+                if src.paused != paused {
+                    src.paused = paused;
+                    src.partial_since = (!paused && src.lines.has_partial()).then_some(now);
+                    changes.push((svc, stream, paused));
                 }
             }
         }
@@ -503,9 +577,9 @@ impl Logs {
 
     /// When the oldest waiting partial line is due.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.sources
+        self.services
             .iter()
-            .flatten()
+            .flat_map(|logs| &logs.sources)
             .filter_map(|s| s.partial_since)
             .min()
             .map(|t| t + PARTIAL_LINE_DELAY)
@@ -515,10 +589,11 @@ impl Logs {
     /// only when tend reads its pipe and finds nothing more: bytes still waiting there (a
     /// wake-up that did not get to every ready pipe) mean the writer did not stop mid-line.
     pub fn on_timeout(&mut self, now: Instant) {
-        for svc in 0..self.sources.len() {
-            for stream in [Stream::Stdout, Stream::Stderr] {
-                let due = self.sources[svc][stream as usize]
-                    .partial_since
+        for svc in 0..self.services.len() {
+            for stream in Stream::BOTH {
+                let due = self
+                    .source_mut(svc, stream)
+                    .and_then(|src| src.partial_since)
                     .is_some_and(|t| t + PARTIAL_LINE_DELAY <= now);
                 // A congested output pauses the source at the next wake-up; until then its
                 // line waits too.
@@ -526,8 +601,9 @@ impl Logs {
                     continue;
                 }
                 if self.read(svc, stream, now) {
-                    let src = &mut self.sources[svc][stream as usize];
-                    src.partial_since = src.lines.has_partial().then_some(now);
+                    if let Some(src) = self.source_mut(svc, stream) {
+                        src.partial_since = src.lines.has_partial().then_some(now);
+                    }
                 } else {
                     self.flush_partial(svc, stream);
                 }
@@ -538,11 +614,11 @@ impl Logs {
     /// At exit: read what is left and write everything, waiting up to `limit` for a slow reader.
     pub fn finish(&mut self, limit: Duration) {
         let now = Instant::now();
-        for svc in 0..self.sources.len() {
+        for svc in 0..self.services.len() {
             self.drain_service(svc, now);
         }
         let deadline = now + limit;
-        for stream in [Stream::Stdout, Stream::Stderr] {
+        for stream in Stream::BOTH {
             while self.pending(stream) && Instant::now() < deadline {
                 self.write_out(stream);
                 if let (true, Some(fd)) = (self.pending(stream), self.output_fd(stream)) {
@@ -768,7 +844,7 @@ mod tests {
         let (mut logs, reads) = logs_into_pipes(10, Format::Prefixed);
         let start = Instant::now();
         let write = |logs: &Logs, data: &[u8]| {
-            let (out, _) = logs.child_fds(0);
+            let (out, _) = logs.child_fds(0).unwrap();
             assert_eq!(rustix::io::write(out, data).unwrap(), data.len());
         };
         write(&logs, b"whole\nL00186");
@@ -777,9 +853,10 @@ mod tests {
         // The reader of tend's stdout stalls: the queue passes its high-water mark.
         let filler = vec![b'x'; 1000];
         while !logs.congested(Stream::Stdout) {
-            logs.outputs[0].push(&filler);
-            logs.outputs[0].push(b"\n");
-            let _ = logs.outputs[0].flush();
+            let out = Stream::Stdout.of_mut(&mut logs.outputs);
+            out.push(&filler);
+            out.push(b"\n");
+            let _ = out.flush();
         }
         let paused = logs.update_pauses(start);
         assert_eq!(paused, [(0, Stream::Stdout, true)]);

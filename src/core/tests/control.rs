@@ -295,6 +295,9 @@ fn reload_adds_removes_restarts_and_leaves_the_rest_alone() {
         ..service("change")
     };
     let new = spec(vec![service("keep"), changed.clone(), service("add")]);
+    // The look-ahead the shell sets up log pipes by: one slot more, and nothing changed.
+    assert_eq!(h.sup.slots_after_reload(&new), Ok(4));
+    assert_eq!(h.sup.live_services().count(), 3);
     let report = h.sup.reload(at(10), new).unwrap();
     assert_eq!(report.unchanged, vec!["keep"]);
     assert_eq!(report.removed, vec!["drop"]);
@@ -344,6 +347,12 @@ fn reload_adds_removes_restarts_and_leaves_the_rest_alone() {
         service("add"),
         service("drop"),
     ]);
+    assert_eq!(h.sup.slots_after_reload(&back), Ok(4), "no new slot");
+    assert_eq!(
+        h.sup.slots_after_reload(&spec(vec![service("keep")])),
+        Ok(4),
+        "slots are never given back"
+    );
     let report = h.sup.reload(at(20), back).unwrap();
     assert_eq!(report.added, vec!["drop"]);
     h.run();

@@ -83,7 +83,7 @@ impl Loop {
                             .signal_services(sig, &ids)
                             .into_iter()
                             .map(|r| proto::ServiceResult {
-                                service: self.sup.spec().services[r.svc.0].name.clone(),
+                                service: self.sup.name(r.svc).to_string(),
                                 ok: r.ok,
                                 message: r.message,
                             })
@@ -115,7 +115,7 @@ impl Loop {
                     if follow {
                         server.follow(&self.ep, conn, &response, svc.0);
                         if let Some(logs) = &mut self.ctx.logs {
-                            logs.followed[svc.0] = true;
+                            logs.follow(svc.0);
                         }
                     } else {
                         server.reply(&self.ep, conn, &response);
@@ -184,23 +184,31 @@ impl Loop {
         for w in &loaded.warnings {
             self.say(Level::Warn, w);
         }
+        // Everything the new file needs is set up before anything changes: a reload that
+        // cannot have it is refused and the running system stays as it was.
+        let refused = match self.sup.slots_after_reload(&loaded.spec) {
+            Err(message) => Some(message),
+            Ok(slots) => self.ctx.logs.as_mut().and_then(|logs| {
+                let ep = &self.ep;
+                logs.grow(slots, |svc, stream, fd| {
+                    super::register_source(ep, svc, stream, fd)
+                })
+                .err()
+                .map(|e| format!("cannot set up log pipes for the new services: {e}"))
+            }),
+        };
+        if let Some(reason) = refused {
+            let message = format!("reload refused, nothing was changed: {reason}");
+            self.say(Level::Error, &message);
+            return Response::Error { message };
+        }
         let now = self.now();
         let report = match self.sup.reload(now, loaded.spec) {
             Ok(r) => r,
             Err(message) => return Response::Error { message },
         };
-        let services = self.sup.spec().services.clone();
         if let Some(logs) = &mut self.ctx.logs {
-            let before = logs.services();
-            if let Err(e) = logs
-                .sync(&services)
-                .and_then(|()| super::register_sources(&self.ep, logs, before))
-            {
-                self.say(
-                    Level::Error,
-                    &format!("reload: cannot set up log pipes: {e}"),
-                );
-            }
+            logs.sync(&self.sup.spec().services);
         }
         self.say(
             Level::Info,
@@ -226,19 +234,15 @@ impl Loop {
         let (Some(logs), Some(server)) = (&mut self.ctx.logs, &mut self.ctx.control) else {
             return;
         };
-        let services = &self.sup.spec().services;
-        let lines = logs.take_fresh().into_iter().map(|(svc, line)| {
+        let fresh = logs.take_fresh();
+        let lines = fresh.into_iter().map(|(svc, line)| {
             let stream = if line.stream == 0 { "stdout" } else { "stderr" };
             let bytes =
-                json_line::log_line_response(&services[svc].name, stream, line.time_ms, &line.text);
+                json_line::log_line_response(logs.name(svc), stream, line.time_ms, &line.text);
             (svc, bytes)
         });
         server.broadcast(&self.ep, lines);
-        for svc in 0..logs.followed.len() {
-            if logs.followed[svc] && !server.followers_of(svc) {
-                logs.followed[svc] = false;
-            }
-        }
+        logs.unfollow_unless(|svc| server.followers_of(svc));
     }
 }
 
