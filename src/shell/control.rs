@@ -245,12 +245,12 @@ impl ControlServer {
                         // Clients send one request; anything after it is ignored.
                         continue;
                     }
-                    c.input.extend_from_slice(&buf[..n]);
+                    c.input.extend_from_slice(buf.get(..n).unwrap_or_default());
                     if let Some(nl) = c.input.iter().position(|&b| b == b'\n') {
-                        let line: Vec<u8> = c.input.drain(..=nl).collect();
-                        c.input.clear();
+                        c.input.truncate(nl);
+                        let line = std::mem::take(&mut c.input);
                         c.phase = Phase::Waiting;
-                        let request = proto::decode_request(&line[..line.len() - 1]);
+                        let request = proto::decode_request(&line);
                         return Some(Incoming { conn, request });
                     }
                     if c.input.len() > MAX_REQUEST {
@@ -385,8 +385,8 @@ impl ControlServer {
             match (&c.stream).write(&c.output) {
                 Ok(0) => break,
                 Ok(n) => {
-                    c.mid_line = c.output[n - 1] != b'\n';
-                    c.output.drain(..n);
+                    let written: Vec<u8> = c.output.drain(..n.min(c.output.len())).collect();
+                    c.mid_line = written.last() != Some(&b'\n');
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

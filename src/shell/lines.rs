@@ -21,7 +21,7 @@ impl<'a> Line<'a> {
     /// The line's bytes, without a newline; `data` is what was fed.
     pub fn text(self, data: &'a [u8]) -> &'a [u8] {
         match self {
-            Line::InPlace { start, end } => &data[start..end],
+            Line::InPlace { start, end } => data.get(start..end).unwrap_or_default(),
             Line::Own(text) => text,
         }
     }
@@ -39,32 +39,36 @@ impl LineBuffer {
     /// Appends `data`, calling `emit` for each complete line, in order.
     pub fn feed(&mut self, data: &[u8], mut emit: impl FnMut(Line<'_>)) {
         let mut pos = 0;
+        let mut rest = data;
         // The newline search is most of the per-byte work on a busy log.
-        while let Some(found) = bytes::find(b'\n', &data[pos..]) {
+        while let Some(found) = bytes::find(b'\n', rest) {
             let nl = pos + found;
+            let (line, after) = rest.split_at(found);
             let cut = std::mem::take(&mut self.cut);
             if !self.partial.is_empty() {
-                self.partial.extend_from_slice(&data[pos..nl]);
+                self.partial.extend_from_slice(line);
                 emit_split(&self.partial, &mut emit);
                 self.partial.clear();
-            } else if cut && nl == pos {
+            } else if cut && line.is_empty() {
                 // The line was a whole number of pieces, all of them out already.
-            } else if nl - pos <= MAX_LINE {
+            } else if line.len() <= MAX_LINE {
                 emit(Line::InPlace {
                     start: pos,
                     end: nl,
                 });
             } else {
-                emit_split(&data[pos..nl], &mut emit);
+                emit_split(line, &mut emit);
             }
+            // `after` starts with the newline.
+            rest = after.split_first().map_or(&[], |(_, r)| r);
             pos = nl + 1;
         }
-        self.partial.extend_from_slice(&data[pos..]);
+        self.partial.extend_from_slice(rest);
         if !self.partial.is_empty() {
             self.cut = false;
         }
-        while self.partial.len() >= MAX_LINE {
-            emit(Line::Own(&self.partial[..MAX_LINE]));
+        while let Some((piece, _)) = self.partial.split_at_checked(MAX_LINE) {
+            emit(Line::Own(piece));
             self.partial.drain(..MAX_LINE);
             self.cut = self.partial.is_empty();
         }

@@ -1,4 +1,5 @@
 //! The impure half: one thread, one epoll loop, feeding `core` and carrying out its actions.
+#![warn(clippy::indexing_slicing)]
 
 pub mod control;
 pub mod dns;

@@ -71,27 +71,33 @@ impl Output {
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
-        self.room(bytes.len()).copy_from_slice(bytes);
+        if let Some(room) = self.room(bytes.len()) {
+            room.copy_from_slice(bytes);
+        }
     }
 
     /// One log line: `head` (the prefix), then `line` (the text with its newline).
     #[inline(always)]
     pub fn push_line(&mut self, head: &[u8], line: &[u8]) {
-        let room = self.room(head.len() + line.len());
-        let (first, second) = room.split_at_mut(head.len());
-        first.copy_from_slice(head);
-        second.copy_from_slice(line);
+        if let Some((first, second)) = self
+            .room(head.len() + line.len())
+            .and_then(|room| room.split_at_mut_checked(head.len()))
+        {
+            first.copy_from_slice(head);
+            second.copy_from_slice(line);
+        }
     }
 
-    /// The next `n` bytes of the queue, to be filled by the caller.
+    /// The next `n` bytes of the queue, to be filled by the caller (`make_room` sees to it
+    /// that they exist; None only if it could not).
     #[inline(always)]
-    fn room(&mut self, n: usize) -> &mut [u8] {
+    fn room(&mut self, n: usize) -> Option<&mut [u8]> {
         if self.buf.len() - self.end < n {
             self.make_room(n);
         }
-        let at = self.end;
+        let room = self.buf.get_mut(self.end..self.end + n)?;
         self.end += n;
-        &mut self.buf[at..at + n]
+        Some(room)
     }
 
     /// Moves the queue to the front of the buffer, and grows the buffer if that is not
@@ -124,7 +130,7 @@ impl Output {
     /// stall every service forever.
     pub fn flush(&mut self) -> io::Result<()> {
         while self.pending() > 0 {
-            let chunk = &self.buf[self.head..self.end];
+            let chunk = self.buf.get(self.head..self.end).unwrap_or_default();
             let res = match &self.target {
                 Target::Socket(fd) => {
                     rustix::net::send(fd, chunk, rustix::net::SendFlags::DONTWAIT)

@@ -73,7 +73,9 @@ impl Ring {
         if self.capacity == 0 {
             return;
         }
-        let block = self.block_for(stream, time_ms);
+        let Some(block) = self.block_for(stream, time_ms) else {
+            return;
+        };
         block.bytes.extend_from_slice(line);
         block.bytes.push(b'\n');
         block.lines += 1;
@@ -88,7 +90,9 @@ impl Ring {
         }
         debug_assert_eq!(memchr::memchr_iter(b'\n', bytes).count(), count);
         debug_assert_eq!(bytes.last(), Some(&b'\n'));
-        let block = self.block_for(stream, time_ms);
+        let Some(block) = self.block_for(stream, time_ms) else {
+            return;
+        };
         block.bytes.extend_from_slice(bytes);
         block.lines += count;
         self.lines += count;
@@ -96,8 +100,8 @@ impl Ring {
     }
 
     /// The block new lines of this stream and time go into: the newest one if it matches and
-    /// has room, else a fresh one.
-    fn block_for(&mut self, stream: u8, time_ms: u64) -> &mut Block {
+    /// has room, else a fresh one (so always Some).
+    fn block_for(&mut self, stream: u8, time_ms: u64) -> Option<&mut Block> {
         let fits = self.blocks.back().is_some_and(|b| {
             b.stream == stream && b.time_ms == time_ms && b.bytes.len() < BLOCK_BYTES
         });
@@ -111,8 +115,7 @@ impl Ring {
                 lines: 0,
             });
         }
-        let last = self.blocks.len() - 1;
-        &mut self.blocks[last]
+        self.blocks.back_mut()
     }
 
     /// Drops the oldest blocks while the newer ones still hold `capacity` lines.
@@ -142,7 +145,7 @@ impl Ring {
                     .map(move |line| LineRef {
                         stream: b.stream,
                         time_ms: b.time_ms,
-                        text: &line[..line.len() - 1],
+                        text: line.strip_suffix(b"\n").unwrap_or(line),
                     })
             })
             .skip(skip)

@@ -1,6 +1,7 @@
 //! The only home of `unsafe`: thin wrappers over system calls, each with its reasoning.
 //!
 //! Nothing here decides anything; `core` decides and `shell` calls these.
+#![warn(clippy::indexing_slicing)]
 
 pub mod bytes;
 pub mod process;

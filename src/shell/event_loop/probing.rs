@@ -14,7 +14,9 @@ impl Loop {
         generation: core::Generation,
         health: bool,
     ) {
-        let spec = &self.sup.spec().services[svc.0];
+        let Some(spec) = self.sup.service_spec(svc) else {
+            return;
+        };
         let (probe, timeout) = match (health, &spec.ready, &spec.health) {
             (false, Some(rule), _) => (rule.probe.clone(), rule.attempt_timeout),
             (true, _, Some(rule)) => (rule.probe.clone(), rule.timeout),
@@ -54,7 +56,7 @@ impl Loop {
         for (key, ok) in results {
             if !ok {
                 if let Some(reason) = self.probes.failure_reason(key) {
-                    let name = self.sup.spec().services[key.svc].name.clone();
+                    let name = self.sup.name(ServiceId(key.svc)).to_string();
                     let what = if key.health {
                         "health check"
                     } else {
