@@ -11,16 +11,16 @@ pub fn report(
     now: crate::core::Instant,
 ) -> StatusReport {
     StatusReport {
-        services: ids.iter().map(|&id| service(sup, id, now)).collect(),
+        services: ids.iter().filter_map(|&id| service(sup, id, now)).collect(),
         shutting_down: sup.phase() != crate::core::Phase::Running,
         orphans_reaped: sup.orphans_reaped(),
         uptime_ms: uptime.as_millis() as u64,
     }
 }
 
-fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> ServiceStatus {
+fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Option<ServiceStatus> {
+    let spec = sup.service_spec(id)?;
     let s = sup.service(id);
-    let spec = &sup.spec().services[id.0];
     let reason = match &s.state {
         ServiceState::Failed { .. } if s.failures > spec.max_restarts && spec.max_restarts > 0 => {
             Some(format!(
@@ -37,7 +37,7 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Servic
         ServiceState::Stopped { .. } => Some("stopped on request".into()),
         ServiceState::Blocked { on } => Some(format!(
             "not started: its dependency '{}' failed",
-            sup.spec().services[on.0].name
+            sup.name(*on)
         )),
         ServiceState::Idle => waiting_for(sup, id),
         ServiceState::Starting { .. }
@@ -45,7 +45,12 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Servic
         | ServiceState::Stopping { .. }
         | ServiceState::Exited { .. } => None,
     };
-    ServiceStatus {
+    // A health verdict belongs to a live instance: a stopped or ended service has none.
+    let live = matches!(
+        s.state,
+        ServiceState::Starting { .. } | ServiceState::Running { .. }
+    );
+    Some(ServiceStatus {
         name: spec.name.clone(),
         state: s.state_name().to_string(),
         pid: s.pid().map(|p| p.0),
@@ -54,7 +59,7 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Servic
         last_exit: s.last_exit.map(exit_report),
         critical: spec.critical,
         ready: s.is_ready_at(spec, now),
-        health: spec.health.as_ref().map(|_| {
+        health: spec.health.as_ref().filter(|_| live).map(|_| {
             match sup.checks(id).healthy {
                 Some(true) => "healthy",
                 Some(false) => "unhealthy",
@@ -63,7 +68,7 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Servic
             .to_string()
         }),
         reason,
-    }
+    })
 }
 
 pub fn exit_report(status: ExitStatus) -> ExitReport {
@@ -81,7 +86,8 @@ pub fn exit_report(status: ExitStatus) -> ExitReport {
 
 /// "waiting for db (ready), migrate (completed)": the conditions that do not hold yet.
 fn waiting_for(sup: &Supervisor, id: ServiceId) -> Option<String> {
-    let waiting: Vec<String> = sup.spec().services[id.0]
+    let waiting: Vec<String> = sup
+        .service_spec(id)?
         .depends_on
         .iter()
         .filter(|d| sup.condition_holds(**d) != Some(true))
@@ -91,7 +97,7 @@ fn waiting_for(sup: &Supervisor, id: ServiceId) -> Option<String> {
                 crate::core::Condition::Ready => "ready",
                 crate::core::Condition::Completed => "completed",
             };
-            format!("{} ({condition})", sup.spec().services[d.on.0].name)
+            format!("{} ({condition})", sup.name(d.on))
         })
         .collect();
     (!waiting.is_empty()).then(|| format!("waiting for {}", waiting.join(", ")))
@@ -104,7 +110,9 @@ pub fn health(sup: &Supervisor, now: crate::core::Instant) -> (bool, String) {
     }
     let mut critical = 0;
     for id in sup.live_services() {
-        let spec = &sup.spec().services[id.0];
+        let Some(spec) = sup.service_spec(id) else {
+            continue;
+        };
         let s = sup.service(id);
         if spec.health.is_some() && sup.checks(id).healthy == Some(false) {
             return (
@@ -139,7 +147,7 @@ pub fn health(sup: &Supervisor, now: crate::core::Instant) -> (bool, String) {
                 ServiceState::Failed { .. } | ServiceState::Blocked { .. }
             )
         })
-        .map(|id| sup.spec().services[id.0].name.as_str())
+        .map(|id| sup.name(id))
         .collect();
     if let Some(name) = failing.first() {
         // A failed service keeps the container up on purpose (to inspect it), but it is not
@@ -150,4 +158,72 @@ pub fn health(sup: &Supervisor, now: crate::core::Instant) -> (bool, String) {
         true,
         format!("healthy: {critical} critical service(s) running and ready"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spec::{HealthRule, Probe, ServiceSpec};
+    use crate::core::tests::common::{at, run_spawning, service, spec};
+    use crate::core::{ControlOp, Generation, Input, Pid, Signal};
+
+    fn web_with_health_check() -> Supervisor {
+        let web = ServiceSpec {
+            health: Some(HealthRule {
+                probe: Probe::Http {
+                    url: "http://127.0.0.1/healthz".into(),
+                },
+                interval: Duration::from_millis(100),
+                timeout: Duration::from_millis(50),
+                start_period: Duration::ZERO,
+                failures: 3,
+            }),
+            ..service("web")
+        };
+        let mut sup = Supervisor::new(spec(vec![web]));
+        sup.start(at(0));
+        run_spawning(&mut sup, 0, |_, _| Pid(10));
+        sup
+    }
+
+    fn health_shown(sup: &Supervisor, now: u64) -> Option<String> {
+        let report = report(sup, &[ServiceId(0)], Duration::ZERO, at(now));
+        report.services.into_iter().next().and_then(|s| s.health)
+    }
+
+    /// HEALTH is the verdict on a live instance: "healthy" while it passes its checks, and
+    /// nothing once the service was stopped on request (it used to stay "healthy").
+    #[test]
+    fn a_service_stopped_on_request_shows_no_health() {
+        let mut sup = web_with_health_check();
+        assert_eq!(health_shown(&sup, 0).as_deref(), Some("starting"));
+        // Ready after start-secs (1 s), first check one interval later.
+        sup.handle_timeout(at(1000));
+        sup.handle_timeout(at(1100));
+        while sup.poll_action().is_some() {}
+        let svc = ServiceId(0);
+        let generation = Generation(1);
+        let result = Input::ProbeResult {
+            svc,
+            generation,
+            health: true,
+            ok: true,
+        };
+        sup.handle(at(1110), result);
+        assert_eq!(health_shown(&sup, 1110).as_deref(), Some("healthy"));
+        sup.control(at(1200), None, ControlOp::Stop, &[svc])
+            .unwrap_or_else(|e| panic!("{e}"));
+        while sup.poll_action().is_some() {}
+        let status = crate::core::ExitStatus::Signaled(Signal::TERM);
+        sup.handle(
+            at(1210),
+            Input::ChildExited {
+                pid: Pid(10),
+                status,
+            },
+        );
+        sup.handle(at(1210), Input::GroupEmpty { pgid: Pid(10) });
+        assert_eq!(sup.service(svc).state_name(), "stopped");
+        assert_eq!(health_shown(&sup, 1210), None);
+    }
 }
