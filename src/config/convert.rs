@@ -23,6 +23,8 @@ use toml::Spanned;
 /// The most output lines `logs.ring` may keep per service: a bound on the memory one
 /// service's output can hold.
 const MAX_LOG_RING: usize = 1_000_000;
+/// The most bytes of output `logs.ring-max-size` may keep per service.
+const MAX_LOG_RING_BYTES: usize = 1 << 30;
 /// Rotated log files kept at most (`logs.keep`).
 const MAX_LOG_KEEP: u32 = 1000;
 
@@ -426,6 +428,19 @@ fn service(
                         "logs.ring must be from 0 (keep nothing) to {MAX_LOG_RING}, found {}",
                         ring.get_ref()
                     ),
+                )
+            })?;
+    }
+    if let Some(value) = table.logs.as_ref().and_then(|l| l.ring_max_size.as_ref()) {
+        spec.log_ring_bytes = size::parse(value.get_ref())
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| (1..=MAX_LOG_RING_BYTES).contains(n))
+            .ok_or_else(|| {
+                cx.error(
+                    value.span(),
+                    "logs.ring-max-size must be a size from 1 byte to 1GiB (to keep no lines, \
+                     write ring = 0)",
                 )
             })?;
     }

@@ -120,6 +120,7 @@ pub struct LimitsTable {
 )]
 pub struct LogsTable {
     pub ring: Option<Spanned<i64>>,
+    pub ring_max_size: Option<Spanned<SizeValue>>,
     pub file: Option<Spanned<String>>,
     pub max_size: Option<Spanned<SizeValue>>,
     pub keep: Option<Spanned<i64>>,

@@ -221,6 +221,7 @@ fn a_full_file_gives_exactly_this_spec() {
         stop_timeout: Duration::from_secs(7),
         stop_group_leftovers: true,
         log_ring: 5000,
+        log_ring_bytes: crate::core::spec::DEFAULT_LOG_RING_BYTES,
         log_file: None,
         pid_file: None,
         depends_on: vec![Dependency {
@@ -1283,7 +1284,7 @@ fn unknown_keys_point_at_the_key() {
         "[services.a]\ncommand = \"a\"\nlogs = { ring = 10, files = \"/var/log/a.log\" }\n",
         3,
         21,
-        "unknown key `files`, expected one of `ring`, `file`, `max-size`, `keep`",
+        "unknown key `files`, expected one of `ring`, `ring-max-size`, `file`, `max-size`, `keep`",
     );
     // A sub-table under a service is a key of that service too.
     let e = error("[services.a]\ncommand = \"a\"\n[services.a.extra]\n");
@@ -1728,6 +1729,25 @@ fn log_ring_sizes() {
     assert_eq!(ring("logs = { ring = 1 }"), 1);
     assert_eq!(ring("logs.ring = 1_000_000"), 1_000_000);
     assert_eq!(ring("[services.a.logs]\nring = 250"), 250);
+    let bytes = |logs: &str| {
+        let text = format!("[services.a]\ncommand = \"a\"\n{logs}\n");
+        load(&text).unwrap().spec.services[0].log_ring_bytes
+    };
+    assert_eq!(bytes(""), 1 << 20);
+    assert_eq!(bytes("logs.ring-max-size = \"64KiB\""), 64 << 10);
+    assert_eq!(bytes("logs = { ring = 10, ring-max-size = 100 }"), 100);
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs.ring-max-size = 0\n",
+        3,
+        22,
+        "logs.ring-max-size must be a size from 1 byte to 1GiB (to keep no lines, write ring = 0)",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nlogs.ring-max-size = \"2GiB\"\n",
+        3,
+        22,
+        "logs.ring-max-size must be a size from 1 byte to 1GiB (to keep no lines, write ring = 0)",
+    );
 }
 
 #[test]

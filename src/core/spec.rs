@@ -117,6 +117,9 @@ impl Backoff {
 
 impl Eq for Backoff {}
 
+/// `logs.ring-max-size` by default: 1000 lines of up to a KiB each.
+pub const DEFAULT_LOG_RING_BYTES: usize = 1024 * 1024;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     pub name: String,
@@ -142,6 +145,9 @@ pub struct ServiceSpec {
     pub stop_group_leftovers: bool,
     /// How many of its latest output lines tend keeps in memory for `tend logs`.
     pub log_ring: usize,
+    /// ... and at most about this many bytes of them (long lines would otherwise let the
+    /// line count hold many megabytes).
+    pub log_ring_bytes: usize,
     /// A file that also gets its output lines, rotated by size.
     pub log_file: Option<LogFile>,
     /// A daemon that forks: when the started process exits successfully, the process this
@@ -263,6 +269,7 @@ impl ServiceSpec {
             stop_timeout: Duration::from_secs(5),
             stop_group_leftovers: true,
             log_ring: 1000,
+            log_ring_bytes: DEFAULT_LOG_RING_BYTES,
             log_file: None,
             pid_file: None,
             depends_on: Vec::new(),

@@ -302,7 +302,7 @@ impl Logs {
                 sources,
                 name: String::new(),
                 prefix: String::new(),
-                ring: Ring::new(0),
+                ring: Ring::new(0, 0),
                 file: None,
                 followed: false,
             });
@@ -324,7 +324,7 @@ impl Logs {
             .unwrap_or(0);
         let color = self.style.color;
         for (i, (logs, spec)) in self.services.iter_mut().zip(services).enumerate() {
-            logs.ring.set_capacity(spec.log_ring);
+            logs.ring.set_capacity(spec.log_ring, spec.log_ring_bytes);
             // An unchanged file stays open; a changed one is opened at its next line.
             if logs.file.as_ref().map(LogFile::settings) != spec.log_file.as_ref() {
                 logs.file = spec.log_file.clone().map(LogFile::new);

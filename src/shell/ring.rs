@@ -5,7 +5,9 @@
 //! lines is copied in with one `memcpy` (see [`Ring::push_lines`]) instead of a record per
 //! line; lines are found again only when someone asks for them. The oldest block is dropped
 //! (and its buffer reused) once the newer blocks hold the capacity by themselves, so the ring
-//! keeps at least the last N lines and at most one block more.
+//! keeps at least the last N lines and at most one block more. The same holds for bytes:
+//! a service writing long lines is held to its byte budget (plus a block), not to N lines of
+//! whatever length.
 
 use std::collections::VecDeque;
 
@@ -43,26 +45,34 @@ pub struct Ring {
     blocks: VecDeque<Block>,
     /// Lines in all blocks.
     lines: usize,
+    /// Bytes in all blocks.
+    bytes: usize,
     capacity: usize,
+    max_bytes: usize,
     /// The buffer of the last dropped block, reused by the next new one.
     spare: Vec<u8>,
 }
 
 impl Ring {
-    pub fn new(capacity: usize) -> Ring {
+    /// A ring for the last `capacity` lines, in at most about `max_bytes`.
+    pub fn new(capacity: usize, max_bytes: usize) -> Ring {
         Ring {
             blocks: VecDeque::new(),
             lines: 0,
+            bytes: 0,
             capacity,
+            max_bytes,
             spare: Vec::new(),
         }
     }
 
-    pub fn set_capacity(&mut self, capacity: usize) {
+    pub fn set_capacity(&mut self, capacity: usize, max_bytes: usize) {
         self.capacity = capacity;
-        if capacity == 0 {
+        self.max_bytes = max_bytes;
+        if capacity == 0 || max_bytes == 0 {
             self.blocks.clear();
             self.lines = 0;
+            self.bytes = 0;
             self.spare = Vec::new();
         }
         self.evict();
@@ -70,7 +80,7 @@ impl Ring {
 
     /// One line (without its newline, which it must not contain).
     pub fn push(&mut self, stream: u8, time_ms: u64, line: &[u8]) {
-        if self.capacity == 0 {
+        if self.capacity == 0 || self.max_bytes == 0 {
             return;
         }
         let Some(block) = self.block_for(stream, time_ms) else {
@@ -80,12 +90,13 @@ impl Ring {
         block.bytes.push(b'\n');
         block.lines += 1;
         self.lines += 1;
+        self.bytes += line.len() + 1;
         self.evict();
     }
 
     /// `count` whole lines at once: `bytes` is each line followed by its `\n`.
     pub fn push_lines(&mut self, stream: u8, time_ms: u64, bytes: &[u8], count: usize) {
-        if self.capacity == 0 || count == 0 {
+        if self.capacity == 0 || self.max_bytes == 0 || count == 0 {
             return;
         }
         debug_assert_eq!(memchr::memchr_iter(b'\n', bytes).count(), count);
@@ -96,6 +107,7 @@ impl Ring {
         block.bytes.extend_from_slice(bytes);
         block.lines += count;
         self.lines += count;
+        self.bytes += bytes.len();
         self.evict();
     }
 
@@ -118,16 +130,20 @@ impl Ring {
         self.blocks.back_mut()
     }
 
-    /// Drops the oldest blocks while the newer ones still hold `capacity` lines.
+    /// Drops the oldest blocks while the newer ones still hold `capacity` lines, or
+    /// `max_bytes` bytes.
     fn evict(&mut self) {
         while let Some(front) = self.blocks.front() {
-            if self.lines - front.lines < self.capacity {
+            let enough_lines = self.lines - front.lines >= self.capacity;
+            let enough_bytes = self.bytes - front.bytes.len() >= self.max_bytes;
+            if !enough_lines && !enough_bytes {
                 break;
             }
             let Some(front) = self.blocks.pop_front() else {
                 break;
             };
             self.lines -= front.lines;
+            self.bytes -= front.bytes.len();
             if front.bytes.capacity() > self.spare.capacity() {
                 self.spare = front.bytes;
             }
@@ -162,15 +178,15 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_lines() {
-        let mut r = Ring::new(3);
+        let mut r = Ring::new(3, usize::MAX);
         for i in 0..10 {
             r.push(0, i, format!("line {i}").as_bytes());
         }
         assert_eq!(texts(&r, 10), vec!["line 7", "line 8", "line 9"]);
         assert_eq!(texts(&r, 1), vec!["line 9"]);
-        r.set_capacity(1);
+        r.set_capacity(1, usize::MAX);
         assert_eq!(texts(&r, 5), vec!["line 9"]);
-        let mut empty = Ring::new(0);
+        let mut empty = Ring::new(0, usize::MAX);
         empty.push(0, 0, b"x");
         empty.push_lines(0, 0, b"y\n", 1);
         assert_eq!(empty.last(5).count(), 0);
@@ -178,7 +194,7 @@ mod tests {
 
     #[test]
     fn bulk_and_single_lines_mix_in_order_with_their_stream_and_time() {
-        let mut r = Ring::new(5);
+        let mut r = Ring::new(5, usize::MAX);
         r.push_lines(0, 1, b"a\nb\n", 2);
         r.push(1, 1, b"err");
         r.push_lines(0, 2, b"c\n\nd\n", 3);
@@ -204,7 +220,7 @@ mod tests {
 
     #[test]
     fn holds_at_least_capacity_and_at_most_a_block_more() {
-        let mut r = Ring::new(1000);
+        let mut r = Ring::new(1000, usize::MAX);
         let line = [b'x'; 99];
         let mut chunk = Vec::new();
         for _ in 0..655 {
@@ -222,5 +238,25 @@ mod tests {
         }
         // The last lines come from the last chunk.
         assert!(r.last(655).all(|l| l.time_ms == 49));
+    }
+
+    /// Long lines: the byte budget bounds the ring (plus a block), whatever the line count.
+    #[test]
+    fn long_lines_are_held_to_the_byte_budget() {
+        let budget = 256 * 1024;
+        let mut r = Ring::new(1_000_000, budget);
+        let mut chunk = vec![b'y'; 16 * 1024 - 1];
+        chunk.push(b'\n');
+        for t in 0..1000 {
+            r.push_lines(0, t, &chunk, 1);
+            r.push(1, t, &chunk[1..]);
+            let stored: usize = r.blocks.iter().map(|b| b.bytes.len()).sum();
+            assert_eq!(stored, r.bytes);
+            assert!(stored <= budget + BLOCK_BYTES + chunk.len(), "{stored}");
+        }
+        // It still holds the newest lines, and at least the budget's worth of them.
+        let kept: Vec<LineRef<'_>> = r.last(usize::MAX).collect();
+        assert!(kept.len() * chunk.len() >= budget, "{}", kept.len());
+        assert_eq!(kept.last().map(|l| (l.stream, l.time_ms)), Some((1, 999)));
     }
 }
