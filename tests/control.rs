@@ -803,6 +803,43 @@ command = \"sleep 1006\"
     t.shutdown();
 }
 
+/// 200 clients that connect and say nothing, or half a request, take every slot: `tend status`
+/// is still served at once (it takes the slot of the oldest silent one), tend says so once,
+/// not once per connection, and every descriptor is given back.
+#[test]
+fn a_flood_of_silent_clients_does_not_keep_status_out() {
+    let mut t = Tend::start(BEFORE);
+    let tend = t.t.tend_pid_under_unshare();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{tend}/fd"))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    let mut flood = Vec::new();
+    for i in 0..200 {
+        let mut s = std::os::unix::net::UnixStream::connect(&t.sock).unwrap();
+        if i % 2 == 0 {
+            s.write_all(b"{\"v\":1,\"comm").unwrap();
+        }
+        flood.push(s);
+    }
+    // The flood is all there before the real client comes.
+    wait_for("tend to take the flood", LIMIT, || {
+        (fds() >= before + 64).then_some(())
+    });
+    let report = t.status();
+    assert_eq!(report.services.len(), 3);
+    let notes = t.t.stderr().matches("control socket:").count();
+    assert_eq!(notes, 1, "said once per burst:\n{}", t.t.stderr());
+    drop(flood);
+    wait_for("tend's descriptors back to where they were", LIMIT, || {
+        (fds() == before).then_some(())
+    });
+    t.ok(&["status"]);
+    t.shutdown();
+}
+
 #[test]
 fn sighup_reloads_too() {
     let mut t = Tend::start(BEFORE);

@@ -19,6 +19,33 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// A client must finish sending its request within this time.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 
+/// A kind of trouble with clients (a flood, a refused user) is said at most once per this
+/// time, with a count of what happened since: one note per burst, not one per connection.
+const NOTE_EVERY: Duration = Duration::from_secs(10);
+
+/// One kind of repeated trouble, said once per burst.
+#[derive(Default)]
+struct Repeated {
+    last_said: Option<Instant>,
+    since: u64,
+}
+
+impl Repeated {
+    /// `text`, unless the same kind was said less than `NOTE_EVERY` ago (then counted).
+    fn note(&mut self, now: Instant, text: String) -> Option<String> {
+        if self.last_said.is_some_and(|t| now < t + NOTE_EVERY) {
+            self.since += 1;
+            return None;
+        }
+        self.last_said = Some(now);
+        let since = std::mem::take(&mut self.since);
+        Some(match since {
+            0 => text,
+            n => format!("{text} ({n} more since this was last said)"),
+        })
+    }
+}
+
 /// A follower that lets this much output pile up is disconnected, so a stuck `tend logs -f`
 /// cannot make tend hold unbounded memory.
 const MAX_FOLLOWER_BACKLOG: usize = 4 * 1024 * 1024;
@@ -94,6 +121,10 @@ pub struct ControlServer {
     access: Access,
     conns: HashMap<usize, Conn>,
     next_conn: usize,
+    /// More clients at once than there are slots.
+    flood: Repeated,
+    /// Clients whose user may not use the socket.
+    refusals: Repeated,
 }
 
 /// epoll tokens: the listener, and one per connection above CONN_BASE.
@@ -139,6 +170,8 @@ impl ControlServer {
             access,
             conns: HashMap::new(),
             next_conn: 0,
+            flood: Repeated::default(),
+            refusals: Repeated::default(),
         })
     }
 
@@ -170,15 +203,30 @@ impl ControlServer {
                 }
             };
             if let Err(reason) = self.check_peer(&stream) {
-                notes.push(format!("control socket: refused a client: {reason}"));
+                let text = format!("control socket: refused a client: {reason}");
+                notes.extend(self.refusals.note(now, text));
                 let _ = stream.set_nonblocking(true);
                 let _ = (&stream)
                     .write_all(&proto::encode(&proto::Response::Error { message: reason }));
                 continue;
             }
             if self.conns.len() >= MAX_CONNECTIONS {
-                notes.push("control socket: too many connections; closing a new one".into());
-                continue;
+                let made_room = self.make_room(ep);
+                let text = if made_room {
+                    format!(
+                        "control socket: more than {MAX_CONNECTIONS} clients at once; closing \
+                         the oldest ones that have not sent a request"
+                    )
+                } else {
+                    format!(
+                        "control socket: {MAX_CONNECTIONS} clients at once, each with its \
+                         request; closing new ones"
+                    )
+                };
+                notes.extend(self.flood.note(now, text));
+                if !made_room {
+                    continue;
+                }
             }
             if stream.set_nonblocking(true).is_err() {
                 continue;
@@ -210,6 +258,29 @@ impl ControlServer {
             );
         }
         notes
+    }
+
+    /// With every slot taken, a new client takes the slot of the oldest one that has not
+    /// sent its request yet (a real client sends it at once, so silent or dribbling clients
+    /// cannot keep `tend status` out). False when every client has made its request.
+    fn make_room(&mut self, ep: &OwnedFd) -> bool {
+        let oldest = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::Reading)
+            .min_by_key(|&(&id, c)| (c.opened, id))
+            .map(|(&id, _)| id);
+        let Some(id) = oldest else {
+            return false;
+        };
+        let message = format!(
+            "closed: more than {MAX_CONNECTIONS} clients at once, and this one had not sent \
+             its request"
+        );
+        self.reply(ep, id, &proto::Response::Error { message });
+        // A reply the client does not take at once keeps the slot until then: close it.
+        self.close(ep, id);
+        true
     }
 
     fn check_peer(&self, stream: &UnixStream) -> Result<(), String> {
@@ -385,8 +456,9 @@ impl ControlServer {
             match (&c.stream).write(&c.output) {
                 Ok(0) => break,
                 Ok(n) => {
-                    let written: Vec<u8> = c.output.drain(..n.min(c.output.len())).collect();
-                    c.mid_line = written.last() != Some(&b'\n');
+                    let n = n.min(c.output.len());
+                    c.mid_line = c.output.get(n - 1) != Some(&b'\n');
+                    c.output.drain(..n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
