@@ -840,6 +840,45 @@ fn a_flood_of_silent_clients_does_not_keep_status_out() {
     t.shutdown();
 }
 
+/// `tend restart` of a forking daemon (`pid-file`) answers once the new daemon is followed,
+/// with the daemon's pid, so the next request finds it up; the daemon is not said to be
+/// spawned.
+#[test]
+fn restarting_a_forking_daemon_answers_with_the_daemons_pid() {
+    let daemon = "[services.daemon]\n\
+        command = [\"sh\", \"-c\", \"sleep 0.2; setsid sleep 1000 </dev/null >/dev/null 2>&1 & \
+        echo $! > $DIR/d.pid\"]\n\
+        pid-file = \"d.pid\"\n";
+    let mut t = Tend::start(daemon);
+    let read_pid = || {
+        std::fs::read_to_string(t.path("d.pid"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    t.wait_log("following its daemon");
+    let first = read_pid();
+    let out = t.ok(&["restart", "daemon"]);
+    let second = read_pid();
+    assert_ne!(
+        first, second,
+        "a new daemon wrote its pid before the answer"
+    );
+    assert!(
+        out.stdout.contains(&format!("running (pid {second})")),
+        "{out:?}"
+    );
+    let err = t.t.stderr();
+    assert!(
+        err.contains(&format!(
+            "'daemon' forked: following its daemon, pid {second}"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(&format!("with pid {second}")), "{err}");
+    t.shutdown();
+}
+
 #[test]
 fn sighup_reloads_too() {
     let mut t = Tend::start(BEFORE);

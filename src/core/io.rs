@@ -149,6 +149,12 @@ pub enum Note {
         name: String,
         pid: Pid,
     },
+    /// The daemon a `pid-file` service's started process left is followed as its main
+    /// process (it was not spawned by tend).
+    Adopted {
+        name: String,
+        pid: Pid,
+    },
     SpawnFailed {
         name: String,
         message: String,
@@ -257,7 +263,10 @@ impl Note {
             Note::Unhealthy { .. } => Level::Error,
             Note::Ready { .. } => Level::Debug,
             Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
-            Note::Spawned { .. } | Note::ServiceExited { .. } | Note::Exiting { .. } => Level::Info,
+            Note::Spawned { .. }
+            | Note::Adopted { .. }
+            | Note::ServiceExited { .. }
+            | Note::Exiting { .. } => Level::Info,
             Note::Forwarded { .. }
             | Note::OrphanReaped { .. }
             | Note::SignalIgnored { .. }
@@ -307,6 +316,9 @@ impl fmt::Display for Note {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Note::Spawned { name, pid } => write!(f, "spawned '{name}' with pid {pid}"),
+            Note::Adopted { name, pid } => {
+                write!(f, "'{name}' forked: following its daemon, pid {pid}")
+            }
             Note::SpawnFailed { name, message } => write!(f, "cannot run '{name}': {message}"),
             Note::ServiceExited { name, pid, status } => {
                 write!(f, "'{name}' (pid {pid}) ended: {status}")

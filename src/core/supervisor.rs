@@ -787,7 +787,13 @@ impl Supervisor {
                     };
                     self.pids.insert(pid, svc);
                     let name = name();
-                    self.log(Note::Spawned { name, pid });
+                    // A pid-file service whose started process has handed over: this pid is
+                    // the daemon it left, which tend did not spawn.
+                    if self.services[svc.0].launcher.is_some() {
+                        self.log(Note::Adopted { name, pid });
+                    } else {
+                        self.log(Note::Spawned { name, pid });
+                    }
                 }
                 Effect::Untrack(pid) => {
                     self.pids.remove(&pid);
@@ -903,12 +909,21 @@ impl Supervisor {
             return;
         }
         let service = &self.services[svc.0];
+        // A pid-file service runs once its daemon is followed, not while the process that
+        // starts the daemon runs: answering then gave the launcher's pid, and a client
+        // acting on the answer found the daemon not there yet.
+        let launching = self.spec.services[svc.0].pid_file.is_some() && service.launcher.is_none();
         let mut done = Vec::new();
         for (k, p) in self.pending.iter_mut().enumerate() {
             if !p.waiting.contains(&svc) {
                 continue;
             }
             let verdict = match (p.op, &service.state) {
+                (ControlOp::Start | ControlOp::Restart, ServiceState::Running { .. })
+                    if launching =>
+                {
+                    None
+                }
                 (ControlOp::Start | ControlOp::Restart, ServiceState::Running { pid, .. }) => {
                     Some((true, format!("running (pid {pid})")))
                 }

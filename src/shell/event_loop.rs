@@ -346,9 +346,6 @@ impl Loop {
                     pid,
                     pgid,
                 } => {
-                    let name = self.sup.name(svc);
-                    let text = format!("'{name}' forked: following its daemon, pid {}", pid.0);
-                    self.say(Level::Info, &text);
                     self.service_pids.insert(pid, svc);
                     self.sup.handle(
                         now,

@@ -733,6 +733,47 @@ fn a_forking_daemon_is_followed_through_its_pid_file() {
     graceful_shutdown_to_exit(&mut sup, 6_020, 0);
 }
 
+/// `tend restart` of a pid-file service answers once the new daemon is followed, with its
+/// pid, not when the process that starts it runs; the daemon is logged as followed, not as
+/// spawned.
+#[test]
+fn a_restart_of_a_forking_daemon_answers_once_the_daemon_is_followed() {
+    let mut sup = running(vec![daemon("nginx")]);
+    exited(&mut sup, 30, 100, OK);
+    drain(&mut sup);
+    adopted(&mut sup, 40, 0, 1, 150, 150);
+    let notes: Vec<String> = std::iter::from_fn(|| sup.poll_action())
+        .filter_map(|a| match a {
+            Action::Log(note) => Some(note.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes, ["'nginx' forked: following its daemon, pid 150"]);
+    let id = RequestId(7);
+    sup.control(at(1_000), Some(id), ControlOp::Restart, &[svc(0)])
+        .unwrap();
+    assert_eq!(drain(&mut sup), vec![group(150, Signal::TERM)]);
+    exited(&mut sup, 1_010, 150, OK);
+    group_empty(&mut sup, 1_010, 150);
+    assert_eq!(drain(&mut sup), vec![spawn(0, 2)]);
+    spawned(&mut sup, 1_011, 0, 2, 200);
+    assert_eq!(drain(&mut sup), vec![], "no answer while the launcher runs");
+    exited(&mut sup, 1_020, 200, OK);
+    assert_eq!(drain(&mut sup), vec![read_pid_file(0, 2)]);
+    adopted(&mut sup, 1_030, 0, 2, 250, 250);
+    assert_eq!(
+        drain(&mut sup),
+        vec![Action::Reply {
+            id,
+            results: vec![ControlResult {
+                svc: svc(0),
+                ok: true,
+                message: "running (pid 250)".into(),
+            }],
+        }]
+    );
+}
+
 #[test]
 fn a_daemon_whose_pid_file_never_names_it_is_a_failed_start() {
     let mut sup = running(vec![daemon("fpm")]);
