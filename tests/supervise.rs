@@ -813,3 +813,39 @@ fn the_example_configurations_are_valid() {
         );
     }
 }
+
+/// When saving the `[tend.shm]` segments fails at the end, tend exits 1, and the exit code it
+/// reports is the one it exits with: said last, after the save.
+#[test]
+fn a_failed_shm_save_is_reported_before_the_exit_code() {
+    let s = Setup::new(&format!(
+        r#"
+[tend.shm]
+file = "state/shm.bin"
+keys = [0x7e58]
+
+[services.legacy]
+command = ["python3", "{}", "create", "0x7e58", "state"]
+"#,
+        helper("shm.py").display()
+    ));
+    std::fs::create_dir(s.path("state")).unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--ipc", "--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg(tend_bin())
+        .args(["run", s.config.to_str().unwrap()]);
+    let mut t = Running::start(cmd);
+    wait_log(&t, "legacy | created");
+    // Where the segments were to be saved is gone.
+    std::fs::remove_dir(s.path("state")).unwrap();
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 1, "{}", t.stderr());
+    let err = t.stderr();
+    let tend_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("tend: ")).collect();
+    assert_eq!(
+        tend_lines.last(),
+        Some(&"tend: info: exiting with code 1"),
+        "{err}"
+    );
+    assert!(!err.contains("exiting with code 0"), "{err}");
+}

@@ -182,9 +182,6 @@ pub enum Note {
     KillingDescendants,
     /// Leftovers were SIGKILLed but not all were reaped in time; tend exits anyway.
     ExitingWithUnreaped,
-    Exiting {
-        code: u8,
-    },
     /// Supervisor mode: a signal that means nothing to tend.
     SignalIgnored {
         signal: Signal,
@@ -263,10 +260,7 @@ impl Note {
             Note::Unhealthy { .. } => Level::Error,
             Note::Ready { .. } => Level::Debug,
             Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
-            Note::Spawned { .. }
-            | Note::Adopted { .. }
-            | Note::ServiceExited { .. }
-            | Note::Exiting { .. } => Level::Info,
+            Note::Spawned { .. } | Note::Adopted { .. } | Note::ServiceExited { .. } => Level::Info,
             Note::Forwarded { .. }
             | Note::OrphanReaped { .. }
             | Note::SignalIgnored { .. }
@@ -347,7 +341,6 @@ impl fmt::Display for Note {
                     "some processes did not die after SIGKILL; exiting anyway"
                 )
             }
-            Note::Exiting { code } => write!(f, "exiting with code {code}"),
             // After a run that lasted start-secs nothing counts as a failed start yet.
             Note::Restarting {
                 name,

@@ -1055,7 +1055,6 @@ impl Supervisor {
             }));
             self.actions.push_back(Action::Reply { id: p.id, results });
         }
-        self.log(Note::Exiting { code });
         self.actions.push_back(Action::Exit(code));
         self.phase = Phase::Exited;
     }

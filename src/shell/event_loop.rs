@@ -171,6 +171,8 @@ impl Loop {
                         }
                     }
                 }
+                // Said last: saving the segments above may still change the code.
+                self.say(Level::Info, &format!("exiting with code {code}"));
                 if let Some(logs) = &mut self.ctx.logs {
                     logs.finish(FINAL_FLUSH);
                 }

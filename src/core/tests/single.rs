@@ -334,7 +334,6 @@ fn notes_trace_a_whole_run() {
             "spawned 'app' with pid 10",
             "reaped zombie pid 33 (exit code 0)",
             "'app' (pid 10) ended: exit code 1",
-            "exiting with code 1",
         ]
     );
 }
