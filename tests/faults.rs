@@ -539,6 +539,13 @@ impl PipeReader {
         String::from_utf8_lossy(&self.data.lock().unwrap()).into_owned()
     }
 
+    /// Whether the last 64 KiB read hold `needle`.
+    fn tail_contains(&self, needle: &str) -> bool {
+        let data = self.data.lock().unwrap();
+        let tail = &data[data.len().saturating_sub(1 << 16)..];
+        tail.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
     /// Reads to the end (the writer gone) and returns everything.
     fn finish(mut self, limit: Duration) -> String {
         self.set_reading(true);
@@ -1467,4 +1474,44 @@ stop-timeout = "1s"
     let (nums, bad) = numbers(&t.stdout(), "steady");
     p.result(contiguous("steady's lines on stdout", &nums, &bad, Some(1)));
     p.finish(&t);
+}
+
+/// Regression: while tend's stdout is a pipe nobody reads, tend stops reading the services
+/// (back-pressure); a line the service had only half written at that moment must not be
+/// flushed as a line of its own when it sits waiting (it is not a writer that stopped
+/// mid-line, it is tend that stopped reading).
+#[test]
+fn a_stalled_stdout_never_cuts_a_line() {
+    const N: u64 = 200_000;
+    let services = format!(
+        r#"
+[services.flood]
+command = ["seq", "-f", "L%07.0f", "1", "{N}"]
+restart = "never"
+
+[services.idle]
+command = ["sleep", "1000"]
+"#
+    );
+    let (mut t, pipe) = Tend::start(&services, Stdout::Pipe, None);
+    let reader = PipeReader::new(pipe.unwrap(), false);
+    std::thread::sleep(Duration::from_millis(1500)); // the stall
+    reader.set_reading(true);
+    let last = format!("flood | L{N:07}\n");
+    wait_for("the flood's last line", Duration::from_secs(30), || {
+        reader.tail_contains(&last).then_some(())
+    });
+    send(t.pid, "TERM");
+    let _ = t.wait_exit(LIMIT);
+    let text = reader.finish(Duration::from_secs(5));
+    let mut expected = 1;
+    for line in text.lines().filter(|l| l.starts_with("flood ")) {
+        let want = format!("flood | L{expected:07}");
+        assert_eq!(
+            line, want,
+            "line {expected} of the flood did not arrive whole and in its place"
+        );
+        expected += 1;
+    }
+    assert_eq!(expected - 1, N, "lines of the flood that arrived");
 }
