@@ -306,6 +306,23 @@ fn nofile_leaving(pid: i32, free: usize) -> u64 {
     }
 }
 
+/// Lowers RLIMIT_NOFILE of process `pid` so that it can open exactly `free` more
+/// descriptors, checked once it is set (a descriptor open for a moment when it was measured
+/// would leave a hole below the limit). Returns the limit.
+fn starve(pid: i32, free: usize, hard: u64) -> u64 {
+    for _ in 0..50 {
+        let limit = nofile_leaving(pid, free);
+        set_nofile(pid, limit, hard);
+        std::thread::sleep(Duration::from_millis(50));
+        let open = fds(pid);
+        let holes = (0..limit as i32).filter(|n| !open.contains(n)).count();
+        if holes == free {
+            return limit;
+        }
+    }
+    panic!("could not leave exactly {free} free descriptor(s) to tend");
+}
+
 /// RLIMIT_NOFILE of process `pid`: (soft, hard).
 fn nofile(pid: i32) -> (u64, u64) {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
@@ -390,6 +407,19 @@ fn contiguous(what: &str, nums: &[u64], bad: &[String], first: Option<u64>) -> R
         }
     }
     Ok(())
+}
+
+/// What tend said last: a panic's message if there is one, and the last line.
+fn last_words(text: &str) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let mut words: Vec<&str> = Vec::new();
+    for (i, line) in all.iter().enumerate() {
+        if line.contains("panicked at") {
+            words.extend(&all[i..(i + 2).min(all.len())]);
+        }
+    }
+    words.extend(all.last());
+    words.join("\n")
 }
 
 /// tend's own lines (`tend: LEVEL: ...`) in `text` that contain `needle`.
@@ -724,7 +754,7 @@ health = {{ tcp = "127.0.0.1:{port}", interval = "100ms", timeout = "100ms" }}
     // every control connection need one.
     let mark = t.stderr_mark();
     let fault = Instant::now();
-    set_nofile(t.pid, nofile_leaving(t.pid, 0), hard);
+    starve(t.pid, 0, hard);
     let before = starts(&t);
     let answered = t.status(Duration::from_secs(2));
     p.check(
@@ -787,19 +817,15 @@ health = {{ tcp = "127.0.0.1:{port}", interval = "100ms", timeout = "100ms" }}
     if t.alive() {
         t.rewrite(&format!("{services}{}", counter("added", "0.01", "")));
         let mark = t.stderr_mark();
-        set_nofile(t.pid, nofile_leaving(t.pid, 2), hard);
+        starve(t.pid, 2, hard);
         let reply = t.client(&["reload"], Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(500));
         if !t.alive() {
-            let (_, code) = t.wait_exit(Duration::from_secs(1)).unwrap();
+            let status = t.launcher.wait().unwrap();
             p.fail(format!(
-                "tend died (exit code {code:?}) during a reload without descriptors; the \
-                 reload answered {reply:?}; its last words:\n{}",
-                {
-                    let err = t.stderr_since(mark);
-                    let all: Vec<&str> = err.lines().collect();
-                    all[all.len().saturating_sub(8)..].join("\n")
-                }
+                "tend died ({status}) during a reload without descriptors; the reload \
+                 answered {reply:?}; its last words:\n{}",
+                last_words(&t.stderr_since(mark))
             ));
         } else {
             set_nofile(t.pid, soft, hard);
@@ -1205,6 +1231,9 @@ command = ["python3", "$COUNTER", "0", "$DIR/progress"]
         format!("the slowest `tend status` took {slowest:?}"),
     );
     p.check(t.alive(), "tend died while nobody read its stdout");
+    for (n, line) in messages(&t.stderr_since(0), "") {
+        p.check(n == 1, format!("tend said {n} times: {line}"));
+    }
     // Held back: in the second half of the hold, the writer made no progress.
     let late: Vec<Option<u64>> = samples
         .iter()
@@ -1323,6 +1352,9 @@ command = ["python3", "-c", "import sys, time\nw = sys.stdout.buffer\nb = b'x' *
         format!("{unanswered} `tend status` went unanswered"),
     );
     p.check(t.alive(), "tend died of the long line");
+    for (n, line) in messages(&t.stderr_since(0), "") {
+        p.check(n == 1, format!("tend said {n} times: {line}"));
+    }
     t.shutdown(&mut p);
     let foreign = reader.join().unwrap();
     p.check(
