@@ -11,6 +11,7 @@
 use crate::config::ShmSettings;
 use crate::sys::shm::{self, Segment};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 9] = b"TENDSHM1\n";
@@ -193,11 +194,20 @@ fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let written = (|| {
+        // The segments' own modes protect them while they live; on disk the file is for
+        // tend alone, whatever the umask. A temporary file left by a crash may have any
+        // mode, so it goes first and the new one is made afresh (O_EXCL: no symlink followed).
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .mode(0o600)
             .open(&tmp)?;
+        // The umask can only take bits away; make it exactly 0600.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         f.write_all(data)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -272,6 +282,29 @@ mod tests {
         let err = restore(&settings).unwrap_err();
         assert!(err.contains("nothing was started"), "{err}");
         assert_eq!(std::fs::read(&settings.file).unwrap(), b"TENDSHM1\ngarbage");
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn the_file_is_for_tend_alone_whatever_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shm.bin");
+        write_atomically(&file, b"first").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        // An earlier file and a temporary file left by a crash, both readable by all: neither
+        // mode may carry over.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let tmp = dir.path().join("shm.bin.tmp");
+        std::fs::write(&tmp, b"left over").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_atomically(&file, b"second").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::read(&file).unwrap(), b"second");
+        assert!(!tmp.exists());
     }
 
     #[test]
