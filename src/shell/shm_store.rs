@@ -9,6 +9,7 @@
 //! save overwrite it.
 
 use crate::config::ShmSettings;
+use crate::core::Level;
 use crate::sys::shm::{self, Segment};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -112,14 +113,17 @@ pub fn show_key(key: i32) -> String {
 }
 
 /// At start, before any service: makes the saved segments again. Returns what to tell the
-/// operator; an error means tend must not start.
-pub fn restore(settings: &ShmSettings) -> Result<Vec<String>, String> {
+/// operator, each note with its level: a saved segment that is not made again is a warning,
+/// because the next save replaces the file without its saved bytes. An error means tend
+/// must not start.
+pub fn restore(settings: &ShmSettings) -> Result<Vec<(Level, String)>, String> {
     let file = settings.file.display();
     let data = match std::fs::read(&settings.file) {
         Ok(data) => data,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(vec![format!(
-                "shared memory: {file} does not exist yet; nothing to restore"
+            return Ok(vec![(
+                Level::Info,
+                format!("shared memory: {file} does not exist yet; nothing to restore"),
             )]);
         }
         Err(e) => return Err(format!("shared memory: cannot read {file}: {e}")),
@@ -134,18 +138,29 @@ pub fn restore(settings: &ShmSettings) -> Result<Vec<String>, String> {
     for segment in &segments {
         let key = show_key(segment.key);
         if !settings.keys.contains(&segment.key) {
-            notes.push(format!(
-                "shared memory: segment {key} in {file} is not in shm.keys; not restored"
+            notes.push((
+                Level::Warn,
+                format!(
+                    "shared memory: segment {key} in {file} is not in shm.keys; not restored, \
+                     and the next save leaves it out"
+                ),
             ));
             continue;
         }
         match shm::create(segment) {
-            Ok(()) => notes.push(format!(
-                "shared memory: restored segment {key} ({} bytes) from {file}",
-                segment.bytes.len()
+            Ok(()) => notes.push((
+                Level::Info,
+                format!(
+                    "shared memory: restored segment {key} ({} bytes) from {file}",
+                    segment.bytes.len()
+                ),
             )),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => notes.push(format!(
-                "shared memory: segment {key} already exists; left as it is, not restored"
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => notes.push((
+                Level::Warn,
+                format!(
+                    "shared memory: segment {key} already exists; left as it is, not restored \
+                     from {file}, and the next save replaces the saved one with it"
+                ),
             )),
             Err(e) => {
                 return Err(format!(
@@ -277,11 +292,64 @@ mod tests {
             file: dir.path().join("shm.bin"),
             keys: vec![0x1234],
         };
-        assert!(restore(&settings).unwrap()[0].contains("does not exist yet"));
+        let notes = restore(&settings).unwrap();
+        assert_eq!(notes[0].0, Level::Info);
+        assert!(notes[0].1.contains("does not exist yet"));
         std::fs::write(&settings.file, b"TENDSHM1\ngarbage").unwrap();
         let err = restore(&settings).unwrap_err();
         assert!(err.contains("nothing was started"), "{err}");
         assert_eq!(std::fs::read(&settings.file).unwrap(), b"TENDSHM1\ngarbage");
+    }
+
+    /// A segment that is already there when tend starts wins over the saved one, and the next
+    /// save replaces the saved bytes: the operator must hear of it at the default verbosity.
+    #[test]
+    fn a_segment_in_the_way_of_a_restore_is_a_warning() {
+        // A key unlikely to be in use; the test runs in the host's IPC namespace.
+        let key = 0x7e4e_0000 | (std::process::id() as i32 & 0xffff);
+        let remove = || shm::remove(key);
+        remove();
+        let dir = tempfile::tempdir().unwrap();
+        let settings = ShmSettings {
+            file: dir.path().join("shm.bin"),
+            keys: vec![key],
+        };
+        let (uid, gid) = (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        );
+        let saved = Segment {
+            key,
+            mode: 0o600,
+            uid,
+            gid,
+            bytes: b"saved".to_vec(),
+        };
+        let unlisted = Segment {
+            key: key ^ 0x0100_0000,
+            ..saved.clone()
+        };
+        std::fs::write(&settings.file, encode(&[unlisted, saved.clone()])).unwrap();
+        shm::create(&Segment {
+            bytes: b"other".to_vec(),
+            ..saved
+        })
+        .unwrap();
+        let notes = restore(&settings);
+        let there = shm::read(key);
+        remove();
+        let notes = notes.unwrap();
+        assert_eq!(
+            there.unwrap().unwrap().bytes,
+            b"other",
+            "the segment was touched"
+        );
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes[0].0, Level::Warn, "{notes:?}");
+        assert!(notes[0].1.contains("is not in shm.keys"), "{notes:?}");
+        assert_eq!(notes[1].0, Level::Warn, "{notes:?}");
+        assert!(notes[1].1.contains("already exists"), "{notes:?}");
+        assert!(notes[1].1.contains("next save replaces"), "{notes:?}");
     }
 
     fn mode(path: &Path) -> u32 {
