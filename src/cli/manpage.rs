@@ -74,7 +74,8 @@ const SYNOPSIS: &str = "\
 tend [-s] [-p SIGNAL] [-v]... [-w] [-g] [-e EXIT_CODE]... [--stop-descendants[=GRACE]] [--] PROGRAM [ARGS]...
 tend run [-v|-q] [FILE]
 tend check FILE
-tend status|start|stop|restart|signal|logs|reload|shutdown [OPTIONS] ...
+tend status|start|stop|restart|signal|logs|reload|shutdown|health [OPTIONS] ...
+tend import FORMAT PATH
 tend completions SHELL
 tend man";
 
@@ -202,6 +203,13 @@ mod tests {
         for sub in super::commands::command().get_subcommands() {
             let heading = format!(".SS \"tend {}", sub.get_name());
             assert!(page.contains(&heading), "{heading} missing");
+            let name = sub.get_name();
+            assert!(
+                super::SYNOPSIS
+                    .lines()
+                    .any(|l| l.split([' ', '|']).any(|w| w == name)),
+                "{name} missing from SYNOPSIS"
+            );
         }
         for text in ["TEND_SOCKET", "\\-\\-no\\-wait", "EXIT STATUS", "PROGRAM"] {
             assert!(page.contains(text), "{text} missing");
