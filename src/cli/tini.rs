@@ -164,6 +164,9 @@ tini. The commands supervise services from a TOML file and talk to them.
 
 Commands (`tend COMMAND --help` for more):
 {commands}
+The commands that talk to tend take --socket PATH, --json and --timeout DURATION
+before COMMAND too: `tend --socket PATH status` is `tend status --socket PATH`.
+
 Options:
   --version          Print the version and exit.
   -h, --help         Print this help and exit.
