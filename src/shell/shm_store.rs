@@ -8,6 +8,8 @@
 //! saved segments stops tend from starting: starting without the state would let the next
 //! save overwrite it.
 
+#![warn(clippy::indexing_slicing)]
+
 use crate::config::ShmSettings;
 use crate::core::Level;
 use crate::sys::shm::{self, Segment};
@@ -41,16 +43,14 @@ pub fn decode(data: &[u8]) -> Result<Vec<Segment>, String> {
         .checked_sub(8)
         .filter(|n| *n >= MAGIC.len() + 4)
         .ok_or("too short")?;
-    let (body, sum) = data.split_at(body_len);
-    if !body.starts_with(MAGIC) {
+    let (body, sum) = data.split_at_checked(body_len).ok_or("too short")?;
+    let Some(segments) = body.strip_prefix(MAGIC) else {
         return Err("not a file of saved segments".into());
-    }
+    };
     if fnv1a(body).to_le_bytes() != sum {
         return Err("its checksum does not match (truncated or damaged)".into());
     }
-    let mut r = Reader {
-        data: &body[MAGIC.len()..],
-    };
+    let mut r = Reader { data: segments };
     let count = r.u32()?;
     let mut segments = Vec::new();
     for _ in 0..count {
@@ -74,30 +74,31 @@ pub fn decode(data: &[u8]) -> Result<Vec<Segment>, String> {
     Ok(segments)
 }
 
+const ENDS_EARLY: &str = "it ends in the middle of a segment";
+
 struct Reader<'a> {
     data: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.data.len() < n {
-            return Err("it ends in the middle of a segment".into());
-        }
-        let (head, rest) = self.data.split_at(n);
+        let (head, rest) = self.data.split_at_checked(n).ok_or(ENDS_EARLY)?;
         self.data = rest;
         Ok(head)
     }
 
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let (head, rest) = self.data.split_first_chunk::<N>().ok_or(ENDS_EARLY)?;
+        self.data = rest;
+        Ok(*head)
+    }
+
     fn u32(&mut self) -> Result<u32, String> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.array().map(u32::from_le_bytes)
     }
 
     fn u64(&mut self) -> Result<u64, String> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
+        self.array().map(u64::from_le_bytes)
     }
 }
 
