@@ -619,6 +619,20 @@ fn the_socket_comes_from_the_flag_then_the_environment() {
         &["status", "web", "--socket", t.sock.to_str().unwrap()],
     );
     assert_eq!(out.code, 0, "--socket wins over $TEND_SOCKET: {out:?}");
+    // The connection options may come before the command as well.
+    let sock = t.sock.to_str().unwrap();
+    let out = with_env(&bad, &["--socket", sock, "status", "web"]);
+    assert_eq!(out.code, 0, "tend --socket X status: {out:?}");
+    assert!(out.stdout.contains("web"), "{out:?}");
+    let out = with_env(&bad, &["--json", &format!("--socket={sock}"), "status"]);
+    assert_eq!(out.code, 0, "tend --json --socket=X status: {out:?}");
+    assert!(out.stdout.starts_with('{'), "{out:?}");
+    let out = with_env(&bad, &["--socket", sock]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("must be followed by a command"),
+        "{out:?}"
+    );
     let out = with_env(&bad, &["status"]);
     assert_eq!(out.code, 1);
     assert!(

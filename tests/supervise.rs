@@ -554,6 +554,77 @@ command = ["python3", "{}", "{mode}", "0x7e57", "kept state"]
 
 /// A service writing as fast as it can while tend's stdout is read slowly: every line
 /// arrives exactly once, in order, whole.
+/// A cgroup v1 `pids` group of its own with a process limit, removed when dropped (after
+/// every process in it is gone).
+struct PidsCgroup(std::path::PathBuf);
+
+impl PidsCgroup {
+    fn new(max: u32) -> Option<PidsCgroup> {
+        let root = Path::new("/sys/fs/cgroup/pids");
+        if !root.join("cgroup.procs").exists() {
+            return None;
+        }
+        let dir = root.join(format!("tend-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        let group = PidsCgroup(dir);
+        std::fs::write(group.0.join("pids.max"), max.to_string()).ok()?;
+        Some(group)
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let current = self.0.join("pids.current");
+        let start = Instant::now();
+        while std::fs::read_to_string(&current).is_ok_and(|n| n.trim() != "0")
+            && start.elapsed() < LIMIT
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// tend's own fork refused at the process limit (a pids cgroup here, as a container's
+/// `--pids-limit`) is reported as tend's failure, not as the program's.
+#[test]
+fn a_fork_refused_at_the_process_limit_is_said_to_be_tends() {
+    let Some(cgroup) = PidsCgroup::new(4) else {
+        eprintln!("skipped: no cgroup v1 pids controller to make a group in");
+        return;
+    };
+    let s = Setup::new(
+        r#"
+[services.svc1]
+command = "sleep 1000"
+
+[services.svc2]
+command = "sleep 1000"
+
+[services.svc3]
+command = "sleep 1000"
+restart = "never"
+"#,
+    );
+    // In the group: unshare, tend, svc1 and svc2. svc3's fork is the fifth process.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"echo $$ > "$0" && exec "$@""#)
+        .arg(cgroup.0.join("cgroup.procs"))
+        .args(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg(tend_bin())
+        .args(["run", s.config.to_str().unwrap()]);
+    let mut t = Running::start(cmd);
+    wait_log(
+        &t,
+        "cannot run 'svc3': fork failed: Resource temporarily unavailable \
+         (process limit reached?)",
+    );
+    assert!(!t.stderr().contains("sleep:"), "{}", t.stderr());
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+}
+
 #[test]
 fn no_line_is_lost_when_tends_stdout_is_slow() {
     const N: usize = 200_000;

@@ -34,6 +34,53 @@ pub fn is_client_command(first: Option<&OsString>) -> bool {
         .is_some_and(|a| CLIENT_COMMANDS.contains(&a))
 }
 
+/// `tend --socket PATH status ...` means `tend status --socket PATH ...`: the options every
+/// command that talks to tend accepts ([`Conn`]: `--socket`, `--json`, `--timeout`) may come
+/// before the command too. Returns the command line with them moved to just after the
+/// command's name, or `None` when it does not start with one of them (tini's command line,
+/// where none of them is an option, is never touched). `Err` when no client command follows.
+pub fn options_before_command(args: &[OsString]) -> Option<Result<Vec<OsString>, String>> {
+    let conn = Conn::augment_args(clap::Command::new("conn"));
+    let mut taken = 0;
+    while let Some(arg) = args.get(taken).and_then(|a| a.to_str()) {
+        let Some((name, value)) = arg.strip_prefix("--").map(|a| match a.split_once('=') {
+            Some((name, _)) => (name, true),
+            None => (a, false),
+        }) else {
+            break;
+        };
+        let Some(option) = conn.get_arguments().find(|o| o.get_long() == Some(name)) else {
+            break;
+        };
+        taken += if option.get_action().takes_values() && !value {
+            2
+        } else {
+            1
+        };
+    }
+    if taken == 0 {
+        return None;
+    }
+    let Some((command, rest)) = args.get(taken..).and_then(|a| a.split_first()) else {
+        return Some(Err(format!(
+            "{} must be followed by a command that talks to tend, such as status",
+            args.first()?.to_string_lossy()
+        )));
+    };
+    if !is_client_command(Some(command)) {
+        return Some(Err(format!(
+            "{} must be followed by a command that talks to tend, such as status, not {:?}",
+            args.first()?.to_string_lossy(),
+            command.to_string_lossy()
+        )));
+    }
+    let mut moved = Vec::with_capacity(args.len());
+    moved.push(command.clone());
+    moved.extend(args.iter().take(taken).cloned());
+    moved.extend(rest.iter().cloned());
+    Some(Ok(moved))
+}
+
 /// How long a client waits for tend's answer unless `--timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -346,6 +393,85 @@ mod tests {
         assert!(!is_client_command(Some(&OsString::from("--"))));
         assert!(!is_client_command(Some(&OsString::from("sleep"))));
         assert!(!is_client_command(None));
+    }
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn connection_options_may_come_before_the_command() {
+        let moved = |args: &[&str]| options_before_command(&os(args));
+        assert_eq!(
+            moved(&["--socket", "/x.sock", "status", "web"]),
+            Some(Ok(os(&["status", "--socket", "/x.sock", "web"])))
+        );
+        assert_eq!(
+            moved(&[
+                "--json",
+                "--socket=/x.sock",
+                "--timeout",
+                "2s",
+                "signal",
+                "HUP",
+                "a"
+            ]),
+            Some(Ok(os(&[
+                "signal",
+                "--json",
+                "--socket=/x.sock",
+                "--timeout",
+                "2s",
+                "HUP",
+                "a"
+            ])))
+        );
+        // The value of --socket may be a command's name.
+        assert_eq!(
+            moved(&["--socket", "status", "status"]),
+            Some(Ok(os(&["status", "--socket", "status"])))
+        );
+        let Sub::Status(s) = parse(&["status", "--socket", "/x.sock", "--json", "web"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(s.names, ["web"]);
+        assert_eq!(s.conn.socket, Some(PathBuf::from("/x.sock")));
+        assert!(s.conn.json);
+        // No client command after them.
+        for bad in [
+            &["--socket", "/x.sock"][..],
+            &["--socket"],
+            &["--json", "sleep", "1"],
+            &["--json", "--", "status"],
+            &["--socket", "/x.sock", "run", "tend.toml"],
+        ] {
+            let err = moved(bad).unwrap().unwrap_err();
+            assert!(
+                err.contains("must be followed by a command"),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
+    /// tini's command lines never start with a client option: they are left alone.
+    #[test]
+    fn tini_command_lines_are_not_touched() {
+        for args in [
+            &["--", "status"][..],
+            &["-s", "--", "sleep", "1"],
+            &["-g", "--", "sleep", "1"],
+            &["-vvv", "--", "sleep", "1"],
+            &["--stop-descendants=1s", "sleep", "1"],
+            &["--version"],
+            &["--help"],
+            &["-h"],
+            &["sleep", "--json"],
+            &["status", "--socket", "/x"],
+            &[],
+        ] {
+            assert_eq!(options_before_command(&os(args)), None, "{args:?}");
+        }
     }
 
     #[test]

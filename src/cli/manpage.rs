@@ -11,19 +11,30 @@ use std::io::{self, Write};
 const EXIT_STATUS: &[(&str, &str)] = &[
     (
         "tini mode",
-        "the child's exit code, 128+N if signal N killed it, 1 if tend itself failed",
+        "the child's exit code: 128+N if signal N killed it, 127 if PROGRAM was not found, 126 \
+         if it could not be run, 0 for a code given with -e; 1 on a usage error or when tend \
+         itself failed",
     ),
     (
         "tend run",
-        "0 after a graceful shutdown, the exit code of a critical service that ended, 2 when \
-         the configuration does not load",
+        "0 after a graceful shutdown, or when every service ended successfully; the exit code \
+         of a critical service that ended for good (128+N if signal N killed it, 127 or 126 if \
+         it could not be started, 1 if it failed with exit code 0); 1 on a usage error or when \
+         tend cannot start: no log pipes, an http address that cannot be bound, or a \
+         [tend.shm] file that cannot be restored (refused rather than let the next save \
+         overwrite it); 1 in place of 0 when the [tend.shm] segments cannot be saved at exit; \
+         2 when the configuration does not load",
     ),
-    ("tend check", "0 when the file loads, 2 when it does not"),
+    (
+        "tend check",
+        "0 when the file loads, 2 when it does not, 1 on a usage error",
+    ),
     (
         "client commands",
         "0 on success; 1 when tend cannot be reached, answers with an error, or an operation \
-         failed; 2 on a usage error; 3 from tend status NAME... when a named service is not \
-         running",
+         failed (tend health: tend is not healthy; tend import: PATH cannot be read or \
+         converted); 2 on a usage error; 3 from tend status NAME... when a named service is \
+         not running",
     ),
 ];
 
@@ -63,7 +74,8 @@ const SYNOPSIS: &str = "\
 tend [-s] [-p SIGNAL] [-v]... [-w] [-g] [-e EXIT_CODE]... [--stop-descendants[=GRACE]] [--] PROGRAM [ARGS]...
 tend run [-v|-q] [FILE]
 tend check FILE
-tend status|start|stop|restart|signal|logs|reload|shutdown [OPTIONS] ...
+tend [--socket PATH] [--json] [--timeout DURATION] status|start|stop|restart|signal|logs|reload|shutdown|health [OPTIONS] ...
+tend import FORMAT PATH
 tend completions SHELL
 tend man";
 
@@ -191,9 +203,64 @@ mod tests {
         for sub in super::commands::command().get_subcommands() {
             let heading = format!(".SS \"tend {}", sub.get_name());
             assert!(page.contains(&heading), "{heading} missing");
+            let name = sub.get_name();
+            assert!(
+                super::SYNOPSIS
+                    .lines()
+                    .any(|l| l.split([' ', '|']).any(|w| w == name)),
+                "{name} missing from SYNOPSIS"
+            );
         }
         for text in ["TEND_SOCKET", "\\-\\-no\\-wait", "EXIT STATUS", "PROGRAM"] {
             assert!(page.contains(text), "{text} missing");
+        }
+    }
+
+    /// Every exit code tend uses is in EXIT STATUS, each with the mode that uses it.
+    #[test]
+    fn exit_status_lists_every_code() {
+        let text = |term: &str| {
+            super::EXIT_STATUS
+                .iter()
+                .find(|(t, _)| *t == term)
+                .map(|(_, text)| *text)
+                .unwrap_or_else(|| panic!("{term} missing"))
+        };
+        let tini = text("tini mode");
+        for code in ["128+N", "127", "126", "-e", "1 on a usage error"] {
+            assert!(tini.contains(code), "tini mode: {code} missing");
+        }
+        let run = text("tend run");
+        for code in [
+            "0 after a graceful shutdown",
+            "critical service",
+            "128+N",
+            "127 or 126",
+            "1 on a usage error",
+            "[tend.shm] file that cannot be restored",
+            "1 in place of 0 when the [tend.shm] segments cannot be saved",
+            "2 when the configuration does not load",
+        ] {
+            assert!(run.contains(code), "tend run: {code} missing");
+        }
+        assert_eq!(
+            super::super::supervise::CONFIG_ERROR,
+            2,
+            "the page says 2 for a configuration that does not load"
+        );
+        let check = text("tend check");
+        for code in ["0 when", "2 when", "1 on a usage error"] {
+            assert!(check.contains(code), "tend check: {code} missing");
+        }
+        let client = text("client commands");
+        for code in [
+            "0 on success",
+            "1 when",
+            "tend health",
+            "2 on a usage",
+            "3 from",
+        ] {
+            assert!(client.contains(code), "client commands: {code} missing");
         }
     }
 }

@@ -26,7 +26,17 @@ pub fn version_line() -> String {
 }
 
 pub fn main() -> c_int {
-    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let mut args: Vec<_> = std::env::args_os().skip(1).collect();
+    // `tend --socket PATH status` is `tend status --socket PATH`.
+    match commands::options_before_command(&args) {
+        None => {}
+        Some(Ok(moved)) => args = moved,
+        Some(Err(e)) => {
+            // A usage error of the client commands (clap's code), not of tini mode.
+            eprintln!("tend: error: {e}");
+            return 2;
+        }
+    }
     // A client (`tend status`, ...) is an ordinary program: it starts no child and leaves the
     // signal mask alone, so Ctrl-C ends `tend logs -f`. Only these names go to clap; anything
     // else keeps tini's getopt-style command line below.

@@ -138,8 +138,8 @@ pub fn run(
     if let Some(shm) = &loaded.settings.shm {
         match shm_store::restore(shm) {
             Ok(notes) => {
-                for note in notes {
-                    log.say(Level::Info, format_args!("{note}"));
+                for (level, note) in notes {
+                    log.say(level, format_args!("{note}"));
                 }
             }
             Err(e) => {

@@ -155,29 +155,34 @@ pub fn usage() -> String {
     format!(
         "{version}
 Usage: tend [OPTIONS] [--] PROGRAM [ARGS...]
-       tend run [FILE]          supervise the services of a TOML file
-       tend check FILE          validate a file, start nothing
-       tend status|start|stop|restart|signal|logs|reload|shutdown ...
-                                talk to a running `tend run` (see `tend status --help`)
-       tend completions SHELL | tend man
+       tend COMMAND [ARGS...]
        tend --version
 
-Runs PROGRAM as the child of an init that reaps zombies, forwards signals and exits
-with the child's exit code (128+N if signal N killed it). A drop-in for tini.
+Runs PROGRAM as the child of an init that reaps zombies, forwards signals and
+exits with the child's exit code (128+N if signal N killed it): a drop-in for
+tini. The commands supervise services from a TOML file and talk to them.
+
+Commands (`tend COMMAND --help` for more):
+{commands}
+The commands that talk to tend take --socket PATH, --json and --timeout DURATION
+before COMMAND too: `tend --socket PATH status` is `tend status --socket PATH`.
 
 Options:
   --version          Print the version and exit.
   -h, --help         Print this help and exit.
   -s                 Register as a child subreaper (automatic when not PID 1).
-  -p SIGNAL          Have the kernel send SIGNAL to tend when its parent dies, e.g. -p SIGKILL.
+  -p SIGNAL          Have the kernel send SIGNAL to tend when its parent dies,
+                     e.g. -p SIGKILL.
   -v                 More output on stderr; repeat for more (up to -vvv).
-  -w                 Print a warning for every zombie reaped that tend did not start.
+  -w                 Print a warning for every zombie reaped that tend did not
+                     start.
   -g                 Forward signals to the child's whole process group.
   -e EXIT_CODE       Report EXIT_CODE (0-255) as 0. May be repeated.
   -l                 Print the license and exit.
   --stop-descendants[=GRACE]
-                     When the child exits, SIGTERM the processes it left behind, wait up to
-                     GRACE (default 3s) for them, SIGKILL the rest, reap them, then exit.
+                     When the child exits, SIGTERM the processes it left
+                     behind, wait up to GRACE (default 3s) for them, SIGKILL
+                     the rest, reap them, then exit.
 
 Environment:
   TINI_SUBREAPER           Set: same as -s.
@@ -185,8 +190,40 @@ Environment:
   TINI_KILL_PROCESS_GROUP  Set: same as -g.
   TEND_STOP_DESCENDANTS=GRACE  Same as --stop-descendants=GRACE.
 ",
-        version = super::version_line()
+        version = super::version_line(),
+        commands = commands()
     )
+}
+
+/// One line per subcommand of the clap definition (so none can be left out), with its
+/// summary wrapped to 80 columns.
+fn commands() -> String {
+    const WIDTH: usize = 80;
+    let cmd = super::commands::command();
+    let subs: Vec<_> = cmd.get_subcommands().collect();
+    let column = 2 + subs.iter().map(|s| s.get_name().len()).max().unwrap_or(0) + 2;
+    let mut out = String::new();
+    for sub in subs {
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let mut line = format!("  {:width$}", sub.get_name(), width = column - 2);
+        let mut empty = true;
+        for word in about.split_whitespace() {
+            if !empty && line.len() + 1 + word.len() > WIDTH {
+                out.push_str(&line);
+                out.push('\n');
+                line = " ".repeat(column);
+                empty = true;
+            }
+            if !empty {
+                line.push(' ');
+            }
+            line.push_str(word);
+            empty = false;
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -278,6 +315,25 @@ mod tests {
             run(&["--stop-descendants=200ms", "x"]).stop_descendants,
             Some(Duration::from_millis(200))
         );
+    }
+
+    /// A user coming from tini or supervisord finds every subcommand in `tend --help`.
+    #[test]
+    fn the_help_lists_every_command() {
+        let help = usage();
+        for sub in super::super::commands::command().get_subcommands() {
+            let name = sub.get_name();
+            assert!(
+                help.lines().any(|l| l
+                    .strip_prefix("  ")
+                    .and_then(|l| l.strip_prefix(name))
+                    .is_some_and(|rest| rest.starts_with("  "))),
+                "{name} missing:\n{help}"
+            );
+        }
+        for line in help.lines() {
+            assert!(line.chars().count() <= 80, "too long: {line}");
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! the attempt. DNS is asked over UDP only: an answer the server cut short (TC) is used if it
 //! holds an address, and fails the attempt with that reason otherwise.
 
+#![warn(clippy::indexing_slicing)]
+
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -162,14 +164,27 @@ pub enum Answer {
 /// Reads a response to query `id`, which asked for `record`s. A truncated answer is used when
 /// it holds a record of the kind asked for, and is a failure otherwise.
 pub fn parse_answer(id: u16, record: Record, packet: &[u8]) -> Answer {
-    let Some(header) = packet.get(..12) else {
+    let Some(
+        &[
+            id_high,
+            id_low,
+            flags,
+            codes,
+            q_high,
+            q_low,
+            a_high,
+            a_low,
+            ..,
+        ],
+    ) = packet.first_chunk::<12>()
+    else {
         return Answer::Ignore;
     };
-    if u16::from_be_bytes([header[0], header[1]]) != id || header[2] & 0x80 == 0 {
+    if u16::from_be_bytes([id_high, id_low]) != id || flags & 0x80 == 0 {
         return Answer::Ignore;
     }
     // TC: the server cut the answer short because it did not fit in a UDP packet.
-    let truncated = header[2] & 0x02 != 0;
+    let truncated = flags & 0x02 != 0;
     let malformed = || {
         Answer::Failed(if truncated {
             TRUNCATED.into()
@@ -177,13 +192,13 @@ pub fn parse_answer(id: u16, record: Record, packet: &[u8]) -> Answer {
             "a malformed DNS answer".into()
         })
     };
-    match header[3] & 0x0f {
+    match codes & 0x0f {
         0 => {}
         3 => return Answer::NotHere,
         code => return Answer::Failed(format!("the DNS server answered with error {code}")),
     }
-    let questions = u16::from_be_bytes([header[4], header[5]]);
-    let answers = u16::from_be_bytes([header[6], header[7]]);
+    let questions = u16::from_be_bytes([q_high, q_low]);
+    let answers = u16::from_be_bytes([a_high, a_low]);
     let mut at = 12;
     for _ in 0..questions {
         let Some(end) = skip_name(packet, at) else {
@@ -195,12 +210,15 @@ pub fn parse_answer(id: u16, record: Record, packet: &[u8]) -> Answer {
         let Some(end) = skip_name(packet, at) else {
             return malformed();
         };
-        let Some(fixed) = packet.get(end..end + 10) else {
+        // Type, class, TTL, data length.
+        let Some(&[t_high, t_low, c_high, c_low, _, _, _, _, l_high, l_low]) =
+            packet.get(end..).and_then(<[u8]>::first_chunk::<10>)
+        else {
             return malformed();
         };
-        let kind = u16::from_be_bytes([fixed[0], fixed[1]]);
-        let class = u16::from_be_bytes([fixed[2], fixed[3]]);
-        let len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        let kind = u16::from_be_bytes([t_high, t_low]);
+        let class = u16::from_be_bytes([c_high, c_low]);
+        let len = usize::from(u16::from_be_bytes([l_high, l_low]));
         let Some(data) = packet.get(end + 10..end + 10 + len) else {
             return malformed();
         };
@@ -265,7 +283,9 @@ pub struct Lookup {
     /// The nameservers of the first one's address family (one socket serves them all),
     /// asked in turn, from the first.
     servers: Vec<SocketAddr>,
+    /// Which of them is asked now: `servers[server]`.
     server: usize,
+    current: SocketAddr,
     retry: Duration,
     resend_at: Instant,
 }
@@ -324,6 +344,7 @@ pub fn resolve(
         record: Record::A,
         id: 0,
         packet: Vec::new(),
+        current: SocketAddr::new(first, resolver.port),
         servers,
         server: 0,
         retry,
@@ -344,7 +365,7 @@ impl Lookup {
             return Step::Failed(format!(
                 "{:?}: no address for it from the DNS server {} (asked for {})",
                 self.host,
-                self.servers[self.server].ip(),
+                self.current.ip(),
                 self.names.join(", ")
             ));
         }
@@ -370,7 +391,7 @@ impl Lookup {
     }
 
     fn send(&self) -> Step {
-        let server = self.servers[self.server];
+        let server = self.current;
         match net::sendto(&self.sock, &self.packet, SendFlags::DONTWAIT, &server) {
             Ok(_) => Step::Waiting,
             Err(e) => Step::Failed(format!("{:?}: DNS query to {server}: {e}", self.host)),
@@ -384,7 +405,10 @@ impl Lookup {
 
     /// No answer came in time: the same query again, to the next nameserver.
     pub fn resend(&mut self, now: Instant) -> Step {
-        self.server = (self.server + 1) % self.servers.len();
+        self.server = (self.server + 1) % self.servers.len().max(1);
+        if let Some(&next) = self.servers.get(self.server) {
+            self.current = next;
+        }
         self.resend_at = now + self.retry;
         self.send()
     }
@@ -400,7 +424,7 @@ impl Lookup {
                 Err(e) => {
                     return Step::Failed(format!(
                         "{:?}: DNS server {}: {e}",
-                        self.host, self.servers[self.server]
+                        self.host, self.current
                     ));
                 }
             };
@@ -409,7 +433,7 @@ impl Lookup {
             if !from.is_some_and(|a| self.servers.contains(&a)) {
                 continue;
             }
-            let next = match parse_answer(self.id, self.record, &buf[..n]) {
+            let next = match parse_answer(self.id, self.record, buf.get(..n).unwrap_or_default()) {
                 Answer::Ignore => continue,
                 Answer::Found(ip) => return Step::Found(SocketAddr::new(ip, self.port)),
                 Answer::Failed(reason) => {

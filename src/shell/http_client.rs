@@ -4,6 +4,8 @@
 //! Only what a health check needs: plain `http://`, one GET, `Connection: close`, and the
 //! status code. No TLS, no redirects followed (a 3xx already counts as healthy), no body.
 
+#![warn(clippy::indexing_slicing)]
+
 use std::fmt;
 
 /// At most this many bytes of the answer are read looking for the status line. A server
@@ -171,7 +173,7 @@ pub fn parse_status(buf: &[u8]) -> StatusLine {
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
-    let rest = &buf[start..];
+    let rest = buf.get(start..).unwrap_or_default();
     let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
         // Reject garbage early (an SSH banner, a TLS alert) instead of waiting for more.
         let mut resp = httparse::Response::new(&mut []);
@@ -181,7 +183,7 @@ pub fn parse_status(buf: &[u8]) -> StatusLine {
         };
     };
     let mut head = Vec::with_capacity(nl + 3);
-    head.extend_from_slice(&rest[..=nl]);
+    head.extend_from_slice(rest.get(..=nl).unwrap_or(rest));
     head.extend_from_slice(b"\r\n");
     let mut resp = httparse::Response::new(&mut []);
     match resp.parse(&head) {

@@ -15,6 +15,8 @@
 //! in the receive buffer would make the kernel send a reset, which can destroy the answer
 //! before the client has read it (a 431 to a client still sending its oversized head, say).
 
+#![warn(clippy::indexing_slicing)]
+
 use rustix::event::epoll;
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
@@ -234,7 +236,8 @@ impl HttpServer {
         let response = loop {
             // Never more than one byte past the limit: enough to know the head is too long.
             let room = (MAX_HEAD + 1 - c.input.len()).min(chunk.len());
-            match net::recv(&c.sock, &mut chunk[..room], RecvFlags::empty()) {
+            let into = chunk.get_mut(..room).unwrap_or_default();
+            match net::recv(&c.sock, into, RecvFlags::empty()) {
                 Ok((_, 0)) => {
                     if c.input.is_empty() {
                         self.close(ep, conn);
@@ -245,7 +248,8 @@ impl HttpServer {
                 }
                 Ok((_, n)) => {
                     let from = c.input.len();
-                    c.input.extend_from_slice(&chunk[..n]);
+                    c.input
+                        .extend_from_slice(chunk.get(..n).unwrap_or_default());
                     // Parsed once the blank line that ends a head arrives (or the limit is
                     // passed), not after every byte of a client that sends one at a time.
                     if !ends_head(&c.input, from) && c.input.len() <= MAX_HEAD {
@@ -282,7 +286,8 @@ impl HttpServer {
             return;
         }
         while c.sent < c.output.len() {
-            match net::send(&c.sock, &c.output[c.sent..], SendFlags::NOSIGNAL) {
+            let rest = c.output.get(c.sent..).unwrap_or_default();
+            match net::send(&c.sock, rest, SendFlags::NOSIGNAL) {
                 Ok(0) => break,
                 Ok(n) => c.sent += n,
                 Err(Errno::AGAIN) => break,
@@ -442,12 +447,8 @@ enum Parsed {
 /// a request head; the last bytes before `from` are looked at too, as a line end may span
 /// two reads.
 fn ends_head(input: &[u8], from: usize) -> bool {
-    let start = from.saturating_sub(2);
-    input[start..].windows(2).enumerate().any(|(i, w)| match w {
-        b"\n\n" => true,
-        b"\r\n" => start + i >= 1 && input[start + i - 1] == b'\n',
-        _ => false,
-    })
+    let tail = input.get(from.saturating_sub(3)..).unwrap_or_default();
+    tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
 }
 
 /// Reads a request head from the bytes received so far.

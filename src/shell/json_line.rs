@@ -8,6 +8,8 @@
 //! the runs that need no escaping as they are (measured: formatting each line through
 //! `from_utf8_lossy(..).chars()` ran at 80 MB/s on 100-byte lines).
 
+#![warn(clippy::indexing_slicing)]
+
 /// What goes before a line's escaped text: the object up to the opening quote of `line`.
 pub fn head(stamp: Option<&str>, service: &str, stream: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + service.len());
@@ -58,42 +60,54 @@ pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Escapes valid UTF-8. Multi-byte characters need no escaping (their bytes are all 0x80 or
 /// above), so the work is finding the few ASCII bytes that do.
 fn escape_valid(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut clean = 0; // bytes[clean..at] are still to be copied as they are
+    let mut copied = 0; // bytes[..copied] are in `out` already
     let mut at = 0;
+    // (Measured with the release profile's opt-level: faster than chunks_exact or
+    // split_first_chunk on short lines, and as fast on long ones.)
     while at < bytes.len() {
-        if let Some(word) = bytes.get(at..at + 8) {
-            let word = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or([0; 8]));
-            if !needs_escape(word) {
+        let rest = bytes.get(at..).unwrap_or_default();
+        if let Some(word) = rest.first_chunk::<8>() {
+            if !needs_escape(u64::from_le_bytes(*word)) {
                 at += 8;
                 continue;
             }
         }
-        let end = (at + 8).min(bytes.len());
-        for i in at..end {
-            let mut unicode = *b"\\u0000";
-            let escaped: &[u8] = match bytes[i] {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                c if c < 0x20 => {
-                    unicode[4] = HEX[usize::from(c >> 4)];
-                    unicode[5] = HEX[usize::from(c & 0xf)];
-                    &unicode
-                }
-                _ => continue,
-            };
-            out.extend_from_slice(&bytes[clean..i]);
-            out.extend_from_slice(escaped);
-            clean = i + 1;
-        }
-        at = end;
+        let part = rest.get(..8).unwrap_or(rest);
+        escape_bytes(out, bytes, at, part, &mut copied);
+        at += part.len();
     }
-    out.extend_from_slice(&bytes[clean..]);
+    out.extend_from_slice(bytes.get(copied..).unwrap_or_default());
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Escapes what needs it in `part`, which starts at `bytes[at]`: the bytes since `copied` go
+/// to `out` as they are, then the escape.
+#[inline(always)]
+fn escape_bytes(out: &mut Vec<u8>, bytes: &[u8], at: usize, part: &[u8], copied: &mut usize) {
+    for (i, &c) in (at..).zip(part) {
+        let unicode;
+        let escaped: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            c if c < 0x20 => {
+                unicode = [b'\\', b'u', b'0', b'0', b'0' + (c >> 4), hex_digit(c & 0xf)];
+                &unicode
+            }
+            _ => continue,
+        };
+        // Only ever `copied <= i`: an escape is rare, so this is no per-byte cost.
+        out.extend_from_slice(bytes.get(*copied..i).unwrap_or_default());
+        out.extend_from_slice(escaped);
+        *copied = i + 1;
+    }
+}
+
+/// The lower-case hexadecimal digit of `n` (below 16).
+fn hex_digit(n: u8) -> u8 {
+    if n < 10 { b'0' + n } else { b'a' + n - 10 }
+}
 
 /// Whether any of the eight bytes of `word` is `"`, `\` or below 0x20. Each test is the
 /// classic "has a byte less than n" word trick, which never misses and never reports a

@@ -5,6 +5,8 @@
 //! (disk full, file removed from under tend, permissions) loses those lines for the file
 //! only, is reported once, and the file is opened afresh for the next chunk.
 
+#![warn(clippy::indexing_slicing)]
+
 use crate::core::spec::LogFile as Settings;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -70,7 +72,8 @@ impl LogFile {
             let take = if max == 0 || bytes.len() <= room {
                 bytes.len()
             } else {
-                match memchr::memrchr(b'\n', &bytes[..room]) {
+                // room < bytes.len() here.
+                match memchr::memrchr(b'\n', bytes.get(..room).unwrap_or(bytes)) {
                     Some(nl) => nl + 1,
                     None if self.size > 0 => 0,
                     None => memchr::memchr(b'\n', bytes).map_or(bytes.len(), |nl| nl + 1),
@@ -80,9 +83,11 @@ impl LogFile {
                 let Some(file) = &mut self.file else {
                     return Err(io::Error::other("not open"));
                 };
-                file.write_all(&bytes[..take])?;
-                self.size += take as u64;
-                bytes = &bytes[take..];
+                // take <= bytes.len(): the whole, or up to a newline within it.
+                let (head, rest) = bytes.split_at_checked(take).unwrap_or((bytes, &[]));
+                file.write_all(head)?;
+                self.size += head.len() as u64;
+                bytes = rest;
             }
             if !bytes.is_empty() {
                 self.rotate()?;

@@ -5,6 +5,8 @@
 //! together, as the format requires; a family with no sample at all is left out. Services are
 //! labelled `service="NAME"`, in the order of the file; retired services are not shown.
 
+#![warn(clippy::indexing_slicing)]
+
 use crate::core::{Instant, ServiceState, Supervisor};
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,7 +26,9 @@ pub fn render_at(sup: &Supervisor, now: Instant, uptime: Duration, wall: SystemT
     let mut last_exit = Vec::new();
     let mut started = Vec::new();
     for id in sup.live_services() {
-        let spec = &sup.spec().services[id.0];
+        let Some(spec) = sup.spec().services.get(id.0) else {
+            continue;
+        };
         let s = sup.service(id);
         let name = spec.name.as_str();
         let running = matches!(s.state, ServiceState::Running { .. });

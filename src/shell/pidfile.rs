@@ -5,6 +5,8 @@
 //! not lead (a daemon that forked twice, or never called setsid), is where stops go; it is
 //! never tend's own group, since every service starts in a session of its own.
 
+#![warn(clippy::indexing_slicing)]
+
 use crate::core::{Generation, Pid, ServiceId};
 use crate::sys::process;
 use std::path::{Path, PathBuf};
@@ -136,13 +138,12 @@ impl PidFiles {
 /// The pid in `path` and its process group, if it names a process tend can follow.
 fn daemon(path: &Path, me: Pid) -> Result<(Pid, Pid), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let pid = text
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .filter(|p| *p > 1)
-        .map(Pid)
-        .ok_or_else(|| format!("it holds {:?}, not a process id", text.trim()))?;
+    let pid = match text.trim().parse::<i32>() {
+        // The init (tend itself when it is PID 1) is never anyone's child.
+        Ok(1) => return Err("it names pid 1, which is not a child of tend".into()),
+        Ok(p) if p > 1 => Pid(p),
+        _ => return Err(format!("it holds {:?}, not a process id", text.trim())),
+    };
     let Some((parent, group)) = process::parent_and_group(pid) else {
         return Err(format!("no process {} is running", pid.0));
     };
@@ -175,8 +176,15 @@ mod tests {
         assert!(daemon(&path, me).unwrap_err().starts_with("cannot read it"));
         std::fs::write(&path, "nonsense\n").unwrap();
         assert!(daemon(&path, me).unwrap_err().contains("not a process id"));
-        std::fs::write(&path, "1\n").unwrap();
+        std::fs::write(&path, "0\n").unwrap();
         assert!(daemon(&path, me).unwrap_err().contains("not a process id"));
+        std::fs::write(&path, "-5\n").unwrap();
+        assert!(daemon(&path, me).unwrap_err().contains("not a process id"));
+        std::fs::write(&path, "1\n").unwrap();
+        assert_eq!(
+            daemon(&path, me).unwrap_err(),
+            "it names pid 1, which is not a child of tend"
+        );
         // This test process itself: alive, but not its own child.
         std::fs::write(&path, format!("{}\n", me.0)).unwrap();
         assert!(daemon(&path, me).unwrap_err().contains("not tend's child"));

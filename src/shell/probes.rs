@@ -9,6 +9,8 @@
 //! static binary may crash in NSS, invariant 3): an attempt that needs DNS starts as a
 //! lookup on a UDP socket in the loop's epoll, and goes on to connect once it has an address.
 
+#![warn(clippy::indexing_slicing)]
+
 use super::dns::{self, Lookup};
 use super::http_client::{self, StatusLine};
 use crate::core::{Credentials, ExitStatus, Launch, Probe, SessionMode};
@@ -441,7 +443,8 @@ impl HttpExchange {
             self.connected = true;
         }
         while self.sent < self.request.len() {
-            match net::send(&self.sock, &self.request[self.sent..], SendFlags::NOSIGNAL) {
+            let rest = self.request.get(self.sent..).unwrap_or_default();
+            match net::send(&self.sock, rest, SendFlags::NOSIGNAL) {
                 Ok(n) => self.sent += n,
                 Err(Errno::AGAIN) => return None,
                 Err(Errno::INTR) => {}
@@ -466,7 +469,8 @@ impl HttpExchange {
                 )));
             }
             let want = room.min(chunk.len());
-            match net::recv(&self.sock, &mut chunk[..want], RecvFlags::empty()) {
+            let into = chunk.get_mut(..want).unwrap_or_default();
+            match net::recv(&self.sock, into, RecvFlags::empty()) {
                 Ok((_, 0)) => {
                     return Some(match http_client::parse_status(&self.response) {
                         StatusLine::Code(code) => judge(code),
@@ -480,7 +484,8 @@ impl HttpExchange {
                     });
                 }
                 Ok((_, n)) => {
-                    self.response.extend_from_slice(&chunk[..n]);
+                    self.response
+                        .extend_from_slice(chunk.get(..n).unwrap_or_default());
                     match http_client::parse_status(&self.response) {
                         StatusLine::Code(code) => return Some(judge(code)),
                         StatusLine::Malformed(why) => {
@@ -756,7 +761,7 @@ impl Notify {
                         }
                         // Anything after the first newline is drained and ignored (s6 stops
                         // listening at that point; draining spares a chatty service SIGPIPE).
-                        Ok(n) => ready |= buf[..n].contains(&b'\n'),
+                        Ok(n) => ready |= buf.get(..n).unwrap_or_default().contains(&b'\n'),
                         Err(Errno::INTR) => {}
                         Err(_) => break,
                     }
@@ -768,7 +773,8 @@ impl Notify {
                 let mut buf = [0u8; 4096];
                 for _ in 0..NOTIFY_READS_PER_EVENT {
                     match net::recv(sock, &mut buf, RecvFlags::DONTWAIT) {
-                        Ok((_, n)) => ready |= says_ready(&buf[..n.min(buf.len())]),
+                        // A datagram longer than the buffer reports its whole length.
+                        Ok((_, n)) => ready |= says_ready(buf.get(..n).unwrap_or(&buf)),
                         Err(Errno::INTR) => {}
                         Err(_) => break,
                     }

@@ -8,9 +8,13 @@
 //! saved segments stops tend from starting: starting without the state would let the next
 //! save overwrite it.
 
+#![warn(clippy::indexing_slicing)]
+
 use crate::config::ShmSettings;
+use crate::core::Level;
 use crate::sys::shm::{self, Segment};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 9] = b"TENDSHM1\n";
@@ -39,16 +43,14 @@ pub fn decode(data: &[u8]) -> Result<Vec<Segment>, String> {
         .checked_sub(8)
         .filter(|n| *n >= MAGIC.len() + 4)
         .ok_or("too short")?;
-    let (body, sum) = data.split_at(body_len);
-    if !body.starts_with(MAGIC) {
+    let (body, sum) = data.split_at_checked(body_len).ok_or("too short")?;
+    let Some(segments) = body.strip_prefix(MAGIC) else {
         return Err("not a file of saved segments".into());
-    }
+    };
     if fnv1a(body).to_le_bytes() != sum {
         return Err("its checksum does not match (truncated or damaged)".into());
     }
-    let mut r = Reader {
-        data: &body[MAGIC.len()..],
-    };
+    let mut r = Reader { data: segments };
     let count = r.u32()?;
     let mut segments = Vec::new();
     for _ in 0..count {
@@ -72,30 +74,31 @@ pub fn decode(data: &[u8]) -> Result<Vec<Segment>, String> {
     Ok(segments)
 }
 
+const ENDS_EARLY: &str = "it ends in the middle of a segment";
+
 struct Reader<'a> {
     data: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.data.len() < n {
-            return Err("it ends in the middle of a segment".into());
-        }
-        let (head, rest) = self.data.split_at(n);
+        let (head, rest) = self.data.split_at_checked(n).ok_or(ENDS_EARLY)?;
         self.data = rest;
         Ok(head)
     }
 
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let (head, rest) = self.data.split_first_chunk::<N>().ok_or(ENDS_EARLY)?;
+        self.data = rest;
+        Ok(*head)
+    }
+
     fn u32(&mut self) -> Result<u32, String> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.array().map(u32::from_le_bytes)
     }
 
     fn u64(&mut self) -> Result<u64, String> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
+        self.array().map(u64::from_le_bytes)
     }
 }
 
@@ -111,14 +114,17 @@ pub fn show_key(key: i32) -> String {
 }
 
 /// At start, before any service: makes the saved segments again. Returns what to tell the
-/// operator; an error means tend must not start.
-pub fn restore(settings: &ShmSettings) -> Result<Vec<String>, String> {
+/// operator, each note with its level: a saved segment that is not made again is a warning,
+/// because the next save replaces the file without its saved bytes. An error means tend
+/// must not start.
+pub fn restore(settings: &ShmSettings) -> Result<Vec<(Level, String)>, String> {
     let file = settings.file.display();
     let data = match std::fs::read(&settings.file) {
         Ok(data) => data,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(vec![format!(
-                "shared memory: {file} does not exist yet; nothing to restore"
+            return Ok(vec![(
+                Level::Info,
+                format!("shared memory: {file} does not exist yet; nothing to restore"),
             )]);
         }
         Err(e) => return Err(format!("shared memory: cannot read {file}: {e}")),
@@ -133,18 +139,29 @@ pub fn restore(settings: &ShmSettings) -> Result<Vec<String>, String> {
     for segment in &segments {
         let key = show_key(segment.key);
         if !settings.keys.contains(&segment.key) {
-            notes.push(format!(
-                "shared memory: segment {key} in {file} is not in shm.keys; not restored"
+            notes.push((
+                Level::Warn,
+                format!(
+                    "shared memory: segment {key} in {file} is not in shm.keys; not restored, \
+                     and the next save leaves it out"
+                ),
             ));
             continue;
         }
         match shm::create(segment) {
-            Ok(()) => notes.push(format!(
-                "shared memory: restored segment {key} ({} bytes) from {file}",
-                segment.bytes.len()
+            Ok(()) => notes.push((
+                Level::Info,
+                format!(
+                    "shared memory: restored segment {key} ({} bytes) from {file}",
+                    segment.bytes.len()
+                ),
             )),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => notes.push(format!(
-                "shared memory: segment {key} already exists; left as it is, not restored"
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => notes.push((
+                Level::Warn,
+                format!(
+                    "shared memory: segment {key} already exists; left as it is, not restored \
+                     from {file}, and the next save replaces the saved one with it"
+                ),
             )),
             Err(e) => {
                 return Err(format!(
@@ -193,11 +210,20 @@ fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let written = (|| {
+        // The segments' own modes protect them while they live; on disk the file is for
+        // tend alone, whatever the umask. A temporary file left by a crash may have any
+        // mode, so it goes first and the new one is made afresh (O_EXCL: no symlink followed).
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .mode(0o600)
             .open(&tmp)?;
+        // The umask can only take bits away; make it exactly 0600.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         f.write_all(data)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -267,11 +293,87 @@ mod tests {
             file: dir.path().join("shm.bin"),
             keys: vec![0x1234],
         };
-        assert!(restore(&settings).unwrap()[0].contains("does not exist yet"));
+        let notes = restore(&settings).unwrap();
+        assert_eq!(notes[0].0, Level::Info);
+        assert!(notes[0].1.contains("does not exist yet"));
         std::fs::write(&settings.file, b"TENDSHM1\ngarbage").unwrap();
         let err = restore(&settings).unwrap_err();
         assert!(err.contains("nothing was started"), "{err}");
         assert_eq!(std::fs::read(&settings.file).unwrap(), b"TENDSHM1\ngarbage");
+    }
+
+    /// A segment that is already there when tend starts wins over the saved one, and the next
+    /// save replaces the saved bytes: the operator must hear of it at the default verbosity.
+    #[test]
+    fn a_segment_in_the_way_of_a_restore_is_a_warning() {
+        // A key unlikely to be in use; the test runs in the host's IPC namespace.
+        let key = 0x7e4e_0000 | (std::process::id() as i32 & 0xffff);
+        let remove = || shm::remove(key);
+        remove();
+        let dir = tempfile::tempdir().unwrap();
+        let settings = ShmSettings {
+            file: dir.path().join("shm.bin"),
+            keys: vec![key],
+        };
+        let (uid, gid) = (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        );
+        let saved = Segment {
+            key,
+            mode: 0o600,
+            uid,
+            gid,
+            bytes: b"saved".to_vec(),
+        };
+        let unlisted = Segment {
+            key: key ^ 0x0100_0000,
+            ..saved.clone()
+        };
+        std::fs::write(&settings.file, encode(&[unlisted, saved.clone()])).unwrap();
+        shm::create(&Segment {
+            bytes: b"other".to_vec(),
+            ..saved
+        })
+        .unwrap();
+        let notes = restore(&settings);
+        let there = shm::read(key);
+        remove();
+        let notes = notes.unwrap();
+        assert_eq!(
+            there.unwrap().unwrap().bytes,
+            b"other",
+            "the segment was touched"
+        );
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes[0].0, Level::Warn, "{notes:?}");
+        assert!(notes[0].1.contains("is not in shm.keys"), "{notes:?}");
+        assert_eq!(notes[1].0, Level::Warn, "{notes:?}");
+        assert!(notes[1].1.contains("already exists"), "{notes:?}");
+        assert!(notes[1].1.contains("next save replaces"), "{notes:?}");
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn the_file_is_for_tend_alone_whatever_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shm.bin");
+        write_atomically(&file, b"first").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        // An earlier file and a temporary file left by a crash, both readable by all: neither
+        // mode may carry over.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let tmp = dir.path().join("shm.bin.tmp");
+        std::fs::write(&tmp, b"left over").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_atomically(&file, b"second").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::read(&file).unwrap(), b"second");
+        assert!(!tmp.exists());
     }
 
     #[test]

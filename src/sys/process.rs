@@ -1,5 +1,7 @@
 //! Process-wide facts and controls: pid, subreaper, parent-death signal, sending signals.
 
+#![warn(clippy::indexing_slicing)]
+
 use crate::core::{Pid, Signal};
 use std::io;
 
@@ -77,8 +79,7 @@ pub fn descendants(root: Pid) -> Vec<Pid> {
     }
     let mut found = vec![root.0];
     let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
+    while let Some(&parent) = found.get(i) {
         found.extend(
             parent_of
                 .iter()

@@ -2,6 +2,8 @@
 //! again in a fresh IPC namespace. Used to carry segments across a container restart
 //! (`[tend.shm]`).
 
+#![warn(clippy::indexing_slicing)]
+
 use std::io;
 
 /// A segment as it was: what is needed to make it again.
@@ -86,6 +88,18 @@ pub fn create(segment: &Segment) -> io::Result<()> {
     filled
 }
 
+/// Test clean-up: removes the segment with `key`, if there is one.
+#[cfg(test)]
+pub(crate) fn remove(key: i32) {
+    // SAFETY: shmget and shmctl take plain integers; IPC_RMID ignores the pointer argument.
+    unsafe {
+        let id = libc::shmget(key, 0, 0);
+        if id >= 0 {
+            libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut());
+        }
+    }
+}
+
 /// A segment attached to this process, detached on drop.
 struct Attached {
     addr: *mut u8,
@@ -112,16 +126,6 @@ impl Drop for Attached {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn remove(key: i32) {
-        // SAFETY: test clean-up by key; errors (already gone) do not matter.
-        unsafe {
-            let id = libc::shmget(key, 0, 0);
-            if id >= 0 {
-                libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut());
-            }
-        }
-    }
 
     #[test]
     fn a_segment_is_made_again_with_its_bytes_mode_and_owner() {

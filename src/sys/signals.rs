@@ -1,6 +1,8 @@
 //! Blocking signals, reading them from a signalfd, and giving children back the signal state
 //! tend itself was started with (invariant 2).
 
+#![warn(clippy::indexing_slicing)]
+
 use crate::core::Signal;
 use crate::core::signal::MAX as SIGMAX;
 use std::io;
@@ -78,7 +80,10 @@ pub fn block_all() -> io::Result<Inherited> {
 impl Inherited {
     /// Whether the launcher had this signal ignored.
     pub fn is_ignored(&self, sig: Signal) -> bool {
-        self.ignored[sig.number() as usize]
+        self.ignored
+            .get(sig.number() as usize)
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Whether the launcher had this signal blocked.
@@ -157,7 +162,7 @@ impl SignalFd {
                 };
             }
             let records = n as usize / INFO;
-            for slot in &buf[..records] {
+            for slot in buf.iter().take(records) {
                 // SAFETY: the kernel wrote `records` complete records.
                 let info = unsafe { slot.assume_init() };
                 if let Some(signal) = Signal::from_number(info.ssi_signo as i32) {

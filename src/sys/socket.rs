@@ -1,5 +1,7 @@
 //! Peer credentials of a unix socket.
 
+#![warn(clippy::indexing_slicing)]
+
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 

@@ -1,12 +1,24 @@
-//! Starting a child: std's `Command` for argv, environment, working directory, PATH lookup and
-//! exec-error reporting, plus a `pre_exec` recipe for what std does not do or does in the
-//! wrong order (process group or session, terminal, credentials, umask, limits, signal state).
+//! Starting a child: std's `Command` for argv, environment, PATH lookup and exec-error
+//! reporting, plus a `pre_exec` recipe for what std does not do or does in the wrong order
+//! (working directory, process group or session, terminal, credentials, umask, limits, signal
+//! state).
+//!
+//! std reports every failure the same way, whether tend's fork failed, a step of the recipe
+//! did, or the program's exec. So the child also writes to a pipe of its own: one byte as
+//! soon as it exists, and one more naming the step that failed. No byte: tend never got a
+//! child (fork failed, for example at the process limit). The first byte only: the exec
+//! failed, and the program is named.
+
+#![warn(clippy::indexing_slicing)]
 
 use super::signals::Inherited;
 use crate::core::{Credentials, Launch, Limit, Pid, Resource, SessionMode, SpawnErrorKind};
+use std::ffi::CString;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 pub struct SpawnError {
@@ -54,9 +66,25 @@ pub fn spawn(
     for (k, v) in launch.env.iter().chain(&extra.env) {
         cmd.env(k, v);
     }
-    if let Some(dir) = &launch.workdir {
-        cmd.current_dir(dir);
-    }
+    // Changed to by the recipe rather than by std, so a failure names the directory.
+    let workdir = match launch.workdir.as_deref().map(path_cstring).transpose() {
+        Ok(dir) => dir,
+        Err(e) => {
+            return Err(SpawnError {
+                kind: SpawnErrorKind::Other,
+                message: e,
+            });
+        }
+    };
+    let (report_read, report_write) = match report_pipe(&extra.fds) {
+        Ok(ends) => ends,
+        Err(e) => {
+            return Err(SpawnError {
+                kind: SpawnErrorKind::Other,
+                message: format!("cannot create the process: {}", describe(&e)),
+            });
+        }
+    };
     if let ChildStdio::Pipes { stdout, stderr } = stdio {
         let (out, err) = match (dup(stdout), dup(stderr)) {
             (Ok(o), Ok(e)) => (o, e),
@@ -72,6 +100,8 @@ pub fn spawn(
             .stderr(Stdio::from(err));
     }
     let recipe = ChildSetup {
+        report: report_write.as_raw_fd(),
+        workdir,
         inherited: *inherited,
         session: launch.session,
         credentials: launch.credentials.clone(),
@@ -84,10 +114,63 @@ pub fn spawn(
     unsafe {
         cmd.pre_exec(move || recipe.apply());
     }
-    match cmd.spawn() {
+    let spawned = cmd.spawn();
+    // The child, if there was one, has exited by now (std reaped it on failure) or exec'd:
+    // whatever it wrote is in the pipe.
+    drop(cmd);
+    drop(report_write);
+    match spawned {
         // Dropping `Child` neither waits nor kills.
         Ok(child) => Ok(Pid(child.id() as i32)),
         Err(err) => {
+            let mut report = [0u8; 2];
+            let n = rustix::io::read(&report_read, &mut report).unwrap_or(0);
+            let step = match report.get(..n) {
+                Some(&[STARTED, step]) => Some(step),
+                Some(&[STARTED]) => None,
+                _ => return Err(not_created(&err)),
+            };
+            Err(failed_in_child(&err, step, program.as_ref(), launch))
+        }
+    }
+}
+
+/// The report pipe (see the module comment), its write end clear of the fd numbers the child
+/// is to get `fds` as: they are set up before the last step that may report.
+fn report_pipe(fds: &[(i32, i32)]) -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::pipe::PipeFlags;
+    let (read, write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    let write = match fds.iter().map(|&(_, to)| to).max() {
+        Some(highest) if highest >= write.as_raw_fd() => {
+            rustix::io::fcntl_dupfd_cloexec(&write, highest.saturating_add(1))?
+        }
+        _ => write,
+    };
+    Ok((read, write))
+}
+
+/// The child never existed: tend's fork failed (or std failed before it).
+fn not_created(err: &io::Error) -> SpawnError {
+    let message = match err.raw_os_error() {
+        Some(libc::EAGAIN) => format!("fork failed: {} (process limit reached?)", describe(err)),
+        Some(libc::ENOMEM) => format!("fork failed: {}", describe(err)),
+        _ => format!("cannot create the process: {}", describe(err)),
+    };
+    SpawnError {
+        kind: SpawnErrorKind::Other,
+        message,
+    }
+}
+
+/// The child existed: a step of the recipe failed (`step`), or else the program's exec.
+fn failed_in_child(
+    err: &io::Error,
+    step: Option<u8>,
+    program: &Path,
+    launch: &Launch,
+) -> SpawnError {
+    let what = match step {
+        None => {
             let kind = match (err.kind(), err.raw_os_error()) {
                 (io::ErrorKind::NotFound, _) => SpawnErrorKind::NotFound,
                 (io::ErrorKind::PermissionDenied, _) | (_, Some(libc::ENOEXEC)) => {
@@ -95,26 +178,53 @@ pub fn spawn(
                 }
                 _ => SpawnErrorKind::Other,
             };
-            let context = match (&launch.workdir, kind) {
-                (Some(dir), SpawnErrorKind::NotFound) if !dir.is_dir() => {
-                    format!(" (working directory {})", dir.display())
-                }
-                _ => String::new(),
-            };
-            Err(SpawnError {
+            return SpawnError {
                 kind,
-                message: format!("{}: {}{context}", program.to_string_lossy(), describe(&err)),
-            })
+                message: format!("{}: {}", program.display(), describe(err)),
+            };
         }
+        Some(WORKDIR) => match &launch.workdir {
+            Some(dir) => format!("working directory {}", dir.display()),
+            None => "working directory".to_string(),
+        },
+        Some(SESSION) => "its process group or session".to_string(),
+        Some(LIMITS) => "its resource limits".to_string(),
+        Some(CREDENTIALS) => match &launch.credentials {
+            Some(c) => format!("switching to uid {} gid {}", c.uid, c.gid),
+            None => "switching user".to_string(),
+        },
+        Some(FDS) => "passing its file descriptors".to_string(),
+        Some(_) => "restoring its signal state".to_string(),
+    };
+    SpawnError {
+        kind: SpawnErrorKind::Other,
+        message: format!("{what}: {}", describe(err)),
     }
+}
+
+fn path_cstring(path: &Path) -> Result<CString, String> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| format!("working directory {:?} contains a NUL byte", path))
 }
 
 fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     fd.try_clone_to_owned()
 }
 
+/// What the child writes to its report pipe: `STARTED` first, then the step that failed.
+const STARTED: u8 = b'+';
+const WORKDIR: u8 = b'd';
+const SESSION: u8 = b's';
+const LIMITS: u8 = b'l';
+const CREDENTIALS: u8 = b'c';
+const FDS: u8 = b'f';
+const SIGNALS: u8 = b'g';
+
 /// Everything the child does to itself between fork and exec, prepared before the fork.
 struct ChildSetup {
+    /// The report pipe's write end (close-on-exec).
+    report: i32,
+    workdir: Option<CString>,
     inherited: Inherited,
     session: SessionMode,
     credentials: Option<Credentials>,
@@ -127,13 +237,34 @@ struct ChildSetup {
 impl ChildSetup {
     /// Runs in the forked child. Async-signal-safe system calls only; no allocation.
     fn apply(&self) -> io::Result<()> {
+        self.tell(STARTED);
+        self.steps().map_err(|(step, err)| {
+            self.tell(step);
+            err
+        })
+    }
+
+    /// One byte to the parent (see the module comment). Nothing to do if it cannot be written.
+    fn tell(&self, byte: u8) {
+        // SAFETY: write(2) from a one-byte buffer on the stack; async-signal-safe.
+        unsafe { libc::write(self.report, (&raw const byte).cast(), 1) };
+    }
+
+    fn steps(&self) -> Result<(), (u8, io::Error)> {
+        let failed = |step: u8| (step, io::Error::last_os_error());
         // std has emptied the mask by now; nothing may interrupt the steps below.
         self.inherited.block_everything_in_child();
+        if let Some(dir) = &self.workdir {
+            // SAFETY: `dir` is a NUL-terminated string made before fork.
+            if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
+                return Err(failed(WORKDIR));
+            }
+        }
         match self.session {
             SessionMode::ForegroundGroup => {
                 // SAFETY: a plain system call on integers; no memory is shared with the parent.
                 if unsafe { libc::setpgid(0, 0) } != 0 {
-                    return Err(io::Error::last_os_error());
+                    return Err(failed(SESSION));
                 }
                 // Take the terminal's foreground so job control works. Not having a terminal
                 // (ENOTTY) or not being in its session (ENXIO/EPERM) is fine. SIGTTOU is
@@ -144,7 +275,7 @@ impl ChildSetup {
             SessionMode::NewSession => {
                 // SAFETY: a plain system call on integers; no memory is shared with the parent.
                 if unsafe { libc::setsid() } < 0 {
-                    return Err(io::Error::last_os_error());
+                    return Err(failed(SESSION));
                 }
             }
         }
@@ -155,7 +286,7 @@ impl ChildSetup {
             };
             // SAFETY: `rl` is a valid rlimit on the stack.
             if unsafe { libc::setrlimit(resource(limit.resource), &rl) } != 0 {
-                return Err(io::Error::last_os_error());
+                return Err(failed(LIMITS));
             }
         }
         if let Some(mask) = self.umask {
@@ -166,15 +297,15 @@ impl ChildSetup {
         if let Some(c) = &self.credentials {
             // SAFETY: `groups` is a live Vec built before fork; its length matches.
             if unsafe { libc::setgroups(c.groups.len(), c.groups.as_ptr()) } != 0 {
-                return Err(io::Error::last_os_error());
+                return Err(failed(CREDENTIALS));
             }
             // SAFETY: a plain system call on integers; no memory is shared with the parent.
             if unsafe { libc::setresgid(c.gid, c.gid, c.gid) } != 0 {
-                return Err(io::Error::last_os_error());
+                return Err(failed(CREDENTIALS));
             }
             // SAFETY: a plain system call on integers; no memory is shared with the parent.
             if unsafe { libc::setresuid(c.uid, c.uid, c.uid) } != 0 {
-                return Err(io::Error::last_os_error());
+                return Err(failed(CREDENTIALS));
             }
         }
         for &(from, to) in &self.fds {
@@ -182,16 +313,16 @@ impl ChildSetup {
                 // dup2 onto itself does nothing, close-on-exec included: clear it by hand.
                 // SAFETY: plain fcntl on an integer fd.
                 if unsafe { libc::fcntl(to, libc::F_SETFD, 0) } < 0 {
-                    return Err(io::Error::last_os_error());
+                    return Err(failed(FDS));
                 }
                 continue;
             }
             // SAFETY: plain system call on integers; dup2 clears close-on-exec on `to`.
             if unsafe { libc::dup2(from, to) } < 0 {
-                return Err(io::Error::last_os_error());
+                return Err(failed(FDS));
             }
         }
-        self.inherited.restore_in_child()
+        self.inherited.restore_in_child().map_err(|e| (SIGNALS, e))
     }
 }
 
@@ -211,5 +342,82 @@ fn describe(err: &io::Error) -> String {
     match text.find(" (os error") {
         Some(i) => text[..i].to_string(),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Limit, Resource};
+
+    fn attempt(launch: &Launch) -> SpawnError {
+        // Blocks signals in this test's thread only; the recorded state is what children get.
+        let inherited = super::super::signals::block_all().unwrap();
+        match spawn(launch, &inherited, ChildStdio::Inherit, &Extra::default()) {
+            Ok(pid) => panic!("started as {pid:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn launch(argv: &[&str]) -> Launch {
+        Launch::command(
+            argv.iter().map(Into::into).collect(),
+            SessionMode::NewSession,
+        )
+    }
+
+    #[test]
+    fn a_failed_exec_names_the_program() {
+        let e = attempt(&launch(&["/no/such/program", "x"]));
+        assert_eq!(e.message, "/no/such/program: No such file or directory");
+        assert_eq!(e.kind, SpawnErrorKind::NotFound);
+        let e = attempt(&launch(&["/"]));
+        assert_eq!(e.message, "/: Permission denied");
+        assert_eq!(e.kind, SpawnErrorKind::NotExecutable);
+    }
+
+    #[test]
+    fn a_failed_step_before_exec_names_the_step_not_the_program() {
+        let mut l = launch(&["true"]);
+        l.workdir = Some("/no/such/dir".into());
+        let e = attempt(&l);
+        assert_eq!(
+            e.message,
+            "working directory /no/such/dir: No such file or directory"
+        );
+        assert_eq!(e.kind, SpawnErrorKind::Other);
+        let mut l = launch(&["true"]);
+        l.limits = vec![Limit {
+            resource: Resource::Nofile,
+            soft: 10,
+            hard: 5,
+        }];
+        let e = attempt(&l);
+        assert_eq!(e.message, "its resource limits: Invalid argument");
+    }
+
+    /// tend's own fork failing (EAGAIN at the process or pids-cgroup limit) is tend's
+    /// failure, not the program's.
+    #[test]
+    fn a_failed_fork_says_so() {
+        let e = not_created(&io::Error::from_raw_os_error(libc::EAGAIN));
+        assert_eq!(
+            e.message,
+            "fork failed: Resource temporarily unavailable (process limit reached?)"
+        );
+        assert_eq!(e.kind, SpawnErrorKind::Other);
+        let e = not_created(&io::Error::from_raw_os_error(libc::ENOMEM));
+        assert_eq!(e.message, "fork failed: Cannot allocate memory");
+        let e = not_created(&io::Error::from_raw_os_error(libc::EMFILE));
+        assert_eq!(e.message, "cannot create the process: Too many open files");
+    }
+
+    #[test]
+    fn the_report_pipe_keeps_clear_of_the_childs_fds() {
+        let (_, write) = report_pipe(&[]).unwrap();
+        let low = write.as_raw_fd();
+        drop(write);
+        let (_, write) = report_pipe(&[(0, low), (0, low + 7)]).unwrap();
+        assert!(write.as_raw_fd() > low + 7, "{}", write.as_raw_fd());
     }
 }
