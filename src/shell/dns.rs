@@ -12,8 +12,6 @@
 //! the attempt. DNS is asked over UDP only: an answer the server cut short (TC) is used if it
 //! holds an address, and fails the attempt with that reason otherwise.
 
-#![warn(clippy::indexing_slicing)]
-
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

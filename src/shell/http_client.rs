@@ -4,8 +4,6 @@
 //! Only what a health check needs: plain `http://`, one GET, `Connection: close`, and the
 //! status code. No TLS, no redirects followed (a 3xx already counts as healthy), no body.
 
-#![warn(clippy::indexing_slicing)]
-
 use std::fmt;
 
 /// At most this many bytes of the answer are read looking for the status line. A server

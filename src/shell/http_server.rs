@@ -15,8 +15,6 @@
 //! in the receive buffer would make the kernel send a reset, which can destroy the answer
 //! before the client has read it (a 431 to a client still sending its oversized head, say).
 
-#![warn(clippy::indexing_slicing)]
-
 use rustix::event::epoll;
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};

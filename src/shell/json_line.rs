@@ -8,8 +8,6 @@
 //! the runs that need no escaping as they are (measured: formatting each line through
 //! `from_utf8_lossy(..).chars()` ran at 80 MB/s on 100-byte lines).
 
-#![warn(clippy::indexing_slicing)]
-
 /// What goes before a line's escaped text: the object up to the opening quote of `line`.
 pub fn head(stamp: Option<&str>, service: &str, stream: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + service.len());

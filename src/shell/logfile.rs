@@ -5,8 +5,6 @@
 //! (disk full, file removed from under tend, permissions) loses those lines for the file
 //! only, is reported once, and the file is opened afresh for the next chunk.
 
-#![warn(clippy::indexing_slicing)]
-
 use crate::core::spec::LogFile as Settings;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

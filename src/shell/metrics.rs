@@ -5,8 +5,6 @@
 //! together, as the format requires; a family with no sample at all is left out. Services are
 //! labelled `service="NAME"`, in the order of the file; retired services are not shown.
 
-#![warn(clippy::indexing_slicing)]
-
 use crate::core::{Instant, ServiceState, Supervisor};
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -5,8 +5,6 @@
 //! not lead (a daemon that forked twice, or never called setsid), is where stops go; it is
 //! never tend's own group, since every service starts in a session of its own.
 
-#![warn(clippy::indexing_slicing)]
-
 use crate::core::{Generation, Pid, ServiceId};
 use crate::sys::process;
 use std::path::{Path, PathBuf};

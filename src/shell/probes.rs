@@ -9,8 +9,6 @@
 //! static binary may crash in NSS, invariant 3): an attempt that needs DNS starts as a
 //! lookup on a UDP socket in the loop's epoll, and goes on to connect once it has an address.
 
-#![warn(clippy::indexing_slicing)]
-
 use super::dns::{self, Lookup};
 use super::http_client::{self, StatusLine};
 use crate::core::{Credentials, ExitStatus, Launch, Probe, SessionMode};

@@ -8,8 +8,6 @@
 //! saved segments stops tend from starting: starting without the state would let the next
 //! save overwrite it.
 
-#![warn(clippy::indexing_slicing)]
-
 use crate::config::ShmSettings;
 use crate::core::Level;
 use crate::sys::shm::{self, Segment};

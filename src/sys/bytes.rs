@@ -4,8 +4,6 @@
 //! machines) and its start-up cost per call is small: the log path calls it once per line,
 //! and lines are short, so the per-call cost is what counts (measured on 100-byte lines).
 
-#![warn(clippy::indexing_slicing)]
-
 /// The offset of the first `byte` in `haystack`.
 #[inline]
 pub fn find(byte: u8, haystack: &[u8]) -> Option<usize> {

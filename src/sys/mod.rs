@@ -3,8 +3,6 @@
 //! Nothing here decides anything; `core` decides and `shell` calls these.
 #![warn(clippy::indexing_slicing)]
 
-#![warn(clippy::indexing_slicing)]
-
 pub mod bytes;
 pub mod process;
 pub mod reap;

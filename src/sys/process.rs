@@ -1,7 +1,5 @@
 //! Process-wide facts and controls: pid, subreaper, parent-death signal, sending signals.
 
-#![warn(clippy::indexing_slicing)]
-
 use crate::core::{Pid, Signal};
 use std::io;
 

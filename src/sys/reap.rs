@@ -1,7 +1,5 @@
 //! The one waiter (invariant 1): nothing else in tend calls wait.
 
-#![warn(clippy::indexing_slicing)]
-
 use crate::core::{ExitStatus, Pid, Signal};
 use std::io;
 

@@ -2,8 +2,6 @@
 //! again in a fresh IPC namespace. Used to carry segments across a container restart
 //! (`[tend.shm]`).
 
-#![warn(clippy::indexing_slicing)]
-
 use std::io;
 
 /// A segment as it was: what is needed to make it again.

@@ -1,8 +1,6 @@
 //! Blocking signals, reading them from a signalfd, and giving children back the signal state
 //! tend itself was started with (invariant 2).
 
-#![warn(clippy::indexing_slicing)]
-
 use crate::core::Signal;
 use crate::core::signal::MAX as SIGMAX;
 use std::io;

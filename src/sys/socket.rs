@@ -1,7 +1,5 @@
 //! Peer credentials of a unix socket.
 
-#![warn(clippy::indexing_slicing)]
-
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 

@@ -9,8 +9,6 @@
 //! child (fork failed, for example at the process limit). The first byte only: the exec
 //! failed, and the program is named.
 
-#![warn(clippy::indexing_slicing)]
-
 use super::signals::Inherited;
 use crate::core::{Credentials, Launch, Limit, Pid, Resource, SessionMode, SpawnErrorKind};
 use std::ffi::CString;
