@@ -43,37 +43,41 @@ pub struct Imported {
     pub notes: Vec<String>,
 }
 
+/// What an importer found: the services, settings for `[tend]`, and the notes.
+#[derive(Debug, Default)]
+struct Parts {
+    services: Vec<emit::Service>,
+    /// `[tend]` keys, each with its value written as TOML.
+    tend: Vec<(&'static str, String)>,
+    notes: Vec<String>,
+}
+
 /// Reads `path` as `format`. Errors name the file (and line, where there is one).
 pub fn import(format: Format, path: &Path) -> Result<Imported, String> {
     let origin = path.display().to_string();
     let read =
         || std::fs::read_to_string(path).map_err(|e| format!("{origin}: cannot read it: {e}"));
-    let (services, notes) = match format {
+    let parts = match format {
         Format::Procfile => procfile::services(&origin, &read()?)?,
         Format::Supervisord => supervisord::services(&origin, &read()?, path)?,
         Format::Runit => runit::services(path)?,
     };
-    finish(format, &origin, services, notes)
+    finish(format, &origin, parts)
 }
 
 /// A Procfile's or a supervisord.conf's text, as if read from `origin` (for fuzzing: the
 /// parsers without the file system; a runit import is a directory, so it is refused).
 pub fn import_text(format: Format, origin: &str, text: &str) -> Result<Imported, String> {
-    let (services, notes) = match format {
+    let parts = match format {
         Format::Procfile => procfile::services(origin, text)?,
         Format::Supervisord => supervisord::services(origin, text, Path::new(origin))?,
         Format::Runit => return Err("a runit import reads a directory".to_string()),
     };
-    finish(format, origin, services, notes)
+    finish(format, origin, parts)
 }
 
-fn finish(
-    format: Format,
-    origin: &str,
-    services: Vec<emit::Service>,
-    notes: Vec<String>,
-) -> Result<Imported, String> {
-    if services.is_empty() {
+fn finish(format: Format, origin: &str, parts: Parts) -> Result<Imported, String> {
+    if parts.services.is_empty() {
         return Err(format!("{origin}: no services found in it"));
     }
     let header = format!(
@@ -82,8 +86,8 @@ fn finish(
         Format::NAMES[format as usize]
     );
     Ok(Imported {
-        toml: emit::document(&header, &services),
-        notes,
+        toml: emit::document(&header, &parts.tend, &parts.services),
+        notes: parts.notes,
     })
 }
 

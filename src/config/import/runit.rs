@@ -1,11 +1,12 @@
 //! runit service directories: each directory with an executable `run` is a service. runsv
 //! runs `./run` in that directory and restarts it whenever it exits; so does tend.
 
+use super::Parts;
 use super::emit::{self, Service};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-pub fn services(path: &Path) -> Result<(Vec<Service>, Vec<String>), String> {
+pub fn services(path: &Path) -> Result<Parts, String> {
     let origin = path.display().to_string();
     let root = std::path::absolute(path).map_err(|e| format!("{origin}: {e}"))?;
     if !root.is_dir() {
@@ -84,7 +85,11 @@ pub fn services(path: &Path) -> Result<(Vec<Service>, Vec<String>), String> {
                 .to_string(),
         );
     }
-    Ok((services, notes))
+    Ok(Parts {
+        services,
+        notes,
+        ..Parts::default()
+    })
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -2,6 +2,7 @@
 //! so), with the settings that have a tend equivalent translated and the others named in
 //! notes.
 
+use super::Parts;
 use super::emit::{self, Service};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -110,11 +111,7 @@ struct Program {
     priority: i64,
 }
 
-pub fn services(
-    origin: &str,
-    text: &str,
-    path: &Path,
-) -> Result<(Vec<Service>, Vec<String>), String> {
+pub fn services(origin: &str, text: &str, path: &Path) -> Result<Parts, String> {
     let sections = parse_ini(origin, text)?;
     let here = std::path::absolute(path)
         .ok()
@@ -163,7 +160,11 @@ pub fn services(
                 .to_string(),
         );
     }
-    Ok((programs.into_iter().map(|p| p.service).collect(), notes))
+    Ok(Parts {
+        services: programs.into_iter().map(|p| p.service).collect(),
+        notes,
+        ..Parts::default()
+    })
 }
 
 fn program(

@@ -1,8 +1,8 @@
 use super::*;
 use crate::config::{Environment, Loaded, load_str};
-use crate::core::spec::{RestartPolicy, ServiceSpec};
+use crate::core::spec::{Condition, RestartPolicy, ServiceSpec};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Imports `path` and loads the result the way `tend check` would, from a directory whose
 /// `etc/passwd` knows `www-data`.
@@ -51,17 +51,27 @@ fn argv(s: &ServiceSpec) -> Vec<String> {
         .collect()
 }
 
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name)
+}
+
+fn notes(imported: &Imported) -> String {
+    imported.notes.join("\n")
+}
+
 #[test]
 fn procfile() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("Procfile");
     std::fs::write(
         &path,
-        "# the app\nweb: bundle exec puma -p $PORT\nworker:   bundle exec sidekiq -q \"default\"\n\nrelease.task: ./migrate\n",
+        "# the app\nweb: bundle exec puma -p $PORT\nworker:   bundle exec sidekiq -q \"default\"\n\n",
     )
     .unwrap();
     let (imported, loaded) = import_and_load(Format::Procfile, &path);
-    assert_eq!(names(&loaded), ["web", "worker", "release.task"]);
+    assert_eq!(names(&loaded), ["web", "worker"]);
     assert_eq!(
         argv(service(&loaded, "web")),
         ["/bin/sh", "-c", "bundle exec puma -p $PORT"]
@@ -70,24 +80,56 @@ fn procfile() {
         argv(service(&loaded, "worker")),
         ["/bin/sh", "-c", "bundle exec sidekiq -q \"default\""]
     );
-    assert!(imported.toml.contains("[services.\"release.task\"]"));
     assert!(imported.notes.iter().any(|n| n.contains("$PORT")));
     assert!(imported.notes.iter().any(|n| n.contains("critical = true")));
+    assert!(service(&loaded, "web").depends_on.is_empty());
 
-    std::fs::write(&path, "web: ok\nnot a process line\n").unwrap();
+    std::fs::write(&path, "web: ok\nweb: again\n").unwrap();
     assert_eq!(
         import(Format::Procfile, &path).unwrap_err(),
-        format!(
-            "{}:2: expected `name: command`, found \"not a process line\"",
-            path.display()
-        )
+        format!("{}:2: a second process named `web`", path.display())
     );
-    std::fs::write(&path, "# nothing\n").unwrap();
+    std::fs::write(&path, "# nothing\nnot a process line\n").unwrap();
     assert!(
         import(Format::Procfile, &path)
             .unwrap_err()
             .ends_with("no services found in it")
     );
+}
+
+#[test]
+fn procfile_release_is_a_task_the_others_wait_for() {
+    let (imported, loaded) = import_and_load(Format::Procfile, &fixture("Procfile"));
+    // foreman's own rules: `  indented:` and `release.sh:` are not process lines.
+    assert_eq!(names(&loaded), ["release", "web", "worker"]);
+    let release = service(&loaded, "release");
+    assert!(release.oneshot);
+    assert!(release.depends_on.is_empty());
+    let release_id = loaded
+        .spec
+        .services
+        .iter()
+        .position(|s| s.name == "release")
+        .unwrap();
+    for name in ["web", "worker"] {
+        let deps = &service(&loaded, name).depends_on;
+        assert_eq!(deps.len(), 1, "{name}");
+        assert_eq!(deps[0].condition, Condition::Completed);
+        assert_eq!(deps[0].on.0, release_id);
+    }
+    let notes = notes(&imported);
+    assert!(
+        notes.contains("`release` is Heroku's release phase"),
+        "{notes}"
+    );
+    for skipped in [
+        "Procfile:6: skipped \"indented:",
+        "Procfile:7: skipped \"release.sh:",
+    ] {
+        assert!(notes.contains(skipped), "{skipped}\n{notes}");
+    }
+    // A comment line is skipped without a word.
+    assert!(!notes.contains("# Procfile"), "{notes}");
 }
 
 #[test]
