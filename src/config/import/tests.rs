@@ -287,8 +287,20 @@ fn runit() {
     make("web", &["run", "check", "log/run"]);
     make("cron", &["run", "finish", "down"]);
     std::fs::create_dir(dir.path().join("not-a-service")).unwrap();
+    // runsv does not start a run file without the execute bit.
+    make("broken", &[]);
+    std::fs::write(dir.path().join("broken/run"), "#!/bin/sh\n").unwrap();
     let (imported, loaded) = import_and_load(Format::Runit, dir.path());
     assert_eq!(names(&loaded), ["cron", "web"]);
+    // runsv never gives up on a service: neither does tend with max-restarts = 0.
+    for name in ["cron", "web"] {
+        assert_eq!(service(&loaded, name).max_restarts, 0, "{name}");
+        assert_eq!(
+            service(&loaded, name).restart,
+            RestartPolicy::Always,
+            "{name}"
+        );
+    }
     let web = service(&loaded, "web");
     assert_eq!(
         argv(web),
@@ -305,6 +317,7 @@ fn runit() {
         "`cron` has a `down` file",
         "`cron`: its ./finish",
         "`web`: its log service",
+        "broken: skipped: its run file is not executable",
     ] {
         assert!(notes.contains(expected), "{expected}\n{notes}");
     }
