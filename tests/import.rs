@@ -68,3 +68,59 @@ fn import_errors_name_the_line_and_exit_1() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(2), "{usage:?}");
 }
+
+/// `tend import ARGS...` with `env` set (and MSG unset), which must succeed: its stdout.
+fn import_ok(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(tend_bin());
+    cmd.arg("import").args(args).env_remove("MSG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_supervisord_command_reads_its_variables_at_start_and_runs_no_shell_syntax() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("supervisord.conf");
+    // supervisord expands %(ENV_MSG)s from its environment when it starts, then splits the
+    // command with shlex and runs it with no shell: `a;b` is one argument.
+    std::fs::write(
+        &conf,
+        "[program:app]\n\
+         command=/bin/sh -c 'printf \"<%%s>\" \"$@\"; echo; exec sleep 1000' sh --msg='%(ENV_MSG)s' a;b\n\
+         stdout_logfile=/dev/stdout\n",
+    )
+    .unwrap();
+    // Imported where MSG is not set: it is read when the service starts.
+    let toml = import_ok(&["supervisord".as_ref(), conf.as_os_str()], &[]);
+    let s = Setup::new(&toml);
+    let check = Command::new(tend_bin())
+        .arg("check")
+        .arg(&s.config)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}\n{toml}");
+    let mut cmd = pid1_command(&["run", s.config.to_str().unwrap()]);
+    cmd.env("MSG", "hello  world");
+    let mut t = Running::start(cmd);
+    wait_log(&t, "app | <--msg=hello  world><a;b>");
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0);
+}
+
+#[test]
+fn debians_main_file_imports_the_programs_it_includes() {
+    let main = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import/debian/supervisord.conf");
+    let toml = import_ok(&["supervisord".as_ref(), main.as_os_str()], &[]);
+    for table in ["[services.beat]", "[services.worker]", "[services.web]"] {
+        assert!(toml.contains(table), "{table}\n{toml}");
+    }
+    assert!(
+        toml.contains("command = \"celery -A proj beat -l info\"\n"),
+        "{toml}"
+    );
+}

@@ -22,8 +22,16 @@ impl Service {
     }
 }
 
-pub fn document(header: &str, services: &[Service]) -> String {
+/// The whole file: `header` (comment lines), a `[tend]` table when `tend` has keys, then the
+/// services.
+pub fn document(header: &str, tend: &[(&'static str, String)], services: &[Service]) -> String {
     let mut out = header.to_string();
+    if !tend.is_empty() {
+        out.push_str("\n[tend]\n");
+        for (k, v) in tend {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+    }
     for service in services {
         out.push('\n');
         for comment in &service.comments {

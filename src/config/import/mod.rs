@@ -10,6 +10,7 @@ mod procfile;
 mod runit;
 mod supervisord;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,37 +44,88 @@ pub struct Imported {
     pub notes: Vec<String>,
 }
 
+/// What an import reads of the machine it runs on: supervisord expands `%(ENV_X)s` and
+/// `%(host_node_name)s` from its own process when it starts, and the nearest tend import has
+/// is its own process. Tests pass a `Host` of their own, so that they do not depend on (or
+/// change) the environment they run in.
+#[derive(Clone, Debug, Default)]
+pub struct Host {
+    /// Environment variables (those that are not UTF-8 are left out).
+    pub env: BTreeMap<String, String>,
+    /// The host name, as `uname -n` gives it.
+    pub hostname: Option<String>,
+}
+
+impl Host {
+    /// This process's environment and the kernel's host name.
+    pub fn current() -> Host {
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        // What uname(2) calls the nodename, without needing a system call wrapper.
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty());
+        Host { env, hostname }
+    }
+}
+
+/// What an importer found: the services, settings for `[tend]`, and the notes.
+#[derive(Debug, Default)]
+struct Parts {
+    services: Vec<emit::Service>,
+    /// `[tend]` keys, each with its value written as TOML.
+    tend: Vec<(&'static str, String)>,
+    notes: Vec<String>,
+}
+
 /// Reads `path` as `format`. Errors name the file (and line, where there is one).
 pub fn import(format: Format, path: &Path) -> Result<Imported, String> {
+    import_on(format, path, &Host::current())
+}
+
+/// [`import`], with `host` as the machine's environment and host name.
+pub fn import_on(format: Format, path: &Path, host: &Host) -> Result<Imported, String> {
     let origin = path.display().to_string();
     let read =
         || std::fs::read_to_string(path).map_err(|e| format!("{origin}: cannot read it: {e}"));
-    let (services, notes) = match format {
+    let parts = match format {
         Format::Procfile => procfile::services(&origin, &read()?)?,
-        Format::Supervisord => supervisord::services(&origin, &read()?, path)?,
+        Format::Supervisord => {
+            let source = supervisord::Source {
+                path,
+                host,
+                follow_includes: true,
+            };
+            supervisord::services(&origin, &read()?, &source)?
+        }
         Format::Runit => runit::services(path)?,
     };
-    finish(format, &origin, services, notes)
+    finish(format, &origin, parts)
 }
 
 /// A Procfile's or a supervisord.conf's text, as if read from `origin` (for fuzzing: the
-/// parsers without the file system; a runit import is a directory, so it is refused).
+/// parsers without the file system, so `[include]` is not followed, and with an empty
+/// environment; a runit import is a directory, so it is refused).
 pub fn import_text(format: Format, origin: &str, text: &str) -> Result<Imported, String> {
-    let (services, notes) = match format {
+    let parts = match format {
         Format::Procfile => procfile::services(origin, text)?,
-        Format::Supervisord => supervisord::services(origin, text, Path::new(origin))?,
+        Format::Supervisord => {
+            let source = supervisord::Source {
+                path: Path::new(origin),
+                host: &Host::default(),
+                follow_includes: false,
+            };
+            supervisord::services(origin, text, &source)?
+        }
         Format::Runit => return Err("a runit import reads a directory".to_string()),
     };
-    finish(format, origin, services, notes)
+    finish(format, origin, parts)
 }
 
-fn finish(
-    format: Format,
-    origin: &str,
-    services: Vec<emit::Service>,
-    notes: Vec<String>,
-) -> Result<Imported, String> {
-    if services.is_empty() {
+fn finish(format: Format, origin: &str, parts: Parts) -> Result<Imported, String> {
+    if parts.services.is_empty() {
         return Err(format!("{origin}: no services found in it"));
     }
     let header = format!(
@@ -82,8 +134,8 @@ fn finish(
         Format::NAMES[format as usize]
     );
     Ok(Imported {
-        toml: emit::document(&header, &services),
-        notes,
+        toml: emit::document(&header, &parts.tend, &parts.services),
+        notes: parts.notes,
     })
 }
 

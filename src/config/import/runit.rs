@@ -1,11 +1,12 @@
 //! runit service directories: each directory with an executable `run` is a service. runsv
 //! runs `./run` in that directory and restarts it whenever it exits; so does tend.
 
+use super::Parts;
 use super::emit::{self, Service};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-pub fn services(path: &Path) -> Result<(Vec<Service>, Vec<String>), String> {
+pub fn services(path: &Path) -> Result<Parts, String> {
     let origin = path.display().to_string();
     let root = std::path::absolute(path).map_err(|e| format!("{origin}: {e}"))?;
     if !root.is_dir() {
@@ -32,17 +33,20 @@ pub fn services(path: &Path) -> Result<(Vec<Service>, Vec<String>), String> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let name = super::service_name(&raw, &mut notes);
         let run = dir.join("run");
         if !is_executable(&run) {
             notes.push(format!(
-                "{}: not executable; runsv would not start it either",
-                run.display()
+                "{}: skipped: its run file is not executable, so runsv would not start it (chmod +x it and import again)",
+                dir.display()
             ));
+            continue;
         }
+        let name = super::service_name(&raw, &mut notes);
         let mut service = Service::new(name.clone());
         service.set("command", emit::strings(&[run.display().to_string()]));
         service.set("workdir", emit::string(&dir.display().to_string()));
+        // runsv restarts ./run whatever happens and never gives up; 0 is tend's "never".
+        service.set("max-restarts", "0".to_string());
         let check = dir.join("check");
         if is_executable(&check) {
             // `sv check` runs ./check until it exits 0: the same as an exec readiness probe.
@@ -84,7 +88,11 @@ pub fn services(path: &Path) -> Result<(Vec<Service>, Vec<String>), String> {
                 .to_string(),
         );
     }
-    Ok((services, notes))
+    Ok(Parts {
+        services,
+        notes,
+        ..Parts::default()
+    })
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -1,13 +1,40 @@
 use super::*;
 use crate::config::{Environment, Loaded, load_str};
-use crate::core::spec::{RestartPolicy, ServiceSpec};
+use crate::core::spec::{Condition, RestartPolicy, ServiceSpec};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// Imports `path` and loads the result the way `tend check` would, from a directory whose
-/// `etc/passwd` knows `www-data`.
+/// The machine the tests import on: a fixed environment and host name, whatever the
+/// environment the tests run in.
+fn host() -> Host {
+    let env = [
+        ("PATH", "/usr/bin:/bin"),
+        ("HOME", "/root"),
+        ("APP_DIR", "/srv/app"),
+        ("APP_USER", "www-data"),
+        ("WORKERS", "3"),
+        ("MSG", "hello  world"),
+    ];
+    Host {
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        hostname: Some("box".to_string()),
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name)
+}
+
+/// Imports `path` on [`host`] and loads the result the way `tend check` would, from a
+/// directory whose `etc/passwd` knows `www-data`.
 fn import_and_load(format: Format, path: &Path) -> (Imported, Loaded) {
-    let imported = import(format, path).unwrap();
+    let imported = import_on(format, path, &host()).unwrap();
     let etc = tempfile::tempdir().unwrap();
     std::fs::write(
         etc.path().join("passwd"),
@@ -51,17 +78,46 @@ fn argv(s: &ServiceSpec) -> Vec<String> {
         .collect()
 }
 
+/// A supervisord.conf with `text`, imported on [`host`] and loaded.
+fn import_supervisord(text: &str) -> (Imported, Loaded) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("supervisord.conf");
+    std::fs::write(&path, text).unwrap();
+    import_and_load(Format::Supervisord, &path)
+}
+
+/// The error importing a supervisord.conf with `text` gives, without its path.
+fn supervisord_error(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("supervisord.conf");
+    std::fs::write(&path, text).unwrap();
+    let err = import_on(Format::Supervisord, &path, &host()).unwrap_err();
+    err.replace(&path.display().to_string(), "supervisord.conf")
+}
+
+fn notes(imported: &Imported) -> String {
+    imported.notes.join("\n")
+}
+
+fn env(s: &ServiceSpec) -> Vec<(String, String)> {
+    s.launch
+        .env
+        .iter()
+        .map(|(k, v)| (k.to_string_lossy().into(), v.to_string_lossy().into()))
+        .collect()
+}
+
 #[test]
 fn procfile() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("Procfile");
     std::fs::write(
         &path,
-        "# the app\nweb: bundle exec puma -p $PORT\nworker:   bundle exec sidekiq -q \"default\"\n\nrelease.task: ./migrate\n",
+        "# the app\nweb: bundle exec puma -p $PORT\nworker:   bundle exec sidekiq -q \"default\"\n\n",
     )
     .unwrap();
     let (imported, loaded) = import_and_load(Format::Procfile, &path);
-    assert_eq!(names(&loaded), ["web", "worker", "release.task"]);
+    assert_eq!(names(&loaded), ["web", "worker"]);
     assert_eq!(
         argv(service(&loaded, "web")),
         ["/bin/sh", "-c", "bundle exec puma -p $PORT"]
@@ -70,24 +126,56 @@ fn procfile() {
         argv(service(&loaded, "worker")),
         ["/bin/sh", "-c", "bundle exec sidekiq -q \"default\""]
     );
-    assert!(imported.toml.contains("[services.\"release.task\"]"));
     assert!(imported.notes.iter().any(|n| n.contains("$PORT")));
     assert!(imported.notes.iter().any(|n| n.contains("critical = true")));
+    assert!(service(&loaded, "web").depends_on.is_empty());
 
-    std::fs::write(&path, "web: ok\nnot a process line\n").unwrap();
+    std::fs::write(&path, "web: ok\nweb: again\n").unwrap();
     assert_eq!(
         import(Format::Procfile, &path).unwrap_err(),
-        format!(
-            "{}:2: expected `name: command`, found \"not a process line\"",
-            path.display()
-        )
+        format!("{}:2: a second process named `web`", path.display())
     );
-    std::fs::write(&path, "# nothing\n").unwrap();
+    std::fs::write(&path, "# nothing\nnot a process line\n").unwrap();
     assert!(
         import(Format::Procfile, &path)
             .unwrap_err()
             .ends_with("no services found in it")
     );
+}
+
+#[test]
+fn procfile_release_is_a_task_the_others_wait_for() {
+    let (imported, loaded) = import_and_load(Format::Procfile, &fixture("Procfile"));
+    // foreman's own rules: `  indented:` and `release.sh:` are not process lines.
+    assert_eq!(names(&loaded), ["release", "web", "worker"]);
+    let release = service(&loaded, "release");
+    assert!(release.oneshot);
+    assert!(release.depends_on.is_empty());
+    let release_id = loaded
+        .spec
+        .services
+        .iter()
+        .position(|s| s.name == "release")
+        .unwrap();
+    for name in ["web", "worker"] {
+        let deps = &service(&loaded, name).depends_on;
+        assert_eq!(deps.len(), 1, "{name}");
+        assert_eq!(deps[0].condition, Condition::Completed);
+        assert_eq!(deps[0].on.0, release_id);
+    }
+    let notes = notes(&imported);
+    assert!(
+        notes.contains("`release` is Heroku's release phase"),
+        "{notes}"
+    );
+    for skipped in [
+        "Procfile:6: skipped \"indented:",
+        "Procfile:7: skipped \"release.sh:",
+    ] {
+        assert!(notes.contains(skipped), "{skipped}\n{notes}");
+    }
+    // A comment line is skipped without a word.
+    assert!(!notes.contains("# Procfile"), "{notes}");
 }
 
 #[test]
@@ -187,7 +275,11 @@ command=memmon -a 200MB
     let worker = service(&loaded, "worker-02");
     assert_eq!(
         argv(worker),
-        ["/bin/sh", "-c", "/usr/bin/worker --id 2 --home ${HOME}"]
+        [
+            "/bin/sh",
+            "-c",
+            "set -f; exec /usr/bin/worker --id 2 --home ${HOME?}"
+        ]
     );
     assert_eq!(worker.depends_on.len(), 1);
     // One log file per process, as tend rotates each on its own.
@@ -245,8 +337,20 @@ fn runit() {
     make("web", &["run", "check", "log/run"]);
     make("cron", &["run", "finish", "down"]);
     std::fs::create_dir(dir.path().join("not-a-service")).unwrap();
+    // runsv does not start a run file without the execute bit.
+    make("broken", &[]);
+    std::fs::write(dir.path().join("broken/run"), "#!/bin/sh\n").unwrap();
     let (imported, loaded) = import_and_load(Format::Runit, dir.path());
     assert_eq!(names(&loaded), ["cron", "web"]);
+    // runsv never gives up on a service: neither does tend with max-restarts = 0.
+    for name in ["cron", "web"] {
+        assert_eq!(service(&loaded, name).max_restarts, 0, "{name}");
+        assert_eq!(
+            service(&loaded, name).restart,
+            RestartPolicy::Always,
+            "{name}"
+        );
+    }
     let web = service(&loaded, "web");
     assert_eq!(
         argv(web),
@@ -263,6 +367,7 @@ fn runit() {
         "`cron` has a `down` file",
         "`cron`: its ./finish",
         "`web`: its log service",
+        "broken: skipped: its run file is not executable",
     ] {
         assert!(notes.contains(expected), "{expected}\n{notes}");
     }
@@ -283,4 +388,333 @@ fn names_strings_and_keys_are_written_so_that_they_read_back() {
     );
     assert_eq!(emit::key("a.b"), "\"a.b\"");
     assert_eq!(emit::key("a_b-c"), "a_b-c");
+}
+
+#[test]
+fn configparser_reads_indented_keys_as_keys_and_deeper_lines_as_continuations() {
+    // What Python's configparser (as supervisord 4.3 sets it up) reads from these lines:
+    // keys indented alike are separate keys, only a deeper line continues a value, a comment
+    // line inside a value is skipped and an empty one kept, `a;b` keeps its `;`.
+    let (_, loaded) = import_supervisord(
+        "[program:beat]\n  command=celery beat\n  directory=/app\n  user=www-data\n\n\
+         [program:multi]\ncommand=/bin/prog --a # a comment\n    --b  ; another\n\
+         ; a comment line\n\n    --c\ndirectory=/srv/a;b\n",
+    );
+    let beat = service(&loaded, "beat");
+    assert_eq!(argv(beat), ["celery", "beat"]);
+    assert_eq!(beat.launch.workdir.as_deref(), Some(Path::new("/app")));
+    assert_eq!(beat.launch.credentials.as_ref().unwrap().uid, 33);
+    assert_eq!(
+        argv(service(&loaded, "multi")),
+        ["/bin/prog", "--a", "--b", "--c"]
+    );
+    // No whitespace before the `;`: not a comment.
+    assert_eq!(
+        service(&loaded, "multi").launch.workdir.as_deref(),
+        Some(Path::new("/srv/a;b"))
+    );
+}
+
+#[test]
+fn inline_comments_after_whitespace_are_dropped() {
+    let (_, loaded) = import_supervisord(
+        "[program:fpm]\ncommand=php-fpm -F # run in foreground\n\
+         [program:echo]\ncommand=/bin/echo a#b c;d ;comment\n",
+    );
+    assert_eq!(argv(service(&loaded, "fpm")), ["php-fpm", "-F"]);
+    assert_eq!(argv(service(&loaded, "echo")), ["/bin/echo", "a#b", "c;d"]);
+}
+
+#[test]
+fn env_expansions_outside_commands_are_read_when_importing() {
+    let (imported, loaded) = import_supervisord(
+        "[program:app]\ncommand=/srv/app/run\n\
+         environment=PATH=\"/opt/venv/bin:%(ENV_PATH)s\",HOST=\"%(host_node_name)s\"\n\
+         directory=%(ENV_APP_DIR)s\nuser=%(ENV_APP_USER)s\n\
+         [program:pool]\ncommand=/srv/app/worker %(process_num)d\n\
+         process_name=pool-%(process_num)d\nnumprocs=%(ENV_WORKERS)s\n",
+    );
+    let app = service(&loaded, "app");
+    let env = env(app);
+    assert!(
+        env.contains(&("PATH".into(), "/opt/venv/bin:/usr/bin:/bin".into())),
+        "{env:?}"
+    );
+    assert!(env.contains(&("HOST".into(), "box".into())), "{env:?}");
+    assert_eq!(app.launch.workdir.as_deref(), Some(Path::new("/srv/app")));
+    assert_eq!(app.launch.credentials.as_ref().unwrap().uid, 33);
+    assert_eq!(names(&loaded), ["app", "pool-0", "pool-1", "pool-2"]);
+    let notes = notes(&imported);
+    for expected in [
+        "%(ENV_PATH)s in `environment` was read from tend import's environment now",
+        "%(ENV_APP_DIR)s in `directory`",
+        "%(ENV_APP_USER)s in `user`",
+        "%(ENV_WORKERS)s in `numprocs`",
+        "%(host_node_name)s is this machine's host name when importing, box",
+    ] {
+        assert!(notes.contains(expected), "{expected}\n{notes}");
+    }
+    // As supervisord, which would not start: a variable that is not set is an error.
+    assert_eq!(
+        supervisord_error("[program:x]\ncommand=x\ndirectory=%(ENV_NOPE)s\n"),
+        "supervisord.conf:3: directory: %(ENV_NOPE)s: NOPE is not set in tend import's environment (supervisord would refuse to start without it): set it and import again"
+    );
+    // So is a lone `%`, which supervisord refuses too.
+    assert!(
+        supervisord_error("[program:x]\ncommand=date +%s\n")
+            .starts_with("supervisord.conf:2: command: a `%` that is neither `%%` nor `%(name)s`")
+    );
+}
+
+#[test]
+fn env_expansions_in_a_command_are_read_at_its_start_and_nothing_else_is_shell() {
+    let (imported, loaded) = import_supervisord(
+        "[program:app]\ncommand=/bin/app --msg='%(ENV_MSG)s' --home %(ENV_HOME)s/x a;b *\n\
+         [program:plain]\ncommand=/bin/app --msg='hi there' a;b\n",
+    );
+    let app = service(&loaded, "app");
+    assert_eq!(
+        argv(app),
+        [
+            "/bin/sh",
+            "-c",
+            "set -f; exec /bin/app --msg=\"${MSG?}\" --home ${HOME?}/x 'a;b' '*'"
+        ]
+    );
+    // Without a variable, the words supervisord would run, as an array where tend's own
+    // split would differ (or warn).
+    assert_eq!(
+        argv(service(&loaded, "plain")),
+        ["/bin/app", "--msg=hi there", "a;b"]
+    );
+    assert!(notes(&imported).contains("`app`: its command reads %(ENV_...)s when it starts"));
+}
+
+#[test]
+fn the_shell_line_gives_the_words_supervisord_runs() {
+    // The line runs under a real /bin/sh: shlex's words, the variable split outside quotes
+    // and kept whole inside them, nothing globbed or run besides.
+    let (_, loaded) = import_supervisord(
+        "[program:app]\ncommand=/usr/bin/printf '<%%s>' '%(ENV_MSG)s' %(ENV_MSG)s x;y * \"q'%(ENV_MSG)s\"\n",
+    );
+    let line = argv(service(&loaded, "app"));
+    #[allow(clippy::disallowed_methods)]
+    let out = std::process::Command::new(&line[0])
+        .args(&line[1..])
+        .env_clear()
+        .env("MSG", "hello  world")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "<hello  world><hello><world><x;y><*><q'hello  world>"
+    );
+}
+
+#[test]
+fn start_retries_keep_their_meaning() {
+    let (imported, loaded) = import_supervisord(
+        "[program:never-again]\ncommand=a\nautorestart=true\nstartretries=0\n\
+         [program:once]\ncommand=b\nautorestart=false\nstartretries=5\n\
+         [program:five]\ncommand=c\nstartretries=5\n\
+         [program:default]\ncommand=d\n",
+    );
+    // tend's 0 is "never give up": one retry is the nearest to supervisord's none.
+    assert_eq!(service(&loaded, "never-again").max_restarts, 1);
+    // supervisord's N retries are tend's N restarts after failed starts.
+    assert_eq!(service(&loaded, "five").max_restarts, 5);
+    assert_eq!(service(&loaded, "default").max_restarts, 3);
+    let once = service(&loaded, "once");
+    assert_eq!(once.restart, RestartPolicy::Never);
+    assert!(
+        !imported
+            .toml
+            .contains("[services.once]\ncommand = \"b\"\nrestart = \"never\"\nmax-restarts")
+    );
+    let notes = notes(&imported);
+    for expected in [
+        "`never-again`: startretries=0 (supervisord gives up after one failed start) became max-restarts = 1",
+        "`once`: startretries=5 is not carried over: with autorestart=false, supervisord still tries a start that fails",
+    ] {
+        assert!(notes.contains(expected), "{expected}\n{notes}");
+    }
+}
+
+#[test]
+fn included_files_are_read_as_supervisord_reads_them() {
+    // Debian's main file holds no program: they are all in conf.d.
+    let (imported, loaded) =
+        import_and_load(Format::Supervisord, &fixture("debian/supervisord.conf"));
+    assert_eq!(names(&loaded), ["beat", "worker", "web"]);
+    let beat = service(&loaded, "beat");
+    assert_eq!(argv(beat), ["celery", "-A", "proj", "beat", "-l", "info"]);
+    // %(here)s in an included file is that file's directory.
+    assert_eq!(
+        beat.launch.workdir.as_deref(),
+        Some(fixture("debian/conf.d").as_path())
+    );
+    assert_eq!(beat.restart, RestartPolicy::Always);
+    assert_eq!(
+        argv(service(&loaded, "worker")),
+        [
+            "celery",
+            "-A",
+            "proj",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=2"
+        ]
+    );
+    // conf.d/ab.ini (matched by `[a-c]?.ini`) adds to [program:web] of conf.d/web.conf.
+    assert_eq!(service(&loaded, "web").stop_timeout, Duration::from_secs(3));
+    let notes = notes(&imported);
+    assert!(
+        notes.contains("web.conf: its [include] is not followed"),
+        "{notes}"
+    );
+    assert!(!notes.contains("no file matches"), "{notes}");
+
+    // The glob rules: hidden names only for a pattern that starts with '.', classes,
+    // negation, a `]` first in a class, an unclosed `[` as itself.
+    use super::supervisord::include::fnmatch;
+    assert!(fnmatch("*.conf", "a.conf") && !fnmatch("*.conf", "a.confx"));
+    assert!(fnmatch("[a-c]?.ini", "ab.ini") && !fnmatch("[a-c]?.ini", "zz.ini"));
+    assert!(fnmatch("[!a]*", "b") && !fnmatch("[!a]*", "a"));
+    assert!(fnmatch("[]]x", "]x") && fnmatch("[x", "[x"));
+    let matched = super::supervisord::include::matches(&fixture("debian"), "conf.d/*.conf");
+    let matched: Vec<String> = matched
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(matched, ["celery.conf", "web.conf"]);
+}
+
+#[test]
+fn a_repeated_program_section_is_one_program_with_later_keys_winning() {
+    let (_, loaded) = import_supervisord(
+        "[program:web]\ncommand=old\nstopwaitsecs=2\n\
+         [program:other]\ncommand=x\n\
+         [program:web]\ncommand=new --flag\n",
+    );
+    assert_eq!(names(&loaded), ["web", "other"]);
+    let web = service(&loaded, "web");
+    assert_eq!(argv(web), ["new", "--flag"]);
+    assert_eq!(web.stop_timeout, Duration::from_secs(2));
+}
+
+#[test]
+fn booleans_take_every_spelling_supervisord_takes() {
+    for (spelling, restart) in [
+        ("yes", RestartPolicy::Always),
+        ("On", RestartPolicy::Always),
+        ("1", RestartPolicy::Always),
+        ("TRUE", RestartPolicy::Always),
+        ("no", RestartPolicy::Never),
+        ("off", RestartPolicy::Never),
+        ("0", RestartPolicy::Never),
+        ("Unexpected", RestartPolicy::OnFailure),
+    ] {
+        let (_, loaded) =
+            import_supervisord(&format!("[program:x]\ncommand=x\nautorestart={spelling}\n"));
+        assert_eq!(service(&loaded, "x").restart, restart, "{spelling}");
+    }
+    for spelling in ["no", "off", "0", "False"] {
+        let (imported, _) =
+            import_supervisord(&format!("[program:x]\ncommand=x\nautostart={spelling}\n"));
+        assert!(
+            notes(&imported).contains("`x` has autostart=false: supervisord does not start it"),
+            "{spelling}"
+        );
+    }
+    let (imported, _) = import_supervisord("[program:x]\ncommand=x\nautostart=yes\n");
+    assert!(!notes(&imported).contains("autostart"));
+    assert_eq!(
+        supervisord_error("[program:x]\ncommand=x\nautostart=maybe\n"),
+        "supervisord.conf:3: autostart must be true or false (or yes/no, on/off, 1/0), found \"maybe\""
+    );
+    // redirect_stderr=on: one stream, so no note that stderr joins the file.
+    let (imported, loaded) = import_supervisord(
+        "[program:x]\ncommand=x\nredirect_stderr=on\nstdout_logfile=%(here)s/x.log\n",
+    );
+    assert!(service(&loaded, "x").log_file.is_some());
+    assert!(
+        !notes(&imported).contains("together"),
+        "{}",
+        notes(&imported)
+    );
+}
+
+#[test]
+fn stderr_logfiles_and_syslog_are_said() {
+    let (imported, loaded) = import_supervisord(
+        "[program:both]\ncommand=x\nstdout_logfile=%(here)s/out.log\nstderr_logfile=%(here)s/err.log\n\
+         [program:err-only]\ncommand=y\nstdout_logfile=/dev/stdout\nstderr_logfile=%(here)s/y.err\n\
+         stderr_logfile_backups=2\n\
+         [program:sys]\ncommand=z\nstdout_logfile=syslog\nstderr_syslog=true\n",
+    );
+    let err_only = service(&loaded, "err-only").log_file.as_ref().unwrap();
+    assert!(err_only.path.ends_with("y.err"));
+    assert_eq!(err_only.keep, 2);
+    assert!(
+        service(&loaded, "both")
+            .log_file
+            .as_ref()
+            .unwrap()
+            .path
+            .ends_with("out.log")
+    );
+    assert!(service(&loaded, "sys").log_file.is_none());
+    let notes = notes(&imported);
+    for expected in [
+        "err.log is not carried over: tend's logs.file",
+        "`err-only`: logs.file is its stderr_logfile",
+        "`sys`: supervisord sent its stdout to syslog; tend writes it to its own stdout",
+        "`sys`: supervisord sent its stderr to syslog; tend writes it to its own stderr",
+    ] {
+        assert!(notes.contains(expected), "{expected}\n{notes}");
+    }
+}
+
+#[test]
+fn a_long_stopwaitsecs_raises_the_shutdown_budget() {
+    let (imported, loaded) = import_supervisord(
+        "[program:db]\ncommand=db\npriority=1\nstopwaitsecs=600\n\
+         [program:app]\ncommand=app\npriority=2\nstopwaitsecs=20\n\
+         [program:side]\ncommand=side\npriority=2\n",
+    );
+    // Stopped one priority level after the other: 20 s, then 600 s, and a second more.
+    assert_eq!(loaded.spec.shutdown_timeout, Duration::from_secs(621));
+    assert!(
+        imported
+            .toml
+            .contains("[tend]\nshutdown-timeout = \"621s\"\n")
+    );
+    assert!(notes(&imported).contains("[tend] shutdown-timeout is 621s"));
+    // Within tend's default, nothing is written.
+    let (imported, _) = import_supervisord("[program:a]\ncommand=a\nstopwaitsecs=8\n");
+    assert!(!imported.toml.contains("[tend]"));
+}
+
+#[test]
+fn a_listener_that_stops_supervisord_makes_the_programs_critical() {
+    let (imported, loaded) = import_supervisord(
+        "[program:app]\ncommand=app\n[program:nginx]\ncommand=nginx\n\
+         [eventlistener:processes]\n\
+         command=bash -c \"printf 'READY\\n' && while read line; do kill -SIGQUIT $PPID; done < /dev/stdin\"\n\
+         events=PROCESS_STATE_STOPPED,PROCESS_STATE_EXITED,PROCESS_STATE_FATAL\n\
+         [eventlistener:memmon]\ncommand=memmon -a 200MB\nevents=TICK_60\n",
+    );
+    assert!(service(&loaded, "app").critical);
+    assert!(service(&loaded, "nginx").critical);
+    let notes = notes(&imported);
+    assert!(
+        notes.contains("[eventlistener:processes] stops supervisord when a program changes state"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("[eventlistener:memmon] is not imported"),
+        "{notes}"
+    );
+    let (_, loaded) = import_supervisord("[program:app]\ncommand=app\n");
+    assert!(!service(&loaded, "app").critical);
 }
