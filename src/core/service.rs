@@ -181,6 +181,8 @@ pub struct Service {
     /// The process group of a followed daemon that does not lead one (it forked twice, or
     /// never called setsid): stops go there instead of to a group named by its pid.
     pub group: Option<Pid>,
+    /// The last spawn failure said, until a spawn succeeds: the same one is not said again.
+    pub spawn_error: Option<String>,
 }
 
 impl Default for Service {
@@ -193,6 +195,7 @@ impl Default for Service {
             last_exit: None,
             launcher: None,
             group: None,
+            spawn_error: None,
         }
     }
 }

@@ -465,7 +465,10 @@ impl Supervisor {
                 svc,
                 generation,
                 pid,
-            } => self.step(svc, Event::Spawned { generation, pid }, now),
+            } => {
+                self.services[svc.0].spawn_error = None;
+                self.step(svc, Event::Spawned { generation, pid }, now);
+            }
             Input::Adopted {
                 svc,
                 generation,
@@ -485,8 +488,14 @@ impl Supervisor {
                 kind,
                 message,
             } => {
-                let name = self.spec.services[svc.0].name.clone();
-                self.log(Note::SpawnFailed { name, message });
+                // Said once for a run of the same failure (a process limit, no descriptors):
+                // each retry still says that it failed and when it tries again.
+                let service = &mut self.services[svc.0];
+                if service.spawn_error.as_ref() != Some(&message) {
+                    service.spawn_error = Some(message.clone());
+                    let name = self.spec.services[svc.0].name.clone();
+                    self.log(Note::SpawnFailed { name, message });
+                }
                 self.step(svc, Event::SpawnFailed { generation, kind }, now);
             }
             Input::ChildExited { pid, status } => match self.pids.get(&pid).copied() {

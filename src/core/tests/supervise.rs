@@ -471,6 +471,46 @@ fn spawn_failures_count_as_failed_starts() {
     );
 }
 
+/// A spawn that keeps failing the same way (out of processes or descriptors) is said once,
+/// not at every retry; a different failure, or the same one after a successful start, is
+/// said again.
+#[test]
+fn a_repeated_spawn_failure_is_said_once() {
+    let mut sup = Supervisor::new(spec(vec![service("w")]));
+    sup.start(at(0));
+    let fail = |sup: &mut Supervisor, now: u64, g: u64, message: &str| {
+        let input = Input::SpawnFailed {
+            svc: svc(0),
+            generation: Generation(g),
+            kind: SpawnErrorKind::Other,
+            message: message.into(),
+        };
+        sup.handle(at(now), input);
+        let said: Vec<String> = std::iter::from_fn(|| sup.poll_action())
+            .filter_map(|a| match a {
+                Action::Log(n @ Note::SpawnFailed { .. }) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect();
+        sup.handle_timeout(at(now + 60_000));
+        said
+    };
+    let eagain = "fork failed: Resource temporarily unavailable";
+    assert_eq!(
+        fail(&mut sup, 0, 1, eagain),
+        [format!("cannot run 'w': {eagain}")]
+    );
+    assert!(fail(&mut sup, 100_000, 2, eagain).is_empty());
+    assert!(fail(&mut sup, 200_000, 3, eagain).is_empty());
+    assert_eq!(fail(&mut sup, 300_000, 4, "other").len(), 1);
+    while sup.poll_action().is_some() {}
+    spawned(&mut sup, 400_000, 0, 5, 100);
+    exited(&mut sup, 400_010, 100, FAIL);
+    group_empty(&mut sup, 400_010, 100);
+    sup.handle_timeout(at(460_000));
+    assert_eq!(fail(&mut sup, 460_000, 6, "other").len(), 1);
+}
+
 #[test]
 fn a_stop_during_spawn_is_carried_out_once_the_pid_is_known() {
     let mut sup = Supervisor::new(spec(vec![service("a")]));
