@@ -3,7 +3,8 @@
 //!
 //! Writes go to a regular file, which does not block the way a pipe can; a failing write
 //! (disk full, file removed from under tend, permissions) loses those lines for the file
-//! only, is reported once, and the file is opened afresh for the next chunk.
+//! only (what part of them got in is cut off again), is reported once, and the file is
+//! opened afresh for the next chunk.
 
 use crate::core::spec::LogFile as Settings;
 use std::fs::{File, OpenOptions};
@@ -83,7 +84,12 @@ impl LogFile {
                 };
                 // take <= bytes.len(): the whole, or up to a newline within it.
                 let (head, rest) = bytes.split_at_checked(take).unwrap_or((bytes, &[]));
-                file.write_all(head)?;
+                if let Err(e) = file.write_all(head) {
+                    // Part of it may be in: a disk that filled up mid-write. Taken back, so
+                    // the file holds whole lines only and the next line does not join it.
+                    let _ = file.set_len(self.size);
+                    return Err(e);
+                }
                 self.size += head.len() as u64;
                 bytes = rest;
             }
