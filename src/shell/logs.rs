@@ -450,6 +450,21 @@ impl Logs {
                 self.tend_line(&format!("tend: warning: {message}\n"));
             }
         }
+        self.say_broken_outputs();
+    }
+
+    /// An output whose reader went away is said once, on the other output (stdout's loss on
+    /// stderr; stderr's can only be said on stderr, so it is not).
+    fn say_broken_outputs(&mut self) {
+        for stream in Stream::BOTH {
+            if let Some(e) = stream.of_mut(&mut self.outputs).take_error() {
+                self.tend_line(&format!(
+                    "tend: error: tend's {} cannot be written any more ({e}): what goes there \
+                     is dropped from now on; `tend logs` still has the services' lines\n",
+                    stream.name()
+                ));
+            }
+        }
     }
 
     fn source_mut(&mut self, svc: usize, stream: Stream) -> Option<&mut Source> {
@@ -536,7 +551,9 @@ impl Logs {
 
     /// Writes as much queued output as the reader takes now.
     pub fn write_out(&mut self, stream: Stream) {
-        let _ = stream.of_mut(&mut self.outputs).flush();
+        if stream.of_mut(&mut self.outputs).flush().is_err() {
+            self.say_broken_outputs();
+        }
     }
 
     pub fn pending(&self, stream: Stream) -> bool {

@@ -29,6 +29,10 @@ pub struct Output {
     buf: Vec<u8>,
     head: usize,
     end: usize,
+    /// A write failed for good (the reader is gone: EPIPE): nothing is queued any more.
+    broken: bool,
+    /// The error that broke it, until `take_error` takes it to be said.
+    error: Option<io::Error>,
 }
 
 /// The buffer grows by whole pages.
@@ -67,10 +71,15 @@ impl Output {
             buf: Vec::new(),
             head: 0,
             end: 0,
+            broken: false,
+            error: None,
         })
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.broken {
+            return;
+        }
         if let Some(room) = self.room(bytes.len()) {
             room.copy_from_slice(bytes);
         }
@@ -79,6 +88,9 @@ impl Output {
     /// One log line: `head` (the prefix), then `line` (the text with its newline).
     #[inline(always)]
     pub fn push_line(&mut self, head: &[u8], line: &[u8]) {
+        if self.broken {
+            return;
+        }
         if let Some((first, second)) = self
             .room(head.len() + line.len())
             .and_then(|room| room.split_at_mut_checked(head.len()))
@@ -126,8 +138,8 @@ impl Output {
     }
 
     /// Writes as much as the target takes without blocking. Errors other than "would block"
-    /// (a closed pipe) discard the queue: nobody is there to read it, and holding it would
-    /// stall every service forever.
+    /// (a closed pipe) discard the queue and break the output: nobody is there to read it,
+    /// and holding it would stall every service forever. The error is kept for `take_error`.
     pub fn flush(&mut self) -> io::Result<()> {
         while self.pending() > 0 {
             let chunk = self.buf.get(self.head..self.end).unwrap_or_default();
@@ -144,6 +156,8 @@ impl Output {
                 Err(e) => {
                     self.head = 0;
                     self.end = 0;
+                    self.broken = true;
+                    self.error = Some(e.into());
                     return Err(e.into());
                 }
             }
@@ -153,6 +167,11 @@ impl Output {
             self.end = 0;
         }
         Ok(())
+    }
+
+    /// The error that broke this output, once: to be said (on the other output).
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
     }
 
     /// The fd to watch for writability, when writes can block.
@@ -221,7 +240,16 @@ mod tests {
         out.push_line(b"svc | ", b"gone\n");
         assert!(out.flush().is_err());
         assert_eq!(out.pending(), 0);
+        // The reader is gone for good: nothing is queued any more, and the error is handed
+        // out once, to be said once.
+        assert_eq!(
+            out.take_error().map(|e| e.raw_os_error()),
+            Some(Some(libc::EPIPE))
+        );
+        assert!(out.take_error().is_none());
         out.push(b"next\n");
-        assert_eq!(out.pending(), 5);
+        out.push_line(b"svc | ", b"more\n");
+        assert_eq!(out.pending(), 0);
+        assert!(out.flush().is_ok());
     }
 }
