@@ -19,6 +19,10 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// A client must finish sending its request within this time.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 
+/// Out of descriptors with the spare one in use: the listener rests this long before tend
+/// tries to accept again (instead of failing on every wake-up while the client waits).
+const ACCEPT_RETRY: Duration = Duration::from_millis(250);
+
 /// A kind of trouble with clients (a flood, a refused user) is said at most once per this
 /// time, with a count of what happened since: one note per burst, not one per connection.
 const NOTE_EVERY: Duration = Duration::from_secs(10);
@@ -125,6 +129,14 @@ pub struct ControlServer {
     flood: Repeated,
     /// Clients whose user may not use the socket.
     refusals: Repeated,
+    /// A descriptor kept open (on /dev/null) for when tend has no other: closed to accept
+    /// one client, so `tend status` is answered even when tend is out of descriptors, and
+    /// opened again once one is free.
+    spare: Option<OwnedFd>,
+    /// Out of descriptors, spare used too: the listener is not watched until then.
+    resting_until: Option<Instant>,
+    /// accept failing (out of descriptors, or otherwise).
+    accept_failing: Repeated,
 }
 
 /// epoll tokens: the listener, and one per connection above CONN_BASE.
@@ -172,6 +184,9 @@ impl ControlServer {
             next_conn: 0,
             flood: Repeated::default(),
             refusals: Repeated::default(),
+            spare: spare_fd(),
+            resting_until: None,
+            accept_failing: Repeated::default(),
         })
     }
 
@@ -197,8 +212,17 @@ impl ControlServer {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_out_of_fds(&e) && self.spare.take().is_some() => {
+                    // The spare descriptor is free now: this client gets it.
+                    continue;
+                }
                 Err(e) => {
-                    notes.push(format!("control socket: accept: {e}"));
+                    let text = format!(
+                        "control socket: cannot accept a client: {e}; trying again every {} ms",
+                        ACCEPT_RETRY.as_millis()
+                    );
+                    notes.extend(self.accept_failing.note(now, text));
+                    self.rest(ep, now);
                     break;
                 }
             };
@@ -488,19 +512,43 @@ impl ControlServer {
         if let Some(c) = self.conns.remove(&conn) {
             let _ = epoll::delete(ep, &c.stream);
         }
+        // The descriptor just freed is the spare again, if the spare was used.
+        if self.spare.is_none() {
+            self.spare = spare_fd();
+        }
     }
 
-    /// When the oldest connection still sending its request must be cut off.
+    /// Stops watching the listener for `ACCEPT_RETRY`: accept fails (no descriptor left)
+    /// and would fail again at every wake-up.
+    fn rest(&mut self, ep: &OwnedFd, now: Instant) {
+        let token = epoll::EventData::new_u64(LISTENER_TOKEN);
+        if epoll::modify(ep, &self.listener, token, epoll::EventFlags::empty()).is_ok() {
+            self.resting_until = Some(now + ACCEPT_RETRY);
+        }
+    }
+
+    /// When the oldest connection still sending its request must be cut off, or the
+    /// listener is watched again.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.conns
             .values()
             .filter(|c| c.phase == Phase::Reading)
             .map(|c| c.opened + REQUEST_DEADLINE)
+            .chain(self.resting_until)
             .min()
     }
 
-    /// Closes connections whose request did not arrive in time.
+    /// Closes connections whose request did not arrive in time; watches a resting listener
+    /// again when its time is up.
     pub fn expire(&mut self, ep: &OwnedFd, now: Instant) {
+        if self.resting_until.is_some_and(|t| t <= now) {
+            self.resting_until = None;
+            if self.spare.is_none() {
+                self.spare = spare_fd();
+            }
+            let token = epoll::EventData::new_u64(LISTENER_TOKEN);
+            let _ = epoll::modify(ep, &self.listener, token, epoll::EventFlags::IN);
+        }
         let late: Vec<usize> = self
             .conns
             .iter()
@@ -522,6 +570,21 @@ impl ControlServer {
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// The spare descriptor: /dev/null, held only to be given up.
+fn spare_fd() -> Option<OwnedFd> {
+    rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()
+}
+
+/// EMFILE or ENFILE: tend (or the system) has no descriptor left.
+fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// A process's supplementary groups, from /proc (SO_PEERCRED only gives the primary one).
