@@ -768,6 +768,12 @@ health = {{ tcp = "127.0.0.1:{port}", interval = "100ms", timeout = "100ms" }}
         "crashy was started although no descriptor was free (the limit did not bite)",
     );
     set_nofile(t.pid, soft, hard);
+    // A check tend could not make is no verdict on the service: probed stays up.
+    let during = t.stderr_since(mark);
+    p.check(
+        !during.contains("'probed' is unhealthy"),
+        "tend restarted 'probed' as unhealthy because tend itself had no descriptor",
+    );
     let recovered = Instant::now();
     p.result(
         t.status(Duration::from_secs(5))

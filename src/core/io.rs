@@ -61,6 +61,14 @@ pub enum Input {
     NoChildren,
     /// No process is left in this process group (answer to `Supervisor::awaited_groups`).
     GroupEmpty { pgid: Pid },
+    /// The attempt asked for by `Action::Probe` could not be made for a reason of tend's own
+    /// (no descriptor or process left): no verdict on the service, so nothing is counted,
+    /// and the next attempt comes one interval later.
+    ProbeNotRun {
+        svc: ServiceId,
+        generation: Generation,
+        health: bool,
+    },
     /// A readiness (`health: false`) or health probe asked for by `Action::Probe` finished.
     ProbeResult {
         svc: ServiceId,

@@ -515,6 +515,25 @@ impl Supervisor {
                 health,
                 ok,
             } => self.on_probe_result(svc, generation, health, ok, now),
+            Input::ProbeNotRun {
+                svc,
+                generation,
+                health,
+            } => {
+                if self.running_generation(svc) == Some(generation)
+                    && self.checks[svc.0].health == health
+                {
+                    let spec = &self.spec.services[svc.0];
+                    let interval = match (health, &spec.ready, &spec.health) {
+                        (false, Some(rule), _) => Some(rule.interval),
+                        (true, _, Some(rule)) => Some(rule.interval),
+                        _ => None,
+                    };
+                    let c = &mut self.checks[svc.0];
+                    c.in_flight = false;
+                    c.next = interval.map(|i| now.after(i));
+                }
+            }
             Input::ReadyNotify { svc, generation } => {
                 if self.running_generation(svc) == Some(generation) {
                     self.step(svc, Event::Ready, now);

@@ -2,6 +2,7 @@
 //! it. One request line per connection; the answer is one line (or, for `logs --follow`, a
 //! stream of lines). Each connection's peer is checked with SO_PEERCRED first.
 
+use super::repeated::Repeated;
 use crate::proto::{self, MAX_REQUEST};
 use crate::sys::socket::peer_credentials;
 use rustix::event::epoll;
@@ -22,33 +23,6 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// Out of descriptors with the spare one in use: the listener rests this long before tend
 /// tries to accept again (instead of failing on every wake-up while the client waits).
 const ACCEPT_RETRY: Duration = Duration::from_millis(250);
-
-/// A kind of trouble with clients (a flood, a refused user) is said at most once per this
-/// time, with a count of what happened since: one note per burst, not one per connection.
-const NOTE_EVERY: Duration = Duration::from_secs(10);
-
-/// One kind of repeated trouble, said once per burst.
-#[derive(Default)]
-struct Repeated {
-    last_said: Option<Instant>,
-    since: u64,
-}
-
-impl Repeated {
-    /// `text`, unless the same kind was said less than `NOTE_EVERY` ago (then counted).
-    fn note(&mut self, now: Instant, text: String) -> Option<String> {
-        if self.last_said.is_some_and(|t| now < t + NOTE_EVERY) {
-            self.since += 1;
-            return None;
-        }
-        self.last_said = Some(now);
-        let since = std::mem::take(&mut self.since);
-        Some(match since {
-            0 => text,
-            n => format!("{text} ({n} more since this was last said)"),
-        })
-    }
-}
 
 /// A follower that lets this much output pile up is disconnected, so a stuck `tend logs -f`
 /// cannot make tend hold unbounded memory.

@@ -12,6 +12,7 @@ use super::logs::{Logs, Stream};
 use super::metrics;
 use super::pidfile::{self, PidFiles};
 use super::probes::{self, ChildExit, Notify, Probes};
+use super::repeated::Repeated;
 use super::shm_store;
 use super::status;
 use crate::config::ShmSettings;
@@ -79,6 +80,8 @@ struct Loop {
     notify: Notify,
     /// Daemons whose pid file is being waited for.
     pid_files: PidFiles,
+    /// Probe attempts tend could not make (out of descriptors), said once per burst.
+    probes_not_run: Repeated,
     /// Nothing but signals can ever wake the loop (single-child mode: no log pipes, sockets
     /// or probes): while no timer is due it sleeps in `sigwaitinfo`, one system call per
     /// signal instead of `epoll_wait` and `read`.
@@ -137,6 +140,7 @@ pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
         probes: Probes::new(),
         notify: Notify::new(),
         pid_files: PidFiles::default(),
+        probes_not_run: Repeated::default(),
     };
     let now = lp.now();
     lp.sup.start(now);
@@ -516,6 +520,7 @@ impl Loop {
             (Some(logs), Output::Prefixed) => match logs.child_fds(svc.0) {
                 Some((stdout, stderr)) => Ok(ChildStdio::Pipes { stdout, stderr }),
                 None => Err(spawn::SpawnError {
+                    out_of_resources: false,
                     kind: SpawnErrorKind::Other,
                     message: "tend has no log pipes for it".into(),
                 }),

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod output;
 pub mod pidfile;
 pub mod probes;
+pub mod repeated;
 pub mod ring;
 pub mod shm_store;
 pub mod status;

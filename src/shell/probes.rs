@@ -35,6 +35,35 @@ pub const NOTIFY_BASE: u64 = 1 << 41;
 const ATTEMPT_IDS: u64 = NOTIFY_BASE - PROBE_BASE;
 const _: () = assert!(PROBE_BASE + ATTEMPT_IDS <= NOTIFY_BASE);
 
+/// Why an attempt could not be begun.
+#[derive(Debug)]
+enum Begin {
+    /// A failed attempt: the service's answer, or its address, is wrong.
+    Failed(String),
+    /// tend could not make the attempt at all (no descriptor or process to spare): no
+    /// verdict on the service.
+    NotRun(String),
+}
+
+impl From<String> for Begin {
+    fn from(reason: String) -> Begin {
+        Begin::Failed(reason)
+    }
+}
+
+impl Begin {
+    fn reason(self) -> String {
+        match self {
+            Begin::Failed(reason) | Begin::NotRun(reason) => reason,
+        }
+    }
+}
+
+/// An attempt `Probes::start` could not make, for a reason of tend's own: the core counts
+/// nothing and asks again one interval later.
+#[derive(Debug)]
+pub struct NotRun(pub String);
+
 /// Which check a result belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ProbeKey {
@@ -131,9 +160,11 @@ impl Probes {
     /// session of their own with stdin, stdout and stderr on /dev/null; their pid is known
     /// here before this returns, so before the loop's next reap.
     ///
-    /// Returns Err only for a probe kind that is not polled. Every other failure (bad
-    /// address, refused at once, spawn failed) is a failed attempt, delivered by `expire`
-    /// at once (`next_deadline` is then `now`), its reason in `failure_reason`.
+    /// Returns Err for an attempt not made: a probe kind that is not polled, or tend short
+    /// of descriptors or processes to make it with (no verdict on the service). Every other
+    /// failure (bad address, refused at once, the check command not found) is a failed
+    /// attempt, delivered by `expire` at once (`next_deadline` is then `now`), its reason in
+    /// `failure_reason`.
     pub fn start(
         &mut self,
         ep: &OwnedFd,
@@ -142,34 +173,25 @@ impl Probes {
         timeout: Duration,
         now: Instant,
         inherited: &Inherited,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotRun> {
         if !probe.is_polled() {
-            return Err(format!("{} is not a polled probe", probe_name(probe)));
+            return Err(NotRun(format!(
+                "{} is not a polled probe",
+                probe_name(probe)
+            )));
         }
         self.cancel_slot(ep, key.svc, key.health);
         self.settled
             .retain(|(k, _, _)| (k.svc, k.health) != (key.svc, key.health));
         let id = self.allocate_id();
-        let begun =
-            match probe {
-                Probe::Tcp { address } => split_address(address).and_then(|(host, port)| {
-                    match dns::resolve(&self.resolver, &host, port, now, timeout)? {
-                        Ok(addr) => connect(addr).map(Work::Tcp),
-                        Err(lookup) => Ok(Work::Resolving(lookup, None)),
-                    }
-                }),
-                Probe::Http { url } => http_client::parse_url(url).and_then(|url| {
-                    match dns::resolve(&self.resolver, &url.host, url.port, now, timeout)? {
-                        Ok(addr) => http_work(addr, &url),
-                        Err(lookup) => Ok(Work::Resolving(lookup, Some(url))),
-                    }
-                }),
-                Probe::Exec { argv } => self.spawn_exec(argv, inherited).map(Work::Exec),
-                Probe::NotifyFd { .. } | Probe::SdNotify => {
-                    return Err(format!("{} is not a polled probe", probe_name(probe)));
-                }
-            };
-        let work = begun.and_then(|work| watch(ep, id, work));
+        let work = self
+            .begin(probe, now, timeout, inherited)
+            .and_then(|work| watch(ep, id, work));
+        let work = match work {
+            Err(Begin::NotRun(reason)) => return Err(NotRun(reason)),
+            Err(Begin::Failed(reason)) => Err(reason),
+            Ok(work) => Ok(work),
+        };
         match work {
             Ok(work) => {
                 if let Work::Exec(pid) = work {
@@ -221,7 +243,7 @@ impl Probes {
                             attempt.work = work;
                             None
                         }
-                        Err(reason) => Some(Err(reason)),
+                        Err(begin) => Some(Err(begin.reason())),
                     }
                 }
             },
@@ -407,7 +429,38 @@ impl Probes {
         }
     }
 
-    fn spawn_exec(&mut self, argv: &[OsString], inherited: &Inherited) -> Result<i32, String> {
+    /// The attempt's first step: a lookup, a connection under way, or a running command.
+    fn begin(
+        &mut self,
+        probe: &Probe,
+        now: Instant,
+        timeout: Duration,
+        inherited: &Inherited,
+    ) -> Result<Work, Begin> {
+        match probe {
+            Probe::Tcp { address } => {
+                let (host, port) = split_address(address)?;
+                match dns::resolve(&self.resolver, &host, port, now, timeout)? {
+                    Ok(addr) => Ok(Work::Tcp(connect(addr)?)),
+                    Err(lookup) => Ok(Work::Resolving(lookup, None)),
+                }
+            }
+            Probe::Http { url } => {
+                let url = http_client::parse_url(url)?;
+                match dns::resolve(&self.resolver, &url.host, url.port, now, timeout)? {
+                    Ok(addr) => http_work(addr, &url),
+                    Err(lookup) => Ok(Work::Resolving(lookup, Some(url))),
+                }
+            }
+            Probe::Exec { argv } => self.spawn_exec(argv, inherited).map(Work::Exec),
+            Probe::NotifyFd { .. } | Probe::SdNotify => Err(Begin::NotRun(format!(
+                "{} is not a polled probe",
+                probe_name(probe)
+            ))),
+        }
+    }
+
+    fn spawn_exec(&mut self, argv: &[OsString], inherited: &Inherited) -> Result<i32, Begin> {
         let launch = Launch::command(argv.to_vec(), SessionMode::NewSession);
         if self.devnull.is_none() {
             self.devnull = rustix::fs::open(
@@ -427,7 +480,14 @@ impl Probes {
         };
         spawn::spawn(&launch, inherited, stdio, &spawn::Extra::default())
             .map(|pid| pid.0)
-            .map_err(|e| format!("cannot run the check command: {}", e.message))
+            .map_err(|e| {
+                let reason = format!("cannot run the check command: {}", e.message);
+                if e.out_of_resources {
+                    Begin::NotRun(reason)
+                } else {
+                    Begin::Failed(reason)
+                }
+            })
     }
 }
 
@@ -523,7 +583,7 @@ fn check_connected(sock: &OwnedFd) -> Result<(), String> {
 }
 
 /// A non-blocking connect: the answer comes as EPOLLOUT.
-fn connect(addr: SocketAddr) -> Result<OwnedFd, String> {
+fn connect(addr: SocketAddr) -> Result<OwnedFd, Begin> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::INET,
         SocketAddr::V6(_) => AddressFamily::INET6,
@@ -534,10 +594,20 @@ fn connect(addr: SocketAddr) -> Result<OwnedFd, String> {
         SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
         None,
     )
-    .map_err(|e| format!("socket: {}", os_error(e)))?;
+    .map_err(|e| short_of(e, format!("cannot open a socket: {}", os_error(e))))?;
     match net::connect(&sock, &addr) {
         Ok(()) | Err(Errno::INPROGRESS) => Ok(sock),
-        Err(e) => Err(format!("connect to {addr}: {}", os_error(e))),
+        Err(e) => Err(Begin::Failed(format!("connect to {addr}: {}", os_error(e)))),
+    }
+}
+
+/// `reason` as an attempt not made when `e` says tend is short of descriptors or memory,
+/// else as a failed one.
+fn short_of(e: Errno, reason: String) -> Begin {
+    if spawn::is_out_of_resources(&io::Error::from(e)) || e == Errno::NOBUFS {
+        Begin::NotRun(reason)
+    } else {
+        Begin::Failed(reason)
     }
 }
 
@@ -552,7 +622,7 @@ pub fn split_address(address: &str) -> Result<(String, u16), String> {
 }
 
 /// An http exchange begun: connecting to `addr`, the request for `url` ready to go.
-fn http_work(addr: SocketAddr, url: &http_client::Url) -> Result<Work, String> {
+fn http_work(addr: SocketAddr, url: &http_client::Url) -> Result<Work, Begin> {
     Ok(Work::Http(HttpExchange {
         sock: connect(addr)?,
         connected: false,
@@ -564,7 +634,7 @@ fn http_work(addr: SocketAddr, url: &http_client::Url) -> Result<Work, String> {
 
 /// Registers the attempt's socket under its token: a lookup waits to read, a connection
 /// to become writable (connected or refused; SO_ERROR tells which).
-fn watch(ep: &OwnedFd, id: u64, work: Work) -> Result<Work, String> {
+fn watch(ep: &OwnedFd, id: u64, work: Work) -> Result<Work, Begin> {
     let (sock, flags) = match &work {
         Work::Resolving(lookup, _) => (&lookup.sock, epoll::EventFlags::IN),
         Work::Tcp(sock) => (sock, epoll::EventFlags::OUT),
@@ -573,7 +643,7 @@ fn watch(ep: &OwnedFd, id: u64, work: Work) -> Result<Work, String> {
     };
     match epoll::add(ep, sock, epoll::EventData::new_u64(PROBE_BASE + id), flags) {
         Ok(()) => Ok(work),
-        Err(e) => Err(format!("epoll: {}", os_error(e))),
+        Err(e) => Err(short_of(e, format!("epoll: {}", os_error(e)))),
     }
 }
 

@@ -22,6 +22,17 @@ use std::process::{Command, Stdio};
 pub struct SpawnError {
     pub kind: SpawnErrorKind,
     pub message: String,
+    /// tend itself was short of processes or descriptors, and no child ever ran: a fault of
+    /// tend's situation, not of what it was asked to run.
+    pub out_of_resources: bool,
+}
+
+/// Errors that say tend (or the system) has no process, memory or descriptor to spare.
+pub fn is_out_of_resources(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EAGAIN | libc::ENOMEM | libc::EMFILE | libc::ENFILE)
+    )
 }
 
 /// What a service's instance gets besides its `Launch`: readiness plumbing.
@@ -55,6 +66,7 @@ pub fn spawn(
 ) -> Result<Pid, SpawnError> {
     let Some((program, args)) = launch.argv.split_first() else {
         return Err(SpawnError {
+            out_of_resources: false,
             kind: SpawnErrorKind::NotFound,
             message: "empty command".into(),
         });
@@ -69,6 +81,7 @@ pub fn spawn(
         Ok(dir) => dir,
         Err(e) => {
             return Err(SpawnError {
+                out_of_resources: false,
                 kind: SpawnErrorKind::Other,
                 message: e,
             });
@@ -78,6 +91,7 @@ pub fn spawn(
         Ok(ends) => ends,
         Err(e) => {
             return Err(SpawnError {
+                out_of_resources: is_out_of_resources(&e),
                 kind: SpawnErrorKind::Other,
                 message: format!("cannot create the process: {}", describe(&e)),
             });
@@ -88,6 +102,7 @@ pub fn spawn(
             (Ok(o), Ok(e)) => (o, e),
             (Err(e), _) | (_, Err(e)) => {
                 return Err(SpawnError {
+                    out_of_resources: is_out_of_resources(&e),
                     kind: SpawnErrorKind::Other,
                     message: format!("cannot set up output: {e}"),
                 });
@@ -155,6 +170,7 @@ fn not_created(err: &io::Error) -> SpawnError {
         _ => format!("cannot create the process: {}", describe(err)),
     };
     SpawnError {
+        out_of_resources: is_out_of_resources(err),
         kind: SpawnErrorKind::Other,
         message,
     }
@@ -177,6 +193,7 @@ fn failed_in_child(
                 _ => SpawnErrorKind::Other,
             };
             return SpawnError {
+                out_of_resources: false,
                 kind,
                 message: format!("{}: {}", program.display(), describe(err)),
             };
@@ -195,6 +212,7 @@ fn failed_in_child(
         Some(_) => "restoring its signal state".to_string(),
     };
     SpawnError {
+        out_of_resources: false,
         kind: SpawnErrorKind::Other,
         message: format!("{what}: {}", describe(err)),
     }

@@ -338,3 +338,32 @@ fn health_checks_start_after_start_secs_without_a_ready_rule() {
     );
     assert_eq!(tick(&mut sup, 2000), vec![probe(0, 1, true)]);
 }
+
+/// An attempt tend could not make (no descriptor left) is no verdict: nothing is counted,
+/// the service stays healthy, and the next attempt comes one interval later.
+#[test]
+fn a_check_tend_could_not_run_counts_for_nothing() {
+    let mut sup = Supervisor::new(spec(vec![healthy(service("web"))]));
+    sup.start(at(0));
+    run(&mut sup, 0);
+    tick(&mut sup, 1000);
+    assert_eq!(tick(&mut sup, 2000), vec![probe(0, 1, true)]);
+    result(&mut sup, 2010, 0, 1, true, true);
+    let mut now = 3010;
+    for _ in 0..5 {
+        assert_eq!(tick(&mut sup, now), vec![probe(0, 1, true)]);
+        sup.handle(
+            at(now + 1),
+            Input::ProbeNotRun {
+                svc: ServiceId(0),
+                generation: Generation(1),
+                health: true,
+            },
+        );
+        assert_eq!(sup.checks(ServiceId(0)).failures, 0);
+        assert_eq!(sup.checks(ServiceId(0)).healthy, Some(true));
+        assert_eq!(sup.poll_timeout(), Some(at(now + 1 + 1000)));
+        assert_eq!(run(&mut sup, now + 1), vec![]);
+        now += 1001;
+    }
+}

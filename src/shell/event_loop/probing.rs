@@ -3,7 +3,7 @@
 
 use super::Loop;
 use crate::core::{self, Input, Level, ServiceId};
-use crate::shell::probes::ProbeKey;
+use crate::shell::probes::{NotRun, ProbeKey};
 use std::time::Instant;
 
 impl Loop {
@@ -27,26 +27,33 @@ impl Loop {
             generation: generation.0,
             health,
         };
-        if let Err(e) = self.probes.start(
-            &self.ep,
-            key,
-            &probe,
-            timeout,
-            Instant::now(),
-            &self.ctx.inherited,
-        ) {
-            self.say(
-                Level::Warn,
-                &format!("probe of '{}': {e}", spec.name.clone()),
+        let what = if health {
+            "health check"
+        } else {
+            "readiness probe"
+        };
+        let name = spec.name.clone();
+        let started = Instant::now();
+        if let Err(NotRun(reason)) =
+            self.probes
+                .start(&self.ep, key, &probe, timeout, started, &self.ctx.inherited)
+        {
+            // tend's own shortage (no descriptor or process to spare) says nothing about the
+            // service: not counted, tried again one interval later, said once per burst.
+            let text = format!(
+                "cannot run the {what} of '{name}': {reason}; not counted, tried again at \
+                 its next interval"
             );
+            if let Some(text) = self.probes_not_run.note(started, text) {
+                self.say(Level::Warn, &text);
+            }
             let now = self.now();
             self.sup.handle(
                 now,
-                Input::ProbeResult {
+                Input::ProbeNotRun {
                     svc,
                     generation,
                     health,
-                    ok: false,
                 },
             );
         }
