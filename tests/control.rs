@@ -1086,3 +1086,71 @@ fn utc_now() -> String {
         .unwrap_or_else(|e| panic!("date: {e}"));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// OpenShift's arbitrary uid (no /etc/passwd entry, not allowed to make /run/tend): tend
+/// falls back to a private /tmp/tend-UID/, says so, and a client of the same uid finds it
+/// there with no flag.
+#[test]
+fn an_arbitrary_uid_gets_a_socket_in_a_place_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tend.toml");
+    std::fs::write(
+        &config,
+        "[services.app]\ncommand = \"sh -c 'echo up as $(id -u); exec sleep 1000'\"\n",
+    )
+    .unwrap();
+    // A /tmp of its own: another tend of this uid elsewhere on the machine must not matter.
+    let script = format!(
+        "cfg=$(cat {config}) && mount -t tmpfs -o mode=1777 tmpfs /tmp && \
+         printf '%s\\n' \"$cfg\" > /tmp/tend.toml && \
+         exec setpriv --reuid 12345 --regid 0 --clear-groups {tend} run /tmp/tend.toml",
+        config = config.display(),
+        tend = tend_bin(),
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--pid", "--fork", "--mount-proc", "--kill-child"])
+        .args(["sh", "-c", &script])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("TEND_SOCKET");
+    let mut t = Running::start(cmd);
+    wait_for("the service as uid 12345", LIMIT, || {
+        t.stdout().contains("app | up as 12345").then_some(())
+    });
+    assert!(
+        t.stderr()
+            .contains("control socket at /tmp/tend-12345/control.sock"),
+        "{}",
+        t.stderr()
+    );
+    let pid = t.tend_pid_under_unshare();
+    let as_uid = |args: &[&str]| {
+        output(
+            Command::new("nsenter")
+                .args(["--target", &pid.to_string(), "--mount", "--pid", "--"])
+                .args([
+                    "setpriv",
+                    "--reuid",
+                    "12345",
+                    "--regid",
+                    "0",
+                    "--clear-groups",
+                ])
+                .arg(tend_bin())
+                .args(args)
+                .env_remove("XDG_RUNTIME_DIR")
+                .env_remove("TEND_SOCKET"),
+        )
+    };
+    let status = as_uid(&["status"]);
+    assert_eq!(status.code, 0, "{status:?}\n{}", t.stderr());
+    assert!(status.stdout.contains("app"), "{status:?}");
+    let mode = output(
+        Command::new("nsenter")
+            .args(["--target", &pid.to_string(), "--mount", "--"])
+            .args(["stat", "-c", "%a %u", "/tmp/tend-12345"]),
+    );
+    assert_eq!(mode.stdout.trim(), "700 12345");
+    // Shut down through that socket: tend exits 0.
+    let _ = as_uid(&["shutdown"]);
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+}

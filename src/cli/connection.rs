@@ -1,5 +1,6 @@
 //! The client's end of the control socket: find it, connect, send one request, read answers.
 
+use super::socket_place;
 use crate::config::DEFAULT_SOCKET;
 use crate::proto::{self, Request, Response};
 use std::ffi::OsString;
@@ -8,7 +9,8 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// `--socket PATH`, else `$TEND_SOCKET` (when not empty), else the default path.
+/// `--socket PATH`, else `$TEND_SOCKET` (when not empty), else the default path or, where
+/// tend could not make that, the per-user place it fell back to (`socket_place`).
 pub fn socket_path(flag: Option<&Path>, env: impl Fn(&str) -> Option<OsString>) -> PathBuf {
     flag.map(Path::to_path_buf)
         .or_else(|| {
@@ -16,7 +18,10 @@ pub fn socket_path(flag: Option<&Path>, env: impl Fn(&str) -> Option<OsString>) 
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         })
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+        .unwrap_or_else(|| {
+            let uid = rustix::process::geteuid().as_raw();
+            socket_place::find(&socket_place::places(uid, env))
+        })
 }
 
 pub struct Connection {
@@ -151,7 +156,8 @@ fn connect_error(path: &Path, e: &io::Error) -> String {
     format!(
         "cannot connect to tend at {}: {why}\n\
          hint: is `tend run` running? Point the client at its socket with --socket PATH or \
-         $TEND_SOCKET (default: {DEFAULT_SOCKET})",
+         $TEND_SOCKET (default: {DEFAULT_SOCKET}, or where tend cannot make that, \
+         $XDG_RUNTIME_DIR/tend/control.sock or /tmp/tend-UID/control.sock)",
         path.display()
     )
 }
@@ -163,9 +169,9 @@ mod tests {
     #[test]
     fn the_flag_wins_then_the_environment_then_the_default() {
         let env = |v: Option<&'static str>| {
-            move |name: &str| {
-                assert_eq!(name, "TEND_SOCKET");
-                v.map(OsString::from)
+            move |name: &str| match name {
+                "TEND_SOCKET" => v.map(OsString::from),
+                _ => None,
             }
         };
         let flag = Path::new("/flag.sock");

@@ -5,6 +5,7 @@ pub mod commands;
 mod connection;
 mod manpage;
 mod render;
+mod socket_place;
 pub mod supervise;
 mod table;
 pub mod tini;

@@ -1,6 +1,7 @@
 //! `tend run [FILE]` (supervise the services of a TOML file) and `tend check FILE`.
 
-use crate::config::{self, Environment, LogFormat};
+use super::socket_place;
+use crate::config::{self, DEFAULT_SOCKET, Environment, LogFormat};
 use crate::core::{Level, Supervisor};
 use crate::shell::control::{Access, ControlServer};
 use crate::shell::event_loop::{self, Context};
@@ -10,7 +11,7 @@ use crate::shell::logs::{Format, Logs, Style};
 use crate::shell::shm_store;
 use crate::sys::{process, signals};
 use std::ffi::{OsStr, OsString, c_int};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where `tend run` looks without a FILE argument or `$TEND_CONFIG`.
 pub const DEFAULT_CONFIG: &str = "/etc/tend.toml";
@@ -121,18 +122,14 @@ pub fn run(
         uid: rustix::process::geteuid().as_raw(),
         group: loaded.settings.socket_group,
     };
-    let control = match ControlServer::bind(&loaded.settings.socket, access) {
-        Ok(server) => Some(server),
-        Err(e) => {
-            log.say(
-                Level::Warn,
-                format_args!(
-                    "control socket {}: {e}; tend status and friends will not work",
-                    loaded.settings.socket.display()
-                ),
-            );
-            None
-        }
+    let control = bind_control(&loaded.settings.socket, access, &log);
+    // In a fallback place (tend's own uid, which services cannot leave), next to the socket
+    // inside its private directory.
+    let notify_dir = match control.as_ref().map(ControlServer::path) {
+        Some(bound) if bound != loaded.settings.socket => bound
+            .parent()
+            .map_or_else(|| PathBuf::from("tend-notify"), |d| d.join("notify")),
+        _ => notify_dir(&loaded.settings.socket),
     };
     // Shared memory saved by the last run, made again before any service can look for it.
     if let Some(shm) = &loaded.settings.shm {
@@ -156,7 +153,7 @@ pub fn run(
         logs: Some(logs),
         control,
         config_path: Some(path),
-        notify_dir: Some(notify_dir(&loaded.settings.socket)),
+        notify_dir: Some(notify_dir),
         http,
         shm: loaded.settings.shm.clone(),
     };
@@ -196,6 +193,52 @@ pub fn check(args: &[OsString]) -> c_int {
             CONFIG_ERROR
         }
     }
+}
+
+/// The control socket where the file says; with the default place, where that cannot be
+/// made (a uid that may not write /run, a read-only root), the user's own place that the
+/// client looks in too (`socket_place`). Services run even without a socket: control is a
+/// convenience, supervision is the job.
+fn bind_control(socket: &Path, access: Access, log: &Logger) -> Option<ControlServer> {
+    let places = if socket == Path::new(DEFAULT_SOCKET) {
+        socket_place::places(access.uid, |name| std::env::var_os(name))
+    } else {
+        vec![socket.to_path_buf()]
+    };
+    let mut failed = Vec::new();
+    for (i, place) in places.iter().enumerate() {
+        let fallback = i > 0;
+        let bound = if fallback {
+            socket_place::private_dir(place, access.uid)
+                .and_then(|()| ControlServer::bind(place, access))
+        } else {
+            ControlServer::bind(place, access)
+        };
+        match bound {
+            Ok(server) => {
+                if fallback {
+                    log.say(
+                        Level::Info,
+                        format_args!(
+                            "control socket at {} ({}); tend status finds it there",
+                            place.display(),
+                            failed.join("; ")
+                        ),
+                    );
+                }
+                return Some(server);
+            }
+            Err(e) => failed.push(format!("{}: {e}", place.display())),
+        }
+    }
+    log.say(
+        Level::Warn,
+        format_args!(
+            "no control socket ({}); tend status and friends will not work",
+            failed.join("; ")
+        ),
+    );
+    None
 }
 
 /// Colour only for a person at a terminal who has not asked for none.
