@@ -688,6 +688,50 @@ fn case_imported_worker_pool(d: &Dockerd) {
     stop_cleanly(d, &name);
 }
 
+/// OpenShift-style: `--read-only --user 12345:0 --tmpfs /tmp`, a uid with no /etc/passwd
+/// entry. tend cannot make /run/tend, listens in /tmp/tend-12345/ and says so; `docker exec
+/// NAME tend status` (as the same uid) finds it with no flag; `docker stop` ends it with 0.
+fn case_read_only_arbitrary_user(d: &Dockerd) {
+    let name = unique_name("tend-ro");
+    let out = out_dir(d, "read-only");
+    fs::write(
+        out.join("tend.toml"),
+        "[services.app]\ncommand = [\"/bin/sh\", \"-c\", \"echo up as $(id -u); exec sleep 1000\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("tend.toml: {e}"));
+    let args = [
+        "--read-only",
+        "--user",
+        "12345:0",
+        "--tmpfs",
+        "/tmp",
+        IMAGE_PLAIN,
+        "/sbin/tend",
+        "run",
+        "/out/tend.toml",
+    ];
+    run_detached(d, &name, &out, &args);
+    let up = poll_until(READY_TIMEOUT, || {
+        let logs = try_run(d.cli().args(["logs", &name]), CMD_TIMEOUT).ok()?;
+        logs.stdout
+            .contains("app | up as 12345")
+            .then_some(logs.stderr)
+    });
+    let Some(stderr) = up else {
+        panic!("the service never said it was up\n{}", d.diagnose(&name));
+    };
+    assert!(
+        stderr.contains("control socket at /tmp/tend-12345/control.sock"),
+        "{stderr}"
+    );
+    let status = d.docker(&["exec", &name, "/sbin/tend", "status"]);
+    assert!(
+        status.contains("app") && status.contains("running"),
+        "{status}"
+    );
+    stop_cleanly(d, &name);
+}
+
 /// Use case 7: `docker run -it --init IMAGE sh` from a terminal (a pty here). tend, as
 /// Docker's init, hands the container's terminal to the shell, so the shell has job control:
 /// Ctrl-C interrupts the foreground job and not the shell, Ctrl-Z stops it, `fg` resumes it;
@@ -794,13 +838,16 @@ fn docker_end_to_end() {
 
     // Run every case even if an earlier one fails; each failure has already printed its
     // message through the panic hook.
-    let cases: [(&str, &dyn Fn()); 6] = [
+    let cases: [(&str, &dyn Fn()); 7] = [
         ("init commit", &|| case_init_commit(&d, &init)),
         ("tend as ENTRYPOINT", &|| case_entrypoint(&d)),
         ("docker run --init", &|| case_docker_init(&d, &init)),
         ("HEALTHCHECK with tend health", &|| case_healthcheck(&d)),
         ("imported worker pool", &|| case_imported_worker_pool(&d)),
         ("docker run -it", &|| case_interactive(&d)),
+        ("read-only root, arbitrary uid", &|| {
+            case_read_only_arbitrary_user(&d)
+        }),
     ];
     let mut failed = Vec::new();
     for (what, case) in cases {

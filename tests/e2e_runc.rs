@@ -51,6 +51,16 @@ impl Container {
     /// Starts the container with `args` as its process, after `prepare` has had the finished
     /// rootfs (host path) to add files to.
     fn start_with(args: &[&str], prepare: impl FnOnce(&Path)) -> Container {
+        Container::start_edited(args, prepare, |_| {})
+    }
+
+    /// `start_with`, and `edit` changes config.json (as `runc spec` wrote it, with the args
+    /// set and the root writable) before the container starts.
+    fn start_edited(
+        args: &[&str],
+        prepare: impl FnOnce(&Path),
+        edit: impl FnOnce(&mut String),
+    ) -> Container {
         require_root();
         let runc = find_tool("runc", "runc");
         let dir = tempfile::Builder::new()
@@ -69,6 +79,10 @@ impl Container {
         build_rootfs(&rootfs);
         prepare(&rootfs);
         c.write_config(args);
+        let path = c.bundle.join("config.json");
+        let mut json = fs::read_to_string(&path).unwrap_or_else(|e| panic!("config.json: {e}"));
+        edit(&mut json);
+        fs::write(&path, json).unwrap_or_else(|e| panic!("write config.json: {e}"));
         let stdout = File::create(c.log_path("stdout")).unwrap_or_else(|e| panic!("log: {e}"));
         let stderr = File::create(c.log_path("stderr")).unwrap_or_else(|e| panic!("log: {e}"));
         let child = Command::new(&c.runc)
@@ -972,5 +986,55 @@ command = ["/bin/sh", "-c", "while :; do sleep 1 & wait $!; done"]
     c.assert_no_zombies();
     c.kill("TERM");
     let status = c.wait_exit(Duration::from_secs(15), "`runc kill TERM`");
+    assert_eq!(status.code(), Some(0), "{}", c.logs());
+}
+
+/// OpenShift-style: a read-only root, an arbitrary uid with no /etc/passwd entry, and a tmpfs
+/// /tmp (as an emptyDir). tend cannot make /run/tend, listens in /tmp/tend-12345/ instead and
+/// says so; `tend status` run as that uid finds it with no flag; `runc kill TERM` still ends
+/// the container with 0.
+#[test]
+fn runc_read_only_root_and_an_arbitrary_uid() {
+    let config = "[services.app]\ncommand = [\"/bin/sh\", \"-c\", \"echo up as $(id -u); exec sleep 1000\"]\n";
+    let mut c = Container::start_edited(
+        &["/sbin/tend", "run", "/etc/tend.toml"],
+        |rootfs| {
+            fs::write(rootfs.join("etc/tend.toml"), config)
+                .unwrap_or_else(|e| panic!("write tend.toml: {e}"));
+        },
+        |json| {
+            replace_one(json, "\"readonly\": false", "\"readonly\": true");
+            replace_one(json, "\"uid\": 0", "\"uid\": 12345");
+            replace_one(
+                json,
+                "\"mounts\": [",
+                "\"mounts\": [{\"destination\": \"/tmp\", \"type\": \"tmpfs\", \
+                 \"source\": \"tmpfs\", \"options\": [\"nosuid\", \"nodev\", \"mode=1777\"]},",
+            );
+        },
+    );
+    c.wait_until(START_TIMEOUT, "the service, as uid 12345", |c| {
+        c.log("stdout").contains("app | up as 12345").then_some(())
+    });
+    assert!(
+        c.log("stderr")
+            .contains("control socket at /tmp/tend-12345/control.sock"),
+        "{}",
+        c.logs()
+    );
+    let out = run(
+        c.runc()
+            .args(["exec", "--user", "12345:0", &c.id, "/sbin/tend", "status"]),
+        CMD_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "tend status: {}\n{}",
+        out.stderr,
+        c.logs()
+    );
+    assert!(out.stdout.contains("app"), "{}", out.stdout);
+    c.kill("TERM");
+    let status = c.wait_exit(Duration::from_secs(15), "runc kill TERM");
     assert_eq!(status.code(), Some(0), "{}", c.logs());
 }

@@ -223,6 +223,9 @@ pub fn build_rootfs(root: &Path) {
     for d in ["bin", "sbin", "etc", "tmp", "proc", "sys", "dev", "out"] {
         fs::create_dir_all(root.join(d)).unwrap_or_else(|e| panic!("mkdir {d}: {e}"));
     }
+    // As in any image: open to every user, sticky (a tmpfs mounted there takes this mode).
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777))
+        .unwrap_or_else(|e| panic!("chmod tmp: {e}"));
     let bb = busybox();
     fs::copy(&bb, root.join("bin/busybox"))
         .unwrap_or_else(|e| panic!("copy {}: {e}", bb.display()));
