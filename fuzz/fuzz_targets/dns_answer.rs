@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tend::shell::dns;
+use tend::shell::probes::dns;
 
 fuzz_target!(|data: &[u8]| {
     let id = match data {

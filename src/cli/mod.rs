@@ -12,7 +12,7 @@ pub mod tini;
 
 use crate::core::{self, MainExit, Spec, Supervisor};
 use crate::shell::event_loop::{self, Context};
-use crate::shell::log::Logger;
+use crate::shell::diagnostics::Logger;
 use crate::sys::{process, signals};
 use std::ffi::c_int;
 use tini::{Parsed, TiniOptions};

@@ -2,7 +2,7 @@
 
 use super::table;
 use crate::proto::{ExitReport, LogLine, ReloadReport, ServiceResult, StatusReport};
-use crate::shell::timestamp;
+use crate::shell::logs::timestamp;
 
 /// `tend status NAME...` when a named service is not running (the LSB code for "not running").
 pub const NOT_RUNNING: i32 = 3;

@@ -3,10 +3,10 @@
 use super::socket_place;
 use crate::config::{self, DEFAULT_SOCKET, Environment, LogFormat};
 use crate::core::{Level, Supervisor};
-use crate::shell::control::{Access, ControlServer};
+use crate::shell::serve::control::{Access, ControlServer};
 use crate::shell::event_loop::{self, Context};
-use crate::shell::http_server::HttpServer;
-use crate::shell::log::Logger;
+use crate::shell::serve::http::HttpServer;
+use crate::shell::diagnostics::Logger;
 use crate::shell::logs::{Format, Logs, Style};
 use crate::shell::shm_store;
 use crate::sys::{process, signals};

@@ -1,22 +1,17 @@
 //! The impure half: one thread, one epoll loop, feeding `core` and carrying out its actions.
+//!
+//! Rooms: `event_loop` (the loop, its token map, and what it does for the core), `logs`
+//! (services' output: lines, ring, files, tend's own outputs), `probes` (readiness and health
+//! checks: tcp, http, dns, exec, notifications), `serve` (the control socket and the HTTP
+//! endpoints, one connection type), and the small ones: daemons' pid files, the shm store,
+//! tend's own diagnostics.
 #![warn(clippy::indexing_slicing)]
 
-pub mod control;
-pub mod dns;
+pub mod diagnostics;
 pub mod event_loop;
-pub mod http_client;
-pub mod http_server;
-pub mod json_line;
-pub mod lines;
-pub mod log;
-pub mod logfile;
 pub mod logs;
-pub mod metrics;
-pub mod output;
 pub mod pidfile;
 pub mod probes;
 pub mod repeated;
-pub mod ring;
+pub mod serve;
 pub mod shm_store;
-pub mod status;
-pub mod timestamp;

@@ -5,10 +5,10 @@ use super::Loop;
 use crate::config;
 use crate::core::{ControlOp, Level, RequestId, ServiceId, Signal};
 use crate::proto::{self, Command, Response, Targets};
-use crate::shell::control::Incoming;
-use crate::shell::json_line;
-use crate::shell::ring::LineRef;
-use crate::shell::status;
+use crate::shell::serve::control::Incoming;
+use crate::shell::logs::json_line;
+use crate::shell::logs::ring::LineRef;
+use crate::shell::serve::status;
 
 impl Loop {
     pub(super) fn respond(&mut self, conn: usize, response: Response) {

@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 pub const HTTP_LISTENER_TOKEN: u64 = 4;
 pub const HTTP_CONN_BASE: u64 = 1 << 36;
 /// Connection ids wrap below this, so tokens stay below the probes' tokens.
-const CONN_IDS: u64 = super::probes::PROBE_BASE - HTTP_CONN_BASE;
-const _: () = assert!(HTTP_CONN_BASE + CONN_IDS <= super::probes::PROBE_BASE);
+const CONN_IDS: u64 = crate::shell::probes::PROBE_BASE - HTTP_CONN_BASE;
+const _: () = assert!(HTTP_CONN_BASE + CONN_IDS <= crate::shell::probes::PROBE_BASE);
 // Far above the control connections' tokens (`control::CONN_BASE` + a connection number).
-const _: () = assert!(HTTP_CONN_BASE >= super::control::CONN_BASE + (1 << 32));
+const _: () = assert!(HTTP_CONN_BASE >= crate::shell::serve::control::CONN_BASE + (1 << 32));
 
 /// Connections beyond this are closed as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 64;

@@ -2,12 +2,17 @@
 //! restarts (so a crashing service's last words are still read), cut into lines and written to
 //! tend's stdout/stderr with an aligned `name | ` prefix, and kept in a ring for `tend logs`.
 
-use super::json_line;
-use super::lines::{Line, LineBuffer};
-use super::logfile::LogFile;
-use super::output::Output;
-use super::ring::{LineRef, Ring};
-use super::timestamp;
+pub mod json_line;
+pub mod lines;
+pub mod logfile;
+pub mod output;
+pub mod ring;
+pub mod timestamp;
+
+use lines::{Line, LineBuffer};
+use logfile::LogFile;
+use output::Output;
+use ring::{LineRef, Ring};
 use crate::core::spec::ServiceSpec;
 use std::borrow::Cow;
 use std::io;
@@ -673,7 +678,7 @@ fn source() -> io::Result<Source> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::lines::MAX_LINE;
+    use super::lines::MAX_LINE;
     use super::*;
     use crate::core::spec::{Launch, SessionMode};
     use proptest::prelude::*;

@@ -5,16 +5,15 @@
 mod probing;
 mod requests;
 
-use super::control::{self, ControlServer};
-use super::http_server::{self, HttpServer, Snapshot};
-use super::log::Logger;
+use super::diagnostics::Logger;
 use super::logs::{Logs, Stream};
-use super::metrics;
 use super::pidfile::{self, PidFiles};
 use super::probes::{self, ChildExit, Notify, Probes};
 use super::repeated::Repeated;
+use super::serve::control::{self, ControlServer};
+use super::serve::http::{self as http_server, HttpServer, Snapshot};
+use super::serve::{metrics, status};
 use super::shm_store;
-use super::status;
 use crate::config::ShmSettings;
 use crate::core::{
     self, Action, Input, KillTarget, Level, Output, Pid, RequestId, ServiceId, ServiceState,

@@ -9,8 +9,11 @@
 //! static binary may crash in NSS, invariant 3): an attempt that needs DNS starts as a
 //! lookup on a UDP socket in the loop's epoll, and goes on to connect once it has an address.
 
-use super::dns::{self, Lookup};
-use super::http_client::{self, StatusLine};
+pub mod dns;
+pub mod http;
+
+use dns::Lookup;
+use http::StatusLine;
 use crate::core::{Credentials, ExitStatus, Launch, Probe, SessionMode};
 use crate::sys::process;
 use crate::sys::signals::Inherited;
@@ -117,7 +120,7 @@ struct Attempt {
 
 enum Work {
     /// Waiting for DNS; then connect for a tcp probe, or for an http one with this URL.
-    Resolving(Lookup, Option<http_client::Url>),
+    Resolving(Lookup, Option<http::Url>),
     Tcp(OwnedFd),
     Http(HttpExchange),
     Exec(i32),
@@ -446,7 +449,7 @@ impl Probes {
                 }
             }
             Probe::Http { url } => {
-                let url = http_client::parse_url(url)?;
+                let url = http::parse_url(url)?;
                 match dns::resolve(&self.resolver, &url.host, url.port, now, timeout)? {
                     Ok(addr) => http_work(addr, &url),
                     Err(lookup) => Ok(Work::Resolving(lookup, Some(url))),
@@ -519,18 +522,18 @@ impl HttpExchange {
         }
         let mut chunk = [0u8; 4096];
         loop {
-            let room = http_client::MAX_RESPONSE_HEAD.saturating_sub(self.response.len());
+            let room = http::MAX_RESPONSE_HEAD.saturating_sub(self.response.len());
             if room == 0 {
                 return Some(Err(format!(
                     "no status line in the first {} bytes",
-                    http_client::MAX_RESPONSE_HEAD
+                    http::MAX_RESPONSE_HEAD
                 )));
             }
             let want = room.min(chunk.len());
             let into = chunk.get_mut(..want).unwrap_or_default();
             match net::recv(&self.sock, into, RecvFlags::empty()) {
                 Ok((_, 0)) => {
-                    return Some(match http_client::parse_status(&self.response) {
+                    return Some(match http::parse_status(&self.response) {
                         StatusLine::Code(code) => judge(code),
                         StatusLine::Malformed(why) => Err(format!("not an HTTP answer: {why}")),
                         StatusLine::NeedMore if self.response.is_empty() => {
@@ -544,7 +547,7 @@ impl HttpExchange {
                 Ok((_, n)) => {
                     self.response
                         .extend_from_slice(chunk.get(..n).unwrap_or_default());
-                    match http_client::parse_status(&self.response) {
+                    match http::parse_status(&self.response) {
                         StatusLine::Code(code) => return Some(judge(code)),
                         StatusLine::Malformed(why) => {
                             return Some(Err(format!("not an HTTP answer: {why}")));
@@ -561,7 +564,7 @@ impl HttpExchange {
 }
 
 fn judge(code: u16) -> Result<(), String> {
-    if http_client::is_success(code) {
+    if http::is_success(code) {
         Ok(())
     } else {
         Err(format!("HTTP status {code}"))
@@ -615,18 +618,18 @@ fn short_of(e: Errno, reason: String) -> Begin {
 /// address at load time.
 pub fn split_address(address: &str) -> Result<(String, u16), String> {
     let (host, port) =
-        http_client::split_host_port(address, false).map_err(|e| format!("{address:?}: {e}"))?;
+        http::split_host_port(address, false).map_err(|e| format!("{address:?}: {e}"))?;
     // split_host_port only returns None for the port when it is optional.
     let port = port.ok_or_else(|| format!("{address:?}: no port"))?;
     Ok((host.to_string(), port))
 }
 
 /// An http exchange begun: connecting to `addr`, the request for `url` ready to go.
-fn http_work(addr: SocketAddr, url: &http_client::Url) -> Result<Work, Begin> {
+fn http_work(addr: SocketAddr, url: &http::Url) -> Result<Work, Begin> {
     Ok(Work::Http(HttpExchange {
         sock: connect(addr)?,
         connected: false,
-        request: http_client::request(url),
+        request: http::request(url),
         sent: 0,
         response: Vec::new(),
     }))

@@ -2,7 +2,7 @@
 //! it. One request line per connection; the answer is one line (or, for `logs --follow`, a
 //! stream of lines). Each connection's peer is checked with SO_PEERCRED first.
 
-use super::repeated::Repeated;
+use crate::shell::repeated::Repeated;
 use crate::proto::{self, MAX_REQUEST};
 use crate::sys::socket::peer_credentials;
 use rustix::event::epoll;
