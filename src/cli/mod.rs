@@ -11,8 +11,8 @@ mod table;
 pub mod tini;
 
 use crate::core::{self, MainExit, Spec, Supervisor};
-use crate::shell::event_loop::{self, Context};
 use crate::shell::diagnostics::Logger;
+use crate::shell::event_loop::{self, Context};
 use crate::sys::{process, signals};
 use std::ffi::c_int;
 use tini::{Parsed, TiniOptions};

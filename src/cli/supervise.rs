@@ -3,11 +3,11 @@
 use super::socket_place;
 use crate::config::{self, DEFAULT_SOCKET, Environment, LogFormat};
 use crate::core::{Level, Supervisor};
-use crate::shell::serve::control::{Access, ControlServer};
-use crate::shell::event_loop::{self, Context};
-use crate::shell::serve::http::HttpServer;
 use crate::shell::diagnostics::Logger;
+use crate::shell::event_loop::{self, Context};
 use crate::shell::logs::{Format, Logs, Style};
+use crate::shell::serve::control::{Access, ControlServer};
+use crate::shell::serve::http::HttpServer;
 use crate::shell::shm_store;
 use crate::sys::{process, signals};
 use std::ffi::{OsStr, OsString, c_int};

@@ -15,3 +15,4 @@ pub mod probes;
 pub mod repeated;
 pub mod serve;
 pub mod shm_store;
+pub mod token;

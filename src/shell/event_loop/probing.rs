@@ -13,6 +13,7 @@ impl Loop {
         svc: ServiceId,
         generation: core::Generation,
         health: bool,
+        now: Instant,
     ) {
         let Some(spec) = self.sup.service_spec(svc) else {
             return;
@@ -44,12 +45,11 @@ impl Loop {
                 "cannot run the {what} of '{name}': {reason}; not counted, tried again at \
                  its next interval"
             );
-            if let Some(text) = self.probes_not_run.note(started, text) {
+            if let Some(text) = self.probes_not_run.note(now, text) {
                 self.say(Level::Warn, &text);
             }
-            let now = self.now();
             self.sup.handle(
-                now,
+                self.core_time(now),
                 Input::ProbeNotRun {
                     svc,
                     generation,
@@ -59,7 +59,7 @@ impl Loop {
         }
     }
 
-    pub(super) fn probe_results(&mut self, results: Vec<(ProbeKey, bool)>) {
+    pub(super) fn probe_results(&mut self, results: Vec<(ProbeKey, bool)>, now: Instant) {
         for (key, ok) in results {
             if !ok {
                 if let Some(reason) = self.probes.failure_reason(key) {
@@ -70,21 +70,16 @@ impl Loop {
                         "readiness probe"
                     };
                     let text = format!("{what} of '{name}' failed: {reason}");
-                    if let Some(line) = self.ctx.log.render(Level::Debug, format_args!("{text}")) {
-                        if let Some(logs) = &mut self.ctx.logs {
-                            logs.tend_line(&line);
-                        }
-                    }
+                    self.say(Level::Debug, &text);
                 }
             }
-            let now = self.now();
             let input = Input::ProbeResult {
                 svc: ServiceId(key.svc),
                 generation: core::Generation(key.generation),
                 health: key.health,
                 ok,
             };
-            self.sup.handle(now, input);
+            self.sup.handle(self.core_time(now), input);
         }
     }
 }

@@ -3,12 +3,13 @@
 
 use super::Loop;
 use crate::config;
-use crate::core::{ControlOp, Level, RequestId, ServiceId, Signal};
+use crate::core::{self, ControlOp, Level, RequestId, ServiceId, Signal};
 use crate::proto::{self, Command, Response, Targets};
-use crate::shell::serve::control::Incoming;
 use crate::shell::logs::json_line;
 use crate::shell::logs::ring::LineRef;
+use crate::shell::serve::control::Incoming;
 use crate::shell::serve::status;
+use std::time::Instant;
 
 impl Loop {
     pub(super) fn respond(&mut self, conn: usize, response: Response) {
@@ -36,13 +37,13 @@ impl Loop {
             .collect()
     }
 
-    pub(super) fn on_request(&mut self, incoming: Incoming) {
+    pub(super) fn on_request(&mut self, incoming: Incoming, now: Instant) {
         let conn = incoming.conn;
         let request = match incoming.request {
             Ok(r) => r,
             Err(message) => return self.respond(conn, Response::Error { message }),
         };
-        let now = self.now();
+        let at = self.core_time(now);
         match request.command {
             Command::Status { services } => {
                 let ids = if services.is_empty() {
@@ -57,19 +58,21 @@ impl Loop {
                     Ok(ids) => Response::Status(status::report(
                         &self.sup,
                         &ids,
-                        self.origin.elapsed(),
-                        now,
+                        now.saturating_duration_since(self.origin),
+                        at,
                     )),
                     Err(message) => Response::Error { message },
                 };
                 self.respond(conn, response);
             }
             Command::Start { targets, wait } => {
-                self.control(conn, ControlOp::Start, &targets, wait)
+                self.control(conn, ControlOp::Start, &targets, wait, at)
             }
-            Command::Stop { targets, wait } => self.control(conn, ControlOp::Stop, &targets, wait),
+            Command::Stop { targets, wait } => {
+                self.control(conn, ControlOp::Stop, &targets, wait, at)
+            }
             Command::Restart { targets, wait } => {
-                self.control(conn, ControlOp::Restart, &targets, wait)
+                self.control(conn, ControlOp::Restart, &targets, wait, at)
             }
             Command::Signal { signal, targets } => {
                 let response = match (Signal::parse(&signal), self.targets(&targets)) {
@@ -123,14 +126,14 @@ impl Loop {
                 }
             }
             Command::Health => {
-                let (ok, reason) = status::health(&self.sup, now);
+                let (ok, reason) = status::health(&self.sup, at);
                 self.respond(conn, Response::Health { ok, reason });
             }
             Command::Reload => {
-                let response = self.reload();
+                let response = self.reload(now);
                 self.respond(conn, response);
             }
-            Command::Shutdown => match self.sup.request_shutdown(now) {
+            Command::Shutdown => match self.sup.request_shutdown(at) {
                 Ok(()) => {
                     if let Some(server) = &mut self.ctx.control {
                         server.reply_and_linger(&self.ep, conn, &Response::Accepted);
@@ -141,7 +144,14 @@ impl Loop {
         }
     }
 
-    pub(super) fn control(&mut self, conn: usize, op: ControlOp, targets: &Targets, wait: bool) {
+    pub(super) fn control(
+        &mut self,
+        conn: usize,
+        op: ControlOp,
+        targets: &Targets,
+        wait: bool,
+        at: core::Instant,
+    ) {
         let ids = match self.targets(targets) {
             Ok(ids) => ids,
             Err(message) => return self.respond(conn, Response::Error { message }),
@@ -153,8 +163,7 @@ impl Loop {
         if let Some(id) = id {
             self.waiting.insert(id, conn);
         }
-        let now = self.now();
-        match self.sup.control(now, id, op, &ids) {
+        match self.sup.control(at, id, op, &ids) {
             Ok(()) if wait => {} // Action::Reply answers.
             Ok(()) => self.respond(conn, Response::Accepted),
             Err(message) => {
@@ -167,7 +176,7 @@ impl Loop {
     }
 
     /// Re-reads the configuration; a file that does not load changes nothing.
-    pub(super) fn reload(&mut self) -> Response {
+    pub(super) fn reload(&mut self, now: Instant) -> Response {
         let Some(path) = self.ctx.config_path.clone() else {
             return Response::Error {
                 message: "no configuration file to reload".into(),
@@ -202,8 +211,7 @@ impl Loop {
             self.say(Level::Error, &message);
             return Response::Error { message };
         }
-        let now = self.now();
-        let report = match self.sup.reload(now, loaded.spec) {
+        let report = match self.sup.reload(self.core_time(now), loaded.spec) {
             Ok(r) => r,
             Err(message) => return Response::Error { message },
         };

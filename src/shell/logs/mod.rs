@@ -9,11 +9,11 @@ pub mod output;
 pub mod ring;
 pub mod timestamp;
 
+use crate::core::spec::ServiceSpec;
 use lines::{Line, LineBuffer};
 use logfile::LogFile;
 use output::Output;
 use ring::{LineRef, Ring};
-use crate::core::spec::ServiceSpec;
 use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

@@ -12,12 +12,13 @@
 pub mod dns;
 pub mod http;
 
-use dns::Lookup;
-use http::StatusLine;
 use crate::core::{Credentials, ExitStatus, Launch, Probe, SessionMode};
+use crate::shell::token::{self, Token};
 use crate::sys::process;
 use crate::sys::signals::Inherited;
 use crate::sys::spawn::{self, ChildStdio};
+use dns::Lookup;
+use http::StatusLine;
 use rustix::event::epoll;
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
@@ -30,13 +31,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// epoll tokens of probe sockets: `PROBE_BASE + attempt id`.
-pub const PROBE_BASE: u64 = 1 << 40;
-/// epoll tokens of readiness channels: `NOTIFY_BASE + service index`.
-pub const NOTIFY_BASE: u64 = 1 << 41;
-/// Attempt ids wrap below this, so probe tokens never reach `NOTIFY_BASE`.
-const ATTEMPT_IDS: u64 = NOTIFY_BASE - PROBE_BASE;
-const _: () = assert!(PROBE_BASE + ATTEMPT_IDS <= NOTIFY_BASE);
+/// Attempt ids wrap below this (what a `Token::Probe` can hold).
+const ATTEMPT_IDS: u64 = token::NUMBERS;
 
 /// Why an attempt could not be begun.
 #[derive(Debug)]
@@ -219,14 +215,11 @@ impl Probes {
         Ok(())
     }
 
-    /// Handles readiness of a probe socket (`PROBE_BASE + n`). Returns the attempts that
+    /// Handles readiness of attempt `id`'s socket (`Token::Probe`). Returns the attempts that
     /// ended: at most one, or none for a stale token of an attempt already settled.
     /// (An answer that comes in counts even if its deadline has just passed, since `expire`
     /// has not failed it; `now` times a DNS lookup's next query.)
-    pub fn on_event(&mut self, ep: &OwnedFd, token: u64, now: Instant) -> Vec<(ProbeKey, bool)> {
-        let Some(id) = token.checked_sub(PROBE_BASE) else {
-            return Vec::new();
-        };
+    pub fn on_event(&mut self, ep: &OwnedFd, id: u64, now: Instant) -> Vec<(ProbeKey, bool)> {
         let Some(attempt) = self.attempts.get_mut(&id) else {
             return Vec::new();
         };
@@ -251,7 +244,7 @@ impl Probes {
                 }
             },
             Work::Tcp(sock) => Some(check_connected(sock)),
-            Work::Http(x) => x.advance(ep, PROBE_BASE + id),
+            Work::Http(x) => x.advance(ep, Token::Probe(id)),
             // Exec attempts have no fd; a token naming one is stale.
             Work::Exec(_) => None,
         };
@@ -496,7 +489,7 @@ impl Probes {
 
 impl HttpExchange {
     /// Connect, then send the request, then read until the status line is known.
-    fn advance(&mut self, ep: &OwnedFd, token: u64) -> Progress {
+    fn advance(&mut self, ep: &OwnedFd, token: Token) -> Progress {
         if !self.connected {
             if let Err(reason) = check_connected(&self.sock) {
                 return Some(Err(reason));
@@ -513,9 +506,7 @@ impl HttpExchange {
             }
             if self.sent == self.request.len() {
                 let interest = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
-                if let Err(e) =
-                    epoll::modify(ep, &self.sock, epoll::EventData::new_u64(token), interest)
-                {
+                if let Err(e) = epoll::modify(ep, &self.sock, token.data(), interest) {
                     return Some(Err(format!("epoll: {}", os_error(e))));
                 }
             }
@@ -644,7 +635,7 @@ fn watch(ep: &OwnedFd, id: u64, work: Work) -> Result<Work, Begin> {
         Work::Http(x) => (&x.sock, epoll::EventFlags::OUT),
         Work::Exec(_) => return Ok(work),
     };
-    match epoll::add(ep, sock, epoll::EventData::new_u64(PROBE_BASE + id), flags) {
+    match epoll::add(ep, sock, Token::Probe(id).data(), flags) {
         Ok(()) => Ok(work),
         Err(e) => Err(short_of(e, format!("epoll: {}", os_error(e)))),
     }
@@ -746,7 +737,7 @@ impl Notify {
         owner: Option<&Credentials>,
     ) -> io::Result<Prepared> {
         self.remove(ep, svc);
-        let token = epoll::EventData::new_u64(NOTIFY_BASE + svc as u64);
+        let token = Token::Notify(svc).data();
         match probe {
             Probe::NotifyFd { fd } => {
                 if *fd < 3 {
@@ -806,16 +797,10 @@ impl Notify {
         }
     }
 
-    /// Handles readiness of a channel (`NOTIFY_BASE + svc`). Returns the services that have
-    /// just said they are ready (each at most once per instance). A pipe whose writers are
-    /// all gone is closed and removed from epoll.
-    pub fn on_event(&mut self, ep: &OwnedFd, token: u64) -> Vec<usize> {
-        let Some(svc) = token
-            .checked_sub(NOTIFY_BASE)
-            .and_then(|n| usize::try_from(n).ok())
-        else {
-            return Vec::new();
-        };
+    /// Handles readiness of service `svc`'s channel (`Token::Notify`). Returns the services
+    /// that have just said they are ready (each at most once per instance). A pipe whose
+    /// writers are all gone is closed and removed from epoll.
+    pub fn on_event(&mut self, ep: &OwnedFd, svc: usize) -> Vec<usize> {
         let Some(channel) = self.channels.get_mut(&svc) else {
             return Vec::new();
         };
@@ -1016,8 +1001,10 @@ mod tests {
             }
             let wake = p.next_deadline().map_or(end, |d| d.min(end));
             for token in wait_tokens(ep, wake.saturating_duration_since(now)) {
-                assert!((PROBE_BASE..NOTIFY_BASE).contains(&token));
-                out.extend(p.on_event(ep, token, Instant::now()));
+                let Some(Token::Probe(id)) = Token::decode(token) else {
+                    panic!("not a probe's token: {token:x}");
+                };
+                out.extend(p.on_event(ep, id, Instant::now()));
             }
             out.extend(p.expire(ep, Instant::now()));
         }
@@ -1809,8 +1796,8 @@ mod tests {
         let ep = epoll_instance();
         let mut p = Probes::new();
         let now = Instant::now();
-        for token in [0, PROBE_BASE, PROBE_BASE + 12345, NOTIFY_BASE] {
-            assert!(p.on_event(&ep, token, now).is_empty());
+        for id in [0, 12345, token::NUMBERS - 1] {
+            assert!(p.on_event(&ep, id, now).is_empty());
         }
         assert_eq!(
             p.on_child_exit(999_999, ExitStatus::Exited(0)),
@@ -1833,7 +1820,10 @@ mod tests {
     fn notify_tokens(ep: &OwnedFd, n: &mut Notify, d: Duration) -> Vec<usize> {
         let mut out = Vec::new();
         for token in wait_tokens(ep, d) {
-            out.extend(n.on_event(ep, token));
+            let Some(Token::Notify(svc)) = Token::decode(token) else {
+                panic!("not a notification's token: {token:x}");
+            };
+            out.extend(n.on_event(ep, svc));
         }
         out
     }
@@ -2003,8 +1993,7 @@ mod tests {
             let err = n.prepare(&ep, 0, &probe, Path::new("/"), None).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{probe:?}");
         }
-        assert!(n.on_event(&ep, NOTIFY_BASE + 99).is_empty());
-        assert!(n.on_event(&ep, PROBE_BASE).is_empty());
+        assert!(n.on_event(&ep, 99).is_empty());
     }
 
     #[test]

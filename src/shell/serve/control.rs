@@ -2,8 +2,9 @@
 //! it. One request line per connection; the answer is one line (or, for `logs --follow`, a
 //! stream of lines). Each connection's peer is checked with SO_PEERCRED first.
 
-use crate::shell::repeated::Repeated;
 use crate::proto::{self, MAX_REQUEST};
+use crate::shell::repeated::Repeated;
+use crate::shell::token::Token;
 use crate::sys::socket::peer_credentials;
 use rustix::event::epoll;
 use std::collections::HashMap;
@@ -113,10 +114,6 @@ pub struct ControlServer {
     accept_failing: Repeated,
 }
 
-/// epoll tokens: the listener, and one per connection above CONN_BASE.
-pub const LISTENER_TOKEN: u64 = 3;
-pub const CONN_BASE: u64 = 1 << 32;
-
 impl ControlServer {
     /// Creates the socket (mode 0600 in a 0700 directory, or 0660/0750 for `group`),
     /// replacing a stale one left by a previous run.
@@ -168,7 +165,7 @@ impl ControlServer {
         epoll::add(
             ep,
             &self.listener,
-            epoll::EventData::new_u64(LISTENER_TOKEN),
+            Token::ControlListener.data(),
             epoll::EventFlags::IN,
         )?;
         Ok(())
@@ -231,7 +228,7 @@ impl ControlServer {
             }
             let id = self.next_conn;
             self.next_conn += 1;
-            let token = epoll::EventData::new_u64(CONN_BASE + id as u64);
+            let token = Token::ControlConn(id).data();
             if epoll::add(
                 ep,
                 &stream,
@@ -298,8 +295,25 @@ impl ControlServer {
         ))
     }
 
+    /// An event on connection `conn`: EPOLLOUT writes what is queued; input, a hang-up or an
+    /// error reads. Returns a complete request, if one arrived.
+    pub fn on_event(
+        &mut self,
+        ep: &OwnedFd,
+        conn: usize,
+        flags: epoll::EventFlags,
+    ) -> Option<Incoming> {
+        if flags.contains(epoll::EventFlags::OUT) {
+            self.flush(ep, conn);
+        }
+        if flags.intersects(super::READABLE) {
+            return self.read(ep, conn);
+        }
+        None
+    }
+
     /// Reads from a connection. Returns a complete request, if one arrived.
-    pub fn read(&mut self, ep: &OwnedFd, conn: usize) -> Option<Incoming> {
+    fn read(&mut self, ep: &OwnedFd, conn: usize) -> Option<Incoming> {
         let c = self.conns.get_mut(&conn)?;
         let mut buf = [0u8; 4096];
         loop {
@@ -476,7 +490,7 @@ impl ControlServer {
             if want_out {
                 flags |= epoll::EventFlags::OUT;
             }
-            let token = epoll::EventData::new_u64(CONN_BASE + conn as u64);
+            let token = Token::ControlConn(conn).data();
             let _ = epoll::modify(ep, c.stream.as_fd(), token, flags);
             c.watching_out = want_out;
         }
@@ -495,7 +509,7 @@ impl ControlServer {
     /// Stops watching the listener for `ACCEPT_RETRY`: accept fails (no descriptor left)
     /// and would fail again at every wake-up.
     fn rest(&mut self, ep: &OwnedFd, now: Instant) {
-        let token = epoll::EventData::new_u64(LISTENER_TOKEN);
+        let token = Token::ControlListener.data();
         if epoll::modify(ep, &self.listener, token, epoll::EventFlags::empty()).is_ok() {
             self.resting_until = Some(now + ACCEPT_RETRY);
         }
@@ -520,7 +534,7 @@ impl ControlServer {
             if self.spare.is_none() {
                 self.spare = spare_fd();
             }
-            let token = epoll::EventData::new_u64(LISTENER_TOKEN);
+            let token = Token::ControlListener.data();
             let _ = epoll::modify(ep, &self.listener, token, epoll::EventFlags::IN);
         }
         let late: Vec<usize> = self

@@ -15,6 +15,7 @@
 //! in the receive buffer would make the kernel send a reset, which can destroy the answer
 //! before the client has read it (a 431 to a client still sending its oversized head, say).
 
+use crate::shell::token::{self, Token};
 use rustix::event::epoll;
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
@@ -24,15 +25,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-/// epoll tokens: the listener, and one per connection from `HTTP_CONN_BASE` (below the probe
-/// tokens at 1 << 40).
-pub const HTTP_LISTENER_TOKEN: u64 = 4;
-pub const HTTP_CONN_BASE: u64 = 1 << 36;
-/// Connection ids wrap below this, so tokens stay below the probes' tokens.
-const CONN_IDS: u64 = crate::shell::probes::PROBE_BASE - HTTP_CONN_BASE;
-const _: () = assert!(HTTP_CONN_BASE + CONN_IDS <= crate::shell::probes::PROBE_BASE);
-// Far above the control connections' tokens (`control::CONN_BASE` + a connection number).
-const _: () = assert!(HTTP_CONN_BASE >= crate::shell::serve::control::CONN_BASE + (1 << 32));
+/// Connection ids wrap below this (what a `Token::HttpConn` can hold).
+const CONN_IDS: u64 = token::NUMBERS;
 
 /// Connections beyond this are closed as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -136,7 +130,7 @@ impl HttpServer {
         epoll::add(
             ep,
             &self.listener,
-            epoll::EventData::new_u64(HTTP_LISTENER_TOKEN),
+            Token::HttpListener.data(),
             epoll::EventFlags::IN,
         )?;
         Ok(())
@@ -170,7 +164,7 @@ impl HttpServer {
                 continue;
             };
             let interest = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
-            let token = epoll::EventData::new_u64(HTTP_CONN_BASE + id as u64);
+            let token = Token::HttpConn(id).data();
             if epoll::add(ep, &sock, token, interest).is_err() {
                 continue;
             }
@@ -201,16 +195,28 @@ impl HttpServer {
         None
     }
 
-    /// Reads from a connection. Once a whole request head is in, calls `answer` for the
-    /// snapshot (only for a request that needs one) and queues the response. Call it for
-    /// EPOLLIN, EPOLLRDHUP, EPOLLHUP and EPOLLERR.
-    pub fn read(
+    /// An event on connection `conn`: EPOLLOUT writes the answer; input, a hang-up or an
+    /// error reads, and once a whole request head is in, `answer` gives the snapshot to
+    /// answer from (asked only for a request that needs one).
+    pub fn on_event(
         &mut self,
         ep: &OwnedFd,
         conn: usize,
+        flags: epoll::EventFlags,
         now: Instant,
         answer: impl FnOnce() -> Snapshot,
     ) {
+        if flags.contains(epoll::EventFlags::OUT) {
+            self.flush(ep, conn);
+        }
+        if flags.intersects(super::READABLE) {
+            self.read(ep, conn, now, answer);
+        }
+    }
+
+    /// Reads from a connection. Once a whole request head is in, calls `answer` for the
+    /// snapshot (only for a request that needs one) and queues the response.
+    fn read(&mut self, ep: &OwnedFd, conn: usize, now: Instant, answer: impl FnOnce() -> Snapshot) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -309,7 +315,7 @@ impl HttpServer {
             epoll::EventFlags::IN | epoll::EventFlags::RDHUP
         };
         if interest != c.interest {
-            let token = epoll::EventData::new_u64(HTTP_CONN_BASE + conn as u64);
+            let token = Token::HttpConn(conn).data();
             if epoll::modify(ep, c.sock.as_fd(), token, interest).is_err() {
                 self.close(ep, conn);
                 return;
@@ -943,30 +949,18 @@ mod tests {
             }
             let started = Instant::now();
             for ev in events.iter() {
-                let token = ev.data.u64();
-                if token == HTTP_LISTENER_TOKEN {
-                    self.server.accept(&self.ep, Instant::now());
-                } else if token >= HTTP_CONN_BASE {
-                    let conn = (token - HTTP_CONN_BASE) as usize;
-                    let flags = ev.flags;
-                    if flags.contains(epoll::EventFlags::OUT) {
-                        self.server.flush(&self.ep, conn);
-                    }
-                    if flags.intersects(
-                        epoll::EventFlags::IN
-                            | epoll::EventFlags::RDHUP
-                            | epoll::EventFlags::HUP
-                            | epoll::EventFlags::ERR,
-                    ) {
+                match Token::decode(ev.data.u64()) {
+                    Some(Token::HttpListener) => self.server.accept(&self.ep, Instant::now()),
+                    Some(Token::HttpConn(conn)) => {
                         let snap = &self.snapshot;
                         let answered = &mut self.answered;
-                        self.server.read(&self.ep, conn, Instant::now(), || {
+                        let now = Instant::now();
+                        self.server.on_event(&self.ep, conn, ev.flags, now, || {
                             *answered += 1;
                             snap.clone()
                         });
                     }
-                } else {
-                    panic!("unknown token {token}");
+                    other => panic!("not the HTTP server's token: {other:?}"),
                 }
             }
             self.server.expire(&self.ep, Instant::now());
@@ -1257,11 +1251,15 @@ mod tests {
     }
 
     #[test]
-    fn ids_wrap_below_the_probe_tokens() {
+    fn ids_wrap_within_what_a_token_holds() {
         let mut server = HttpServer::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         server.next_conn = CONN_IDS - 1;
-        assert_eq!(server.free_id(), Some((CONN_IDS - 1) as usize));
+        let last = server.free_id().unwrap();
+        assert_eq!(last, (CONN_IDS - 1) as usize);
+        assert_eq!(
+            Token::decode(Token::HttpConn(last).encode()),
+            Some(Token::HttpConn(last))
+        );
         assert_eq!(server.free_id(), Some(0));
-        assert_eq!(HTTP_CONN_BASE + CONN_IDS, 1 << 40);
     }
 }

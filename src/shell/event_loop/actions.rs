@@ -1,0 +1,214 @@
+//! Carrying out the core's actions: spawning instances, signalling, tend's own lines,
+//! answers to waited-for requests, pid files to read, probes to run. Part of the event loop
+//! (a child module, so it shares `Loop`'s state).
+
+use super::Loop;
+use crate::core::{self, Action, Input, KillTarget, Output, ServiceId, ServiceState};
+use crate::core::{Level, Signal, SpawnErrorKind};
+use crate::proto::{self, Response};
+use crate::shell::pidfile;
+use crate::sys::process;
+use crate::sys::spawn::{self, ChildStdio};
+use std::time::Instant;
+
+impl Loop {
+    /// Carries out one action at `now`. Returns the exit code once the core asks to exit.
+    pub(super) fn execute(&mut self, action: Action, now: Instant) -> Option<u8> {
+        match action {
+            Action::Spawn { svc, generation } => self.spawn(svc, generation, now),
+            Action::Kill { target, signal } => {
+                if let Err(text) = self.kill(target, signal) {
+                    self.say(text.0, &text.1);
+                }
+                if target == KillTarget::Everyone {
+                    // If nobody is left, no SIGCHLD will ever say so: ask the reaper now.
+                    self.reap_all(now);
+                }
+            }
+            Action::Log(note) => {
+                if let Some(line) = self.ctx.log.render_note(&note) {
+                    self.voice(&line);
+                }
+            }
+            Action::Reply { id, results } => {
+                let results = results
+                    .into_iter()
+                    .map(|r| proto::ServiceResult {
+                        service: self.sup.name(r.svc).to_string(),
+                        ok: r.ok,
+                        message: r.message,
+                    })
+                    .collect();
+                if let (Some(conn), Some(server)) =
+                    (self.waiting.remove(&id), &mut self.ctx.control)
+                {
+                    server.reply(&self.ep, conn, &Response::Done { results });
+                }
+            }
+            Action::ReadPidFile { svc, generation } => {
+                let path = self.sup.service_spec(svc).and_then(|s| s.pid_file.clone());
+                if let Some(path) = path {
+                    self.pid_files.add(svc, generation, path, now);
+                    self.poll_pid_files(now);
+                }
+            }
+            Action::Probe {
+                svc,
+                generation,
+                health,
+            } => self.start_probe(svc, generation, health, now),
+            Action::Exit(code) => return Some(code),
+        }
+        None
+    }
+
+    /// Starts an instance of `svc` and tells the core how that went.
+    fn spawn(&mut self, svc: ServiceId, generation: core::Generation, now: Instant) {
+        let Some(spec) = self.sup.service_spec(svc) else {
+            return; // The core hands out only its own ids.
+        };
+        // Readiness plumbing for this instance: a fresh pipe or socket each time, so a
+        // late message from an earlier instance cannot make this one ready.
+        let mut extra = spawn::Extra::default();
+        let mut keep_until_spawned = None;
+        let mut warning = None;
+        if let (Some(rule), Some(dir)) = (&spec.ready, &self.ctx.notify_dir) {
+            if !rule.probe.is_polled() {
+                match self.notify.prepare(
+                    &self.ep,
+                    svc.0,
+                    &rule.probe,
+                    dir,
+                    spec.launch.credentials.as_ref(),
+                ) {
+                    Ok(prepared) => {
+                        if let Some((fd, n)) = prepared.fd_map {
+                            extra.fds.push((std::os::fd::AsRawFd::as_raw_fd(&fd), n));
+                            keep_until_spawned = Some(fd);
+                        }
+                        extra.env.extend(prepared.env);
+                    }
+                    Err(e) => {
+                        warning = Some(format!(
+                            "'{}': cannot set up its readiness notification: {e}",
+                            spec.name
+                        ));
+                    }
+                }
+            }
+        }
+        let launch = &spec.launch;
+        let stdio = match (&self.ctx.logs, launch.output) {
+            (Some(logs), Output::Prefixed) => match logs.child_fds(svc.0) {
+                Some((stdout, stderr)) => Ok(ChildStdio::Pipes { stdout, stderr }),
+                None => Err(spawn::SpawnError {
+                    out_of_resources: false,
+                    kind: SpawnErrorKind::Other,
+                    message: "tend has no log pipes for it".into(),
+                }),
+            },
+            _ => Ok(ChildStdio::Inherit),
+        };
+        let result =
+            stdio.and_then(|stdio| spawn::spawn(launch, &self.ctx.inherited, stdio, &extra));
+        // tend's copy of the notification pipe's write end must go, or it never sees EOF.
+        drop(keep_until_spawned);
+        if let Some(text) = warning {
+            self.say(Level::Warn, &text);
+        }
+        let input = match result {
+            // Registered before the next reap: this thread reaps only between actions.
+            Ok(pid) => {
+                self.service_pids.insert(pid, svc);
+                Input::Spawned {
+                    svc,
+                    generation,
+                    pid,
+                }
+            }
+            Err(e) => Input::SpawnFailed {
+                svc,
+                generation,
+                kind: e.kind,
+                message: e.message,
+            },
+        };
+        self.sup.handle(self.core_time(now), input);
+    }
+
+    /// Sends `signal` to `target`. A target already gone is no error worth a warning; any
+    /// other failure comes back to be said.
+    fn kill(&self, target: KillTarget, signal: Signal) -> Result<(), (Level, String)> {
+        let result = match target {
+            KillTarget::Process(pid) => process::kill(pid.0, signal),
+            KillTarget::Group(pid) => process::kill(-pid.0, signal),
+            KillTarget::Everyone if self.ctx.is_pid1 => match process::kill(-1, signal) {
+                // Nobody left to signal is the good case.
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+                other => other,
+            },
+            KillTarget::Everyone => {
+                for pid in process::descendants(self.me) {
+                    let _ = process::kill(pid.0, signal);
+                }
+                Ok(())
+            }
+        };
+        result.map_err(|e| {
+            let level = if e.raw_os_error() == Some(libc::ESRCH) {
+                Level::Debug
+            } else {
+                Level::Warn
+            };
+            (level, format!("sending {signal} to {target:?}: {e}"))
+        })
+    }
+
+    /// Reads the pid files of daemons being waited for; found ones become their service's
+    /// main process, as if just spawned.
+    pub(super) fn poll_pid_files(&mut self, now: Instant) {
+        let sup = &self.sup;
+        let answers = self.pid_files.poll(now, self.me, |svc, generation| {
+            !sup.is_retired(svc)
+                && matches!(
+                    sup.service(svc).state,
+                    ServiceState::Starting { generation: g, .. } if g == generation
+                )
+        });
+        let at = self.core_time(now);
+        for answer in answers {
+            match answer {
+                pidfile::Answer::Found {
+                    svc,
+                    generation,
+                    pid,
+                    pgid,
+                } => {
+                    self.service_pids.insert(pid, svc);
+                    self.sup.handle(
+                        at,
+                        Input::Adopted {
+                            svc,
+                            generation,
+                            pid,
+                            pgid,
+                        },
+                    );
+                }
+                pidfile::Answer::Failed {
+                    svc,
+                    generation,
+                    message,
+                } => self.sup.handle(
+                    at,
+                    Input::SpawnFailed {
+                        svc,
+                        generation,
+                        kind: SpawnErrorKind::Other,
+                        message,
+                    },
+                ),
+            }
+        }
+    }
+}
