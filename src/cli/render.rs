@@ -139,7 +139,7 @@ pub fn reload(report: &ReloadReport) -> String {
 /// tend read them.
 pub fn log_line(line: &LogLine, timestamps: bool) -> String {
     if timestamps {
-        let stamp = timestamp::format_unix(line.time_ms / 1000, (line.time_ms % 1000) as u32);
+        let stamp = timestamp::format_unix_millis(line.time_ms);
         format!("{stamp} {} | {}\n", line.service, line.line)
     } else {
         format!("{} | {}\n", line.service, line.line)

@@ -19,9 +19,42 @@ pub fn find(byte: u8, haystack: &[u8]) -> Option<usize> {
     }
 }
 
+/// The offset of the last `byte` in `haystack`.
+#[inline]
+pub fn find_last(byte: u8, haystack: &[u8]) -> Option<usize> {
+    let start = haystack.as_ptr();
+    // SAFETY: as for `find`: one live, initialised slice, read no further than its length,
+    // and the result is null or a pointer into it.
+    let found = unsafe { libc::memrchr(start.cast(), i32::from(byte), haystack.len()) };
+    if found.is_null() {
+        None
+    } else {
+        Some(found as usize - start as usize)
+    }
+}
+
+/// How many times `byte` occurs in `haystack`.
+pub fn count(byte: u8, haystack: &[u8]) -> usize {
+    let mut n = 0;
+    let mut rest = haystack;
+    while let Some(i) = find(byte, rest) {
+        n += 1;
+        rest = rest.get(i + 1..).unwrap_or_default();
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
-    use super::find;
+    use super::{count, find, find_last};
+
+    #[test]
+    fn finds_the_last_occurrence_and_counts() {
+        assert_eq!(find_last(b'\n', b""), None);
+        assert_eq!(find_last(b'\n', b"a\nb\nc"), Some(3));
+        assert_eq!(count(b'\n', b"a\nb\n\n"), 3);
+        assert_eq!(count(b'\n', b"abc"), 0);
+    }
 
     #[test]
     fn finds_the_first_occurrence_or_none() {

@@ -7,6 +7,7 @@
 //! opened afresh for the next chunk.
 
 use crate::core::spec::LogFile as Settings;
+use crate::sys::bytes;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -72,10 +73,10 @@ impl LogFile {
                 bytes.len()
             } else {
                 // room < bytes.len() here.
-                match memchr::memrchr(b'\n', bytes.get(..room).unwrap_or(bytes)) {
+                match bytes::find_last(b'\n', bytes.get(..room).unwrap_or(bytes)) {
                     Some(nl) => nl + 1,
                     None if self.size > 0 => 0,
-                    None => memchr::memchr(b'\n', bytes).map_or(bytes.len(), |nl| nl + 1),
+                    None => bytes::find(b'\n', bytes).map_or(bytes.len(), |nl| nl + 1),
                 }
             };
             if take > 0 {

@@ -767,7 +767,11 @@ mod tests {
                 if last_newline && !data.is_empty() {
                     data.push(b'\n');
                 }
-                let newlines: Vec<usize> = memchr::memchr_iter(b'\n', &data).collect();
+                let newlines: Vec<usize> = data
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, &c)| (c == b'\n').then_some(i))
+                    .collect();
                 if !newlines.is_empty() {
                     cuts.extend(at_newlines.iter().map(|i| *i.get(&newlines)));
                 }

@@ -99,7 +99,7 @@ impl Ring {
         if self.capacity == 0 || self.max_bytes == 0 || count == 0 {
             return;
         }
-        debug_assert_eq!(memchr::memchr_iter(b'\n', bytes).count(), count);
+        debug_assert_eq!(crate::sys::bytes::count(b'\n', bytes), count);
         debug_assert_eq!(bytes.last(), Some(&b'\n'));
         let Some(block) = self.block_for(stream, time_ms) else {
             return;
