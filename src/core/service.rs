@@ -548,7 +548,11 @@ impl Service {
                 E::Timeout | E::Kill,
             ) => {
                 let pgid = *pgid;
-                fx.push(Effect::StopTimedOut);
+                // A kill asked for (a second stop signal) is no timeout: the shutdown says
+                // it is escalating, the service need not be blamed.
+                if event == E::Timeout {
+                    fx.push(Effect::StopTimedOut);
+                }
                 fx.push(Effect::SignalGroup {
                     pgid,
                     signal: Signal::KILL,

@@ -902,3 +902,33 @@ fn a_stop_while_the_pid_file_is_read_stops_the_daemon_once_found() {
     assert_eq!(drain(&mut sup), vec![everyone(Signal::TERM)]);
     graceful_shutdown_to_exit(&mut sup, 60, 0);
 }
+
+/// A second SIGTERM kills at once: the log says the shutdown escalated, and does not claim
+/// that a service overran its stop-timeout (it did not); one that really does is named.
+#[test]
+fn an_escalated_stop_is_not_reported_as_a_stop_timeout() {
+    let notes = |sup: &mut Supervisor| -> Vec<String> {
+        std::iter::from_fn(|| sup.poll_action())
+            .filter_map(|a| match a {
+                Action::Log(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut sup = running(vec![service("app")]);
+    sup.handle(at(1000), Input::Signal(Signal::TERM));
+    notes(&mut sup);
+    sup.handle(at(1100), Input::Signal(Signal::TERM));
+    let said = notes(&mut sup);
+    assert!(said.iter().all(|n| !n.contains("stop-timeout")), "{said:?}");
+    let mut sup = running(vec![service("app")]);
+    sup.handle(at(1000), Input::Signal(Signal::TERM));
+    notes(&mut sup);
+    sup.handle_timeout(at(6000));
+    let said = notes(&mut sup);
+    assert!(
+        said.iter()
+            .any(|n| n.contains("'app' did not stop within its stop-timeout")),
+        "{said:?}"
+    );
+}
