@@ -1,11 +1,11 @@
 //! `tend run [FILE]` (supervise the services of a TOML file) and `tend check FILE`.
 
 use super::socket_place;
-use crate::config::{self, DEFAULT_SOCKET, Environment, LogFormat};
+use crate::config::{self, DEFAULT_SOCKET, Environment};
 use crate::core::{Level, Supervisor};
 use crate::shell::diagnostics::Logger;
 use crate::shell::event_loop::{self, Context};
-use crate::shell::logs::{Format, Logs, Style};
+use crate::shell::logs::{Logs, Style};
 use crate::shell::serve::control::{Access, ControlServer};
 use crate::shell::serve::http::HttpServer;
 use crate::shell::shm_store;
@@ -85,10 +85,7 @@ pub fn run(
         }
     }
     let style = Style {
-        format: match loaded.settings.log_format {
-            LogFormat::Prefixed => Format::Prefixed,
-            LogFormat::Json => Format::Json,
-        },
+        format: loaded.settings.log_format,
         timestamps: loaded.settings.log_timestamps,
         color: use_color(),
     };

@@ -375,8 +375,9 @@ impl Loop {
         let Some(logs) = &mut self.ctx.logs else {
             return;
         };
-        for (svc, stream, paused) in logs.update_pauses(now) {
-            let flags = if paused {
+        for change in logs.update_pauses(now) {
+            let (svc, stream) = (change.svc, change.stream);
+            let flags = if change.paused {
                 epoll::EventFlags::empty()
             } else {
                 epoll::EventFlags::IN

@@ -244,7 +244,7 @@ impl Loop {
         };
         let fresh = logs.take_fresh();
         let lines = fresh.into_iter().map(|(svc, line)| {
-            let stream = if line.stream == 0 { "stdout" } else { "stderr" };
+            let stream = line.stream.name();
             let bytes =
                 json_line::log_line_response(logs.name(svc), stream, line.time_ms, &line.text);
             (svc, bytes)
@@ -257,7 +257,7 @@ impl Loop {
 pub(super) fn log_line(service: &str, line: &LineRef<'_>) -> proto::LogLine {
     proto::LogLine {
         service: service.to_string(),
-        stream: if line.stream == 0 { "stdout" } else { "stderr" }.to_string(),
+        stream: line.stream.name().to_string(),
         time_ms: line.time_ms,
         line: line.text_lossy(),
     }

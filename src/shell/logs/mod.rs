@@ -9,10 +9,11 @@ pub mod output;
 pub mod ring;
 pub mod timestamp;
 
+pub use crate::config::LogFormat;
 use crate::core::spec::ServiceSpec;
 use lines::{Line, LineBuffer};
 use logfile::LogFile;
-use output::Output;
+use output::OutputQueue;
 use ring::{LineRef, Ring};
 use std::borrow::Cow;
 use std::io;
@@ -59,15 +60,9 @@ impl Stream {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Prefixed,
-    Json,
-}
-
 #[derive(Clone, Copy, Debug)]
 pub struct Style {
-    pub format: Format,
+    pub format: LogFormat,
     pub timestamps: bool,
     /// ANSI colour on the prefix (only on a terminal, never under NO_COLOR).
     pub color: bool,
@@ -81,6 +76,14 @@ struct Source {
     partial_since: Option<Instant>,
     /// Not being read because its output is congested.
     paused: bool,
+}
+
+/// A source to stop reading (`paused`: its output is congested) or to read again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PauseChange {
+    pub svc: usize,
+    pub stream: Stream,
+    pub paused: bool,
 }
 
 /// Everything tend keeps for one service's output.
@@ -101,7 +104,7 @@ struct ServiceLogs {
 /// A line read while someone follows its service, kept until the control server takes it.
 #[derive(Clone, Debug)]
 pub struct FreshLine {
-    pub stream: u8,
+    pub stream: Stream,
     pub time_ms: u64,
     pub text: Vec<u8>,
 }
@@ -124,12 +127,12 @@ impl FreshLine {
 /// Runs of whole lines go into the ring with one copy per run.
 struct Sink<'a> {
     data: &'a [u8],
-    out: &'a mut Output,
+    out: &'a mut OutputQueue,
     ring: &'a mut Ring,
     fresh: Option<&'a mut Vec<(usize, FreshLine)>>,
     /// What goes to the service's `logs.file`, if it has one.
     file: Option<&'a mut Vec<u8>>,
-    format: Format,
+    format: LogFormat,
     /// What goes before each line: in the prefixed format the timestamp if any and the
     /// name, in the JSON format the object up to the line's text.
     head: &'a [u8],
@@ -173,14 +176,14 @@ impl<'a> Sink<'a> {
                     file.push(b' ');
                     file.extend_from_slice(with_newline);
                 }
-                if self.format == Format::Prefixed {
+                if self.format == LogFormat::Prefixed {
                     self.out.push_line(self.head, with_newline);
                     return;
                 }
             }
             Line::Own(text) => {
                 self.ring_run();
-                self.ring.push(self.stream as u8, self.time_ms, text);
+                self.ring.push(self.stream, self.time_ms, text);
                 if let Some(file) = self.file.as_deref_mut() {
                     if let Some(stamp) = self.stamp {
                         file.extend_from_slice(stamp.as_bytes());
@@ -189,7 +192,7 @@ impl<'a> Sink<'a> {
                     file.extend_from_slice(text);
                     file.push(b'\n');
                 }
-                if self.format == Format::Prefixed {
+                if self.format == LogFormat::Prefixed {
                     self.out.push_line(self.head, text);
                     self.out.push(b"\n");
                     return;
@@ -208,7 +211,7 @@ impl<'a> Sink<'a> {
             fresh.push((
                 self.svc,
                 FreshLine {
-                    stream: self.stream as u8,
+                    stream: self.stream,
                     time_ms: self.time_ms,
                     text: line.text(self.data).to_vec(),
                 },
@@ -221,7 +224,7 @@ impl<'a> Sink<'a> {
         let (start, end) = self.run;
         let run = self.data.get(start..end).unwrap_or_default();
         self.ring
-            .push_lines(self.stream as u8, self.time_ms, run, self.run_lines);
+            .push_lines(self.stream, self.time_ms, run, self.run_lines);
         if let (Some(file), None) = (self.file.as_deref_mut(), self.stamp) {
             file.extend_from_slice(run);
         }
@@ -243,7 +246,7 @@ impl<'a> Sink<'a> {
 pub struct Logs {
     /// By service id, in the spec's order.
     services: Vec<ServiceLogs>,
-    outputs: [Output; 2],
+    outputs: [OutputQueue; 2],
     style: Style,
     buf: Vec<u8>,
     /// Bytes for a log file, gathered over one chunk.
@@ -262,8 +265,8 @@ impl Logs {
     /// One source per service, in the spec's order.
     pub fn new(services: &[ServiceSpec], style: Style) -> io::Result<Logs> {
         let outputs = [
-            Output::new(rustix::stdio::stdout())?,
-            Output::new(rustix::stdio::stderr())?,
+            OutputQueue::new(rustix::stdio::stdout())?,
+            OutputQueue::new(rustix::stdio::stderr())?,
         ];
         Logs::with_outputs(services, style, outputs)
     }
@@ -271,7 +274,7 @@ impl Logs {
     fn with_outputs(
         services: &[ServiceSpec],
         style: Style,
-        outputs: [Output; 2],
+        outputs: [OutputQueue; 2],
     ) -> io::Result<Logs> {
         let mut logs = Logs {
             services: Vec::new(),
@@ -417,11 +420,11 @@ impl Logs {
         // One timestamp per chunk: its lines were read together.
         let stamp = style.timestamps.then(timestamp::now_rfc3339);
         let head = match (style.format, &stamp) {
-            (Format::Prefixed, Some(stamp)) => {
+            (LogFormat::Prefixed, Some(stamp)) => {
                 Cow::Owned(format!("{stamp} {}", logs.prefix).into_bytes())
             }
-            (Format::Prefixed, None) => Cow::Borrowed(logs.prefix.as_bytes()),
-            (Format::Json, _) => {
+            (LogFormat::Prefixed, None) => Cow::Borrowed(logs.prefix.as_bytes()),
+            (LogFormat::Json, _) => {
                 Cow::Owned(json_line::head(stamp.as_deref(), &logs.name, stream.name()))
             }
         };
@@ -537,14 +540,14 @@ impl Logs {
         let out = Stream::Stderr.of_mut(&mut self.outputs);
         let stamp = self.style.timestamps.then(timestamp::now_rfc3339);
         match self.style.format {
-            Format::Prefixed => {
+            LogFormat::Prefixed => {
                 // With log-timestamps, tend's own lines carry the time as service lines do.
                 if let Some(stamp) = &stamp {
                     out.push_line(stamp.as_bytes(), b" ");
                 }
                 out.push(line.as_bytes());
             }
-            Format::Json => {
+            LogFormat::Json => {
                 let mut json = json_line::head(stamp.as_deref(), "tend", "stderr");
                 json_line::escape_into(&mut json, line.trim_end_matches('\n').as_bytes());
                 json.extend_from_slice(json_line::TAIL);
@@ -569,12 +572,12 @@ impl Logs {
         stream.of(&self.outputs).congested()
     }
 
-    /// Sources whose paused state must change: (svc, stream, now_paused).
+    /// Sources whose paused state must change.
     ///
     /// A paused source's partial line waits without a deadline: its writer may well have the
     /// rest ready, held back only because tend stopped reading (invariant 8). Once reading
     /// resumes, the partial line gets the whole delay again.
-    pub fn update_pauses(&mut self, now: Instant) -> Vec<(usize, Stream, bool)> {
+    pub fn update_pauses(&mut self, now: Instant) -> Vec<PauseChange> {
         let mut changes = Vec::new();
         let congested = Stream::BOTH.map(|stream| self.congested(stream));
         // Called on every wake-up: only a change of congestion (or new sources) can change
@@ -590,7 +593,11 @@ impl Logs {
                 if src.paused != paused {
                     src.paused = paused;
                     src.partial_since = (!paused && src.lines.has_partial()).then_some(now);
-                    changes.push((svc, stream, paused));
+                    changes.push(PauseChange {
+                        svc,
+                        stream,
+                        paused,
+                    });
                 }
             }
         }
@@ -685,7 +692,7 @@ mod tests {
     use std::os::fd::AsFd;
 
     /// A `Logs` for one service `svc` whose stdout and stderr go into pipes of 1 MiB.
-    fn logs_into_pipes(ring: usize, format: Format) -> (Logs, [OwnedFd; 2]) {
+    fn logs_into_pipes(ring: usize, format: LogFormat) -> (Logs, [OwnedFd; 2]) {
         let mut spec = svc();
         spec.log_ring = ring;
         let style = Style {
@@ -709,10 +716,10 @@ mod tests {
         for _ in 0..2 {
             let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK).unwrap();
             rustix::pipe::fcntl_setpipe_size(&w, 1 << 20).unwrap();
-            outputs.push(Output::new(w.as_fd()).unwrap());
+            outputs.push(OutputQueue::new(w.as_fd()).unwrap());
             reads.push(r);
         }
-        let outputs: [Output; 2] = outputs.try_into().ok().unwrap();
+        let outputs: [OutputQueue; 2] = outputs.try_into().ok().unwrap();
         let logs = Logs::with_outputs(&[spec], style, outputs).unwrap();
         (logs, reads.try_into().unwrap())
     }
@@ -795,7 +802,7 @@ mod tests {
             (data, cuts) in stream_and_cuts(),
             ring in 1usize..50,
         ) {
-            let (mut logs, reads) = logs_into_pipes(ring, Format::Prefixed);
+            let (mut logs, reads) = logs_into_pipes(ring, LogFormat::Prefixed);
             let mut from = 0;
             for to in cuts.iter().copied().chain([data.len()]) {
                 logs.take_lines(0, Stream::Stdout, &data[from..to], false);
@@ -826,7 +833,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let path = dir.path().join("svc.log");
         let style = Style {
-            format: Format::Prefixed,
+            format: LogFormat::Prefixed,
             timestamps: true,
             color: false,
         };
@@ -867,7 +874,7 @@ mod tests {
     /// because its output is congested; once reading resumes the line arrives whole.
     #[test]
     fn a_congested_output_never_cuts_a_line() {
-        let (mut logs, reads) = logs_into_pipes(10, Format::Prefixed);
+        let (mut logs, reads) = logs_into_pipes(10, LogFormat::Prefixed);
         let start = Instant::now();
         let write = |logs: &Logs, data: &[u8]| {
             let (out, _) = logs.child_fds(0).unwrap();
@@ -884,8 +891,12 @@ mod tests {
             out.push(b"\n");
             let _ = out.flush();
         }
-        let paused = logs.update_pauses(start);
-        assert_eq!(paused, [(0, Stream::Stdout, true)]);
+        let change = |paused| PauseChange {
+            svc: 0,
+            stream: Stream::Stdout,
+            paused,
+        };
+        assert_eq!(logs.update_pauses(start), [change(true)]);
         assert_eq!(
             logs.next_deadline(),
             None,
@@ -895,7 +906,7 @@ mod tests {
         // The reader comes back; reading resumes, and the line gets its whole delay again.
         let resumed = start + 11 * PARTIAL_LINE_DELAY;
         let mut got = drain(&mut logs, &reads[0], Stream::Stdout);
-        assert_eq!(logs.update_pauses(resumed), [(0, Stream::Stdout, false)]);
+        assert_eq!(logs.update_pauses(resumed), [change(false)]);
         assert_eq!(logs.next_deadline(), Some(resumed + PARTIAL_LINE_DELAY));
         write(&logs, b"60\n");
         // The deadline passes before the wake-up that would read the rest: the pipe is read
@@ -921,7 +932,7 @@ mod tests {
 
     #[test]
     fn tend_s_own_lines_are_json_too_in_the_json_format() {
-        let (mut logs, reads) = logs_into_pipes(10, Format::Json);
+        let (mut logs, reads) = logs_into_pipes(10, LogFormat::Json);
         logs.tend_line("tend: info: spawned 'svc' with pid 7\n");
         let got = String::from_utf8(drain(&mut logs, &reads[1], Stream::Stderr))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -929,13 +940,13 @@ mod tests {
             got,
             "{\"service\":\"tend\",\"stream\":\"stderr\",\"line\":\"tend: info: spawned 'svc' with pid 7\"}\n"
         );
-        let (mut logs, reads) = logs_into_pipes(10, Format::Prefixed);
+        let (mut logs, reads) = logs_into_pipes(10, LogFormat::Prefixed);
         logs.tend_line("tend: info: spawned 'svc' with pid 7\n");
         let got = drain(&mut logs, &reads[1], Stream::Stderr);
         assert_eq!(got, b"tend: info: spawned 'svc' with pid 7\n");
         // With log-timestamps, the time goes first, as on service lines.
         let style = Style {
-            format: Format::Prefixed,
+            format: LogFormat::Prefixed,
             timestamps: true,
             color: false,
         };
@@ -950,7 +961,7 @@ mod tests {
 
     #[test]
     fn json_lines_carry_stream_and_escape_text() {
-        let (mut logs, reads) = logs_into_pipes(10, Format::Json);
+        let (mut logs, reads) = logs_into_pipes(10, LogFormat::Json);
         logs.take_lines(0, Stream::Stderr, b"a\"b\n\tc", false);
         logs.flush_partial(0, Stream::Stderr);
         let got = String::from_utf8(drain(&mut logs, &reads[1], Stream::Stderr)).unwrap();
@@ -959,10 +970,11 @@ mod tests {
             "{\"service\":\"svc\",\"stream\":\"stderr\",\"line\":\"a\\\"b\"}\n\
              {\"service\":\"svc\",\"stream\":\"stderr\",\"line\":\"\\tc\"}\n"
         );
-        let ring: Vec<(u8, String)> = logs
+        let ring: Vec<(Stream, String)> = logs
             .backlog(0, 5)
             .map(|l| (l.stream, l.text_lossy()))
             .collect();
-        assert_eq!(ring, [(1, "a\"b".to_string()), (1, "\tc".to_string())]);
+        let err = Stream::Stderr;
+        assert_eq!(ring, [(err, "a\"b".to_string()), (err, "\tc".to_string())]);
     }
 }

@@ -20,7 +20,7 @@ enum Target {
     Plain(OwnedFd),
 }
 
-pub struct Output {
+pub struct OutputQueue {
     target: Target,
     /// The queued bytes are `buf[head..end]`. The buffer only grows, zero-filled once when it
     /// does, so the bytes past `end` are already there to copy into: queuing a log line is
@@ -38,9 +38,9 @@ pub struct Output {
 /// The buffer grows by whole pages.
 const PAGE: usize = 4096;
 
-impl Output {
+impl OutputQueue {
     /// Wraps tend's fd `fd` (1 or 2).
-    pub fn new(fd: BorrowedFd<'_>) -> io::Result<Output> {
+    pub fn new(fd: BorrowedFd<'_>) -> io::Result<OutputQueue> {
         let own = fd.try_clone_to_owned()?;
         let kind = rustix::fs::fstat(&own).map(|st| FileType::from_raw_mode(st.st_mode));
         // Only pipes and terminals both block and can be watched by epoll (/dev/null, a
@@ -66,7 +66,7 @@ impl Output {
             Ok(FileType::Socket) => Target::Socket(own),
             _ => Target::Plain(own),
         };
-        Ok(Output {
+        Ok(OutputQueue {
             target,
             buf: Vec::new(),
             head: 0,
@@ -206,7 +206,7 @@ mod tests {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK)
             .unwrap_or_else(|e| panic!("pipe: {e}"));
         rustix::pipe::fcntl_setpipe_size(&write, 4096).unwrap_or_else(|e| panic!("size: {e}"));
-        let mut out = Output::new(write.as_fd()).unwrap_or_else(|e| panic!("output: {e}"));
+        let mut out = OutputQueue::new(write.as_fd()).unwrap_or_else(|e| panic!("output: {e}"));
         let mut want = Vec::new();
         let mut got = Vec::new();
         for i in 0..20_000u32 {
@@ -235,7 +235,7 @@ mod tests {
     fn a_closed_reader_discards_the_queue() {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK)
             .unwrap_or_else(|e| panic!("pipe: {e}"));
-        let mut out = Output::new(write.as_fd()).unwrap_or_else(|e| panic!("output: {e}"));
+        let mut out = OutputQueue::new(write.as_fd()).unwrap_or_else(|e| panic!("output: {e}"));
         drop(read);
         out.push_line(b"svc | ", b"gone\n");
         assert!(out.flush().is_err());

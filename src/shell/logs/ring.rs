@@ -9,6 +9,7 @@
 //! a service writing long lines is held to its byte budget (plus a block), not to N lines of
 //! whatever length.
 
+use super::Stream;
 use std::collections::VecDeque;
 
 /// A block grows to about this size before a new one is started.
@@ -17,8 +18,7 @@ const BLOCK_BYTES: usize = 64 * 1024;
 /// One line out of the ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LineRef<'a> {
-    /// 0 stdout, 1 stderr.
-    pub stream: u8,
+    pub stream: Stream,
     /// Milliseconds since the Unix epoch when tend read it.
     pub time_ms: u64,
     /// The line's bytes as the service wrote them, without the newline.
@@ -33,7 +33,7 @@ impl LineRef<'_> {
 
 #[derive(Debug)]
 struct Block {
-    stream: u8,
+    stream: Stream,
     time_ms: u64,
     /// Whole lines, each ending with `\n` (stored lines never contain one themselves).
     bytes: Vec<u8>,
@@ -79,7 +79,7 @@ impl Ring {
     }
 
     /// One line (without its newline, which it must not contain).
-    pub fn push(&mut self, stream: u8, time_ms: u64, line: &[u8]) {
+    pub fn push(&mut self, stream: Stream, time_ms: u64, line: &[u8]) {
         if self.capacity == 0 || self.max_bytes == 0 {
             return;
         }
@@ -95,7 +95,7 @@ impl Ring {
     }
 
     /// `count` whole lines at once: `bytes` is each line followed by its `\n`.
-    pub fn push_lines(&mut self, stream: u8, time_ms: u64, bytes: &[u8], count: usize) {
+    pub fn push_lines(&mut self, stream: Stream, time_ms: u64, bytes: &[u8], count: usize) {
         if self.capacity == 0 || self.max_bytes == 0 || count == 0 {
             return;
         }
@@ -113,7 +113,7 @@ impl Ring {
 
     /// The block new lines of this stream and time go into: the newest one if it matches and
     /// has room, else a fresh one (so always Some).
-    fn block_for(&mut self, stream: u8, time_ms: u64) -> Option<&mut Block> {
+    fn block_for(&mut self, stream: Stream, time_ms: u64) -> Option<&mut Block> {
         let fits = self.blocks.back().is_some_and(|b| {
             b.stream == stream && b.time_ms == time_ms && b.bytes.len() < BLOCK_BYTES
         });
@@ -180,36 +180,37 @@ mod tests {
     fn keeps_the_newest_lines() {
         let mut r = Ring::new(3, usize::MAX);
         for i in 0..10 {
-            r.push(0, i, format!("line {i}").as_bytes());
+            r.push(Stream::Stdout, i, format!("line {i}").as_bytes());
         }
         assert_eq!(texts(&r, 10), vec!["line 7", "line 8", "line 9"]);
         assert_eq!(texts(&r, 1), vec!["line 9"]);
         r.set_capacity(1, usize::MAX);
         assert_eq!(texts(&r, 5), vec!["line 9"]);
         let mut empty = Ring::new(0, usize::MAX);
-        empty.push(0, 0, b"x");
-        empty.push_lines(0, 0, b"y\n", 1);
+        empty.push(Stream::Stdout, 0, b"x");
+        empty.push_lines(Stream::Stdout, 0, b"y\n", 1);
         assert_eq!(empty.last(5).count(), 0);
     }
 
     #[test]
     fn bulk_and_single_lines_mix_in_order_with_their_stream_and_time() {
         let mut r = Ring::new(5, usize::MAX);
-        r.push_lines(0, 1, b"a\nb\n", 2);
-        r.push(1, 1, b"err");
-        r.push_lines(0, 2, b"c\n\nd\n", 3);
-        let got: Vec<(u8, u64, String)> = r
+        r.push_lines(Stream::Stdout, 1, b"a\nb\n", 2);
+        r.push(Stream::Stderr, 1, b"err");
+        r.push_lines(Stream::Stdout, 2, b"c\n\nd\n", 3);
+        let got: Vec<(Stream, u64, String)> = r
             .last(10)
             .map(|l| (l.stream, l.time_ms, l.text_lossy()))
             .collect();
+        let (out, err) = (Stream::Stdout, Stream::Stderr);
         let want = [
-            (0, 1, "b"),
-            (1, 1, "err"),
-            (0, 2, "c"),
-            (0, 2, ""),
-            (0, 2, "d"),
+            (out, 1, "b"),
+            (err, 1, "err"),
+            (out, 2, "c"),
+            (out, 2, ""),
+            (out, 2, "d"),
         ];
-        let want: Vec<(u8, u64, String)> = want
+        let want: Vec<(Stream, u64, String)> = want
             .iter()
             .map(|&(s, t, x)| (s, t, x.to_string()))
             .collect();
@@ -228,7 +229,7 @@ mod tests {
             chunk.push(b'\n');
         }
         for t in 0..50 {
-            r.push_lines(0, t, &chunk, 655);
+            r.push_lines(Stream::Stdout, t, &chunk, 655);
             assert_eq!(
                 r.last(usize::MAX).count(),
                 (655 * (t as usize + 1)).min(1000)
@@ -248,8 +249,8 @@ mod tests {
         let mut chunk = vec![b'y'; 16 * 1024 - 1];
         chunk.push(b'\n');
         for t in 0..1000 {
-            r.push_lines(0, t, &chunk, 1);
-            r.push(1, t, &chunk[1..]);
+            r.push_lines(Stream::Stdout, t, &chunk, 1);
+            r.push(Stream::Stderr, t, &chunk[1..]);
             let stored: usize = r.blocks.iter().map(|b| b.bytes.len()).sum();
             assert_eq!(stored, r.bytes);
             assert!(stored <= budget + BLOCK_BYTES + chunk.len(), "{stored}");
@@ -257,6 +258,9 @@ mod tests {
         // It still holds the newest lines, and at least the budget's worth of them.
         let kept: Vec<LineRef<'_>> = r.last(usize::MAX).collect();
         assert!(kept.len() * chunk.len() >= budget, "{}", kept.len());
-        assert_eq!(kept.last().map(|l| (l.stream, l.time_ms)), Some((1, 999)));
+        assert_eq!(
+            kept.last().map(|l| (l.stream, l.time_ms)),
+            Some((Stream::Stderr, 999))
+        );
     }
 }
