@@ -337,7 +337,7 @@ impl Loop {
         }
         if let Some(server) = &mut self.ctx.control {
             server.remove();
-            server.linger(SHUTDOWN_CLIENT_LINGER);
+            server.linger(&self.ep, SHUTDOWN_CLIENT_LINGER);
         }
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();

@@ -2,21 +2,18 @@
 //! it. One request line per connection; the answer is one line (or, for `logs --follow`, a
 //! stream of lines). Each connection's peer is checked with SO_PEERCRED first.
 
+use super::conn::{Acceptor, MAX_CONNECTIONS, Outbox, Retry, Sent, Table};
 use crate::proto::{self, MAX_REQUEST};
 use crate::shell::repeated::Repeated;
 use crate::shell::token::Token;
 use crate::sys::socket::peer_credentials;
 use rustix::event::epoll;
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Connections beyond this are closed at once: a flood of clients cannot exhaust tend's fds.
-pub const MAX_CONNECTIONS: usize = 64;
 
 /// A client must finish sending its request within this time.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
@@ -34,23 +31,23 @@ const MAX_FOLLOWER_BACKLOG: usize = 4 * 1024 * 1024;
 /// resumes reading learns why the lines stop), then the connection closes. Responses are
 /// one JSON object per line with no raw newline inside, so a newline ends each.
 fn cut_off(c: &mut Conn) {
-    let keep = if c.mid_line {
-        c.output
+    let keep = if c.output.at_line_start() {
+        0
+    } else {
+        let unsent = c.output.unsent();
+        unsent
             .iter()
             .position(|&b| b == b'\n')
-            .map_or(c.output.len(), |nl| nl + 1)
-    } else {
-        0
+            .map_or(unsent.len(), |nl| nl + 1)
     };
-    c.output.truncate(keep);
-    c.output
-        .extend_from_slice(&proto::encode(&proto::Response::Error {
-            message: format!(
-                "this `tend logs --follow` fell more than {} MiB behind the service's output \
+    c.output.truncate_unsent(keep);
+    c.output.push(&proto::encode(&proto::Response::Error {
+        message: format!(
+            "this `tend logs --follow` fell more than {} MiB behind the service's output \
                  and was cut off: lines after the last one shown were not sent",
-                MAX_FOLLOWER_BACKLOG >> 20
-            ),
-        }));
+            MAX_FOLLOWER_BACKLOG >> 20
+        ),
+    }));
     c.phase = Phase::Closing;
 }
 
@@ -80,12 +77,15 @@ enum Phase {
 struct Conn {
     stream: UnixStream,
     input: Vec<u8>,
-    output: Vec<u8>,
-    /// The last write ended inside a line: `output` starts with the rest of it.
-    mid_line: bool,
+    output: Outbox,
     phase: Phase,
     opened: Instant,
-    watching_out: bool,
+}
+
+impl std::os::fd::AsFd for Conn {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
 }
 
 /// What a complete request line asks the event loop to do.
@@ -98,18 +98,12 @@ pub struct ControlServer {
     listener: UnixListener,
     path: PathBuf,
     access: Access,
-    conns: HashMap<usize, Conn>,
-    next_conn: usize,
+    conns: Table<Conn>,
+    acceptor: Acceptor,
     /// More clients at once than there are slots.
     flood: Repeated,
     /// Clients whose user may not use the socket.
     refusals: Repeated,
-    /// A descriptor kept open (on /dev/null) for when tend has no other: closed to accept
-    /// one client, so `tend status` is answered even when tend is out of descriptors, and
-    /// opened again once one is free.
-    spare: Option<OwnedFd>,
-    /// Out of descriptors, spare used too: the listener is not watched until then.
-    resting_until: Option<Instant>,
     /// accept failing (out of descriptors, or otherwise).
     accept_failing: Repeated,
 }
@@ -151,12 +145,10 @@ impl ControlServer {
             listener,
             path: path.to_path_buf(),
             access,
-            conns: HashMap::new(),
-            next_conn: 0,
+            conns: Table::new(Token::ControlConn),
+            acceptor: Acceptor::new(Token::ControlListener, ACCEPT_RETRY),
             flood: Repeated::default(),
             refusals: Repeated::default(),
-            spare: spare_fd(),
-            resting_until: None,
             accept_failing: Repeated::default(),
         })
     }
@@ -183,19 +175,19 @@ impl ControlServer {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_out_of_fds(&e) && self.spare.take().is_some() => {
+                Err(e) => match self.acceptor.failed(ep, &self.listener, &e, now) {
                     // The spare descriptor is free now: this client gets it.
-                    continue;
-                }
-                Err(e) => {
-                    let text = format!(
-                        "control socket: cannot accept a client: {e}; trying again every {} ms",
-                        ACCEPT_RETRY.as_millis()
-                    );
-                    notes.extend(self.accept_failing.note(now, text));
-                    self.rest(ep, now);
-                    break;
-                }
+                    Retry::Now => continue,
+                    Retry::Later => {
+                        let text = format!(
+                            "control socket: cannot accept a client: {e}; trying again every \
+                             {} ms",
+                            ACCEPT_RETRY.as_millis()
+                        );
+                        notes.extend(self.accept_failing.note(now, text));
+                        break;
+                    }
+                },
             };
             if let Err(reason) = self.check_peer(&stream) {
                 let text = format!("control socket: refused a client: {reason}");
@@ -205,7 +197,7 @@ impl ControlServer {
                     .write_all(&proto::encode(&proto::Response::Error { message: reason }));
                 continue;
             }
-            if self.conns.len() >= MAX_CONNECTIONS {
+            if self.conns.is_full() {
                 let made_room = self.make_room(ep);
                 let text = if made_room {
                     format!(
@@ -226,31 +218,16 @@ impl ControlServer {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
-            let id = self.next_conn;
-            self.next_conn += 1;
-            let token = Token::ControlConn(id).data();
-            if epoll::add(
-                ep,
-                &stream,
-                token,
-                epoll::EventFlags::IN | epoll::EventFlags::RDHUP,
-            )
-            .is_err()
-            {
-                continue;
-            }
-            self.conns.insert(
-                id,
-                Conn {
-                    stream,
-                    input: Vec::new(),
-                    output: Vec::new(),
-                    mid_line: false,
-                    phase: Phase::Reading,
-                    opened: now,
-                    watching_out: false,
-                },
-            );
+            let conn = Conn {
+                stream,
+                input: Vec::new(),
+                output: Outbox::default(),
+                phase: Phase::Reading,
+                opened: now,
+            };
+            let _ = self
+                .conns
+                .insert(ep, conn, epoll::EventFlags::IN | epoll::EventFlags::RDHUP);
         }
         notes
     }
@@ -263,8 +240,8 @@ impl ControlServer {
             .conns
             .iter()
             .filter(|(_, c)| c.phase == Phase::Reading)
-            .min_by_key(|&(&id, c)| (c.opened, id))
-            .map(|(&id, _)| id);
+            .min_by_key(|&(id, c)| (c.opened, id))
+            .map(|(id, _)| id);
         let Some(id) = oldest else {
             return false;
         };
@@ -314,7 +291,7 @@ impl ControlServer {
 
     /// Reads from a connection. Returns a complete request, if one arrived.
     fn read(&mut self, ep: &OwnedFd, conn: usize) -> Option<Incoming> {
-        let c = self.conns.get_mut(&conn)?;
+        let c = self.conns.get_mut(conn)?;
         let mut buf = [0u8; 4096];
         loop {
             match (&c.stream).read(&mut buf) {
@@ -359,8 +336,8 @@ impl ControlServer {
 
     /// Sends the final answer and closes once it is written.
     pub fn reply(&mut self, ep: &OwnedFd, conn: usize, response: &proto::Response) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.output.extend_from_slice(&proto::encode(response));
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.output.push(&proto::encode(response));
             c.phase = Phase::Closing;
         }
         self.flush(ep, conn);
@@ -369,25 +346,21 @@ impl ControlServer {
     /// Sends the answer and keeps the connection open until the client closes it (see
     /// `Phase::Lingering` and `linger`).
     pub fn reply_and_linger(&mut self, ep: &OwnedFd, conn: usize, response: &proto::Response) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.output.extend_from_slice(&proto::encode(response));
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.output.push(&proto::encode(response));
             c.phase = Phase::Lingering;
         }
         self.flush(ep, conn);
     }
 
     /// At exit: waits up to `limit` for lingering clients to take their answers and hang up.
-    pub fn linger(&mut self, limit: Duration) {
+    pub fn linger(&mut self, ep: &OwnedFd, limit: Duration) {
         let deadline = Instant::now() + limit;
-        self.conns.retain(|_, c| c.phase == Phase::Lingering);
+        self.conns.retain(ep, |c| c.phase == Phase::Lingering);
         while !self.conns.is_empty() && Instant::now() < deadline {
             let mut gone = Vec::new();
-            for (&id, c) in self.conns.iter_mut() {
-                if !c.output.is_empty() {
-                    if let Ok(n) = (&c.stream).write(&c.output) {
-                        c.output.drain(..n);
-                    }
-                }
+            for (id, c) in self.conns.iter_mut() {
+                let _ = c.output.send(&c.stream);
                 let mut buf = [0u8; 256];
                 match (&c.stream).read(&mut buf) {
                     Ok(0) => gone.push(id),
@@ -396,7 +369,7 @@ impl ControlServer {
                 }
             }
             for id in gone {
-                self.conns.remove(&id);
+                self.conns.close(ep, id);
             }
             if self.conns.is_empty() {
                 break;
@@ -406,8 +379,8 @@ impl ControlServer {
                 .min(Duration::from_millis(20));
             let mut fds: Vec<rustix::event::PollFd<'_>> = self
                 .conns
-                .values()
-                .map(|c| rustix::event::PollFd::new(&c.stream, rustix::event::PollFlags::IN))
+                .iter()
+                .map(|(_, c)| rustix::event::PollFd::new(&c.stream, rustix::event::PollFlags::IN))
                 .collect();
             let ts = rustix::event::Timespec {
                 tv_sec: 0,
@@ -419,8 +392,8 @@ impl ControlServer {
 
     /// Sends an answer and keeps the connection for the lines of `svc` that follow.
     pub fn follow(&mut self, ep: &OwnedFd, conn: usize, first: &proto::Response, svc: usize) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.output.extend_from_slice(&proto::encode(first));
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.output.push(&proto::encode(first));
             c.phase = Phase::Following(svc);
         }
         self.flush(ep, conn);
@@ -429,8 +402,8 @@ impl ControlServer {
     /// Whether any connection follows `svc`.
     pub fn followers_of(&self, svc: usize) -> bool {
         self.conns
-            .values()
-            .any(|c| c.phase == Phase::Following(svc))
+            .iter()
+            .any(|(_, c)| c.phase == Phase::Following(svc))
     }
 
     /// Queues new lines, each for everyone following its service, then writes to each
@@ -440,9 +413,9 @@ impl ControlServer {
     pub fn broadcast(&mut self, ep: &OwnedFd, lines: impl IntoIterator<Item = (usize, Vec<u8>)>) {
         let mut touched: Vec<usize> = Vec::new();
         for (svc, bytes) in lines {
-            for (&id, c) in self.conns.iter_mut() {
+            for (id, c) in self.conns.iter_mut() {
                 if c.phase == Phase::Following(svc) {
-                    c.output.extend_from_slice(&bytes);
+                    c.output.push(&bytes);
                     if !touched.contains(&id) {
                         touched.push(id);
                     }
@@ -450,8 +423,8 @@ impl ControlServer {
             }
         }
         for id in touched {
-            if let Some(c) = self.conns.get_mut(&id) {
-                if c.output.len() > MAX_FOLLOWER_BACKLOG {
+            if let Some(c) = self.conns.get_mut(id) {
+                if c.output.unsent().len() > MAX_FOLLOWER_BACKLOG {
                     cut_off(c);
                 }
             }
@@ -461,87 +434,49 @@ impl ControlServer {
 
     /// Writes what the client takes now; closes when a final answer is out.
     pub fn flush(&mut self, ep: &OwnedFd, conn: usize) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        while !c.output.is_empty() {
-            match (&c.stream).write(&c.output) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let n = n.min(c.output.len());
-                    c.mid_line = c.output.get(n - 1) != Some(&b'\n');
-                    c.output.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.close(ep, conn);
-                    return;
-                }
-            }
-        }
-        if c.output.is_empty() && c.phase == Phase::Closing {
+        let sent = c.output.send(&c.stream);
+        if sent == Sent::Failed || (sent == Sent::All && c.phase == Phase::Closing) {
             self.close(ep, conn);
             return;
         }
-        let want_out = !c.output.is_empty();
-        if want_out != c.watching_out {
-            let mut flags = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
-            if want_out {
-                flags |= epoll::EventFlags::OUT;
-            }
-            let token = Token::ControlConn(conn).data();
-            let _ = epoll::modify(ep, c.stream.as_fd(), token, flags);
-            c.watching_out = want_out;
+        let mut flags = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
+        if sent == Sent::Some {
+            flags |= epoll::EventFlags::OUT;
+        }
+        if self.conns.set_interest(ep, conn, flags).is_err() {
+            self.close(ep, conn);
         }
     }
 
     pub fn close(&mut self, ep: &OwnedFd, conn: usize) {
-        if let Some(c) = self.conns.remove(&conn) {
-            let _ = epoll::delete(ep, &c.stream);
-        }
+        self.conns.close(ep, conn);
         // The descriptor just freed is the spare again, if the spare was used.
-        if self.spare.is_none() {
-            self.spare = spare_fd();
-        }
-    }
-
-    /// Stops watching the listener for `ACCEPT_RETRY`: accept fails (no descriptor left)
-    /// and would fail again at every wake-up.
-    fn rest(&mut self, ep: &OwnedFd, now: Instant) {
-        let token = Token::ControlListener.data();
-        if epoll::modify(ep, &self.listener, token, epoll::EventFlags::empty()).is_ok() {
-            self.resting_until = Some(now + ACCEPT_RETRY);
-        }
+        self.acceptor.closed();
     }
 
     /// When the oldest connection still sending its request must be cut off, or the
     /// listener is watched again.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.conns
-            .values()
-            .filter(|c| c.phase == Phase::Reading)
-            .map(|c| c.opened + REQUEST_DEADLINE)
-            .chain(self.resting_until)
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::Reading)
+            .map(|(_, c)| c.opened + REQUEST_DEADLINE)
+            .chain(self.acceptor.deadline())
             .min()
     }
 
     /// Closes connections whose request did not arrive in time; watches a resting listener
     /// again when its time is up.
     pub fn expire(&mut self, ep: &OwnedFd, now: Instant) {
-        if self.resting_until.is_some_and(|t| t <= now) {
-            self.resting_until = None;
-            if self.spare.is_none() {
-                self.spare = spare_fd();
-            }
-            let token = Token::ControlListener.data();
-            let _ = epoll::modify(ep, &self.listener, token, epoll::EventFlags::IN);
-        }
+        self.acceptor.wake(ep, &self.listener, now);
         let late: Vec<usize> = self
             .conns
             .iter()
             .filter(|(_, c)| c.phase == Phase::Reading && c.opened + REQUEST_DEADLINE <= now)
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
             .collect();
         for id in late {
             self.reply(
@@ -558,21 +493,6 @@ impl ControlServer {
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// The spare descriptor: /dev/null, held only to be given up.
-fn spare_fd() -> Option<OwnedFd> {
-    rustix::fs::open(
-        "/dev/null",
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .ok()
-}
-
-/// EMFILE or ENFILE: tend (or the system) has no descriptor left.
-fn is_out_of_fds(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// A process's supplementary groups, from /proc (SO_PEERCRED only gives the primary one).

@@ -15,21 +15,15 @@
 //! in the receive buffer would make the kernel send a reset, which can destroy the answer
 //! before the client has read it (a 431 to a client still sending its oversized head, say).
 
-use crate::shell::token::{self, Token};
+use super::conn::{Acceptor, Outbox, Retry, Sent, Table};
+use crate::shell::token::Token;
 use rustix::event::epoll;
 use rustix::io::Errno;
-use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
-use std::collections::HashMap;
+use rustix::net::{self, AddressFamily, RecvFlags, SocketFlags, SocketType};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
-
-/// Connection ids wrap below this (what a `Token::HttpConn` can hold).
-const CONN_IDS: u64 = token::NUMBERS;
-
-/// Connections beyond this are closed as soon as they are accepted.
-pub const MAX_CONNECTIONS: usize = 64;
 
 /// A client must send its whole request head within this time, and take the whole answer
 /// (and hang up) within as much again.
@@ -46,8 +40,8 @@ const MAX_HEADERS: usize = 64;
 const DISCARD_PER_CALL: usize = 64 * 1024;
 
 /// After an accept error other than "nothing to accept" (typically EMFILE: out of file
-/// descriptors), the listener stays readable; it is taken out of epoll for this long rather
-/// than waking the loop again and again.
+/// descriptors, with the spare one in use), the listener stays readable; it rests out of
+/// epoll for this long rather than waking the loop again and again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// The listen backlog: connections the kernel queues before tend accepts them.
@@ -77,22 +71,22 @@ enum Phase {
 struct Conn {
     sock: OwnedFd,
     input: Vec<u8>,
-    output: Vec<u8>,
-    /// How much of `output` is sent.
-    sent: usize,
+    output: Outbox,
     phase: Phase,
     deadline: Instant,
-    /// The epoll interest registered now.
-    interest: epoll::EventFlags,
+}
+
+impl AsFd for Conn {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
 }
 
 pub struct HttpServer {
     listener: TcpListener,
-    conns: HashMap<usize, Conn>,
-    next_conn: u64,
+    conns: Table<Conn>,
+    acceptor: Acceptor,
     deadline: Duration,
-    /// While the listener is out of epoll after an accept error: when it goes back in.
-    paused_until: Option<Instant>,
 }
 
 impl HttpServer {
@@ -114,10 +108,9 @@ impl HttpServer {
         net::listen(&sock, BACKLOG)?;
         Ok(HttpServer {
             listener: TcpListener::from(sock),
-            conns: HashMap::new(),
-            next_conn: 0,
+            conns: Table::new(Token::HttpConn),
+            acceptor: Acceptor::new(Token::HttpListener, ACCEPT_PAUSE),
             deadline: REQUEST_DEADLINE,
-            paused_until: None,
         })
     }
 
@@ -147,52 +140,25 @@ impl HttpServer {
                 Err(Errno::AGAIN) => return,
                 // Interrupted, or a client that gave up while queued: try the next one.
                 Err(Errno::INTR | Errno::CONNABORTED) => continue,
-                Err(_) => {
-                    // Out of descriptors or memory: the listener would stay readable and
-                    // wake the loop at once. Out of epoll for a moment; `expire` puts it back.
-                    if epoll::delete(ep, &self.listener).is_ok() {
-                        self.paused_until = Some(now + ACCEPT_PAUSE);
-                    }
-                    return;
-                }
-            };
-            if self.conns.len() >= MAX_CONNECTIONS {
-                drop(sock);
-                continue;
-            }
-            let Some(id) = self.free_id() else {
-                continue;
-            };
-            let interest = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
-            let token = Token::HttpConn(id).data();
-            if epoll::add(ep, &sock, token, interest).is_err() {
-                continue;
-            }
-            self.conns.insert(
-                id,
-                Conn {
-                    sock,
-                    input: Vec::new(),
-                    output: Vec::new(),
-                    sent: 0,
-                    phase: Phase::Reading,
-                    deadline: now + self.deadline,
-                    interest,
+                Err(e) => match self.acceptor.failed(ep, &self.listener, &e.into(), now) {
+                    // Out of descriptors: the spare one is free now for this client.
+                    Retry::Now => continue,
+                    // The listener would stay readable and wake the loop at once: it rests
+                    // out of epoll for a moment; `expire` puts it back.
+                    Retry::Later => return,
                 },
-            );
+            };
+            let conn = Conn {
+                sock,
+                input: Vec::new(),
+                output: Outbox::default(),
+                phase: Phase::Reading,
+                deadline: now + self.deadline,
+            };
+            // Beyond MAX_CONNECTIONS it is closed at once.
+            let interest = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
+            let _ = self.conns.insert(ep, conn, interest);
         }
-    }
-
-    /// The next connection id not in use (ids wrap, so tokens stay in their range).
-    fn free_id(&mut self) -> Option<usize> {
-        for _ in 0..=MAX_CONNECTIONS {
-            let id = self.next_conn as usize;
-            self.next_conn = (self.next_conn + 1) % CONN_IDS;
-            if !self.conns.contains_key(&id) {
-                return Some(id);
-            }
-        }
-        None
     }
 
     /// An event on connection `conn`: EPOLLOUT writes the answer; input, a hang-up or an
@@ -217,7 +183,7 @@ impl HttpServer {
     /// Reads from a connection. Once a whole request head is in, calls `answer` for the
     /// snapshot (only for a request that needs one) and queues the response.
     fn read(&mut self, ep: &OwnedFd, conn: usize, now: Instant, answer: impl FnOnce() -> Snapshot) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         match c.phase {
@@ -274,7 +240,7 @@ impl HttpServer {
             }
         };
         c.input = Vec::new();
-        c.output = response;
+        c.output.push(&response);
         c.phase = Phase::Writing;
         c.deadline = now + self.deadline;
         self.flush(ep, conn);
@@ -283,85 +249,61 @@ impl HttpServer {
     /// Writes what the client takes now; once the answer is out, shuts down the write side
     /// and waits for the client to hang up. Call it for EPOLLOUT.
     pub fn flush(&mut self, ep: &OwnedFd, conn: usize) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         if c.phase != Phase::Writing {
             return;
         }
-        while c.sent < c.output.len() {
-            let rest = c.output.get(c.sent..).unwrap_or_default();
-            match net::send(&c.sock, rest, SendFlags::NOSIGNAL) {
-                Ok(0) => break,
-                Ok(n) => c.sent += n,
-                Err(Errno::AGAIN) => break,
-                Err(Errno::INTR) => {}
-                Err(_) => {
-                    self.close(ep, conn);
-                    return;
+        let interest = match c.output.send(&c.sock) {
+            Sent::Failed => return self.close(ep, conn),
+            Sent::Some => epoll::EventFlags::OUT,
+            Sent::All => {
+                if net::shutdown(&c.sock, net::Shutdown::Write).is_err() {
+                    return self.close(ep, conn);
                 }
+                c.phase = Phase::Draining;
+                epoll::EventFlags::IN | epoll::EventFlags::RDHUP
             }
-        }
-        let interest = if c.sent < c.output.len() {
-            epoll::EventFlags::OUT
-        } else {
-            c.output = Vec::new();
-            c.sent = 0;
-            if net::shutdown(&c.sock, net::Shutdown::Write).is_err() {
-                self.close(ep, conn);
-                return;
-            }
-            c.phase = Phase::Draining;
-            epoll::EventFlags::IN | epoll::EventFlags::RDHUP
         };
-        if interest != c.interest {
-            let token = Token::HttpConn(conn).data();
-            if epoll::modify(ep, c.sock.as_fd(), token, interest).is_err() {
-                self.close(ep, conn);
-                return;
-            }
-            c.interest = interest;
+        if self.conns.set_interest(ep, conn, interest).is_err() {
+            self.close(ep, conn);
         }
     }
 
     fn close(&mut self, ep: &OwnedFd, conn: usize) {
-        if let Some(c) = self.conns.remove(&conn) {
-            let _ = epoll::delete(ep, &c.sock);
-        }
+        self.conns.close(ep, conn);
+        self.acceptor.closed();
     }
 
     /// When `expire` next has something to do: the earliest connection deadline, or the end
     /// of an accept pause.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.conns
-            .values()
-            .map(|c| c.deadline)
-            .chain(self.paused_until)
+            .iter()
+            .map(|(_, c)| c.deadline)
+            .chain(self.acceptor.deadline())
             .min()
     }
 
     /// Cuts off connections past their deadline: one that sent part of a request gets a 408
     /// and at most a second more to take it; anything else is closed. Ends an accept pause.
     pub fn expire(&mut self, ep: &OwnedFd, now: Instant) {
-        if self.paused_until.is_some_and(|at| at <= now) {
-            self.paused_until = None;
-            if self.register(ep).is_err() {
-                self.paused_until = Some(now + ACCEPT_PAUSE);
-            }
-        }
+        self.acceptor.wake(ep, &self.listener, now);
         let late: Vec<(usize, bool)> = self
             .conns
             .iter()
             .filter(|(_, c)| c.deadline <= now)
-            .map(|(&id, c)| (id, c.phase == Phase::Reading && !c.input.is_empty()))
+            .map(|(id, c)| (id, c.phase == Phase::Reading && !c.input.is_empty()))
             .collect();
         for (id, started) in late {
-            let Some(c) = self.conns.get_mut(&id).filter(|_| started) else {
+            let Some(c) = self.conns.get_mut(id).filter(|_| started) else {
                 self.close(ep, id);
                 continue;
             };
             c.input = Vec::new();
-            c.output = error_response(Status::RequestTimeout, false);
+            c.output
+                .push(&error_response(Status::RequestTimeout, false));
             c.phase = Phase::Writing;
             c.deadline = now + self.deadline.min(Duration::from_secs(1));
             self.flush(ep, id);
@@ -571,6 +513,7 @@ fn response(status: Status, content_type: &str, body: &[u8], head_only: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shell::serve::conn::MAX_CONNECTIONS;
     use std::io::{ErrorKind, Read, Write};
     use std::net::{Shutdown, TcpStream};
     use std::thread;
@@ -1248,18 +1191,5 @@ mod tests {
         assert!(h.server.conns.is_empty(), "{}", h.server.conns.len());
         let answer = h.serve(|addr| exchange(addr, b"GET /livez HTTP/1.1\r\n\r\n"));
         assert_eq!(decode(&answer).code, 200);
-    }
-
-    #[test]
-    fn ids_wrap_within_what_a_token_holds() {
-        let mut server = HttpServer::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        server.next_conn = CONN_IDS - 1;
-        let last = server.free_id().unwrap();
-        assert_eq!(last, (CONN_IDS - 1) as usize);
-        assert_eq!(
-            Token::decode(Token::HttpConn(last).encode()),
-            Some(Token::HttpConn(last))
-        );
-        assert_eq!(server.free_id(), Some(0));
     }
 }
