@@ -4,10 +4,9 @@
 
 use super::address;
 use super::depends::{self, Places, Roster};
+use super::duration::DurationValue;
 use super::error::{ConfigError, Source};
-use super::schema::{
-    BackoffTable, Document, DurationValue, LogsTable, Restart, ServiceTable, ShmTable,
-};
+use super::schema::{BackoffTable, Document, LogsTable, Restart, ServiceTable, ShmTable};
 use super::users::Accounts;
 use super::{Environment, Loaded, Settings, ShmSettings, duration, size};
 use crate::core::signal::Signal;

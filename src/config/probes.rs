@@ -1,8 +1,9 @@
 //! `ready` and `health`: which probe, and when and for how long it runs.
 
 use super::convert::Context;
+use super::duration::DurationValue;
 use super::error::ConfigError;
-use super::schema::{Command, DurationValue, HealthTable, ReadyTable};
+use super::schema::{Command, HealthTable, ReadyTable};
 use super::{address, duration};
 use crate::core::spec::{HealthRule, Probe, ReadyRule};
 use std::ops::{Range, RangeInclusive};
