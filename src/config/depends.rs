@@ -2,7 +2,7 @@
 //! the whole graph can tell: a `completed` wait on a service that is not a one-shot task,
 //! and stop chains longer than the shutdown budget.
 
-use super::convert::Context;
+use super::context::Context;
 use super::duration;
 use super::error::ConfigError;
 use super::schema::{ConditionValue, DependsOn};

@@ -1,6 +1,6 @@
 //! `ready` and `health`: which probe, and when and for how long it runs.
 
-use super::convert::Context;
+use super::context::Context;
 use super::duration::DurationValue;
 use super::error::ConfigError;
 use super::schema::{Command, HealthTable, ReadyTable};
