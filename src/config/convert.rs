@@ -201,7 +201,7 @@ pub(super) fn convert(
     let mut specs = Vec::with_capacity(tables.len());
     let mut places = Vec::with_capacity(tables.len());
     for (index, (name, mut table)) in tables.into_iter().enumerate() {
-        let stop_timeout = table
+        let stop_timeout_at = table
             .stop_timeout
             .as_ref()
             .map_or(name.span().start, |t| t.span().start);
@@ -235,7 +235,7 @@ pub(super) fn convert(
         specs.push(spec);
         places.push(Places {
             entries,
-            stop_timeout,
+            stop_timeout_at,
         });
     }
     depends::check_graph(&mut cx, &specs, &places, shutdown_timeout)?;
