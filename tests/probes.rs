@@ -156,7 +156,7 @@ fn tend_health_follows_readiness_and_failures() {
 [services.api]
 command = ["python3", "$HTTP", "{port}", "$DIR", "1.0"]
 critical = true
-ready = {{ http = "http://127.0.0.1:{port}/", interval = "50ms", timeout = "20s" }}
+ready = {{ http = "http://127.0.0.1:{port}/état?q=ü", interval = "50ms", timeout = "20s" }}
 
 [services.batch]
 command = "sh -c 'while [ ! -f $DIR/fail-now ]; do sleep 0.05; done; exit 4'"
@@ -171,6 +171,8 @@ restart = "never"
     wait_for("api to be ready", LIMIT, || {
         (health(&s, &t).0 == 0).then_some(())
     });
+    // What the file says is what the probe sends: non-ASCII percent-encoded, as loaded.
+    assert_eq!(read(&s.path("last-path")), "/%C3%A9tat?q=%C3%BC");
     std::fs::write(s.path("fail-now"), "").unwrap();
     wait_log(&t, "'batch' has failed for good");
     let (code, reason) = health(&s, &t);

@@ -1,9 +1,13 @@
 //! The addresses probes connect to: `HOST:PORT` for `tcp`, `http://HOST[:PORT]/PATH` for
 //! `http`; and the address tend's own HTTP server listens on, `IP:PORT`.
 //!
-//! Only the shape is checked: no name is resolved while loading (a name that does not
-//! resolve yet, because the service that provides it is not up, is normal at start).
+//! A probe's address is read here once, into the typed target the probe uses
+//! (`core::spec::HostPort`, `HttpTarget`): what loads is what is sent. Only the shape is
+//! checked: no name is resolved while loading (a name that does not resolve yet, because the
+//! service that provides it is not up, is normal at start).
 
+use crate::core::spec::{HostPort, HttpTarget};
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
 
@@ -24,9 +28,9 @@ fn problem(at: Range<usize>, message: impl Into<String>) -> Problem {
 const HOST_FORMS: &str =
     "a name (letters, digits, '-', '_' and '.'), an IPv4 address, or an IPv6 address in brackets";
 
-/// Checks a `tcp` address: `HOST:PORT`, HOST a name or an IP address (IPv6 in brackets),
+/// Reads a `tcp` address: `HOST:PORT`, HOST a name or an IP address (IPv6 in brackets),
 /// PORT from 1 to 65535.
-pub fn tcp(text: &str) -> Result<(), Problem> {
+pub fn tcp(text: &str) -> Result<HostPort, Problem> {
     const EXAMPLE: &str = "HOST:PORT such as \"127.0.0.1:8080\" or \"[::1]:8080\"";
     if text.is_empty() {
         return Err(problem(
@@ -44,13 +48,17 @@ pub fn tcp(text: &str) -> Result<(), Problem> {
             ),
         ));
     };
-    check_host(host)?;
-    check_port(&port).map(drop)
+    let host = check_host(host)?;
+    let port = check_port(&port)?;
+    Ok(HostPort::new(host, port))
 }
 
-/// Checks an `http` URL, `http://HOST[:PORT]/PATH`, and returns it in the form the probe
-/// uses: scheme in lowercase, and PATH `/` when it is left out.
-pub fn http(text: &str) -> Result<String, Problem> {
+/// Reads an `http` URL, `http://HOST[:PORT]/PATH`, into what the probe sends: PORT 80 when
+/// it is left out, PATH `/` when it is left out (a query alone, `http://h?x`, is `/?x`), and
+/// the bytes of any non-ASCII character in PATH percent-encoded (`/é` is sent as `/%C3%A9`,
+/// as browsers and Kubernetes' httpGet send it). A blank or control character is an error:
+/// it would end the request line, and an encoding of it is better written by hand.
+pub fn http(text: &str) -> Result<HttpTarget, Problem> {
     const EXAMPLE: &str = "\"http://127.0.0.1:8080/health\"";
     let Some(scheme_end) = text.find("://") else {
         return Err(problem(
@@ -94,10 +102,11 @@ pub fn http(text: &str) -> Result<String, Problem> {
         ));
     }
     let (host, port) = host_and_port(authority, start)?;
-    check_host(host)?;
-    if let Some(port) = port {
-        check_port(&port)?;
-    }
+    let host = check_host(host)?;
+    let port = match port {
+        Some(port) => check_port(&port)?,
+        None => 80,
+    };
     let path_start = start + authority_len;
     if let Some(i) = path.find('#') {
         return Err(problem(
@@ -115,7 +124,23 @@ pub fn http(text: &str) -> Result<String, Problem> {
         ));
     }
     let slash = if path.starts_with('/') { "" } else { "/" };
-    Ok(format!("http://{authority}{slash}{path}"))
+    let path = format!("{slash}{}", percent_encode_non_ascii(path));
+    Ok(HttpTarget::new(host, port, path))
+}
+
+/// `text` with the UTF-8 bytes of every non-ASCII character written as `%XX`.
+fn percent_encode_non_ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
 }
 
 /// Reads the address of tend's HTTP server: `IP:PORT` (IPv6 in brackets), or `:PORT` or
@@ -238,7 +263,9 @@ fn host_and_port(text: &str, offset: usize) -> Result<(Part<'_>, Option<Part<'_>
     }
 }
 
-fn check_host(host: Part<'_>) -> Result<(), Problem> {
+/// The host as a probe uses it (an IPv6 address without its brackets), if it is a name or
+/// an IP address.
+fn check_host(host: Part<'_>) -> Result<&str, Problem> {
     let text = host.text;
     if text.is_empty() {
         return Err(problem(
@@ -246,15 +273,16 @@ fn check_host(host: Part<'_>) -> Result<(), Problem> {
             format!("the host is missing; expected {HOST_FORMS}"),
         ));
     }
-    let valid = if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-        inner.parse::<Ipv6Addr>().is_ok()
+    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        if inner.parse::<Ipv6Addr>().is_ok() {
+            return Ok(inner);
+        }
     } else if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        text.parse::<Ipv4Addr>().is_ok()
-    } else {
-        valid_name(text)
-    };
-    if valid {
-        return Ok(());
+        if text.parse::<Ipv4Addr>().is_ok() {
+            return Ok(text);
+        }
+    } else if valid_name(text) {
+        return Ok(text);
     }
     Err(problem(
         host.span(),
@@ -316,16 +344,25 @@ mod tests {
 
     #[test]
     fn tcp_addresses() {
-        for good in [
-            "127.0.0.1:80",
-            "localhost:1",
-            "db:65535",
-            "my_db.internal-net.example:5432",
-            "[::1]:8080",
-            "[fe80::1:2]:22",
-            "0.0.0.0:9000",
+        for (good, host, port) in [
+            ("127.0.0.1:80", "127.0.0.1", 80),
+            ("localhost:1", "localhost", 1),
+            ("LocalHost:1", "LocalHost", 1),
+            ("db:65535", "db", 65535),
+            (
+                "my_db.internal-net.example:5432",
+                "my_db.internal-net.example",
+                5432,
+            ),
+            ("[::1]:8080", "::1", 8080),
+            ("[::1]:443", "::1", 443),
+            ("[fe80::1:2]:22", "fe80::1:2", 22),
+            ("0.0.0.0:9000", "0.0.0.0", 9000),
         ] {
-            assert_eq!(tcp(good), Ok(()), "{good}");
+            let target = tcp(good);
+            assert_eq!(target, Ok(HostPort::new(host, port)), "{good}");
+            // Shown as written.
+            assert_eq!(target.unwrap().to_string(), good);
         }
         assert_eq!(fails_at(tcp("db:0")).0, 3..4);
         assert_eq!(
@@ -346,6 +383,18 @@ mod tests {
         assert_eq!(fails_at(tcp("db:")).0, 3..3);
         assert_eq!(fails_at(tcp("db:+80")).0, 3..6);
         assert!(fails_at(tcp("db")).1.starts_with("\"db\" has no port"));
+        assert!(
+            fails_at(tcp("127.0.0.1"))
+                .1
+                .starts_with("\"127.0.0.1\" has no port")
+        );
+        assert!(
+            fails_at(tcp("[::1]"))
+                .1
+                .starts_with("\"[::1]\" has no port")
+        );
+        assert_eq!(fails_at(tcp("127.0.0.1:0")).0, 10..11);
+        assert_eq!(fails_at(tcp("127.0.0.1:99999")).0, 10..15);
         assert!(fails_at(tcp("")).1.starts_with("the address is empty"));
         assert_eq!(fails_at(tcp(":80")).0, 0..0);
         assert_eq!(fails_at(tcp("999.0.0.1:80")).0, 0..9);
@@ -363,24 +412,86 @@ mod tests {
             )
         );
         assert!(tcp(&format!("{}:80", "a".repeat(64))).is_err());
-        assert_eq!(tcp(&format!("{}:80", ["a"; 127].join("."))), Ok(()));
+        assert!(tcp(&format!("{}:80", ["a"; 127].join("."))).is_ok());
         assert!(tcp(&format!("{}:80", ["a"; 128].join("."))).is_err());
     }
 
     #[test]
-    fn http_urls_are_normalised() {
-        for (given, used) in [
+    fn http_urls_become_what_the_probe_sends() {
+        for (given, host, port, path) in [
+            ("http://127.0.0.1:8080/health", "127.0.0.1", 8080, "/health"),
+            ("http://127.0.0.1/healthz", "127.0.0.1", 80, "/healthz"),
+            ("http://localhost", "localhost", 80, "/"),
+            ("http://localhost:80/", "localhost", 80, "/"),
+            ("HTTP://localhost:8080", "localhost", 8080, "/"),
+            ("HTTP://web:80", "web", 80, "/"),
+            ("http://[::1]:8080/a/b?c=d&e", "::1", 8080, "/a/b?c=d&e"),
+            ("http://[::1]:9000/a/b?x=1&y=2", "::1", 9000, "/a/b?x=1&y=2"),
+            ("http://app?ready=1", "app", 80, "/?ready=1"),
+            ("http://h?q=1", "h", 80, "/?q=1"),
+            ("http://[::1]", "::1", 80, "/"),
+            ("http://web/a%20b", "web", 80, "/a%20b"),
+            // The request line takes ASCII only: other characters go as their UTF-8 bytes,
+            // percent-encoded, as browsers and Kubernetes' httpGet send them.
+            ("http://h/é", "h", 80, "/%C3%A9"),
             (
-                "http://127.0.0.1:8080/health",
-                "http://127.0.0.1:8080/health",
+                "http://h/caf%C3%A9/é?q=ü",
+                "h",
+                80,
+                "/caf%C3%A9/%C3%A9?q=%C3%BC",
             ),
-            ("http://localhost", "http://localhost/"),
-            ("HTTP://web:80", "http://web:80/"),
-            ("http://[::1]:8080/a/b?c=d&e", "http://[::1]:8080/a/b?c=d&e"),
-            ("http://app?ready=1", "http://app/?ready=1"),
-            ("http://[::1]", "http://[::1]/"),
+            ("http://h/日本", "h", 80, "/%E6%97%A5%E6%9C%AC"),
+            ("http://h?😀", "h", 80, "/?%F0%9F%98%80"),
         ] {
-            assert_eq!(http(given).as_deref(), Ok(used), "{given}");
+            assert_eq!(
+                http(given),
+                Ok(HttpTarget::new(host, port, path)),
+                "{given}"
+            );
+        }
+        assert_eq!(
+            http("HTTP://[::1]:8080/a?b").unwrap().to_string(),
+            "http://[::1]:8080/a?b"
+        );
+        assert_eq!(http("http://web:80/h").unwrap().to_string(), "http://web/h");
+    }
+
+    /// Whatever loads can go into the request line as it is: printable ASCII, no blank.
+    #[test]
+    fn every_accepted_path_can_be_sent() {
+        let pieces = [
+            "a",
+            "/",
+            "?",
+            "&",
+            "=",
+            "%",
+            "%41",
+            "é",
+            "ß",
+            "\u{ffff}",
+            "~",
+            "'",
+            "\"",
+            "<",
+            "{",
+            "\u{10ffff}",
+            "+",
+            ";",
+            "@",
+            ":",
+        ];
+        for a in pieces {
+            for b in pieces {
+                let url = format!("http://h/{a}{b}");
+                let target = http(&url).unwrap_or_else(|p| panic!("{url}: {}", p.message));
+                assert!(
+                    target.path.starts_with('/')
+                        && target.path.bytes().all(|b| b.is_ascii_graphic()),
+                    "{url}: {:?}",
+                    target.path
+                );
+            }
         }
     }
 
@@ -409,6 +520,39 @@ mod tests {
         assert_eq!(fails_at(http("http://web/a b")).0, 12..13);
         assert_eq!(fails_at(http("http://web/a#top")).0, 12..16);
         assert_eq!(fails_at(http("http://web/\u{1}")).0, 11..12);
+        assert_eq!(fails_at(http("http://h/a\r\nX: y")).0, 10..11);
+        // A blank that is not ASCII is still a blank (here a no-break space).
+        assert_eq!(fails_at(http("http://h/a\u{a0}b")).0, 10..12);
+        assert_eq!(fails_at(http("http://h/\u{85}")).0, 9..11);
+        assert_eq!(fails_at(http("http://h#x")).0, 8..10);
+        assert!(
+            fails_at(http("127.0.0.1:80"))
+                .1
+                .starts_with("expected a URL starting with http://")
+        );
+        for no_host in ["http://", "http:///path"] {
+            assert!(
+                fails_at(http(no_host)).1.starts_with("the URL has no host"),
+                "{no_host}"
+            );
+        }
+        assert_eq!(
+            fails_at(http("http://:80/")),
+            (7..7, format!("the host is missing; expected {HOST_FORMS}"))
+        );
+        assert_eq!(fails_at(http("http://h:65536/")).0, 9..14);
+        assert_eq!(fails_at(http("http://h:x/")).0, 9..10);
+        assert_eq!(
+            fails_at(http("http://[::1/")).1,
+            "the IPv6 address opened with `[` is never closed with `]`"
+        );
+        assert_eq!(
+            fails_at(http("http://[::1]x/")),
+            (
+                12..13,
+                "expected `:PORT` or nothing after the IPv6 address".into()
+            )
+        );
     }
 
     #[test]

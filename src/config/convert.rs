@@ -3,11 +3,10 @@
 //! value it is about.
 
 use super::address;
+use super::context::Context;
 use super::depends::{self, Places, Roster};
 use super::error::{ConfigError, Source};
-use super::schema::{
-    BackoffTable, Document, DurationValue, LogsTable, Restart, ServiceTable, ShmTable,
-};
+use super::schema::{BackoffTable, Document, LogsTable, Restart, ServiceTable, ShmTable};
 use super::users::Accounts;
 use super::{Environment, Loaded, Settings, ShmSettings, duration, size};
 use crate::core::signal::Signal;
@@ -15,8 +14,7 @@ use crate::core::spec::{
     Backoff, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, LogFile, MainExit, RestartPolicy,
     ServiceSpec, SignalRouting, Spec,
 };
-use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -28,26 +26,8 @@ const MAX_LOG_RING_BYTES: usize = 1 << 30;
 /// Rotated log files kept at most (`logs.keep`).
 const MAX_LOG_KEEP: u32 = 1000;
 
-/// What converting needs besides the document: where it came from, and what it has found
-/// worth a warning so far.
-pub(super) struct Context<'a> {
-    pub source: &'a Source<'a>,
-    pub base_dir: &'a Path,
-    pub accounts: Accounts,
-    pub warnings: Vec<String>,
-}
-
+/// The parts of `[tend]` and of a service that need a file system check.
 impl Context<'_> {
-    pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
-        self.source.error(span, message)
-    }
-
-    pub fn warn(&mut self, offset: usize, message: impl std::fmt::Display) {
-        let location = self.source.location(offset);
-        self.warnings
-            .push(format!("{location}: warning: {message}"));
-    }
-
     /// `[tend.shm]`: a file in an existing directory, and distinct keys that can name a
     /// segment (not 0, IPC_PRIVATE; up to 0xffffffff, as `ipcs` shows them).
     fn shm(&self, table: &ShmTable) -> Result<ShmSettings, ConfigError> {
@@ -147,30 +127,6 @@ impl Context<'_> {
             keep,
         }))
     }
-
-    pub fn duration(&self, value: &Spanned<DurationValue>) -> Result<Duration, ConfigError> {
-        duration::parse(value.get_ref()).map_err(|m| self.error(value.span(), m))
-    }
-
-    /// A path from the file; relative ones are relative to the file's directory, which is
-    /// the only reading that does not change with the directory tend was started in.
-    pub fn path(&self, value: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
-        let text = value.get_ref();
-        if text.is_empty() {
-            return Err(self.error(value.span(), format!("`{key}` is an empty path")));
-        }
-        self.no_nul(value.span(), text, key)?;
-        Ok(self.base_dir.join(text))
-    }
-
-    /// The kernel takes C strings: a NUL would cut the value short or fail at spawn time,
-    /// long after the config was accepted.
-    pub fn no_nul(&self, span: Range<usize>, text: &str, what: &str) -> Result<(), ConfigError> {
-        if text.contains('\0') {
-            return Err(self.error(span, format!("{what} contains a NUL character")));
-        }
-        Ok(())
-    }
 }
 
 pub(super) fn convert(
@@ -245,7 +201,7 @@ pub(super) fn convert(
     let mut specs = Vec::with_capacity(tables.len());
     let mut places = Vec::with_capacity(tables.len());
     for (index, (name, mut table)) in tables.into_iter().enumerate() {
-        let stop_timeout = table
+        let stop_timeout_at = table
             .stop_timeout
             .as_ref()
             .map_or(name.span().start, |t| t.span().start);
@@ -279,7 +235,7 @@ pub(super) fn convert(
         specs.push(spec);
         places.push(Places {
             entries,
-            stop_timeout,
+            stop_timeout_at,
         });
     }
     depends::check_graph(&mut cx, &specs, &places, shutdown_timeout)?;

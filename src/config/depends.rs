@@ -2,7 +2,7 @@
 //! the whole graph can tell: a `completed` wait on a service that is not a one-shot task,
 //! and stop chains longer than the shutdown budget.
 
-use super::convert::Context;
+use super::context::Context;
 use super::duration;
 use super::error::ConfigError;
 use super::schema::{ConditionValue, DependsOn};
@@ -23,8 +23,9 @@ pub(super) struct Roster {
 pub(super) struct Places {
     /// The span of each `depends-on` entry, parallel to `ServiceSpec::depends_on`.
     pub entries: Vec<Range<usize>>,
-    /// Its `stop-timeout`, or its name when it uses the default.
-    pub stop_timeout: usize,
+    /// Where its `stop-timeout` starts in the file (a byte offset), or its name when it uses
+    /// the default: where a warning about its stop time points.
+    pub stop_timeout_at: usize,
 }
 
 /// One entry of either form, as written.
@@ -249,7 +250,7 @@ fn warn_about_stop_chains(
         }
         let Some(entry) = through[first] else {
             cx.warn(
-                places[first].stop_timeout,
+                places[first].stop_timeout_at,
                 format_args!(
                     "service `{}` has stop-timeout {}, longer than shutdown-timeout {budget}: \
                      services stop in parallel within the shutdown budget, so it may be \

@@ -1,12 +1,49 @@
 //! Durations: a string with units for people (`"100ms"`, `"1m 30s"`), or a bare number of
 //! seconds for those who think in seconds anyway.
 
-use super::schema::DurationValue;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use std::fmt;
 use std::time::Duration;
 
 /// What the error messages show as the accepted forms.
 pub const ALLOWED: &str =
     "a duration with a unit such as \"100ms\", \"9s\" or \"1m 30s\", or a number of seconds";
+
+/// A duration as written: `"1m 30s"`, `5` or `0.5`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DurationValue {
+    Text(String),
+    Seconds(i64),
+    FractionalSeconds(f64),
+}
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = DurationValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(ALLOWED)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationValue, E> {
+                Ok(DurationValue::Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationValue, E> {
+                Ok(DurationValue::Seconds(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationValue, E> {
+                i64::try_from(v)
+                    .map(DurationValue::Seconds)
+                    .map_err(|_| E::custom(format!("invalid duration {v}: too long")))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationValue, E> {
+                Ok(DurationValue::FractionalSeconds(v))
+            }
+        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
 
 /// The duration `value` stands for, or why it stands for none.
 pub fn parse(value: &DurationValue) -> Result<Duration, String> {

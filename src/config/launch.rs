@@ -1,7 +1,7 @@
 //! How a service's process is started: command, environment, working directory, ids, umask
 //! and resource limits, as a `core::spec::Launch`.
 
-use super::convert::Context;
+use super::context::Context;
 use super::error::ConfigError;
 use super::schema::{
     Command, IdValue, LimitBound, LimitValue, LimitsTable, ServiceTable, UmaskValue,
@@ -161,30 +161,6 @@ impl Context<'_> {
         };
         let width = text[at..].chars().next().map_or(1, char::len_utf8);
         self.error(self.inside_string(span, text, at..at + width), message)
-    }
-
-    /// The source span of bytes `part` of a string value, when the string is written
-    /// without escapes (so offsets in the value and in the file agree); otherwise the whole
-    /// value.
-    pub fn inside_string(
-        &self,
-        span: Range<usize>,
-        value: &str,
-        part: Range<usize>,
-    ) -> Range<usize> {
-        let raw = self.source.text.get(span.clone()).unwrap_or_default();
-        for delimiter in ["\"\"\"", "'''", "\"", "'"] {
-            let d = delimiter.len();
-            if raw.len() >= 2 * d
-                && raw.starts_with(delimiter)
-                && raw.ends_with(delimiter)
-                && raw.get(d..raw.len() - d) == Some(value)
-            {
-                let start = span.start + d;
-                return start + part.start..start + part.end;
-            }
-        }
-        span
     }
 
     /// `env-file` first, then `env`, so the table in the config file overrides the file.

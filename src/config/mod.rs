@@ -6,13 +6,17 @@
 //! running untouched. The keys are documented in docs/config.md.
 //!
 //! - `schema`: serde structs, the shape of the file (unknown keys and wrong types);
+//! - `context`: what every part of the conversion shares (where the file came from, the
+//!   warnings so far, errors that point into the file);
 //! - `convert` and `launch`: meaning (values, defaults, cross-checks) into `core::spec`;
 //! - `depends`: `depends-on` resolved, and the dependency graph checked as a whole;
 //! - `probes`: `ready` and `health`;
-//! - `words`, `envfile`, `users`, `duration`, `address`: the small languages inside values;
+//! - `words`, `envfile`, `users`, `duration`, `size`, `address`: the small languages inside
+//!   values;
 //! - `error`: spans into `FILE:LINE:COLUMN` and the rendered excerpt.
 
 mod address;
+mod context;
 mod convert;
 mod depends;
 mod duration;

@@ -1,8 +1,9 @@
 //! `ready` and `health`: which probe, and when and for how long it runs.
 
-use super::convert::Context;
+use super::context::Context;
+use super::duration::DurationValue;
 use super::error::ConfigError;
-use super::schema::{Command, DurationValue, HealthTable, ReadyTable};
+use super::schema::{Command, HealthTable, ReadyTable};
 use super::{address, duration};
 use crate::core::spec::{HealthRule, Probe, ReadyRule};
 use std::ops::{Range, RangeInclusive};
@@ -219,16 +220,13 @@ impl Context<'_> {
     }
 
     fn tcp_probe(&self, value: &Spanned<String>) -> Result<Probe, ConfigError> {
-        let text = value.get_ref();
-        address::tcp(text).map_err(|p| self.address_error(value, p))?;
-        Ok(Probe::Tcp {
-            address: text.clone(),
-        })
+        let target = address::tcp(value.get_ref()).map_err(|p| self.address_error(value, p))?;
+        Ok(Probe::Tcp { target })
     }
 
     fn http_probe(&self, value: &Spanned<String>) -> Result<Probe, ConfigError> {
-        let url = address::http(value.get_ref()).map_err(|p| self.address_error(value, p))?;
-        Ok(Probe::Http { url })
+        let target = address::http(value.get_ref()).map_err(|p| self.address_error(value, p))?;
+        Ok(Probe::Http { target })
     }
 
     fn address_error(&self, value: &Spanned<String>, problem: address::Problem) -> ConfigError {

@@ -5,6 +5,8 @@
 //! `deny_unknown_fields` everywhere: a misspelt key silently ignored is a service that runs
 //! with a default nobody chose.
 
+use super::duration::DurationValue;
+use super::size::SizeValue;
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -363,72 +365,6 @@ impl<'de> Deserialize<'de> for Command {
             }
         }
         deserializer.deserialize_any(CommandVisitor)
-    }
-}
-
-/// A size as written: `"10MiB"` or a number of bytes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SizeValue {
-    Text(String),
-    Bytes(i64),
-}
-
-impl<'de> Deserialize<'de> for SizeValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SizeVisitor;
-        impl Visitor<'_> for SizeVisitor {
-            type Value = SizeValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(super::size::ALLOWED)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<SizeValue, E> {
-                Ok(SizeValue::Text(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SizeValue, E> {
-                Ok(SizeValue::Bytes(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SizeValue, E> {
-                i64::try_from(v)
-                    .map(SizeValue::Bytes)
-                    .map_err(|_| E::custom(format!("invalid size {v}: too large")))
-            }
-        }
-        deserializer.deserialize_any(SizeVisitor)
-    }
-}
-
-/// A duration as written: `"1m 30s"`, `5` or `0.5`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum DurationValue {
-    Text(String),
-    Seconds(i64),
-    FractionalSeconds(f64),
-}
-
-impl<'de> Deserialize<'de> for DurationValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct DurationVisitor;
-        impl Visitor<'_> for DurationVisitor {
-            type Value = DurationValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(super::duration::ALLOWED)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationValue, E> {
-                Ok(DurationValue::Text(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationValue, E> {
-                Ok(DurationValue::Seconds(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationValue, E> {
-                i64::try_from(v)
-                    .map(DurationValue::Seconds)
-                    .map_err(|_| E::custom(format!("invalid duration {v}: too long")))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationValue, E> {
-                Ok(DurationValue::FractionalSeconds(v))
-            }
-        }
-        deserializer.deserialize_any(DurationVisitor)
     }
 }
 

@@ -1,8 +1,41 @@
 //! Byte sizes as written in the file: `"10MiB"`, `"500 KB"`, or a plain number of bytes.
 
-use super::schema::SizeValue;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use std::fmt;
 
 pub const ALLOWED: &str = "a size such as \"10MiB\", \"512KiB\" or \"1GB\", or a number of bytes";
+
+/// A size as written: `"10MiB"` or a number of bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SizeValue {
+    Text(String),
+    Bytes(i64),
+}
+
+impl<'de> Deserialize<'de> for SizeValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+        impl Visitor<'_> for SizeVisitor {
+            type Value = SizeValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(ALLOWED)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SizeValue, E> {
+                Ok(SizeValue::Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SizeValue, E> {
+                Ok(SizeValue::Bytes(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SizeValue, E> {
+                i64::try_from(v)
+                    .map(SizeValue::Bytes)
+                    .map_err(|_| E::custom(format!("invalid size {v}: too large")))
+            }
+        }
+        deserializer.deserialize_any(SizeVisitor)
+    }
+}
 
 const UNITS: [(&str, u64); 7] = [
     ("B", 1),

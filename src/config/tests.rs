@@ -5,8 +5,8 @@ use super::*;
 use crate::core::signal::Signal;
 use crate::core::spec::{
     Backoff, Condition, Credentials, DEFAULT_SHUTDOWN_TIMEOUT, Dependency, ExitCodeSet,
-    ExitSignals, HealthRule, Launch, Limit, LogFile, MainExit, Output, Probe, ReadyRule, Resource,
-    RestartPolicy, ServiceId, ServiceSpec, SessionMode, SignalRouting,
+    ExitSignals, HealthRule, HostPort, HttpTarget, Launch, Limit, LogFile, MainExit, Output, Probe,
+    ReadyRule, Resource, RestartPolicy, ServiceId, ServiceSpec, SessionMode, SignalRouting,
 };
 use std::ffi::OsString;
 use std::time::Duration;
@@ -230,7 +230,7 @@ fn a_full_file_gives_exactly_this_spec() {
         }],
         ready: Some(ReadyRule {
             probe: Probe::Tcp {
-                address: "127.0.0.1:9000".into(),
+                target: HostPort::new("127.0.0.1", 9000),
             },
             interval: Duration::from_millis(250),
             attempt_timeout: Duration::from_secs(1),
@@ -253,7 +253,7 @@ fn a_full_file_gives_exactly_this_spec() {
         }],
         ready: Some(ReadyRule {
             probe: Probe::Http {
-                url: "http://localhost:8080/".into(),
+                target: HttpTarget::new("localhost", 8080, "/"),
             },
             interval: Duration::from_millis(100),
             attempt_timeout: Duration::from_millis(500),
@@ -261,7 +261,7 @@ fn a_full_file_gives_exactly_this_spec() {
         }),
         health: Some(HealthRule {
             probe: Probe::Tcp {
-                address: "[::1]:8080".into(),
+                target: HostPort::new("::1", 8080),
             },
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(2),
@@ -720,19 +720,26 @@ fn ready_probes_and_their_defaults() {
     assert_eq!(
         ready_of("ready = { tcp = \"db:5432\" }"),
         Some(polled(Probe::Tcp {
-            address: "db:5432".into()
+            target: HostPort::new("db", 5432)
         }))
     );
     assert_eq!(
         ready_of("ready.http = \"http://127.0.0.1:8080/ready?full=1\""),
         Some(polled(Probe::Http {
-            url: "http://127.0.0.1:8080/ready?full=1".into()
+            target: HttpTarget::new("127.0.0.1", 8080, "/ready?full=1")
         }))
     );
     assert_eq!(
         ready_of("ready = { http = \"HTTP://[::1]\" }"),
         Some(polled(Probe::Http {
-            url: "http://[::1]/".into()
+            target: HttpTarget::new("::1", 80, "/")
+        }))
+    );
+    // What the probe sends: the request line takes ASCII only.
+    assert_eq!(
+        ready_of("ready = { http = \"http://web/é\" }"),
+        Some(polled(Probe::Http {
+            target: HttpTarget::new("web", 80, "/%C3%A9")
         }))
     );
     assert_eq!(
@@ -775,7 +782,7 @@ fn ready_probes_and_their_defaults() {
         ),
         Some(ReadyRule {
             probe: Probe::Tcp {
-                address: "db:1".into()
+                target: HostPort::new("db", 1)
             },
             interval: Duration::from_millis(100),
             attempt_timeout: Duration::from_secs(3),
@@ -797,13 +804,13 @@ fn health_checks_and_their_defaults() {
     assert_eq!(
         health_of("health = { http = \"http://web/healthz\" }"),
         Some(checked(Probe::Http {
-            url: "http://web/healthz".into()
+            target: HttpTarget::new("web", 80, "/healthz")
         }))
     );
     assert_eq!(
         health_of("health.tcp = \"127.0.0.1:6379\""),
         Some(checked(Probe::Tcp {
-            address: "127.0.0.1:6379".into()
+            target: HostPort::new("127.0.0.1", 6379)
         }))
     );
     assert_eq!(
@@ -997,6 +1004,12 @@ fn bad_probe_addresses_point_inside_the_value() {
         3,
         20,
         "expected a URL starting with http://, such as \"http://127.0.0.1:8080/health\"",
+    );
+    assert_error(
+        &with("health = { http = \"http://web/a b\" }"),
+        3,
+        32,
+        "the URL contains a blank or control character; percent-encode it (a space is %20)",
     );
     // With escapes in the TOML string, offsets no longer match: the whole value is shown.
     assert_error(
@@ -2150,7 +2163,7 @@ fn the_documented_example_loads() {
         php.ready.as_ref().map(|r| (&r.probe, r.timeout)),
         Some((
             &Probe::Tcp {
-                address: "127.0.0.1:9000".into()
+                target: HostPort::new("127.0.0.1", 9000)
             },
             Duration::from_secs(30)
         ))
@@ -2159,7 +2172,7 @@ fn the_documented_example_loads() {
         nginx.health,
         Some(HealthRule {
             probe: Probe::Http {
-                url: "http://127.0.0.1:80/health".into()
+                target: HttpTarget::new("127.0.0.1", 80, "/health")
             },
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(2),

@@ -4,7 +4,9 @@
 //! carried through untouched so the shell can act on `Action::Spawn`.
 
 use super::signal::Signal;
+use std::borrow::Cow;
 use std::ffi::OsString;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -179,10 +181,10 @@ impl LogFile {
 /// A check run by the shell; the core only schedules it and hears the result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Probe {
-    /// A TCP connection to `host:port` succeeds.
-    Tcp { address: String },
-    /// An HTTP/1.1 GET of `url` (`http://host[:port]/path`) answers 2xx or 3xx.
-    Http { url: String },
+    /// A TCP connection to the target succeeds.
+    Tcp { target: HostPort },
+    /// An HTTP/1.1 GET of the target answers 2xx or 3xx.
+    Http { target: HttpTarget },
     /// A command exits 0 (run as an ordinary child, reaped by the one reaper).
     Exec { argv: Vec<OsString> },
     /// The service writes a newline on this fd of its own (the s6 `notification-fd`
@@ -201,6 +203,82 @@ impl Probe {
             self,
             Probe::Tcp { .. } | Probe::Http { .. } | Probe::Exec { .. }
         )
+    }
+}
+
+/// Where a `tcp` probe connects. Checked when the file is loaded; a name is looked up at
+/// every attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPort {
+    /// A name, or an IP address (an IPv6 one without brackets: `::1`).
+    pub host: String,
+    pub port: u16,
+}
+
+impl HostPort {
+    pub fn new(host: impl Into<String>, port: u16) -> HostPort {
+        HostPort {
+            host: host.into(),
+            port,
+        }
+    }
+}
+
+/// `HOST:PORT`, an IPv6 address in brackets.
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", bracketed(&self.host), self.port)
+    }
+}
+
+/// What an `http` probe asks for: `GET path` from `host:port`. Checked when the file is
+/// loaded, so it can be sent as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpTarget {
+    /// A name, or an IP address (an IPv6 one without brackets: `::1`).
+    pub host: String,
+    /// 80 when the URL names none.
+    pub port: u16,
+    /// The request target as it goes into the request line: starting with `/`, with the
+    /// query if any, printable ASCII only (the configuration percent-encodes the rest).
+    pub path: String,
+}
+
+impl HttpTarget {
+    pub fn new(host: impl Into<String>, port: u16, path: impl Into<String>) -> HttpTarget {
+        HttpTarget {
+            host: host.into(),
+            port,
+            path: path.into(),
+        }
+    }
+
+    /// The URL's authority, which is also the `Host` header's value: the host (in brackets
+    /// if IPv6), and the port unless it is the default 80 (RFC 9110 section 7.2; virtual
+    /// hosts on other ports rely on it).
+    pub fn authority(&self) -> String {
+        let host = bracketed(&self.host);
+        if self.port == 80 {
+            host.into_owned()
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// `http://AUTHORITY/PATH`.
+impl fmt::Display for HttpTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}{}", self.authority(), self.path)
+    }
+}
+
+/// An IPv6 address in brackets, as it is written next to a port; anything else as it is.
+fn bracketed(host: &str) -> Cow<'_, str> {
+    if host.contains(':') {
+        Cow::Owned(format!("[{host}]"))
+    } else {
+        Cow::Borrowed(host)
     }
 }
 

@@ -4,7 +4,8 @@
 Usage: httpserver.py PORT STATEDIR [DELAY]
 
 Waits DELAY seconds (default 0) before listening, writes its pid to STATEDIR/pid, then answers
-every GET with 200, or 500 while STATEDIR/broken exists.
+every GET with 200, or 500 while STATEDIR/broken exists. The request target of the latest
+GET is in STATEDIR/last-path.
 """
 import http.server
 import os
@@ -17,6 +18,9 @@ time.sleep(float(sys.argv[3]) if len(sys.argv) > 3 else 0)
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        with open(os.path.join(state, "last-path.tmp"), "w") as f:
+            f.write(self.path)
+        os.rename(os.path.join(state, "last-path.tmp"), os.path.join(state, "last-path"))
         code = 500 if os.path.exists(os.path.join(state, "broken")) else 200
         self.send_response(code)
         self.send_header("Content-Length", "2")

@@ -2,7 +2,7 @@
 //! clock: the core schedules attempts and hears results; the shell runs them.
 
 use super::common::{at, run_spawning, service, spec};
-use crate::core::spec::{HealthRule, Probe, ReadyRule, ServiceSpec};
+use crate::core::spec::{HealthRule, HostPort, HttpTarget, Probe, ReadyRule, ServiceSpec};
 use crate::core::*;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ fn tcp_ready(s: ServiceSpec) -> ServiceSpec {
     ServiceSpec {
         ready: Some(ReadyRule {
             probe: Probe::Tcp {
-                address: "127.0.0.1:80".into(),
+                target: HostPort::new("127.0.0.1", 80),
             },
             interval: ms(250),
             attempt_timeout: ms(1000),
@@ -28,7 +28,7 @@ fn healthy(s: ServiceSpec) -> ServiceSpec {
     ServiceSpec {
         health: Some(HealthRule {
             probe: Probe::Http {
-                url: "http://127.0.0.1/healthz".into(),
+                target: HttpTarget::new("127.0.0.1", 80, "/healthz"),
             },
             interval: ms(1000),
             timeout: ms(500),

@@ -185,7 +185,7 @@ mod tests {
         let checked = |name: &str| ServiceSpec {
             health: Some(HealthRule {
                 probe: Probe::Tcp {
-                    address: "127.0.0.1:80".into(),
+                    target: HostPort::new("127.0.0.1", 80),
                 },
                 interval: Duration::from_secs(1),
                 timeout: Duration::from_millis(500),

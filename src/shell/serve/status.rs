@@ -163,7 +163,7 @@ pub fn health(sup: &Supervisor, now: crate::core::Instant) -> (bool, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::spec::{HealthRule, Probe, ServiceSpec};
+    use crate::core::spec::{HealthRule, HttpTarget, Probe, ServiceSpec};
     use crate::core::tests::common::{at, run_spawning, service, spec};
     use crate::core::{ControlOp, Generation, Input, Pid, Signal};
 
@@ -171,7 +171,7 @@ mod tests {
         let web = ServiceSpec {
             health: Some(HealthRule {
                 probe: Probe::Http {
-                    url: "http://127.0.0.1/healthz".into(),
+                    target: HttpTarget::new("127.0.0.1", 80, "/healthz"),
                 },
                 interval: Duration::from_millis(100),
                 timeout: Duration::from_millis(50),
