@@ -3,7 +3,7 @@
 
 use super::Loop;
 use crate::core::{self, Input, Level, ServiceId};
-use crate::shell::probes::{NotRun, ProbeKey};
+use crate::shell::probes::{Check, NotRun, ProbeKey};
 use std::time::Instant;
 
 impl Loop {
@@ -26,13 +26,9 @@ impl Loop {
         let key = ProbeKey {
             svc: svc.0,
             generation: generation.0,
-            health,
+            check: Check::of(health),
         };
-        let what = if health {
-            "health check"
-        } else {
-            "readiness probe"
-        };
+        let what = key.check.name();
         let name = spec.name.clone();
         let started = Instant::now();
         if let Err(NotRun(reason)) =
@@ -64,11 +60,7 @@ impl Loop {
             if !ok {
                 if let Some(reason) = self.probes.failure_reason(key) {
                     let name = self.sup.name(ServiceId(key.svc)).to_string();
-                    let what = if key.health {
-                        "health check"
-                    } else {
-                        "readiness probe"
-                    };
+                    let what = key.check.name();
                     let text = format!("{what} of '{name}' failed: {reason}");
                     self.say(Level::Debug, &text);
                 }
@@ -76,7 +68,7 @@ impl Loop {
             let input = Input::ProbeResult {
                 svc: ServiceId(key.svc),
                 generation: core::Generation(key.generation),
-                health: key.health,
+                health: key.check.is_health(),
                 ok,
             };
             self.sup.handle(self.core_time(now), input);
