@@ -89,59 +89,65 @@ struct Loop {
 
 /// Runs until the core says exit; returns the exit code. Errors here are setup errors.
 pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
-    let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-    epoll::add(
-        &ep,
-        &ctx.signals,
-        Token::Signals.data(),
-        epoll::EventFlags::IN,
-    )?;
-    if let Some(server) = &ctx.control {
-        server.register(&ep)?;
-    }
-    if let Some(server) = &ctx.http {
-        server.register(&ep)?;
-    }
-    if let Some(logs) = &ctx.logs {
-        register_sources(&ep, logs)?;
-        for stream in Stream::BOTH {
-            if let Some(fd) = logs.output_fd(stream) {
-                let token = Token::Output(stream).data();
-                epoll::add(&ep, fd, token, epoll::EventFlags::empty())?;
-            }
-        }
-    }
-    let signals_only = ctx.logs.is_none()
-        && ctx.control.is_none()
-        && ctx.http.is_none()
-        && ctx.config_path.is_none()
-        && sup
-            .spec()
-            .services
-            .iter()
-            .all(|s| s.ready.is_none() && s.health.is_none());
-    let origin = Instant::now();
-    let mut lp = Loop {
-        signals_only,
-        sup,
-        ctx,
-        ep,
-        origin,
-        me: process::getpid(),
-        service_pids: HashMap::new(),
-        watching_output: [false; 2],
-        waiting: HashMap::new(),
-        next_request: 0,
-        probes: Probes::new(),
-        notify: Notify::new(),
-        pid_files: PidFiles::default(),
-        probes_not_run: Repeated::default(),
-    };
+    let mut lp = Loop::new(sup, ctx)?;
+    let origin = lp.origin;
     lp.sup.start(lp.core_time(origin));
     lp.run(origin)
 }
 
 impl Loop {
+    /// The loop over `ctx`'s descriptors, all registered in a new epoll set; the supervisor
+    /// is not started yet.
+    fn new(sup: Supervisor, ctx: Context) -> std::io::Result<Loop> {
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        epoll::add(
+            &ep,
+            &ctx.signals,
+            Token::Signals.data(),
+            epoll::EventFlags::IN,
+        )?;
+        if let Some(server) = &ctx.control {
+            server.register(&ep)?;
+        }
+        if let Some(server) = &ctx.http {
+            server.register(&ep)?;
+        }
+        if let Some(logs) = &ctx.logs {
+            register_sources(&ep, logs)?;
+            for stream in Stream::BOTH {
+                if let Some(fd) = logs.output_fd(stream) {
+                    let token = Token::Output(stream).data();
+                    epoll::add(&ep, fd, token, epoll::EventFlags::empty())?;
+                }
+            }
+        }
+        let signals_only = ctx.logs.is_none()
+            && ctx.control.is_none()
+            && ctx.http.is_none()
+            && ctx.config_path.is_none()
+            && sup
+                .spec()
+                .services
+                .iter()
+                .all(|s| s.ready.is_none() && s.health.is_none());
+        Ok(Loop {
+            signals_only,
+            sup,
+            ctx,
+            ep,
+            origin: Instant::now(),
+            me: process::getpid(),
+            service_pids: HashMap::new(),
+            watching_output: [false; 2],
+            waiting: HashMap::new(),
+            next_request: 0,
+            probes: Probes::new(),
+            notify: Notify::new(),
+            pid_files: PidFiles::default(),
+            probes_not_run: Repeated::default(),
+        })
+    }
+
     /// `now` on the core's clock.
     fn core_time(&self, now: Instant) -> core::Instant {
         core::Instant::from_origin(now.saturating_duration_since(self.origin))
@@ -426,3 +432,6 @@ fn register_source(
     epoll::add(ep, fd, token, epoll::EventFlags::IN)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
