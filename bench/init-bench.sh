@@ -14,7 +14,7 @@
 #   TEND_BIN     tend binary; default target/x86_64-unknown-linux-gnu/release/tend, built
 #                with `cargo build --release` if it does not exist (or always, with --build)
 #   INITS        which inits to compare (default: tend tini tini-static dumb-init catatonit
-#                rust-floor)
+#                rust-floor); tend-before is a second build of tend, from TEND_BEFORE_BIN
 #   IDLE_SECS    idle observation window, default 20
 #   REAP_N       orphans per reaping run, default 10000
 #   REAP_REPS    reaping rounds, unpinned and pinned each (median reported), default 5
@@ -50,6 +50,9 @@ resolve_inits() {
     for name in $INITS; do
         case "$name" in
             tend) path=$TEND_BIN ;;
+            # Another build of tend, side by side with the one under test (say, before and
+            # after a change): TEND_BEFORE_BIN=PATH INITS="tend tend-before ..."
+            tend-before) path=${TEND_BEFORE_BIN:?tend-before needs TEND_BEFORE_BIN} ;;
             tini|tini-static|dumb-init|catatonit) path=$(command -v "$name" || true) ;;
             rust-floor) path=$HELPER_DIR/rust-floor ;;
             *) die "unknown init '$name' (known: tend tini tini-static dumb-init catatonit rust-floor)" ;;
