@@ -1,7 +1,24 @@
-//! Peer credentials of a unix socket.
+//! Sockets: a non-blocking one for an IP address, and peer credentials of a unix socket.
 
+use rustix::net::{self, AddressFamily, SocketFlags, SocketType};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::net::IpAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+/// A non-blocking, close-on-exec socket of `kind` for talking to (or listening on) `ip`'s
+/// address family: what the probes, DNS lookups and the HTTP endpoints all start from.
+pub fn nonblocking(ip: IpAddr, kind: SocketType) -> rustix::io::Result<OwnedFd> {
+    let family = match ip {
+        IpAddr::V4(_) => AddressFamily::INET,
+        IpAddr::V6(_) => AddressFamily::INET6,
+    };
+    net::socket_with(
+        family,
+        kind,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )
+}
 
 /// Who is at the other end of a unix socket, as the kernel recorded it at connect time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 use super::Loop;
 use crate::core::{self, Action, Input, KillTarget, Output, ServiceId, ServiceState};
 use crate::core::{Level, Signal, SpawnErrorKind};
-use crate::proto::{self, Response};
+use crate::proto::Response;
 use crate::shell::pidfile;
 use crate::sys::process;
 use crate::sys::spawn::{self, ChildStdio};
@@ -31,14 +31,7 @@ impl Loop {
                 }
             }
             Action::Reply { id, results } => {
-                let results = results
-                    .into_iter()
-                    .map(|r| proto::ServiceResult {
-                        service: self.sup.name(r.svc).to_string(),
-                        ok: r.ok,
-                        message: r.message,
-                    })
-                    .collect();
+                let results = self.named(results);
                 if let (Some(conn), Some(server)) =
                     (self.waiting.remove(&id), &mut self.ctx.control)
                 {

@@ -3,7 +3,7 @@
 
 use super::Loop;
 use crate::config;
-use crate::core::{self, ControlOp, Level, RequestId, ServiceId, Signal};
+use crate::core::{self, ControlOp, ControlResult, Level, RequestId, ServiceId, Signal};
 use crate::proto::{self, Command, Response, Targets};
 use crate::shell::logs::json_line;
 use crate::shell::logs::ring::LineRef;
@@ -12,6 +12,18 @@ use crate::shell::serve::status;
 use std::time::Instant;
 
 impl Loop {
+    /// The core's per-service results as the client gets them, by service name.
+    pub(super) fn named(&self, results: Vec<ControlResult>) -> Vec<proto::ServiceResult> {
+        results
+            .into_iter()
+            .map(|r| proto::ServiceResult {
+                service: self.sup.name(r.svc).to_string(),
+                ok: r.ok,
+                message: r.message,
+            })
+            .collect()
+    }
+
     pub(super) fn respond(&mut self, conn: usize, response: Response) {
         if let Some(server) = &mut self.ctx.control {
             server.reply(&self.ep, conn, &response);
@@ -81,17 +93,10 @@ impl Loop {
                     },
                     (_, Err(message)) => Response::Error { message },
                     (Some(sig), Ok(ids)) => {
-                        let results = self
-                            .sup
-                            .signal_services(sig, &ids)
-                            .into_iter()
-                            .map(|r| proto::ServiceResult {
-                                service: self.sup.name(r.svc).to_string(),
-                                ok: r.ok,
-                                message: r.message,
-                            })
-                            .collect();
-                        Response::Done { results }
+                        let results = self.sup.signal_services(sig, &ids);
+                        Response::Done {
+                            results: self.named(results),
+                        }
                     }
                 };
                 self.respond(conn, response);

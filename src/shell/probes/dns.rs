@@ -13,7 +13,7 @@
 //! holds an address, and fails the attempt with that reason otherwise.
 
 use rustix::io::Errno;
-use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use rustix::net::{self, RecvFlags, SendFlags, SocketType};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -320,17 +320,8 @@ pub fn resolve(
         .filter(|ip| ip.is_ipv4() == first.is_ipv4())
         .map(|ip| SocketAddr::new(ip, resolver.port))
         .collect();
-    let family = match first {
-        IpAddr::V4(_) => AddressFamily::INET,
-        IpAddr::V6(_) => AddressFamily::INET6,
-    };
-    let sock = net::socket_with(
-        family,
-        SocketType::DGRAM,
-        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-        None,
-    )
-    .map_err(|e| format!("{host:?}: socket for DNS: {e}"))?;
+    let sock = crate::sys::socket::nonblocking(first, SocketType::DGRAM)
+        .map_err(|e| format!("{host:?}: socket for DNS: {e}"))?;
     // Never 0, which would resend in a loop.
     let retry = std::cmp::min(conf.timeout, timeout / 3).max(Duration::from_millis(10));
     let mut lookup = Lookup {

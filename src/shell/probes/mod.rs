@@ -19,12 +19,13 @@ use crate::core::{ExitStatus, HttpTarget, Launch, Probe, SessionMode};
 use crate::shell::token::{self, Token};
 use crate::sys::process;
 use crate::sys::signals::Inherited;
+use crate::sys::socket;
 use crate::sys::spawn::{self, ChildStdio};
 use dns::Lookup;
 use http::StatusLine;
 use rustix::event::epoll;
 use rustix::io::Errno;
-use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use rustix::net::{self, RecvFlags, SendFlags, SocketType};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
@@ -609,17 +610,8 @@ fn check_connected(sock: &OwnedFd) -> Result<(), String> {
 
 /// A non-blocking connect: the answer comes as EPOLLOUT.
 fn connect(addr: SocketAddr) -> Result<OwnedFd, Begin> {
-    let family = match addr {
-        SocketAddr::V4(_) => AddressFamily::INET,
-        SocketAddr::V6(_) => AddressFamily::INET6,
-    };
-    let sock = net::socket_with(
-        family,
-        SocketType::STREAM,
-        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-        None,
-    )
-    .map_err(|e| short_of(e, format!("cannot open a socket: {}", os_error(e))))?;
+    let sock = socket::nonblocking(addr.ip(), SocketType::STREAM)
+        .map_err(|e| short_of(e, format!("cannot open a socket: {}", os_error(e))))?;
     match net::connect(&sock, &addr) {
         Ok(()) | Err(Errno::INPROGRESS) => Ok(sock),
         Err(e) => Err(Begin::Failed(format!("connect to {addr}: {}", os_error(e)))),

@@ -19,7 +19,7 @@ use super::conn::{Acceptor, Outbox, Retry, Sent, Table};
 use crate::shell::token::Token;
 use rustix::event::epoll;
 use rustix::io::Errno;
-use rustix::net::{self, AddressFamily, RecvFlags, SocketFlags, SocketType};
+use rustix::net::{self, RecvFlags, SocketFlags, SocketType};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, OwnedFd};
@@ -93,16 +93,7 @@ impl HttpServer {
     /// Listens on `addr`: a non-blocking, close-on-exec socket with SO_REUSEADDR, so a
     /// restarted tend can bind again while old connections are in TIME_WAIT.
     pub fn bind(addr: SocketAddr) -> io::Result<HttpServer> {
-        let family = match addr {
-            SocketAddr::V4(_) => AddressFamily::INET,
-            SocketAddr::V6(_) => AddressFamily::INET6,
-        };
-        let sock = net::socket_with(
-            family,
-            SocketType::STREAM,
-            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let sock = crate::sys::socket::nonblocking(addr.ip(), SocketType::STREAM)?;
         net::sockopt::set_socket_reuseaddr(&sock, true)?;
         net::bind(&sock, &addr)?;
         net::listen(&sock, BACKLOG)?;
