@@ -168,7 +168,8 @@ class Soak:
                 f"\n[services.{n}]\n"
                 f'command = ["{self.a.writer}", "{n}"]\n'
                 f'env = {{ SOAK_STATE = "{self.state_dir}", '
-                f'SOAK_INTERVAL_MS = "{self.a.interval_ms}", SOAK_EPOCH = "{epoch[n]}" }}\n'
+                f'SOAK_INTERVAL_MS = "{self.a.interval_ms}", SOAK_BURST = "{self.a.burst}", '
+                f'SOAK_EPOCH = "{epoch[n]}" }}\n'
                 'restart = "always"\n'
                 'backoff = { initial = "10ms", max = "500ms", factor = 2.0 }\n'
                 'start-secs = "1s"\n'
@@ -433,9 +434,10 @@ class Soak:
         self.t0 = time.monotonic()
         first = self.sample()
         self.fds_start = first["fds"]
+        chaos = {"kill": self.killer, "control": self.controller, "reload": self.reloader,
+                 "follow": self.follower}
         threads = [threading.Thread(target=f, daemon=True) for f in
-                   (self.killer, self.controller, self.reloader, self.follower,
-                    self.zombie_watch, self.sampler)]
+                   [chaos[c] for c in self.a.chaos] + [self.zombie_watch, self.sampler]]
         for t in threads:
             t.start()
         end = self.t0 + self.a.minutes * 60
@@ -652,7 +654,8 @@ class Soak:
             f"process and a child, one line each per {self.a.interval_ms} ms and a burst of "
             f"lines now and then), {self.a.kill_rate:g} SIGKILLs/s, a reload every "
             f"{self.a.reload_secs:g} s, samples every {self.a.sample_secs:g} s, seed "
-            f"{self.a.seed}",
+            f"{self.a.seed}"
+            + ("" if len(self.a.chaos) == 4 else f"; chaos only: {' '.join(self.a.chaos) or 'none'}"),
             f"- chaos: {kills:,} SIGKILLs, {c['ctl_restart']} restarts, {c['ctl_stop']} stops, "
             f"{c['ctl_start']} starts, {c['reloads']} reloads, {c['follows']} `tend logs -f` "
             "attached and detached",
@@ -732,10 +735,15 @@ def main():
     p.add_argument("--services", type=int, default=100)
     p.add_argument("--kill-rate", type=float, default=7)
     p.add_argument("--interval-ms", type=int, default=50)
+    p.add_argument("--burst", type=int, default=50)
     p.add_argument("--reload-secs", type=float, default=10)
     p.add_argument("--sample-secs", type=float, default=10)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--chaos", default="kill control reload follow")
     a = p.parse_args()
+    a.chaos = a.chaos.split()
+    if any(c not in ("kill", "control", "reload", "follow") for c in a.chaos):
+        p.error(f"unknown chaos in {a.chaos}")
     if a.seed is None:
         a.seed = random.randrange(1 << 31)
     signal.signal(signal.SIGTERM, stop_on_signal)

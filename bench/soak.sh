@@ -24,8 +24,10 @@
 #                   and soak.png (RSS and descriptors over time; needs gnuplot, Debian package
 #                   gnuplot-nox, and is skipped with a message without it) in DIR
 #
-# Environment: SOAK_INTERVAL_MS (pause between a writer's lines, default 50), SOAK_RELOAD_SECS
-# (default 10), SOAK_SAMPLE_SECS (default 10), SOAK_KEEP=1 (keep the scratch directory with
+# Environment: SOAK_INTERVAL_MS (pause between a writer's lines, default 50), SOAK_BURST (every
+# this many pauses a writer writes this many lines at once, default 50; 0: never), SOAK_RELOAD_SECS
+# (default 10), SOAK_SAMPLE_SECS (default 10), SOAK_CHAOS (which chaos to make, default
+# "kill control reload follow": to tell apart what a failing criterion comes from), SOAK_KEEP=1 (keep the scratch directory with
 # tend's whole output, the writers' records and the configuration).
 # The summary goes to stdout; progress goes to stderr.
 set -euo pipefail
@@ -96,7 +98,9 @@ timeout --signal=TERM --kill-after=30 "$LIMIT" \
     python3 "$BENCH_DIR/soak.py" \
     --tend "$WORK_DIR/tend" --tend-source "$TEND_SOURCE" --writer "$WORK_DIR/soak-writer" \
     --work "$WORK_DIR" --minutes "$MINUTES" --services "$SERVICES" --kill-rate "$KILL_RATE" \
-    --interval-ms "${SOAK_INTERVAL_MS:-50}" --reload-secs "${SOAK_RELOAD_SECS:-10}" \
-    --sample-secs "${SOAK_SAMPLE_SECS:-10}" ${SEED:+--seed "$SEED"} ${OUT_DIR:+--out "$OUT_DIR"} &
+    --interval-ms "${SOAK_INTERVAL_MS:-50}" --burst "${SOAK_BURST:-50}" \
+    --reload-secs "${SOAK_RELOAD_SECS:-10}" --sample-secs "${SOAK_SAMPLE_SECS:-10}" \
+    --chaos "${SOAK_CHAOS-kill control reload follow}" \
+    ${SEED:+--seed "$SEED"} ${OUT_DIR:+--out "$OUT_DIR"} &
 HARNESS_PID=$!
 wait "$HARNESS_PID"
