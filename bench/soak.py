@@ -369,7 +369,8 @@ class Soak:
         rng = random.Random(self.rng.random())
         i = 0
         while not self.stop.wait(rng.uniform(1, 4)):
-            name = rng.choice(self.names)
+            with self.model:
+                name = rng.choice([n for n in self.names if n != self.removed])
             path = os.path.join(self.work, f"follow-{i}")
             i += 1
             with open(path, "wb") as out:
