@@ -604,6 +604,11 @@ class Soak:
         growth = (rss_max - base["rss_kib"]) / base["rss_kib"] if base else None
         growth_end = ((self.final["rss_kib"] - base["rss_kib"]) / base["rss_kib"]
                       if base else None)
+        # For reading, not judged: growth over the second half of the run (a bound that is
+        # reached late shows here as little or none).
+        mid = next((s for s in self.samples if s["t"] >= self.chaos_secs / 2), None)
+        growth_half = ((self.final["rss_kib"] - mid["rss_kib"]) / mid["rss_kib"]
+                       if mid else None)
         zmax = max(self.zombie_ages, default=0.0)
         cut = sum(v for k, v in c.items() if k.startswith("cut_"))
         dup = sum(v for k, v in c.items() if k.startswith("duplicated_"))
@@ -623,7 +628,8 @@ class Soak:
             (f"RSS growth after the first minute < {RSS_GROWTH_LIMIT:.0%}",
              growth is not None and growth < RSS_GROWTH_LIMIT,
              (f"{growth:+.1%} at most ({base['rss_kib']} KiB at {base['t']:.0f} s, "
-              f"max {rss_max} KiB; {growth_end:+.1%} at the end)") if base
+              f"max {rss_max} KiB; {growth_end:+.1%} at the end; {growth_half:+.1%} over "
+              "the second half)") if base
              else "no sample after the first minute"),
             ("descriptors back to their starting count", self.final["fds"] == self.fds_start,
              f"{self.fds_start} at the start, {self.final['fds']} at the end, "
