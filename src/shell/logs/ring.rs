@@ -118,6 +118,14 @@ impl Ring {
             b.stream == stream && b.time_ms == time_ms && b.bytes.len() < BLOCK_BYTES
         });
         if !fits {
+            // The block being closed keeps only what it holds: a buffer reused from a burst
+            // (tens of KiB) must not stay behind one line, or a ring of a thousand one-line
+            // blocks holds a thousand such buffers.
+            if let Some(last) = self.blocks.back_mut() {
+                if last.bytes.capacity() > 2 * last.bytes.len() + 256 {
+                    last.bytes.shrink_to_fit();
+                }
+            }
             let mut bytes = std::mem::take(&mut self.spare);
             bytes.clear();
             self.blocks.push_back(Block {
@@ -239,6 +247,35 @@ mod tests {
         }
         // The last lines come from the last chunk.
         assert!(r.last(655).all(|l| l.time_ms == 49));
+    }
+
+    /// A burst, then lines one at a time (a block each): the blocks after the burst hold
+    /// their line, not a reused burst-sized buffer each (the soak found a ring of a thousand
+    /// one-line blocks holding megabytes).
+    #[test]
+    fn a_one_line_block_does_not_keep_a_burst_sized_buffer() {
+        let mut r = Ring::new(1000, usize::MAX);
+        let mut burst = Vec::new();
+        for _ in 0..900 {
+            burst.extend_from_slice(&[b'b'; 99]);
+            burst.push(b'\n');
+        }
+        let mut t = 0;
+        for _ in 0..20 {
+            t += 1;
+            r.push_lines(Stream::Stdout, t, &burst, 900);
+            for _ in 0..100 {
+                t += 1;
+                r.push(Stream::Stdout, t, b"one line");
+            }
+        }
+        let held: usize = r.blocks.iter().map(|b| b.bytes.capacity()).sum();
+        let stored: usize = r.blocks.iter().map(|b| b.bytes.len()).sum();
+        assert!(
+            held <= 2 * stored + 256 * r.blocks.len() + 2 * BLOCK_BYTES,
+            "{held} bytes held for {stored} stored in {} blocks",
+            r.blocks.len()
+        );
     }
 
     /// Long lines: the byte budget bounds the ring (plus a block), whatever the line count.
