@@ -1044,15 +1044,7 @@ impl Supervisor {
         match grace {
             Some(grace) => {
                 self.log(Note::StoppingDescendants { grace });
-                self.actions.push_back(Action::Kill {
-                    target: KillTarget::Everyone,
-                    signal: Signal::TERM,
-                });
-                self.phase = Phase::Draining {
-                    code,
-                    deadline: now.after(grace),
-                    killed: false,
-                };
+                self.signal_leftovers(code, Signal::TERM, grace, now);
             }
             None => self.exit(code),
         }
@@ -1061,14 +1053,20 @@ impl Supervisor {
     /// SIGKILL to everything left; give the reaper a bounded time to see them go.
     fn kill_leftovers(&mut self, code: u8, now: Instant) {
         self.log(Note::KillingDescendants);
+        self.signal_leftovers(code, Signal::KILL, KILL_REAP_GRACE, now);
+    }
+
+    /// `signal` to every process left, and `grace` for the reaper to see them go before the
+    /// next step (SIGKILL after a TERM, exit after a KILL).
+    fn signal_leftovers(&mut self, code: u8, signal: Signal, grace: Duration, now: Instant) {
         self.actions.push_back(Action::Kill {
             target: KillTarget::Everyone,
-            signal: Signal::KILL,
+            signal,
         });
         self.phase = Phase::Draining {
             code,
-            deadline: now.after(KILL_REAP_GRACE),
-            killed: true,
+            deadline: now.after(grace),
+            killed: signal == Signal::KILL,
         };
     }
 
