@@ -1,10 +1,12 @@
 //! The last N lines of a service, kept in memory for `tend logs`.
 //!
 //! Lines are stored as newline-terminated bytes in blocks of up to [`BLOCK_BYTES`], each block
-//! holding lines of one stream read at one millisecond. A busy service's chunk of hundreds of
-//! lines is copied in with one `memcpy` (see [`Ring::push_lines`]) instead of a record per
-//! line; lines are found again only when someone asks for them. The oldest block is dropped
-//! (and its buffer reused) once the newer blocks hold the capacity by themselves, so the ring
+//! holding lines of one stream, with the time each run of lines was read kept beside them
+//! (one entry per chunk read, not per line). A busy service's chunk of hundreds of lines is
+//! copied in with one `memcpy` (see [`Ring::push_lines`]) instead of a record per line, and a
+//! quiet service's lines, read one at a time, share a block instead of each having its own;
+//! lines are found again only when someone asks for them. The oldest block is dropped (and
+//! its buffer reused) once the newer blocks hold the capacity by themselves, so the ring
 //! keeps at least the last N lines and at most one block more. The same holds for bytes:
 //! a service writing long lines is held to its byte budget (plus a block), not to N lines of
 //! whatever length.
@@ -34,10 +36,44 @@ impl LineRef<'_> {
 #[derive(Debug)]
 struct Block {
     stream: Stream,
-    time_ms: u64,
+    /// (the block's index of the first line read at this time, the time), in order; the
+    /// first entry is for line 0.
+    times: Vec<(usize, u64)>,
     /// Whole lines, each ending with `\n` (stored lines never contain one themselves).
     bytes: Vec<u8>,
     lines: usize,
+}
+
+impl Block {
+    /// Lines read at `time_ms` come next.
+    fn at(&mut self, time_ms: u64) {
+        if self.times.last().map(|&(_, t)| t) != Some(time_ms) {
+            self.times.push((self.lines, time_ms));
+        }
+    }
+
+    /// Its lines with their times, oldest first.
+    fn lines(&self) -> impl Iterator<Item = LineRef<'_>> {
+        let mut times = self.times.iter().peekable();
+        let mut time_ms = 0;
+        self.bytes
+            .split_inclusive(|&c| c == b'\n')
+            .enumerate()
+            .map(move |(i, line)| {
+                while let Some(&&(from, t)) = times.peek() {
+                    if from > i {
+                        break;
+                    }
+                    time_ms = t;
+                    times.next();
+                }
+                LineRef {
+                    stream: self.stream,
+                    time_ms,
+                    text: line.strip_suffix(b"\n").unwrap_or(line),
+                }
+            })
+    }
 }
 
 #[derive(Debug)]
@@ -83,9 +119,10 @@ impl Ring {
         if self.capacity == 0 || self.max_bytes == 0 {
             return;
         }
-        let Some(block) = self.block_for(stream, time_ms) else {
+        let Some(block) = self.block_for(stream) else {
             return;
         };
+        block.at(time_ms);
         block.bytes.extend_from_slice(line);
         block.bytes.push(b'\n');
         block.lines += 1;
@@ -101,9 +138,10 @@ impl Ring {
         }
         debug_assert_eq!(crate::sys::bytes::count(b'\n', bytes), count);
         debug_assert_eq!(bytes.last(), Some(&b'\n'));
-        let Some(block) = self.block_for(stream, time_ms) else {
+        let Some(block) = self.block_for(stream) else {
             return;
         };
+        block.at(time_ms);
         block.bytes.extend_from_slice(bytes);
         block.lines += count;
         self.lines += count;
@@ -111,12 +149,13 @@ impl Ring {
         self.evict();
     }
 
-    /// The block new lines of this stream and time go into: the newest one if it matches and
-    /// has room, else a fresh one (so always Some).
-    fn block_for(&mut self, stream: Stream, time_ms: u64) -> Option<&mut Block> {
-        let fits = self.blocks.back().is_some_and(|b| {
-            b.stream == stream && b.time_ms == time_ms && b.bytes.len() < BLOCK_BYTES
-        });
+    /// The block new lines of this stream go into: the newest one if it is of this stream
+    /// and has room, else a fresh one (so always Some).
+    fn block_for(&mut self, stream: Stream) -> Option<&mut Block> {
+        let fits = self
+            .blocks
+            .back()
+            .is_some_and(|b| b.stream == stream && b.bytes.len() < BLOCK_BYTES);
         if !fits {
             // The block being closed keeps only what it holds: a buffer reused from a burst
             // (tens of KiB) must not stay behind one line, or a ring of a thousand one-line
@@ -130,7 +169,7 @@ impl Ring {
             bytes.clear();
             self.blocks.push_back(Block {
                 stream,
-                time_ms,
+                times: Vec::new(),
                 bytes,
                 lines: 0,
             });
@@ -161,18 +200,7 @@ impl Ring {
     /// The last `n` lines (never more than the capacity), oldest first.
     pub fn last(&self, n: usize) -> impl Iterator<Item = LineRef<'_>> {
         let skip = self.lines - n.min(self.capacity).min(self.lines);
-        self.blocks
-            .iter()
-            .flat_map(|b| {
-                b.bytes
-                    .split_inclusive(|&c| c == b'\n')
-                    .map(move |line| LineRef {
-                        stream: b.stream,
-                        time_ms: b.time_ms,
-                        text: line.strip_suffix(b"\n").unwrap_or(line),
-                    })
-            })
-            .skip(skip)
+        self.blocks.iter().flat_map(Block::lines).skip(skip)
     }
 }
 
