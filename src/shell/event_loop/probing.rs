@@ -30,10 +30,9 @@ impl Loop {
         };
         let what = key.check.name();
         let name = spec.name.clone();
-        let started = Instant::now();
         if let Err(NotRun(reason)) =
             self.probes
-                .start(&self.ep, key, &probe, timeout, started, &self.ctx.inherited)
+                .start(&self.ep, key, &probe, timeout, now, &self.ctx.inherited)
         {
             // tend's own shortage (no descriptor or process to spare) says nothing about the
             // service: not counted, tried again one interval later, said once per burst.
