@@ -1,12 +1,12 @@
 //! The last N lines of a service, kept in memory for `tend logs`.
 //!
-//! Lines are stored as newline-terminated bytes in blocks of up to [`BLOCK_BYTES`], each block
-//! holding lines of one stream, with the time each run of lines was read kept beside them
-//! (one entry per chunk read, not per line). A busy service's chunk of hundreds of lines is
-//! copied in with one `memcpy` (see [`Ring::push_lines`]) instead of a record per line, and a
-//! quiet service's lines, read one at a time, share a block instead of each having its own;
-//! lines are found again only when someone asks for them. The oldest block is dropped (and
-//! its buffer reused) once the newer blocks hold the capacity by themselves, so the ring
+//! Lines are stored as newline-terminated bytes in blocks of [`BLOCK_BYTES`] (a buffer of that
+//! size each, never grown), with the stream and time of each run of lines read together kept
+//! beside them (one entry per chunk read, not per line). A busy service's chunk of hundreds of
+//! lines is copied in with one `memcpy` (see [`Ring::push_lines`]) instead of a record per
+//! line, and a quiet service's lines, read one at a time, share a block instead of each having
+//! its own; lines are found again only when someone asks for them. The oldest block is
+//! dropped once the newer blocks hold the capacity by themselves, so the ring
 //! keeps at least the last N lines and at most one block more. The same holds for bytes:
 //! a service writing long lines is held to its byte budget (plus a block), not to N lines of
 //! whatever length.
@@ -33,42 +33,65 @@ impl LineRef<'_> {
     }
 }
 
+/// Lines of one stream read at one time, from the block's line `from` on.
+#[derive(Debug)]
+struct Run {
+    from: usize,
+    stream: Stream,
+    time_ms: u64,
+}
+
 #[derive(Debug)]
 struct Block {
-    stream: Stream,
-    /// (the block's index of the first line read at this time, the time), in order; the
-    /// first entry is for line 0.
-    times: Vec<(usize, u64)>,
+    /// In order; the first is for line 0.
+    runs: Vec<Run>,
     /// Whole lines, each ending with `\n` (stored lines never contain one themselves).
     bytes: Vec<u8>,
     lines: usize,
 }
 
 impl Block {
-    /// Lines read at `time_ms` come next.
-    fn at(&mut self, time_ms: u64) {
-        if self.times.last().map(|&(_, t)| t) != Some(time_ms) {
-            self.times.push((self.lines, time_ms));
+    fn new() -> Block {
+        Block {
+            runs: Vec::new(),
+            bytes: Vec::with_capacity(BLOCK_BYTES),
+            lines: 0,
         }
     }
 
-    /// Its lines with their times, oldest first.
+    /// Room for `n` more bytes without growing (an empty block takes anything).
+    fn has_room(&self, n: usize) -> bool {
+        self.bytes.is_empty() || self.bytes.len() + n <= self.bytes.capacity()
+    }
+
+    /// Lines of `stream` read at `time_ms` come next.
+    fn at(&mut self, stream: Stream, time_ms: u64) {
+        let same = self
+            .runs
+            .last()
+            .is_some_and(|r| r.stream == stream && r.time_ms == time_ms);
+        if !same {
+            self.runs.push(Run {
+                from: self.lines,
+                stream,
+                time_ms,
+            });
+        }
+    }
+
+    /// Its lines with their stream and time, oldest first.
     fn lines(&self) -> impl Iterator<Item = LineRef<'_>> {
-        let mut times = self.times.iter().peekable();
-        let mut time_ms = 0;
+        let mut runs = self.runs.iter().peekable();
+        let (mut stream, mut time_ms) = (Stream::Stdout, 0);
         self.bytes
             .split_inclusive(|&c| c == b'\n')
             .enumerate()
             .map(move |(i, line)| {
-                while let Some(&&(from, t)) = times.peek() {
-                    if from > i {
-                        break;
-                    }
-                    time_ms = t;
-                    times.next();
+                while let Some(run) = runs.next_if(|r| r.from <= i) {
+                    (stream, time_ms) = (run.stream, run.time_ms);
                 }
                 LineRef {
-                    stream: self.stream,
+                    stream,
                     time_ms,
                     text: line.strip_suffix(b"\n").unwrap_or(line),
                 }
@@ -85,8 +108,6 @@ pub struct Ring {
     bytes: usize,
     capacity: usize,
     max_bytes: usize,
-    /// The buffer of the last dropped block, reused by the next new one.
-    spare: Vec<u8>,
 }
 
 impl Ring {
@@ -98,7 +119,6 @@ impl Ring {
             bytes: 0,
             capacity,
             max_bytes,
-            spare: Vec::new(),
         }
     }
 
@@ -109,7 +129,6 @@ impl Ring {
             self.blocks.clear();
             self.lines = 0;
             self.bytes = 0;
-            self.spare = Vec::new();
         }
         self.evict();
     }
@@ -119,10 +138,10 @@ impl Ring {
         if self.capacity == 0 || self.max_bytes == 0 {
             return;
         }
-        let Some(block) = self.block_for(stream) else {
+        let Some(block) = self.block_for(line.len() + 1) else {
             return;
         };
-        block.at(time_ms);
+        block.at(stream, time_ms);
         block.bytes.extend_from_slice(line);
         block.bytes.push(b'\n');
         block.lines += 1;
@@ -138,10 +157,10 @@ impl Ring {
         }
         debug_assert_eq!(crate::sys::bytes::count(b'\n', bytes), count);
         debug_assert_eq!(bytes.last(), Some(&b'\n'));
-        let Some(block) = self.block_for(stream) else {
+        let Some(block) = self.block_for(bytes.len()) else {
             return;
         };
-        block.at(time_ms);
+        block.at(stream, time_ms);
         block.bytes.extend_from_slice(bytes);
         block.lines += count;
         self.lines += count;
@@ -149,30 +168,13 @@ impl Ring {
         self.evict();
     }
 
-    /// The block new lines of this stream go into: the newest one if it is of this stream
-    /// and has room, else a fresh one (so always Some).
-    fn block_for(&mut self, stream: Stream) -> Option<&mut Block> {
-        let fits = self
-            .blocks
-            .back()
-            .is_some_and(|b| b.stream == stream && b.bytes.len() < BLOCK_BYTES);
-        if !fits {
-            // The block being closed keeps only what it holds: a buffer reused from a burst
-            // (tens of KiB) must not stay behind one line, or a ring of a thousand one-line
-            // blocks holds a thousand such buffers.
-            if let Some(last) = self.blocks.back_mut() {
-                if last.bytes.capacity() > 2 * last.bytes.len() + 256 {
-                    last.bytes.shrink_to_fit();
-                }
-            }
-            let mut bytes = std::mem::take(&mut self.spare);
-            bytes.clear();
-            self.blocks.push_back(Block {
-                stream,
-                times: Vec::new(),
-                bytes,
-                lines: 0,
-            });
+    /// The block `n` more bytes go into: the newest one if they fit, else a fresh one (so
+    /// always Some). A block's buffer is allocated once at its full size and never grows,
+    /// so the ring holds what its lines need plus at most one block (a chunk larger than a
+    /// block gets a block of its own, as large as the chunk).
+    fn block_for(&mut self, n: usize) -> Option<&mut Block> {
+        if !self.blocks.back().is_some_and(|b| b.has_room(n)) {
+            self.blocks.push_back(Block::new());
         }
         self.blocks.back_mut()
     }
@@ -191,9 +193,6 @@ impl Ring {
             };
             self.lines -= front.lines;
             self.bytes -= front.bytes.len();
-            if front.bytes.capacity() > self.spare.capacity() {
-                self.spare = front.bytes;
-            }
         }
     }
 
