@@ -35,8 +35,6 @@ impl Drop for Script {
 }
 
 #[test]
-#[ignore = "fails on RSS growth after the first minute: the log rings keep growing \
-            (docs/benchmarks.md, Soak); run with --run-ignored all"]
 fn two_minutes_of_chaos_lose_nothing_and_leak_nothing() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
