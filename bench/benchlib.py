@@ -81,6 +81,16 @@ def parent_of(pid):
     return int(stat[stat.rindex(")") + 2 :].split()[1])
 
 
+# The children of pid as its main thread's /proc entry lists them ([] once it is gone): the
+# quick way, where CONFIG_PROC_CHILDREN is there (children_of scans instead).
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
 # The children of ppid, found by a scan of /proc.
 def children_of(ppid):
     # /proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN, so scan instead.

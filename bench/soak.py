@@ -33,7 +33,8 @@ import sys
 import threading
 import time
 
-from benchlib import die_with_parent, exe_of, logger, machine_facts, parent_of, stop_on_signal
+from benchlib import (children, die_with_parent, exe_of, logger, machine_facts, parent_of,
+                      stop_on_signal)
 
 log = logger("soak: ")
 
@@ -50,14 +51,6 @@ class SoakError(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # /proc, read from the host side
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def stat_fields(pid):

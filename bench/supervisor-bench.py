@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import time
 
-from benchlib import cpu_times, emit, logger
+from benchlib import children, cpu_times, emit, logger
 
 SUPERVISORS = ("tend", "supervisord", "runit", "s6")
 POLL = 0.002
@@ -31,14 +31,6 @@ class BenchError(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # /proc helpers
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def comm(pid):
