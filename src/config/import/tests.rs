@@ -718,3 +718,36 @@ fn a_listener_that_stops_supervisord_makes_the_programs_critical() {
     let (_, loaded) = import_supervisord("[program:app]\ncommand=app\n");
     assert!(!service(&loaded, "app").critical);
 }
+
+/// Seen while writing the `import_runit` fuzz target, which now checks both: two
+/// directories whose names become the same service name gave a file with the same
+/// `[services.NAME]` table twice, which is not TOML; and a directory name that is not UTF-8
+/// was written with U+FFFD in place of its bytes, naming a `run` that does not exist.
+#[test]
+fn runit_directories_tend_cannot_name_apart_or_write_down_are_said() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &std::ffi::OsStr| {
+        let sv = dir.path().join(name);
+        std::fs::create_dir(&sv).unwrap();
+        let run = sv.join("run");
+        std::fs::write(&run, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    make("web".as_ref());
+    make(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    let (imported, loaded) = import_and_load(Format::Runit, dir.path());
+    assert_eq!(names(&loaded), ["web"]);
+    assert!(
+        notes(&imported).contains("skipped: its path is not UTF-8"),
+        "{}",
+        notes(&imported)
+    );
+    make("my app".as_ref());
+    make("my!app".as_ref());
+    let err = import(Format::Runit, dir.path()).unwrap_err();
+    assert!(
+        err.ends_with("my!app: a second service named `my-app`; rename one of the directories"),
+        "{err}"
+    );
+}
