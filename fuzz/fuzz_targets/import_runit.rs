@@ -1,9 +1,9 @@
 //! Arbitrary runit service directories, made on disk from the input, to `tend import runit`
 //! (`tend::config::import::import_on` with `Format::Runit`): it must give TOML or an error,
 //! never panic; the TOML must parse as TOML, with one service per directory whose `run` is
-//! executable, each running exactly that `run` file in its directory (file names are
-//! arbitrary bytes: quotes, backslashes, control characters, invalid UTF-8); loading it must
-//! not panic.
+//! executable and a UTF-8 path, each running exactly that `run` file in its directory
+//! (names are arbitrary bytes: quotes, backslashes, control characters, invalid UTF-8);
+//! two directories that make the same service name are refused; loading it must not panic.
 //!
 //! Input: entries separated by 0x00 (a name cannot hold one). Each entry's first byte says
 //! what the directory holds (bit 0: `run`, bit 1: `run` is executable, bit 2: an executable
@@ -47,6 +47,26 @@ fn root() -> &'static Path {
     })
 }
 
+/// The name tend gives the service in `dir`, worked out here again.
+fn service_name(dir: &Path) -> String {
+    let raw = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "service".into()
+    } else {
+        name
+    }
+}
+
 fn file(path: &Path, executable: bool) {
     std::fs::write(path, "#!/bin/sh\n").expect("write");
     let mode = if executable { 0o755 } else { 0o644 };
@@ -83,7 +103,8 @@ fuzz_target!(|data: &[u8]| {
         }
         if flags & 1 != 0 {
             file(&dir.join("run"), flags & 2 != 0);
-            if flags & 2 != 0 && !top_is_service {
+            // A path that is not UTF-8 cannot be written in TOML: skipped, with a note.
+            if flags & 2 != 0 && !top_is_service && dir.to_str().is_some() {
                 services.insert(dir.clone());
             }
         }
@@ -107,7 +128,12 @@ fuzz_target!(|data: &[u8]| {
     let imported = match import_on(Format::Runit, &top, &Host::default()) {
         Ok(imported) => imported,
         Err(e) => {
-            assert!(services.is_empty(), "refused with services to import: {e}");
+            // Refused: nothing to import, or two directories that make the same name.
+            let names: BTreeSet<String> = services.iter().map(|d| service_name(d)).collect();
+            assert!(
+                services.is_empty() || names.len() < services.len(),
+                "refused with services to import: {e}"
+            );
             return;
         }
     };
@@ -134,11 +160,12 @@ fuzz_target!(|data: &[u8]| {
         let workdir = service["workdir"].as_str().expect("workdir");
         assert_eq!(command.len(), 1);
         assert_eq!(command[0].as_str(), Some(format!("{workdir}/run").as_str()));
+        assert_eq!(name, &service_name(Path::new(workdir)));
         runs.insert(workdir.to_string());
     }
     let want: BTreeSet<String> = services
         .iter()
-        .map(|d| d.to_string_lossy().into_owned())
+        .map(|d| d.to_str().expect("UTF-8").to_string())
         .collect();
     assert_eq!(runs, want);
     let _ = load_str(
