@@ -751,3 +751,21 @@ fn runit_directories_tend_cannot_name_apart_or_write_down_are_said() {
         "{err}"
     );
 }
+
+/// Found by fuzzing (`import`, fuzz/regressions/import/width-beyond-u16): a width beyond
+/// 65,535 in an expansion made Rust's formatting panic; the leading zeros are flags.
+#[test]
+fn expansion_widths_beyond_what_tend_pads_are_refused() {
+    let input = include_bytes!("../../../fuzz/regressions/import/width-beyond-u16");
+    let text = std::str::from_utf8(input).unwrap();
+    assert!(import_text(Format::Supervisord, "fuzz.conf", text).is_err());
+    assert_eq!(
+        supervisord_error("[program:x]\ncommand=x\ndirectory=%(here)099999s\n"),
+        "supervisord.conf:3: directory: `%(here)`: a width of 99999 (tend import pads to 4096 at most)"
+    );
+    // Up to the limit, padding works as in Python.
+    let (_, loaded) =
+        import_supervisord("[program:x]\ncommand=x\ndirectory=/%(program_name)4096s\n");
+    let workdir = service(&loaded, "x").launch.workdir.clone().unwrap();
+    assert_eq!(workdir.as_os_str().len(), 4097);
+}
