@@ -1,6 +1,6 @@
 //! Arbitrary bytes as the answer of a server to an HTTP probe, read as it arrives:
 //! `tend::shell::http_client::parse_status` must never panic; a code it gives is three
-//! digits; "need more" only while no whole line has come (the probe also stops at
+//! digits (`000` included); "need more" only while no whole line has come (the probe also stops at
 //! `MAX_RESPONSE_HEAD` bytes); and a verdict on the first bytes is never changed by the
 //! bytes after them (the probe acts on the first verdict it gets).
 //!
@@ -25,7 +25,8 @@ fn same_verdict(early: &StatusLine, whole: &StatusLine) -> bool {
 fuzz_target!(|data: &[u8]| {
     let whole = parse_status(data);
     match &whole {
-        StatusLine::Code(code) => assert!((100..=999).contains(code), "{code}"),
+        // Three digits: httparse takes `000` too, which the probe counts as a failure.
+        StatusLine::Code(code) => assert!(*code <= 999, "{code}"),
         StatusLine::NeedMore => {
             // Still waiting: no line after the empty lines httparse skips.
             let start = data
