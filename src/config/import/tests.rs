@@ -769,3 +769,30 @@ fn expansion_widths_beyond_what_tend_pads_are_refused() {
     let workdir = service(&loaded, "x").launch.workdir.clone().unwrap();
     assert_eq!(workdir.as_os_str().len(), 4097);
 }
+
+/// Found by fuzzing (`import`, fuzz/regressions/import/env-key-twice): a key given twice in
+/// `environment` was written twice in the `env` table, which is not TOML. supervisord keeps
+/// the last value, as a dict does.
+#[test]
+fn an_environment_key_given_twice_keeps_its_last_value() {
+    let input = include_bytes!("../../../fuzz/regressions/import/env-key-twice");
+    let imported = import_text(
+        Format::Supervisord,
+        "fuzz.conf",
+        std::str::from_utf8(input).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        toml::from_str::<toml::Table>(&imported.toml).is_ok(),
+        "{}",
+        imported.toml
+    );
+    let (_, loaded) = import_supervisord("[program:x]\ncommand=x\nenvironment=A=1,B=2,A=\"3\"\n");
+    assert_eq!(
+        env(service(&loaded, "x")),
+        [
+            ("A".to_string(), "3".to_string()),
+            ("B".to_string(), "2".to_string())
+        ]
+    );
+}
