@@ -26,7 +26,7 @@ pub fn services(path: &Path) -> Result<Parts, String> {
         dirs.sort();
         dirs
     };
-    let mut services = Vec::new();
+    let mut services: Vec<Service> = Vec::new();
     let mut notes = Vec::new();
     for dir in dirs {
         let raw = dir
@@ -41,7 +41,24 @@ pub fn services(path: &Path) -> Result<Parts, String> {
             ));
             continue;
         }
+        // The paths go into the TOML as strings: one that is not UTF-8 would be written
+        // with U+FFFD in place of its bytes, naming a `run` that does not exist.
+        if dir.to_str().is_none() {
+            notes.push(format!(
+                "{}: skipped: its path is not UTF-8, which a configuration file cannot hold (rename it and import again)",
+                dir.display()
+            ));
+            continue;
+        }
         let name = super::service_name(&raw, &mut notes);
+        // Names are made from directory names, and two (`my app`, `my!app`) can give the
+        // same one: the same table twice is not TOML. Said as the other importers say it.
+        if services.iter().any(|s| s.name == name) {
+            return Err(format!(
+                "{}: a second service named `{name}`; rename one of the directories",
+                dir.display()
+            ));
+        }
         let mut service = Service::new(name.clone());
         service.set("command", emit::strings(&[run.display().to_string()]));
         service.set("workdir", emit::string(&dir.display().to_string()));

@@ -744,7 +744,14 @@ fn environment(text: &str) -> Result<Vec<(String, String)>, String> {
         if quote.is_some() {
             return Err(format!("an unclosed quote in {text:?}"));
         }
-        pairs.push((key, value.trim().to_string()));
+        let value = value.trim().to_string();
+        // supervisord reads the pairs into a dict: a key given twice keeps its last value.
+        // (Written twice, it made the inline table, and so the file, not TOML: found by
+        // fuzzing.)
+        match pairs.iter_mut().find(|(k, _)| *k == key) {
+            Some(pair) => pair.1 = value,
+            None => pairs.push((key, value)),
+        }
     }
 }
 

@@ -718,3 +718,81 @@ fn a_listener_that_stops_supervisord_makes_the_programs_critical() {
     let (_, loaded) = import_supervisord("[program:app]\ncommand=app\n");
     assert!(!service(&loaded, "app").critical);
 }
+
+/// Seen while writing the `import_runit` fuzz target, which now checks both: two
+/// directories whose names become the same service name gave a file with the same
+/// `[services.NAME]` table twice, which is not TOML; and a directory name that is not UTF-8
+/// was written with U+FFFD in place of its bytes, naming a `run` that does not exist.
+#[test]
+fn runit_directories_tend_cannot_name_apart_or_write_down_are_said() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &std::ffi::OsStr| {
+        let sv = dir.path().join(name);
+        std::fs::create_dir(&sv).unwrap();
+        let run = sv.join("run");
+        std::fs::write(&run, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    make("web".as_ref());
+    make(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    let (imported, loaded) = import_and_load(Format::Runit, dir.path());
+    assert_eq!(names(&loaded), ["web"]);
+    assert!(
+        notes(&imported).contains("skipped: its path is not UTF-8"),
+        "{}",
+        notes(&imported)
+    );
+    make("my app".as_ref());
+    make("my!app".as_ref());
+    let err = import(Format::Runit, dir.path()).unwrap_err();
+    assert!(
+        err.ends_with("my!app: a second service named `my-app`; rename one of the directories"),
+        "{err}"
+    );
+}
+
+/// Found by fuzzing (`import`, fuzz/regressions/import/width-beyond-u16): a width beyond
+/// 65,535 in an expansion made Rust's formatting panic; the leading zeros are flags.
+#[test]
+fn expansion_widths_beyond_what_tend_pads_are_refused() {
+    let input = include_bytes!("../../../fuzz/regressions/import/width-beyond-u16");
+    let text = std::str::from_utf8(input).unwrap();
+    assert!(import_text(Format::Supervisord, "fuzz.conf", text).is_err());
+    assert_eq!(
+        supervisord_error("[program:x]\ncommand=x\ndirectory=%(here)099999s\n"),
+        "supervisord.conf:3: directory: `%(here)`: a width of 99999 (tend import pads to 4096 at most)"
+    );
+    // Up to the limit, padding works as in Python.
+    let (_, loaded) =
+        import_supervisord("[program:x]\ncommand=x\ndirectory=/%(program_name)4096s\n");
+    let workdir = service(&loaded, "x").launch.workdir.clone().unwrap();
+    assert_eq!(workdir.as_os_str().len(), 4097);
+}
+
+/// Found by fuzzing (`import`, fuzz/regressions/import/env-key-twice): a key given twice in
+/// `environment` was written twice in the `env` table, which is not TOML. supervisord keeps
+/// the last value, as a dict does.
+#[test]
+fn an_environment_key_given_twice_keeps_its_last_value() {
+    let input = include_bytes!("../../../fuzz/regressions/import/env-key-twice");
+    let imported = import_text(
+        Format::Supervisord,
+        "fuzz.conf",
+        std::str::from_utf8(input).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        toml::from_str::<toml::Table>(&imported.toml).is_ok(),
+        "{}",
+        imported.toml
+    );
+    let (_, loaded) = import_supervisord("[program:x]\ncommand=x\nenvironment=A=1,B=2,A=\"3\"\n");
+    assert_eq!(
+        env(service(&loaded, "x")),
+        [
+            ("A".to_string(), "3".to_string()),
+            ("B".to_string(), "2".to_string())
+        ]
+    );
+}

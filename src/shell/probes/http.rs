@@ -153,4 +153,13 @@ mod tests {
         assert!(!is_success(404));
         assert!(!is_success(500));
     }
+
+    /// From fuzzing (`http_answer`, fuzz/regressions/http_answer/status-000): httparse takes
+    /// any three digits as a status code, `000` too; the probe counts it as a failure.
+    #[test]
+    fn status_000_is_a_failure() {
+        let input = include_bytes!("../../../fuzz/regressions/http_answer/status-000");
+        assert_eq!(parse_status(input), StatusLine::Code(0));
+        assert!(!is_success(0));
+    }
 }

@@ -383,7 +383,7 @@ enum Parsed {
 /// Whether the bytes from `from` on complete a blank line (`\n\n` or `\n\r\n`), the end of
 /// a request head; the last bytes before `from` are looked at too, as a line end may span
 /// two reads.
-fn ends_head(input: &[u8], from: usize) -> bool {
+pub fn ends_head(input: &[u8], from: usize) -> bool {
     let tail = input.get(from.saturating_sub(3)..).unwrap_or_default();
     tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
 }
@@ -411,6 +411,16 @@ fn parse(input: &[u8]) -> Parsed {
         }
         Err(httparse::Error::TooManyHeaders) => Parsed::Invalid(Status::HeaderFieldsTooLarge),
         Err(_) => Parsed::Invalid(Status::BadRequest),
+    }
+}
+
+/// What `read` answers once the bytes received so far, `input`, are parsed: None while the
+/// head is incomplete. The same as `read`'s own match, without a socket (for fuzzing).
+pub fn answer_input(input: &[u8], answer: impl FnOnce() -> Snapshot) -> Option<Vec<u8>> {
+    match parse(input) {
+        Parsed::Partial => None,
+        Parsed::Invalid(status) => Some(error_response(status, false)),
+        Parsed::Complete(request) => Some(respond(&request, answer)),
     }
 }
 

@@ -125,6 +125,9 @@ impl Names<'_> {
     }
 }
 
+/// The widest padding `%(name)Ns` may ask for.
+const MAX_WIDTH: usize = 4096;
+
 /// What follows a `%`: `None` for `%%`, else the spec; and the text after it.
 fn parse(text: &str) -> Result<(Option<Spec<'_>>, &str), String> {
     if let Some(rest) = text.strip_prefix('%') {
@@ -172,7 +175,19 @@ fn parse(text: &str) -> Result<(Option<Spec<'_>>, &str), String> {
     }
     let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let n = digits(rest);
-    spec.width = rest[..n].parse().unwrap_or(0);
+    let width = &rest[..n];
+    // Python pads to any width; Rust's formatting panics past 65,535 (found by fuzzing), and
+    // no configuration pads a value that far: such a width is refused, not a panic or a
+    // huge string.
+    spec.width = match width.parse::<usize>() {
+        Err(_) if width.is_empty() => 0,
+        Ok(w) if w <= MAX_WIDTH => w,
+        _ => {
+            return Err(format!(
+                "`%({name})`: a width of {width} (tend import pads to {MAX_WIDTH} at most)"
+            ));
+        }
+    };
     rest = &rest[n..];
     if let Some(after) = rest.strip_prefix('.') {
         let n = digits(after);
