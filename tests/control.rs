@@ -1088,69 +1088,67 @@ fn utc_now() -> String {
 }
 
 /// OpenShift's arbitrary uid (no /etc/passwd entry, not allowed to make /run/tend): tend
-/// falls back to a private /tmp/tend-UID/, says so, and a client of the same uid finds it
-/// there with no flag.
+/// falls back to a place of its own (here `$XDG_RUNTIME_DIR/tend/`, the first fallback; the
+/// `/tmp/tend-UID/` one is taken in the runc and Docker tests, whose /tmp is the container's),
+/// says so, and a client of the same uid finds it there with no flag.
 #[test]
 fn an_arbitrary_uid_gets_a_socket_in_a_place_of_its_own() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
+    // Open enough for uid 12345 to reach its runtime directory and the file.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runtime = dir.path().join("run-12345");
+    std::fs::create_dir(&runtime).unwrap();
+    std::os::unix::fs::chown(&runtime, Some(12345), Some(0)).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
     let config = dir.path().join("tend.toml");
     std::fs::write(
         &config,
         "[services.app]\ncommand = \"sh -c 'echo up as $(id -u); exec sleep 1000'\"\n",
     )
     .unwrap();
-    // A /tmp of its own: another tend of this uid elsewhere on the machine must not matter.
-    let script = format!(
-        "cfg=$(cat {config}) && mount -t tmpfs -o mode=1777 tmpfs /tmp && \
-         printf '%s\\n' \"$cfg\" > /tmp/tend.toml && \
-         exec setpriv --reuid 12345 --regid 0 --clear-groups {tend} run /tmp/tend.toml",
-        config = config.display(),
-        tend = tend_bin(),
-    );
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--pid", "--fork", "--mount-proc", "--kill-child"])
-        .args(["sh", "-c", &script])
-        .env_remove("XDG_RUNTIME_DIR")
+    let as_uid = |cmd: &mut Command| {
+        cmd.args([
+            "setpriv",
+            "--reuid",
+            "12345",
+            "--regid",
+            "0",
+            "--clear-groups",
+        ])
+        .env("XDG_RUNTIME_DIR", &runtime)
         .env_remove("TEND_SOCKET");
+    };
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", "--"]);
+    as_uid(&mut cmd);
+    cmd.arg(tend_bin()).arg("run").arg(&config);
     let mut t = Running::start(cmd);
     wait_for("the service as uid 12345", LIMIT, || {
         t.stdout().contains("app | up as 12345").then_some(())
     });
+    let place = runtime.join("tend/control.sock");
     assert!(
         t.stderr()
-            .contains("control socket at /tmp/tend-12345/control.sock"),
+            .contains(&format!("control socket at {}", place.display())),
         "{}",
         t.stderr()
     );
     let pid = t.tend_pid_under_unshare();
-    let as_uid = |args: &[&str]| {
-        output(
-            Command::new("nsenter")
-                .args(["--target", &pid.to_string(), "--mount", "--pid", "--"])
-                .args([
-                    "setpriv",
-                    "--reuid",
-                    "12345",
-                    "--regid",
-                    "0",
-                    "--clear-groups",
-                ])
-                .arg(tend_bin())
-                .args(args)
-                .env_remove("XDG_RUNTIME_DIR")
-                .env_remove("TEND_SOCKET"),
-        )
+    let client = |args: &[&str]| {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["--target", &pid.to_string(), "--pid", "--"]);
+        as_uid(&mut cmd);
+        cmd.arg(tend_bin()).args(args);
+        output(&mut cmd)
     };
-    let status = as_uid(&["status"]);
+    let status = client(&["status"]);
     assert_eq!(status.code, 0, "{status:?}\n{}", t.stderr());
     assert!(status.stdout.contains("app"), "{status:?}");
-    let mode = output(
-        Command::new("nsenter")
-            .args(["--target", &pid.to_string(), "--mount", "--"])
-            .args(["stat", "-c", "%a %u", "/tmp/tend-12345"]),
-    );
-    assert_eq!(mode.stdout.trim(), "700 12345");
+    let mode = std::fs::metadata(runtime.join("tend")).unwrap();
+    assert_eq!(mode.permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&mode), 12345);
     // Shut down through that socket: tend exits 0.
-    let _ = as_uid(&["shutdown"]);
+    let _ = client(&["shutdown"]);
     assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
 }
