@@ -116,3 +116,20 @@ run_harness() {
     done
     return "$rc"
 }
+
+# At exit: stops the harness ($HARNESS_PID) if it still runs, then SIGKILLs every namespace it
+# made whose init (a pid listed in the file $1) still has the name $2; pids are reused, so a
+# pid is killed only while it is one of ours. SIGKILL to a namespace's init takes all of it.
+stop_harness() {
+    if [ -n "${HARNESS_PID:-}" ] && kill -0 "$HARNESS_PID" 2>/dev/null; then
+        kill -TERM "$HARNESS_PID" 2>/dev/null || true
+        wait "$HARNESS_PID" 2>/dev/null || true
+    fi
+    [ -f "$1" ] || return 0
+    local pid
+    while read -r pid; do
+        if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done <"$1"
+}

@@ -64,20 +64,9 @@ HARNESS_PID=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [ -n "$HARNESS_PID" ] && kill -0 "$HARNESS_PID" 2>/dev/null; then
-        kill -TERM "$HARNESS_PID" 2>/dev/null || true
-        wait "$HARNESS_PID" 2>/dev/null || true
-    fi
     # The namespace, should the harness have left it: SIGKILL to unshare takes its PID 1
     # (--kill-child), and so every process of the namespace, with it.
-    if [ -f "$WORK_DIR/inits" ]; then
-        local pid
-        while read -r pid; do
-            if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "unshare" ]; then
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
-        done <"$WORK_DIR/inits"
-    fi
+    stop_harness "$WORK_DIR/inits" unshare
     if [ -n "${SOAK_KEEP:-}" ]; then
         echo "$BENCH_NAME: kept $WORK_DIR" >&2
     else

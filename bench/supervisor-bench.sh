@@ -66,20 +66,8 @@ HARNESS_PID=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [ -n "$HARNESS_PID" ] && kill -0 "$HARNESS_PID" 2>/dev/null; then
-        kill -TERM "$HARNESS_PID" 2>/dev/null || true
-        wait "$HARNESS_PID" 2>/dev/null || true
-    fi
     # Every namespace the harness made: SIGKILL to its init takes all of it down.
-    if [ -f "$WORK/inits" ]; then
-        local pid
-        while read -r pid; do
-            # Only if that pid is still one of our inits (pids are reused).
-            if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "supervisor-init" ]; then
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
-        done <"$WORK/inits"
-    fi
+    stop_harness "$WORK/inits" supervisor-init
     rm -rf "$WORK"
     exit "$rc"
 }
