@@ -201,6 +201,7 @@ pub(super) fn convert(
     let mut specs = Vec::with_capacity(tables.len());
     let mut places = Vec::with_capacity(tables.len());
     for (index, (name, mut table)) in tables.into_iter().enumerate() {
+        let stop_timeout_set = table.stop_timeout.is_some();
         let stop_timeout_at = table
             .stop_timeout
             .as_ref()
@@ -236,9 +237,10 @@ pub(super) fn convert(
         places.push(Places {
             entries,
             stop_timeout_at,
+            stop_timeout_set,
         });
     }
-    depends::check_graph(&mut cx, &specs, &places, shutdown_timeout)?;
+    depends::check_graph(&mut cx, &mut specs, &places, shutdown_timeout)?;
     let spec = Spec {
         services: specs,
         signals: SignalRouting::Supervise { shutdown },

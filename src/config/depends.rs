@@ -26,6 +26,8 @@ pub(super) struct Places {
     /// Where its `stop-timeout` starts in the file (a byte offset), or its name when it uses
     /// the default: where a warning about its stop time points.
     pub stop_timeout_at: usize,
+    /// Its `stop-timeout` was written in the file; otherwise it gets a share of the budget.
+    pub stop_timeout_set: bool,
 }
 
 /// One entry of either form, as written.
@@ -125,17 +127,89 @@ impl Context<'_> {
     }
 }
 
-/// Checks the whole graph once every service is converted: no cycle (an error), and stop
-/// chains that fit in `shutdown_timeout` (a warning for each that does not).
+/// Checks the whole graph once every service is converted: no cycle (an error); gives the
+/// services that set no `stop-timeout` their share of the shutdown budget; and warns for each
+/// stop chain that still does not fit in `shutdown_timeout`.
 pub(super) fn check_graph(
     cx: &mut Context<'_>,
-    services: &[ServiceSpec],
+    services: &mut [ServiceSpec],
     places: &[Places],
     shutdown_timeout: Duration,
 ) -> Result<(), ConfigError> {
     let order = dependencies_first(cx, services, places)?;
+    share_stop_budget(services, places, &order, shutdown_timeout);
     warn_about_stop_chains(cx, services, places, &order, shutdown_timeout);
     Ok(())
+}
+
+/// `stop-timeout` when a service sets none and stops on its own or in parallel with others.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The least a shared default gives a service to stop; a chain too long for it warns.
+pub const MIN_SHARED_STOP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A `completed` dependency does not make a stop chain: its dependent starts only after it
+/// has exited, so the two never have to be stopped one after the other.
+fn runs_along(d: &Dependency) -> bool {
+    d.condition != Condition::Completed
+}
+
+/// Services that set no `stop-timeout` share what `shutdown_timeout` leaves along their stop
+/// chains, so that the simplest file (an app that depends on a database, both with defaults)
+/// fits Docker's 10 s: each gets `min(5s, (budget - E) / D)`, where E is the largest sum of
+/// set stop-timeouts and D the largest number of defaulted services on any chain through it
+/// (at least 1 s).
+///
+/// Why every chain then fits (when its set timeouts leave room): for a chain C and each
+/// defaulted service s on it, E(C) <= E(s) and D(C) <= D(s), so s gets at most
+/// (budget - E(C)) / D(C), and C's D(C) defaulted services together at most budget - E(C).
+fn share_stop_budget(
+    services: &mut [ServiceSpec],
+    places: &[Places],
+    order: &[usize],
+    shutdown_timeout: Duration,
+) {
+    let n = services.len();
+    // (set stop-timeouts, defaulted services) of a service alone.
+    let own = |s: usize| -> (Duration, u32) {
+        if places[s].stop_timeout_set {
+            (services[s].stop_timeout, 0)
+        } else {
+            (Duration::ZERO, 1)
+        }
+    };
+    let own: Vec<(Duration, u32)> = (0..n).map(own).collect();
+    // The largest of each along the chains from a service down through what it depends on
+    // (`below`, dependencies first) and up through what depends on it (`above`).
+    let mut below = own.clone();
+    for &s in order {
+        let (mut e, mut d) = (Duration::ZERO, 0);
+        for dep in services[s].depends_on.iter().filter(|d| runs_along(d)) {
+            e = e.max(below[dep.on.0].0);
+            d = d.max(below[dep.on.0].1);
+        }
+        below[s] = (own[s].0.saturating_add(e), own[s].1 + d);
+    }
+    let mut above = own.clone();
+    for &s in order.iter().rev() {
+        for dep in services[s].depends_on.iter().filter(|d| runs_along(d)) {
+            let on = dep.on.0;
+            above[on].0 = above[on].0.max(above[s].0.saturating_add(own[on].0));
+            above[on].1 = above[on].1.max(above[s].1 + own[on].1);
+        }
+    }
+    for s in 0..n {
+        if places[s].stop_timeout_set {
+            continue;
+        }
+        // Through s: what is above it and below it, s itself counted once.
+        let set = (above[s].0 + below[s].0).saturating_sub(own[s].0);
+        let defaulted = (above[s].1 + below[s].1).saturating_sub(own[s].1).max(1);
+        let share = shutdown_timeout.saturating_sub(set) / defaulted;
+        // Whole milliseconds: what `tend check` and the logs show stays readable.
+        let share = Duration::from_millis(u64::try_from(share.as_millis()).unwrap_or(u64::MAX));
+        services[s].stop_timeout = share.clamp(MIN_SHARED_STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT);
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -210,8 +284,7 @@ fn dependencies_first(
 /// shutdown budget. Warns once for each chain that does not, from each service nothing
 /// waits on, along its longest chain.
 ///
-/// A `completed` dependency does not lengthen a chain: its dependent starts only after it
-/// has exited, so the two never have to be stopped one after the other.
+/// A `completed` dependency does not lengthen a chain (see `runs_along`).
 fn warn_about_stop_chains(
     cx: &mut Context<'_>,
     services: &[ServiceSpec],
@@ -219,7 +292,6 @@ fn warn_about_stop_chains(
     order: &[usize],
     shutdown_timeout: Duration,
 ) {
-    let runs_along = |d: &Dependency| d.condition != Condition::Completed;
     // For each service: the longest time it and what it depends on can take to stop, and
     // which of its dependencies that chain goes through.
     let mut longest = vec![Duration::ZERO; services.len()];

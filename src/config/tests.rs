@@ -449,11 +449,10 @@ fn warns_when_a_stop_timeout_exceeds_the_shutdown_budget() {
             "tend.toml:5:16: warning: service `slow` has stop-timeout 10s, longer than \
              shutdown-timeout 3s: services stop in parallel within the shutdown budget, so it \
              may be killed before it has stopped",
-            "tend.toml:9:11: warning: service `default` has stop-timeout 5s, longer than \
-             shutdown-timeout 3s: services stop in parallel within the shutdown budget, so it \
-             may be killed before it has stopped",
         ]
     );
+    // The one that sets none gets the whole (short) budget rather than the usual 5s.
+    assert_eq!(loaded.spec.services[2].stop_timeout, Duration::from_secs(3));
 }
 
 #[test]
@@ -667,34 +666,104 @@ depends-on = { db = "started" }
 "#,
     )
     .unwrap();
-    // web: 5s + the longer of cache (9s) and app -> db (5s + 4s), the first on a tie.
-    // migrate: its dependent app starts only once it has exited, so it heads its own chain.
-    // worker -> db: 7s.
+    // Defaulted stop-timeouts share the budget: web's chains go through cache (9s set) and
+    // through app -> db (4s set, app defaulted), so web gets (12s - 9s) / 2 and fits.
+    // migrate: its dependent app starts only once it has exited, so it heads its own chain,
+    // and its own 30s is what does not fit.
     assert_eq!(
         loaded.warnings,
         [
-            "tend.toml:5:15: warning: the stop chain web -> cache (each stops before the one it \
-             depends on) can take 14s (stop-timeouts 5s + 9s), longer than shutdown-timeout \
-             12s, so `cache` may be killed before it has stopped",
             "tend.toml:19:15: warning: the stop chain migrate -> db (each stops before the one \
-             it depends on) can take 34s (stop-timeouts 30s + 4s), longer than \
-             shutdown-timeout 12s, so `db` may be killed before it has stopped",
+          it depends on) can take 34s (stop-timeouts 30s + 4s), longer than \
+          shutdown-timeout 12s, so `db` may be killed before it has stopped"
         ]
     );
+    let timeouts: Vec<(&str, Duration)> = loaded
+        .spec
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s.stop_timeout))
+        .collect();
+    assert_eq!(
+        timeouts,
+        [
+            ("web", Duration::from_millis(1500)),
+            ("app", Duration::from_secs(4)),
+            ("db", Duration::from_secs(4)),
+            ("cache", Duration::from_secs(9)),
+            ("migrate", Duration::from_secs(30)),
+            ("worker", Duration::from_secs(3)),
+        ]
+    );
+    // Set stop-timeouts that leave no room: the defaulted ones get the least share (1s) and
+    // the chain warns.
     let loaded = load(
         "[services.web]\ncommand = \"w\"\ndepends-on = { app = \"ready\" }\n\
          [services.app]\ncommand = \"a\"\ndepends-on = [\"db\"]\n\
-         [services.db]\ncommand = \"d\"\nstop-timeout = \"1s\"\n",
+         [services.db]\ncommand = \"d\"\nstop-timeout = \"8s\"\n",
     )
     .unwrap();
     assert_eq!(
         loaded.warnings,
         [
             "tend.toml:3:16: warning: the stop chain web -> app -> db (each stops before the one \
-          it depends on) can take 11s (stop-timeouts 5s + 5s + 1s), longer than \
+          it depends on) can take 10s (stop-timeouts 1s + 1s + 8s), longer than \
           shutdown-timeout 9s, so `db` may be killed before it has stopped"
         ]
     );
+}
+
+/// Issue: the simplest file with a dependency warned (5s + 5s > 9s). Defaulted stop-timeouts
+/// now share the budget along each chain, at most 5s each and at least 1s.
+#[test]
+fn defaulted_stop_timeouts_share_the_shutdown_budget_along_a_chain() {
+    let timeouts = |text: &str| -> (Vec<Duration>, Vec<String>) {
+        let loaded = load(text).unwrap();
+        let t = loaded
+            .spec
+            .services
+            .iter()
+            .map(|s| s.stop_timeout)
+            .collect();
+        (t, loaded.warnings)
+    };
+    let ms = Duration::from_millis;
+    let chain = |n: usize| -> String {
+        (0..n)
+            .map(|i| match i {
+                0 => "[services.s0]\ncommand = \"x\"\n".to_string(),
+                _ => format!(
+                    "[services.s{i}]\ncommand = \"x\"\ndepends-on = [\"s{}\"]\n",
+                    i - 1
+                ),
+            })
+            .collect()
+    };
+    // Alone, or side by side: the plain default.
+    assert_eq!(timeouts(&chain(1)), (vec![ms(5000)], vec![]));
+    assert_eq!(
+        timeouts("[services.a]\ncommand = \"a\"\n[services.b]\ncommand = \"b\"\n"),
+        (vec![ms(5000), ms(5000)], vec![])
+    );
+    // db <- app: 4.5s each, 9s in all; a chain of three: 3s each.
+    assert_eq!(timeouts(&chain(2)), (vec![ms(4500); 2], vec![]));
+    assert_eq!(timeouts(&chain(3)), (vec![ms(3000); 3], vec![]));
+    // A longer budget: capped at the default.
+    let roomy = format!("[tend]\nshutdown-timeout = \"60s\"\n{}", chain(3));
+    assert_eq!(timeouts(&roomy), (vec![ms(5000); 3], vec![]));
+    // A set stop-timeout takes its part first; a `completed` wait is no chain.
+    let (t, warnings) = timeouts(
+        "[services.db]\ncommand = \"d\"\nstop-timeout = \"6s\"\n\
+         [services.app]\ncommand = \"a\"\ndepends-on = { db = \"ready\", init = \"completed\" }\n\
+         [services.init]\ncommand = \"i\"\noneshot = true\n",
+    );
+    assert_eq!((t, warnings), (vec![ms(6000), ms(3000), ms(5000)], vec![]));
+    // Nine in a row still fit (1s each); ten cannot, and say so.
+    assert_eq!(timeouts(&chain(9)), (vec![ms(1000); 9], vec![]));
+    let (t, warnings) = timeouts(&chain(10));
+    assert_eq!(t, vec![ms(1000); 10]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("can take 10s"), "{warnings:?}");
 }
 
 /// `ready` of the only service of `[services.a]` with `line` added.

@@ -55,14 +55,15 @@ const TRANSLATED: &[&str] = &[
     "stderr_syslog",
 ];
 
-/// tend's defaults, which the shutdown budget is reckoned with.
-const TEND_STOP_TIMEOUT: u64 = 5;
+/// tend's defaults, which the shutdown budget is reckoned with: a program written without a
+/// `stop-timeout` shares what the budget leaves along its chain, and takes at least 1 s of it.
+const TEND_LEAST_STOP_SHARE: u64 = 1;
 const TEND_SHUTDOWN_TIMEOUT: u64 = 9;
 
 struct Program {
     service: Service,
     priority: i64,
-    /// Seconds, as written or tend's default.
+    /// Seconds, as written, or the least share of the budget tend gives one that sets none.
     stop_timeout: u64,
 }
 
@@ -456,7 +457,7 @@ fn program(
         out.push(Program {
             service,
             priority,
-            stop_timeout: stop_timeout.unwrap_or(TEND_STOP_TIMEOUT),
+            stop_timeout: stop_timeout.unwrap_or(TEND_LEAST_STOP_SHARE),
         });
     }
     Ok(out)

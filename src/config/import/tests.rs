@@ -693,6 +693,21 @@ fn a_long_stopwaitsecs_raises_the_shutdown_budget() {
     // Within tend's default, nothing is written.
     let (imported, _) = import_supervisord("[program:a]\ncommand=a\nstopwaitsecs=8\n");
     assert!(!imported.toml.contains("[tend]"));
+    // Three priority levels without stopwaitsecs: tend shares its 9 s among them (3 s each),
+    // so the budget stays as it is and the file loads without a warning.
+    let (imported, loaded) = import_supervisord(
+        "[program:a]\ncommand=a\npriority=1\n[program:b]\ncommand=b\npriority=2\n\
+         [program:c]\ncommand=c\npriority=3\n",
+    );
+    assert!(!imported.toml.contains("[tend]"), "{}", imported.toml);
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    assert!(
+        loaded
+            .spec
+            .services
+            .iter()
+            .all(|s| s.stop_timeout == Duration::from_secs(3))
+    );
 }
 
 #[test]
