@@ -907,6 +907,49 @@ fn sighup_reloads_too() {
     t.shutdown();
 }
 
+/// `autostart = false`: loaded stopped, its dependent waits, `tend start` starts both; a
+/// reload that adds one leaves it stopped too.
+#[test]
+fn autostart_false_waits_for_tend_start_and_its_dependents_wait_for_it() {
+    let mut t = Tend::start(&format!(
+        "[services.tools]\ncommand = \"sh -c 'echo start >> $DIR/tools; exec {IDLE}'\"\n\
+         autostart = false\n\n\
+         [services.app]\ncommand = \"{IDLE}\"\ndepends-on = [\"tools\"]\n\n\
+         [services.web]\ncommand = \"{IDLE}\"\n"
+    ));
+    t.pid("web");
+    let tools = t.service("tools").unwrap();
+    assert_eq!((tools.state.as_str(), tools.pid), ("stopped", None));
+    assert_eq!(
+        tools.reason.as_deref(),
+        Some("autostart = false: `tend start tools` starts it")
+    );
+    let app = t.service("app").unwrap();
+    assert_eq!(app.state, "waiting");
+    assert_eq!(app.reason.as_deref(), Some("waiting for tools (started)"));
+    assert!(!t.path("tools").exists(), "tools never ran");
+
+    let out = t.ok(&["start", "tools"]);
+    let pid = t.pid("tools");
+    assert_eq!(out.stdout, format!("tools: running (pid {pid})\n"));
+    t.pid("app");
+    assert_eq!(t.service("tools").unwrap().restarts, 0, "a first start");
+    assert_eq!(lines(&t.path("tools")).len(), 1);
+
+    // Added by a reload: stays stopped; the others are left alone.
+    let web = t.pid("web");
+    let text = std::fs::read_to_string(&t.config).unwrap();
+    std::fs::write(
+        &t.config,
+        format!("{text}\n[services.extra]\ncommand = \"{IDLE}\"\nautostart = false\n"),
+    )
+    .unwrap();
+    t.ok(&["reload"]);
+    assert_eq!(t.wait_state("extra", "stopped").pid, None);
+    assert_eq!(t.pid("web"), web);
+    t.shutdown();
+}
+
 #[test]
 fn a_client_that_is_not_root_is_refused() {
     let mut t = Tend::start(&format!("[services.web]\ncommand = \"{IDLE}\"\n"));

@@ -357,6 +357,7 @@ fn service(
         })?;
     }
     spec.critical = table.critical.unwrap_or(spec.critical);
+    spec.autostart = table.autostart.unwrap_or(spec.autostart);
     if let Some(signal) = &table.stop_signal {
         spec.stop_signal = parse_signal(cx, signal)?;
     }

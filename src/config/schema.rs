@@ -66,6 +66,7 @@ pub struct ServiceTable {
     pub umask: Option<Spanned<UmaskValue>>,
     pub limits: Option<LimitsTable>,
     pub oneshot: Option<bool>,
+    pub autostart: Option<bool>,
     pub restart: Option<Restart>,
     pub success_codes: Option<Spanned<Vec<Spanned<i64>>>>,
     pub backoff: Option<Spanned<BackoffTable>>,

@@ -208,6 +208,7 @@ fn a_full_file_gives_exactly_this_spec() {
         },
         critical: true,
         oneshot: false,
+        autostart: true,
         restart: RestartPolicy::OnFailure,
         success_codes: codes(&[0, 2, 255]),
         backoff: Backoff {
@@ -382,6 +383,17 @@ fn oneshot_defaults_and_overrides() {
         (b.restart, b.start_secs),
         (RestartPolicy::Never, Duration::from_secs(2))
     );
+}
+
+#[test]
+fn autostart_defaults_to_true_and_takes_a_bool() {
+    let loaded =
+        load("[services.a]\ncommand = \"a\"\n[services.b]\ncommand = \"b\"\nautostart = false\n")
+            .unwrap();
+    let autostart: Vec<bool> = loaded.spec.services.iter().map(|s| s.autostart).collect();
+    assert_eq!(autostart, [true, false]);
+    let e = error("[services.a]\ncommand = \"a\"\nautostart = \"no\"\n");
+    assert_eq!((e.line, e.column), (3, 13), "{e}");
 }
 
 #[test]

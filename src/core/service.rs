@@ -201,6 +201,16 @@ impl Default for Service {
 }
 
 impl Service {
+    /// A service as loaded from the file: waiting to start, or stopped until `tend start`
+    /// when it is not started automatically.
+    pub fn loaded(spec: &ServiceSpec) -> Service {
+        let mut service = Service::default();
+        if !spec.autostart {
+            service.state = ServiceState::Stopped { status: None };
+        }
+        service
+    }
+
     /// Applies one event and returns what must follow from it.
     pub fn step(&mut self, spec: &ServiceSpec, event: Event, now: Instant) -> Vec<Effect> {
         use Event as E;
@@ -651,7 +661,10 @@ impl Service {
                 E::Start | E::Restart,
             ) => {
                 self.failures = 0;
-                self.restarts += 1;
+                // The first start of a service loaded stopped (`autostart = false`) is none.
+                if self.ever_started() {
+                    self.restarts += 1;
+                }
                 self.spawn(&mut fx)
             }
             (
@@ -779,6 +792,11 @@ impl Service {
         ServiceState::Backoff {
             until: now.after(delay),
         }
+    }
+
+    /// An instance was ever asked for (every spawn starts a new generation).
+    pub fn ever_started(&self) -> bool {
+        self.last_generation.0 > 0
     }
 
     /// The pid of the live main process, if there is one.

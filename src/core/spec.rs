@@ -130,6 +130,9 @@ pub struct ServiceSpec {
     pub critical: bool,
     /// Runs to completion: a success exit is its normal end, not a reason to restart.
     pub oneshot: bool,
+    /// Started with the others (and when a reload adds it); otherwise it is loaded stopped
+    /// and only `tend start` starts it.
+    pub autostart: bool,
     pub restart: RestartPolicy,
     /// Exit codes that count as success (for `on-failure` and one-shot tasks).
     pub success_codes: ExitCodeSet,
@@ -334,6 +337,7 @@ impl ServiceSpec {
             launch,
             critical: false,
             oneshot: false,
+            autostart: true,
             restart: RestartPolicy::Always,
             success_codes,
             backoff: Backoff {

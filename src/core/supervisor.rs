@@ -104,7 +104,7 @@ pub struct ReloadReport {
 
 impl Supervisor {
     pub fn new(spec: Spec) -> Supervisor {
-        let services = spec.services.iter().map(|_| Service::default()).collect();
+        let services = spec.services.iter().map(Service::loaded).collect();
         let n = spec.services.len();
         Supervisor {
             spec,
@@ -318,10 +318,10 @@ impl Supervisor {
             report.added.push(def.name.clone());
             if i < self.services.len() {
                 self.retired[i] = false;
-                self.services[i] = Service::default();
+                self.services[i] = Service::loaded(&def);
                 self.spec.services[i] = def;
             } else {
-                self.services.push(Service::default());
+                self.services.push(Service::loaded(&def));
                 self.retired.push(false);
                 self.stop_sent.push(false);
                 self.checks.push(Checks::default());

@@ -75,10 +75,9 @@ pub fn services(path: &Path) -> Result<Parts, String> {
                 )]),
             );
         }
+        // runsv does not start a service with a `down` file until `sv up`.
         if dir.join("down").exists() {
-            notes.push(format!(
-                "`{name}` has a `down` file (runit does not start it); tend starts every service: remove it from the file or stop it with `tend stop {name}`"
-            ));
+            service.set("autostart", "false".to_string());
         }
         if dir.join("finish").exists() {
             notes.push(format!(

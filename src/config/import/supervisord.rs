@@ -450,9 +450,7 @@ fn program(
             service.set("logs", logs);
         }
         if !autostart {
-            notes.push(format!(
-                "`{name}` has autostart=false: supervisord does not start it until asked to; tend has no such setting and starts it with the others: leave it out of the file, or stop it with `tend stop {name}`"
-            ));
+            service.set("autostart", "false".to_string());
         }
         out.push(Program {
             service,

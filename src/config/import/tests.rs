@@ -297,8 +297,10 @@ command=memmon -a 200MB
     );
 
     let notes = imported.notes.join("\n");
+    for s in &loaded.spec.services {
+        assert_eq!(s.autostart, !s.name.starts_with("worker"), "{}", s.name);
+    }
     for expected in [
-        "autostart=false",
         "`serverurl` of [program:worker] is not carried over",
         "[group:web] is not imported",
         "[eventlistener:memmon] is not imported",
@@ -363,8 +365,9 @@ fn runit() {
     assert!(web.ready.is_some());
     assert!(service(&loaded, "cron").ready.is_none());
     let notes = imported.notes.join("\n");
+    assert!(!service(&loaded, "cron").autostart, "a `down` file");
+    assert!(service(&loaded, "web").autostart);
     for expected in [
-        "`cron` has a `down` file",
         "`cron`: its ./finish",
         "`web`: its log service",
         "broken: skipped: its run file is not executable",
@@ -619,15 +622,14 @@ fn booleans_take_every_spelling_supervisord_takes() {
         assert_eq!(service(&loaded, "x").restart, restart, "{spelling}");
     }
     for spelling in ["no", "off", "0", "False"] {
-        let (imported, _) =
+        let (imported, loaded) =
             import_supervisord(&format!("[program:x]\ncommand=x\nautostart={spelling}\n"));
-        assert!(
-            notes(&imported).contains("`x` has autostart=false: supervisord does not start it"),
-            "{spelling}"
-        );
+        assert!(imported.toml.contains("autostart = false"), "{spelling}");
+        assert!(!service(&loaded, "x").autostart, "{spelling}");
     }
-    let (imported, _) = import_supervisord("[program:x]\ncommand=x\nautostart=yes\n");
-    assert!(!notes(&imported).contains("autostart"));
+    let (imported, loaded) = import_supervisord("[program:x]\ncommand=x\nautostart=yes\n");
+    assert!(!imported.toml.contains("autostart"));
+    assert!(service(&loaded, "x").autostart);
     assert_eq!(
         supervisord_error("[program:x]\ncommand=x\nautostart=maybe\n"),
         "supervisord.conf:3: autostart must be true or false (or yes/no, on/off, 1/0), found \"maybe\""

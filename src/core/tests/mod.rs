@@ -5,5 +5,6 @@ pub(crate) mod common;
 mod control;
 mod dependencies;
 mod probes;
+mod second_wave;
 mod single;
 mod supervise;

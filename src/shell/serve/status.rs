@@ -34,6 +34,10 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Option
             until.since(now).as_millis(),
             s.failures
         )),
+        // Loaded stopped, and never started since.
+        ServiceState::Stopped { status: None } if !spec.autostart && !s.ever_started() => Some(
+            format!("autostart = false: `tend start {}` starts it", spec.name),
+        ),
         ServiceState::Stopped { .. } => Some("stopped on request".into()),
         ServiceState::Blocked { on } => Some(format!(
             "not started: its dependency '{}' failed",
