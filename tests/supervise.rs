@@ -838,6 +838,58 @@ depends-on = { migrate = "completed", db = "started" }
     );
 }
 
+/// `run-on = "shutdown"`: not run at start; run when the shutdown begins, while the service
+/// it depends on is still up; that service is stopped only once the task has ended; a task
+/// that overruns its stop-timeout is killed and the shutdown goes on.
+#[test]
+fn shutdown_tasks_run_first_while_their_dependencies_stay_up() {
+    let s = Setup::new(
+        r#"
+[services.app]
+command = ["sh", "-c", "trap 'test -f $DIR/task-done && touch $DIR/app-stopped-after-task; exit 0' TERM; echo $$ > $DIR/app-pid.new; mv $DIR/app-pid.new $DIR/app-pid; touch $DIR/app-up; while :; do sleep 0.05; done"]
+
+[services.deregister]
+command = ["sh", "-c", "echo deregistering; sleep 0.3; test -f $DIR/app-up && kill -0 $(cat $DIR/app-pid) && touch $DIR/task-saw-app; touch $DIR/task-done"]
+run-on = "shutdown"
+depends-on = ["app"]
+
+[services.slow]
+command = ["sh", "-c", "touch $DIR/slow-ran; exec sleep 100"]
+run-on = "shutdown"
+stop-timeout = "500ms"
+depends-on = ["app"]
+"#,
+    );
+    let mut t = s.pid1();
+    wait_for("app to be up", LIMIT, || {
+        s.path("app-up").exists().then_some(())
+    });
+    assert!(
+        !s.path("task-done").exists(),
+        "a shutdown task ran at start"
+    );
+    assert!(!s.path("slow-ran").exists(), "a shutdown task ran at start");
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+    let stderr = t.stderr();
+    assert!(s.path("task-saw-app").exists(), "app was gone: {stderr}");
+    assert!(
+        s.path("app-stopped-after-task").exists(),
+        "app was stopped before the task ended: {stderr}"
+    );
+    assert!(s.path("slow-ran").exists());
+    assert!(
+        stderr
+            .contains("shutdown task 'slow' did not end within its stop-timeout: sending SIGKILL"),
+        "{stderr}"
+    );
+    assert!(
+        t.stdout().contains("deregister | deregistering"),
+        "{}",
+        t.stdout()
+    );
+}
+
 #[test]
 fn a_failed_dependency_keeps_its_dependents_from_starting() {
     let s = Setup::new(

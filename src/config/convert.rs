@@ -6,13 +6,15 @@ use super::address;
 use super::context::Context;
 use super::depends::{self, Places, Roster};
 use super::error::{ConfigError, Source};
-use super::schema::{BackoffTable, Document, LogsTable, Restart, ServiceTable, ShmTable};
+use super::schema::{
+    BackoffTable, Document, LogsTable, Restart, RunOnValue, ServiceTable, ShmTable,
+};
 use super::users::Accounts;
 use super::{Environment, Loaded, Settings, ShmSettings, duration, size};
 use crate::core::signal::Signal;
 use crate::core::spec::{
     Backoff, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, LogFile, MainExit, RestartPolicy,
-    ServiceSpec, SignalRouting, Spec,
+    RunOn, ServiceSpec, SignalRouting, Spec,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -193,9 +195,12 @@ pub(super) fn convert(
             .iter()
             .map(|(name, _)| name.get_ref().clone())
             .collect(),
-        oneshot: tables
+        oneshot: tables.iter().map(|(_, table)| table.is_oneshot()).collect(),
+        shutdown_task: tables
             .iter()
-            .map(|(_, table)| table.oneshot.unwrap_or(false))
+            .map(|(_, table)| {
+                table.run_on.as_ref().map(Spanned::get_ref) == Some(&RunOnValue::Shutdown)
+            })
             .collect(),
     };
     let mut specs = Vec::with_capacity(tables.len());
@@ -321,8 +326,24 @@ fn service(
     let launch = cx.launch(&name, &table)?;
     let mut spec = ServiceSpec::new(name.into_inner(), launch);
 
-    let oneshot = table.oneshot.unwrap_or(false);
+    let oneshot = table.is_oneshot();
     spec.oneshot = oneshot;
+    if let Some(run_on) = &table.run_on {
+        spec.run_on = match run_on.get_ref() {
+            RunOnValue::Start => RunOn::Start,
+            RunOnValue::Shutdown if !oneshot => {
+                return Err(cx
+                    .error(
+                        run_on.span(),
+                        "run-on = \"shutdown\" makes a one-shot task, but `oneshot = false` is set",
+                    )
+                    .with_help(
+                        "remove `oneshot = false`: a shutdown task runs once, to completion",
+                    ));
+            }
+            RunOnValue::Shutdown => RunOn::Shutdown,
+        };
+    }
     // A one-shot task is done once it succeeds; restarting it after a failure is still
     // useful (a migration waiting for its database), so that is its default.
     spec.restart = match table.restart {

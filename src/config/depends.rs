@@ -17,6 +17,8 @@ pub(super) struct Roster {
     /// In file order: the index of a name is its `ServiceId`.
     pub names: Vec<String>,
     pub oneshot: Vec<bool>,
+    /// `run-on = "shutdown"`: nothing can wait for it, since it runs only at the end.
+    pub shutdown_task: Vec<bool>,
 }
 
 /// Where the parts of one service that the graph checks talk about were written.
@@ -94,6 +96,21 @@ impl Context<'_> {
                         defined.join(", ")
                     )));
             };
+            if roster.shutdown_task[on] {
+                return Err(self
+                    .error(
+                        entry.name.span(),
+                        format!(
+                            "service `{myself}` depends on `{target}`, which runs only when tend \
+                             shuts down (`run-on = \"shutdown\"`), so `{myself}` would never start"
+                        ),
+                    )
+                    .with_help(format!(
+                        "a shutdown task may depend on services (they stay up until it ends), \
+                         not the other way round; remove `{target}` from the `depends-on` of \
+                         `{myself}`"
+                    )));
+            }
             if on == me {
                 return Err(self.error(
                     entry.name.span(),

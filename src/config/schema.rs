@@ -67,6 +67,7 @@ pub struct ServiceTable {
     pub limits: Option<LimitsTable>,
     pub oneshot: Option<bool>,
     pub autostart: Option<bool>,
+    pub run_on: Option<Spanned<RunOnValue>>,
     pub restart: Option<Restart>,
     pub success_codes: Option<Spanned<Vec<Spanned<i64>>>>,
     pub backoff: Option<Spanned<BackoffTable>>,
@@ -88,6 +89,23 @@ pub enum Restart {
     Always,
     OnFailure,
     Never,
+}
+
+/// `run-on`: when tend runs the service.
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunOnValue {
+    Start,
+    Shutdown,
+}
+
+impl ServiceTable {
+    /// A one-shot task: said so, or implied by `run-on = "shutdown"`.
+    pub fn is_oneshot(&self) -> bool {
+        self.oneshot.unwrap_or_else(|| {
+            self.run_on.as_ref().map(Spanned::get_ref) == Some(&RunOnValue::Shutdown)
+        })
+    }
 }
 
 #[derive(Deserialize)]

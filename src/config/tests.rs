@@ -6,7 +6,7 @@ use crate::core::signal::Signal;
 use crate::core::spec::{
     Backoff, Condition, Credentials, DEFAULT_SHUTDOWN_TIMEOUT, Dependency, ExitCodeSet,
     ExitSignals, HealthRule, HostPort, HttpTarget, Launch, Limit, LogFile, MainExit, Output, Probe,
-    ReadyRule, Resource, RestartPolicy, ServiceId, ServiceSpec, SessionMode, SignalRouting,
+    ReadyRule, Resource, RestartPolicy, RunOn, ServiceId, ServiceSpec, SessionMode, SignalRouting,
 };
 use std::ffi::OsString;
 use std::time::Duration;
@@ -209,6 +209,7 @@ fn a_full_file_gives_exactly_this_spec() {
         critical: true,
         oneshot: false,
         autostart: true,
+        run_on: RunOn::Start,
         restart: RestartPolicy::OnFailure,
         success_codes: codes(&[0, 2, 255]),
         backoff: Backoff {
@@ -394,6 +395,53 @@ fn autostart_defaults_to_true_and_takes_a_bool() {
     assert_eq!(autostart, [true, false]);
     let e = error("[services.a]\ncommand = \"a\"\nautostart = \"no\"\n");
     assert_eq!((e.line, e.column), (3, 13), "{e}");
+}
+
+#[test]
+fn run_on_shutdown_makes_a_task_that_nothing_may_wait_for() {
+    let loaded = load(
+        "[services.app]\ncommand = \"a\"\n\
+         [services.deregister]\ncommand = \"d\"\nrun-on = \"shutdown\"\ndepends-on = [\"app\"]\n\
+         [services.web]\ncommand = \"w\"\nrun-on = \"start\"\n",
+    )
+    .unwrap();
+    let [app, task, web] = &loaded.spec.services[..] else {
+        panic!()
+    };
+    assert_eq!((app.run_on, web.run_on), (RunOn::Start, RunOn::Start));
+    // Implied: a one-shot task, with a one-shot task's defaults.
+    assert_eq!(
+        (task.run_on, task.oneshot, task.restart, task.start_secs),
+        (
+            RunOn::Shutdown,
+            true,
+            RestartPolicy::OnFailure,
+            Duration::ZERO
+        )
+    );
+    // It is a link of the stop chain: it and app share the budget.
+    assert_eq!(
+        (task.stop_timeout, app.stop_timeout),
+        (Duration::from_millis(4500), Duration::from_millis(4500))
+    );
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    assert_error(
+        "[services.t]\ncommand = \"t\"\noneshot = false\nrun-on = \"shutdown\"\n",
+        4,
+        10,
+        "run-on = \"shutdown\" makes a one-shot task, but `oneshot = false` is set",
+    );
+    assert_error(
+        "[services.t]\ncommand = \"t\"\nrun-on = \"shutdown\"\n\
+         [services.app]\ncommand = \"a\"\ndepends-on = [\"t\"]\n",
+        6,
+        15,
+        "service `app` depends on `t`, which runs only when tend shuts down \
+         (`run-on = \"shutdown\"`), so `app` would never start",
+    );
+    let e = error("[services.t]\ncommand = \"t\"\nrun-on = \"stop\"\n");
+    assert_eq!((e.line, e.column), (3, 10), "{e}");
+    assert!(e.message.contains("expected `start` or `shutdown`"), "{e}");
 }
 
 #[test]
@@ -1352,7 +1400,8 @@ fn unknown_keys_point_at_the_key() {
         3,
         1,
         "unknown key `readiness`, expected one of `command`, `shell`, `env`, `env-file`, \
-         `workdir`, `user`, `group`, `umask`, `limits`, `oneshot`, `restart`, `success-codes`, \
+         `workdir`, `user`, `group`, `umask`, `limits`, `oneshot`, `autostart`, `run-on`, `restart`, \
+         `success-codes`, \
          `backoff`, `start-secs`, `max-restarts`, `critical`, `stop-signal`, `stop-timeout`, \
          `logs`, `pid-file`, `depends-on`, `ready`, `health`",
     );

@@ -209,6 +209,10 @@ pub enum Note {
     StopTimedOut {
         name: String,
     },
+    /// A shutdown task had not ended within its stop-timeout: SIGKILL to its group.
+    TaskTimedOut {
+        name: String,
+    },
     /// Processes of a service's group were not seen gone after SIGKILL.
     GaveUpWaiting {
         name: String,
@@ -260,6 +264,7 @@ impl Note {
             | Note::SignalDropped { .. }
             | Note::Restarting { .. }
             | Note::StopTimedOut { .. }
+            | Note::TaskTimedOut { .. }
             | Note::GaveUpWaiting { .. }
             | Note::ShutdownEscalated
             | Note::Blocked { .. }
@@ -380,6 +385,12 @@ impl fmt::Display for Note {
                 write!(
                     f,
                     "'{name}' did not stop within its stop-timeout: sending SIGKILL to its process group"
+                )
+            }
+            Note::TaskTimedOut { name } => {
+                write!(
+                    f,
+                    "shutdown task '{name}' did not end within its stop-timeout: sending SIGKILL to its process group"
                 )
             }
             Note::GaveUpWaiting { name } => {

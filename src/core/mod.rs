@@ -18,7 +18,7 @@ pub use service::{Outcome, ServiceState};
 pub use signal::Signal;
 pub use spec::{
     Backoff, Condition, Credentials, Dependency, ExitCodeSet, ExitSignals, HealthRule, HostPort,
-    HttpTarget, Launch, Limit, MainExit, Output, Probe, ReadyRule, Resource, RestartPolicy,
+    HttpTarget, Launch, Limit, MainExit, Output, Probe, ReadyRule, Resource, RestartPolicy, RunOn,
     ServiceId, ServiceSpec, SessionMode, SignalRouting, Spec,
 };
 pub use supervisor::{Phase, Supervisor};

@@ -89,6 +89,17 @@ pub enum SessionMode {
     NewSession,
 }
 
+/// `run-on`: when a service is started by tend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOn {
+    /// With the others, as its dependencies allow.
+    Start,
+    /// A task run when the shutdown begins (s6-overlay's `cont-finish.d`): the services it
+    /// depends on stay up until it has ended, or until its `stop-timeout` has passed and
+    /// it was killed.
+    Shutdown,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RestartPolicy {
     Always,
@@ -133,6 +144,8 @@ pub struct ServiceSpec {
     /// Started with the others (and when a reload adds it); otherwise it is loaded stopped
     /// and only `tend start` starts it.
     pub autostart: bool,
+    /// When it runs: with the others, or (a task) when the shutdown begins.
+    pub run_on: RunOn,
     pub restart: RestartPolicy,
     /// Exit codes that count as success (for `on-failure` and one-shot tasks).
     pub success_codes: ExitCodeSet,
@@ -338,6 +351,7 @@ impl ServiceSpec {
             critical: false,
             oneshot: false,
             autostart: true,
+            run_on: RunOn::Start,
             restart: RestartPolicy::Always,
             success_codes,
             backoff: Backoff {

@@ -12,7 +12,7 @@ use super::io::{
 use super::service::{Effect, Event, Outcome, Service, ServiceState};
 use super::signal::Signal;
 use super::spec::{
-    Condition, Dependency, KILL_REAP_GRACE, ServiceId, ServiceSpec, SignalRouting, Spec,
+    Condition, Dependency, KILL_REAP_GRACE, RunOn, ServiceId, ServiceSpec, SignalRouting, Spec,
 };
 use super::time::Instant;
 use std::cell::Cell;
@@ -56,6 +56,8 @@ pub struct Supervisor {
     pending: Vec<Pending>,
     /// During shutdown: the services already told to stop.
     stop_sent: Vec<bool>,
+    /// During shutdown: when each shutdown task still running gets SIGKILL.
+    task_deadline: Vec<Option<Instant>>,
     /// Each service's readiness or health checks, for its current instance.
     checks: Vec<Checks>,
     /// Set while `start_waiting` or `stop_in_order` runs, so the steps they take do not
@@ -116,6 +118,7 @@ impl Supervisor {
             retired: vec![false; n],
             pending: Vec::new(),
             stop_sent: vec![false; n],
+            task_deadline: vec![None; n],
             checks: vec![Checks::default(); n],
             reentered: false,
             next_timeout: Cell::new(None),
@@ -295,8 +298,12 @@ impl Supervisor {
                 Some(def) if *def == self.spec.services[i] => report.unchanged.push(name),
                 Some(def) => {
                     // Stopped with the old definition (its stop signal), started with the new.
+                    // One still waiting starts as its (new) dependencies allow; a shutdown
+                    // task that is not running waits for the shutdown.
+                    let state = &self.services[i].state;
                     let stay_stopped =
-                        matches!(self.services[i].state, ServiceState::Stopped { .. });
+                        matches!(state, ServiceState::Stopped { .. } | ServiceState::Idle)
+                            || (def.run_on == RunOn::Shutdown && self.services[i].is_down());
                     if !stay_stopped {
                         self.step(ServiceId(i), Event::Restart, now);
                     }
@@ -324,6 +331,7 @@ impl Supervisor {
                 self.services.push(Service::loaded(&def));
                 self.retired.push(false);
                 self.stop_sent.push(false);
+                self.task_deadline.push(None);
                 self.checks.push(Checks::default());
                 self.spec.services.push(def);
             }
@@ -378,7 +386,10 @@ impl Supervisor {
         loop {
             let mut changed = false;
             for i in 0..self.services.len() {
-                if self.retired[i] || self.services[i].state != ServiceState::Idle {
+                if self.retired[i]
+                    || self.services[i].state != ServiceState::Idle
+                    || self.is_shutdown_task(i)
+                {
                     continue;
                 }
                 let deps = self.spec.services[i].depends_on.clone();
@@ -427,6 +438,17 @@ impl Supervisor {
         loop {
             let mut changed = false;
             for i in 0..self.services.len() {
+                // A shutdown task ends on its own (or is killed at its deadline); one that
+                // failed is not run again.
+                if self.is_shutdown_task(i) {
+                    if matches!(self.services[i].state, ServiceState::Backoff { .. }) {
+                        self.reentered = false;
+                        self.step(ServiceId(i), Event::Stop, now);
+                        self.reentered = true;
+                        changed = true;
+                    }
+                    continue;
+                }
                 if self.stop_sent[i] {
                     continue;
                 }
@@ -453,6 +475,26 @@ impl Supervisor {
             }
         }
         self.reentered = false;
+    }
+
+    /// `run-on = "shutdown"`: run when the shutdown begins, not with the others.
+    fn is_shutdown_task(&self, i: usize) -> bool {
+        self.spec.services[i].run_on == RunOn::Shutdown
+    }
+
+    /// At the start of a shutdown: every shutdown task starts, each with its stop-timeout to
+    /// end. All of them before any service is told to stop, so the services they depend on
+    /// stay up for them.
+    fn start_shutdown_tasks(&mut self, now: Instant) {
+        let was = std::mem::replace(&mut self.reentered, true);
+        for i in 0..self.services.len() {
+            if self.retired[i] || !self.is_shutdown_task(i) {
+                continue;
+            }
+            self.task_deadline[i] = Some(now.after(self.spec.services[i].stop_timeout));
+            self.step(ServiceId(i), Event::Start, now);
+        }
+        self.reentered = was;
     }
 
     pub fn handle(&mut self, now: Instant, input: Input) {
@@ -576,6 +618,14 @@ impl Supervisor {
             if self.services[i].deadline().is_some_and(|d| d <= now) {
                 self.step(ServiceId(i), Event::Timeout, now);
             }
+            if self.task_deadline[i].is_some_and(|d| d <= now) {
+                self.task_deadline[i] = None;
+                if !self.services[i].is_down() {
+                    let name = self.spec.services[i].name.clone();
+                    self.log(Note::TaskTimedOut { name });
+                    self.step(ServiceId(i), Event::Kill, now);
+                }
+            }
         }
         match self.phase {
             Phase::ShuttingDown { deadline, .. } if now >= deadline => self.escalate(now),
@@ -636,7 +686,8 @@ impl Supervisor {
                     }
                     _ => self.services[i].deadline(),
                 };
-                own.into_iter().chain(check).min()
+                let task = self.task_deadline[i].filter(|_| !self.services[i].is_down());
+                own.into_iter().chain(check).chain(task).min()
             })
             .chain(phase)
             .min()
@@ -917,12 +968,11 @@ impl Supervisor {
                 });
                 if critical {
                     self.begin_shutdown(ShutdownReason::Critical { name, code }, code, now);
-                } else if self
-                    .services
-                    .iter()
-                    .enumerate()
-                    .all(|(i, s)| self.retired[i] || matches!(s.state, ServiceState::Exited { .. }))
-                {
+                } else if self.services.iter().enumerate().all(|(i, s)| {
+                    self.retired[i]
+                        || self.is_shutdown_task(i)
+                        || matches!(s.state, ServiceState::Exited { .. })
+                }) {
                     self.begin_shutdown(ShutdownReason::AllDone, 0, now);
                 }
             }
@@ -1003,6 +1053,7 @@ impl Supervisor {
             deadline: now.after(self.spec.shutdown_timeout),
         };
         self.stop_sent = vec![false; self.services.len()];
+        self.start_shutdown_tasks(now);
         self.stop_in_order(now);
         if let Phase::ShuttingDown { code, .. } = self.phase {
             if self.services.iter().all(Service::is_down) {

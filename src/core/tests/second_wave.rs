@@ -87,3 +87,137 @@ fn autostart_false_stays_stopped_at_a_reload_that_adds_it() {
         signal: Signal::TERM
     }));
 }
+
+fn task(name: &str, on: usize) -> ServiceSpec {
+    ServiceSpec {
+        oneshot: true,
+        restart: RestartPolicy::OnFailure,
+        start_secs: std::time::Duration::ZERO,
+        run_on: RunOn::Shutdown,
+        stop_timeout: std::time::Duration::from_secs(3),
+        ..needs(service(name), on, Condition::Started)
+    }
+}
+
+/// Pid of service `svc`'s instance `generation` in these tests.
+fn pid(svc: usize, generation: u64) -> Pid {
+    Pid(100 + svc as i32 * 10 + generation as i32)
+}
+
+fn exits(sup: &mut Supervisor, now: u64, pid: Pid, status: ExitStatus) -> Vec<Action> {
+    sup.handle(at(now), Input::ChildExited { pid, status });
+    sup.handle(at(now), Input::GroupEmpty { pgid: pid });
+    run(sup, now)
+}
+
+fn kills(actions: &[Action]) -> Vec<(KillTarget, Signal)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Kill { target, signal } => Some((*target, *signal)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_shutdown_task_runs_at_shutdown_while_what_it_depends_on_stays_up() {
+    // 0: app; 1: deregister (run-on = "shutdown", depends on app); 2: other (independent).
+    let mut sup = Supervisor::new(spec(vec![
+        service("app"),
+        task("deregister", 0),
+        service("other"),
+    ]));
+    sup.start(at(0));
+    assert_eq!(spawned(&run(&mut sup, 0)), vec![0, 2], "the task waits");
+    assert_eq!(sup.service(ServiceId(1)).state_name(), "waiting");
+    // Everything else done would not end tend while a task waits for the shutdown either.
+    assert_eq!(sup.poll_timeout(), None);
+
+    sup.handle(at(1000), Input::Signal(Signal::TERM));
+    let actions = run(&mut sup, 1000);
+    // The task starts; `other` (nothing depends on it) stops at once; `app` stays up.
+    assert_eq!(spawned(&actions), vec![1]);
+    assert_eq!(
+        kills(&actions),
+        [(KillTarget::Group(pid(2, 1)), Signal::TERM)]
+    );
+    exits(
+        &mut sup,
+        1100,
+        pid(2, 1),
+        ExitStatus::Signaled(Signal::TERM),
+    );
+    // The task completes (what it left in its group is swept, as for any service); once its
+    // group is empty, `app` gets its stop signal.
+    let actions = exits(&mut sup, 1500, pid(1, 1), ExitStatus::Exited(0));
+    assert_eq!(
+        kills(&actions),
+        [
+            (KillTarget::Group(pid(1, 1)), Signal::TERM),
+            (KillTarget::Group(pid(0, 1)), Signal::TERM)
+        ]
+    );
+    let actions = exits(
+        &mut sup,
+        1600,
+        pid(0, 1),
+        ExitStatus::Signaled(Signal::TERM),
+    );
+    assert!(
+        kills(&actions).contains(&(KillTarget::Everyone, Signal::TERM)),
+        "then the leftovers: {actions:?}"
+    );
+}
+
+#[test]
+fn a_shutdown_task_that_overruns_its_stop_timeout_is_killed_and_the_shutdown_goes_on() {
+    let mut sup = Supervisor::new(spec(vec![service("app"), task("flush", 0)]));
+    sup.start(at(0));
+    run(&mut sup, 0);
+    sup.request_shutdown(at(1000)).unwrap();
+    assert_eq!(spawned(&run(&mut sup, 1000)), vec![1]);
+    // Its stop-timeout (3s) is the next deadline, before the 9s budget.
+    assert_eq!(sup.poll_timeout(), Some(at(4000)));
+    sup.handle_timeout(at(4000));
+    let actions = run(&mut sup, 4000);
+    assert_eq!(
+        kills(&actions),
+        [(KillTarget::Group(pid(1, 1)), Signal::KILL)]
+    );
+    let actions = exits(
+        &mut sup,
+        4010,
+        pid(1, 1),
+        ExitStatus::Signaled(Signal::KILL),
+    );
+    assert_eq!(
+        kills(&actions),
+        [(KillTarget::Group(pid(0, 1)), Signal::TERM)],
+        "app is stopped once the task is gone"
+    );
+}
+
+#[test]
+fn a_failing_shutdown_task_is_not_run_again_and_tasks_do_not_hold_up_the_all_done_exit() {
+    // 0: a one-shot job; 1: a task depending on it.
+    let job = ServiceSpec {
+        oneshot: true,
+        restart: RestartPolicy::OnFailure,
+        start_secs: std::time::Duration::ZERO,
+        ..service("job")
+    };
+    let mut sup = Supervisor::new(spec(vec![job, task("report", 0)]));
+    sup.start(at(0));
+    assert_eq!(spawned(&run(&mut sup, 0)), vec![0]);
+    // The job completes: everything that runs with the others is done, so tend shuts down,
+    // and the task runs then.
+    let actions = exits(&mut sup, 500, pid(0, 1), ExitStatus::Exited(0));
+    assert_eq!(spawned(&actions), vec![1]);
+    // It fails: no retry during the shutdown; tend drains and exits 0.
+    let actions = exits(&mut sup, 600, pid(1, 1), ExitStatus::Exited(2));
+    assert!(spawned(&actions).is_empty(), "{actions:?}");
+    assert!(kills(&actions).contains(&(KillTarget::Everyone, Signal::TERM)));
+    sup.handle(at(700), Input::NoChildren);
+    assert_eq!(run(&mut sup, 700), [Action::Exit(0)]);
+}

@@ -43,6 +43,9 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Option
             "not started: its dependency '{}' failed",
             sup.name(*on)
         )),
+        ServiceState::Idle if spec.run_on == crate::core::RunOn::Shutdown => {
+            Some("runs when tend shuts down".into())
+        }
         ServiceState::Idle => waiting_for(sup, id),
         ServiceState::Starting { .. }
         | ServiceState::Running { .. }
@@ -124,7 +127,8 @@ pub fn health(sup: &Supervisor, now: crate::core::Instant) -> (bool, String) {
                 format!("'{}' is failing its health check", spec.name),
             );
         }
-        if spec.critical {
+        // A shutdown task runs only once tend is shutting down, when it is unhealthy anyway.
+        if spec.critical && spec.run_on == crate::core::RunOn::Start {
             critical += 1;
             if !s.is_ready_at(spec, now) {
                 return (
