@@ -890,6 +890,57 @@ depends-on = ["app"]
     );
 }
 
+/// `finish`: after every end of the service's process, with runsv's two arguments (the exit
+/// code or -1, the signal or 0), in the service's workdir, its lines prefixed like the
+/// service's; the restart waits for it.
+#[test]
+fn finish_runs_after_every_end_with_the_exit_code_and_signal() {
+    let s = Setup::new(
+        r#"
+[services.app]
+command = ["sh", "-c", "echo run >> $DIR/trace; n=$(grep -c run $DIR/trace); if [ $n = 1 ]; then exit 3; elif [ $n = 2 ]; then kill -9 $$; else exec sleep 100; fi"]
+workdir = "$DIR"
+backoff = { initial = "10ms" }
+finish = ["sh", "-c", "echo \"finish $1 $2 in $(pwd)\" >> trace; sleep 0.2; echo said by finish; echo finish-end >> trace", "finish"]
+"#,
+    );
+    let mut t = s.pid1();
+    let dir = s.dir.path().display().to_string();
+    wait_for("three runs", LIMIT, || {
+        (lines(&s.path("trace"))
+            .iter()
+            .filter(|l| *l == "run")
+            .count()
+            == 3)
+            .then_some(())
+    });
+    assert_eq!(
+        lines(&s.path("trace")),
+        [
+            "run".to_string(),
+            format!("finish 3 0 in {dir}"),
+            "finish-end".into(),
+            "run".into(),
+            format!("finish -1 9 in {dir}"),
+            "finish-end".into(),
+            "run".into(),
+        ]
+    );
+    wait_log(&t, "app | said by finish");
+    send(t.tend_pid_under_unshare(), "TERM");
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+    // And at the shutdown, after the stop: killed by SIGTERM.
+    assert_eq!(
+        lines(&s.path("trace")).get(7),
+        Some(&format!("finish -1 15 in {dir}"))
+    );
+    assert!(
+        t.stderr().contains("finish of 'app' (pid "),
+        "{}",
+        t.stderr()
+    );
+}
+
 #[test]
 fn a_failed_dependency_keeps_its_dependents_from_starting() {
     let s = Setup::new(

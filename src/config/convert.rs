@@ -13,8 +13,8 @@ use super::users::Accounts;
 use super::{Environment, Loaded, Settings, ShmSettings, duration, size};
 use crate::core::signal::Signal;
 use crate::core::spec::{
-    Backoff, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, LogFile, MainExit, RestartPolicy,
-    RunOn, ServiceSpec, SignalRouting, Spec,
+    Backoff, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, Finish, LogFile, MainExit,
+    RestartPolicy, RunOn, ServiceSpec, SignalRouting, Spec,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -259,6 +259,39 @@ pub(super) fn convert(
     })
 }
 
+/// `finish` and `finish-timeout`.
+fn finish(
+    cx: &mut Context<'_>,
+    service: &str,
+    table: &ServiceTable,
+) -> Result<Option<Finish>, ConfigError> {
+    let Some(command) = &table.finish else {
+        if let Some(timeout) = &table.finish_timeout {
+            return Err(cx.error(
+                timeout.span(),
+                "finish-timeout limits the `finish` command, but this service has none",
+            ));
+        }
+        return Ok(None);
+    };
+    let (argv, shell_syntax) = cx.program(command, "finish")?;
+    if let Some(c) = shell_syntax {
+        cx.warn(
+            command.span().start,
+            format_args!(
+                "`finish` of service `{service}` contains `{c}`, which is passed on literally \
+                 because no shell runs it; write it as [\"/bin/sh\", \"-c\", \"...\"] to run \
+                 it with a shell, or quote it to silence this warning"
+            ),
+        );
+    }
+    let timeout = match &table.finish_timeout {
+        Some(value) => cx.duration(value)?,
+        None => Finish::DEFAULT_TIMEOUT,
+    };
+    Ok(Some(Finish { argv, timeout }))
+}
+
 fn shutdown_signals(
     cx: &mut Context<'_>,
     signals: &Spanned<Vec<Spanned<String>>>,
@@ -385,6 +418,7 @@ fn service(
     if let Some(value) = &table.stop_timeout {
         spec.stop_timeout = cx.duration(value)?;
     }
+    spec.finish = finish(cx, &spec.name, &table)?;
     if let Some(logs) = &table.logs {
         spec.log_file = cx.log_file(logs)?;
     }

@@ -187,12 +187,13 @@ fn share_stop_budget(
     shutdown_timeout: Duration,
 ) {
     let n = services.len();
-    // (set stop-timeouts, defaulted services) of a service alone.
+    // (set stop-timeouts and finish-timeouts, defaulted services) of a service alone.
     let own = |s: usize| -> (Duration, u32) {
+        let finish = finish_time(&services[s]);
         if places[s].stop_timeout_set {
-            (services[s].stop_timeout, 0)
+            (services[s].stop_timeout.saturating_add(finish), 0)
         } else {
-            (Duration::ZERO, 1)
+            (finish, 1)
         }
     };
     let own: Vec<(Duration, u32)> = (0..n).map(own).collect();
@@ -301,6 +302,24 @@ fn dependencies_first(
 /// shutdown budget. Warns once for each chain that does not, from each service nothing
 /// waits on, along its longest chain.
 ///
+/// How long a service's `finish` command may run after it has stopped: part of its link in
+/// a stop chain.
+fn finish_time(spec: &ServiceSpec) -> Duration {
+    spec.finish.as_ref().map_or(Duration::ZERO, |f| f.timeout)
+}
+
+/// What a service's link in a stop chain can take, for people: "5s", "2s + finish 1s".
+fn show_link(spec: &ServiceSpec) -> String {
+    match &spec.finish {
+        Some(f) => format!(
+            "{} + finish {}",
+            duration::show(spec.stop_timeout),
+            duration::show(f.timeout)
+        ),
+        None => duration::show(spec.stop_timeout),
+    }
+}
+
 /// A `completed` dependency does not lengthen a chain (see `runs_along`).
 fn warn_about_stop_chains(
     cx: &mut Context<'_>,
@@ -322,7 +341,10 @@ fn warn_about_stop_chains(
             }
         }
         let rest = best.map_or(Duration::ZERO, |(_, d)| d);
-        longest[service] = services[service].stop_timeout.saturating_add(rest);
+        longest[service] = services[service]
+            .stop_timeout
+            .saturating_add(finish_time(&services[service]))
+            .saturating_add(rest);
         through[service] = best.map(|(entry, _)| entry);
     }
     // Every chain is part of one that starts at a service nothing running waits on.
@@ -345,7 +367,7 @@ fn warn_about_stop_chains(
                      services stop in parallel within the shutdown budget, so it may be \
                      killed before it has stopped",
                     spec.name,
-                    duration::show(spec.stop_timeout),
+                    show_link(spec),
                 ),
             );
             continue;
@@ -360,10 +382,7 @@ fn warn_about_stop_chains(
             }
         }
         let names: Vec<&str> = chain.iter().map(|&s| services[s].name.as_str()).collect();
-        let parts: Vec<String> = chain
-            .iter()
-            .map(|&s| duration::show(services[s].stop_timeout))
-            .collect();
+        let parts: Vec<String> = chain.iter().map(|&s| show_link(&services[s])).collect();
         cx.warn(
             places[first].entries[entry].start,
             format_args!(

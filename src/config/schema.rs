@@ -76,6 +76,8 @@ pub struct ServiceTable {
     pub critical: Option<bool>,
     pub stop_signal: Option<Spanned<String>>,
     pub stop_timeout: Option<Spanned<DurationValue>>,
+    pub finish: Option<Spanned<Command>>,
+    pub finish_timeout: Option<Spanned<DurationValue>>,
     pub logs: Option<LogsTable>,
     pub pid_file: Option<Spanned<String>>,
     pub depends_on: Option<Spanned<DependsOn>>,

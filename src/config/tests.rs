@@ -5,8 +5,9 @@ use super::*;
 use crate::core::signal::Signal;
 use crate::core::spec::{
     Backoff, Condition, Credentials, DEFAULT_SHUTDOWN_TIMEOUT, Dependency, ExitCodeSet,
-    ExitSignals, HealthRule, HostPort, HttpTarget, Launch, Limit, LogFile, MainExit, Output, Probe,
-    ReadyRule, Resource, RestartPolicy, RunOn, ServiceId, ServiceSpec, SessionMode, SignalRouting,
+    ExitSignals, Finish, HealthRule, HostPort, HttpTarget, Launch, Limit, LogFile, MainExit,
+    Output, Probe, ReadyRule, Resource, RestartPolicy, RunOn, ServiceId, ServiceSpec, SessionMode,
+    SignalRouting,
 };
 use std::ffi::OsString;
 use std::time::Duration;
@@ -210,6 +211,7 @@ fn a_full_file_gives_exactly_this_spec() {
         oneshot: false,
         autostart: true,
         run_on: RunOn::Start,
+        finish: None,
         restart: RestartPolicy::OnFailure,
         success_codes: codes(&[0, 2, 255]),
         backoff: Backoff {
@@ -442,6 +444,61 @@ fn run_on_shutdown_makes_a_task_that_nothing_may_wait_for() {
     let e = error("[services.t]\ncommand = \"t\"\nrun-on = \"stop\"\n");
     assert_eq!((e.line, e.column), (3, 10), "{e}");
     assert!(e.message.contains("expected `start` or `shutdown`"), "{e}");
+}
+
+#[test]
+fn finish_takes_a_command_and_its_timeout() {
+    let loaded = load(
+        "[services.a]\ncommand = \"a\"\nfinish = \"/srv/finish --quiet\"\n\
+         [services.b]\ncommand = \"b\"\nfinish = [\"/bin/sh\", \"-c\", \"echo $1\", \"finish\"]\n\
+         finish-timeout = \"2s\"\n\
+         [services.c]\ncommand = \"c\"\n",
+    )
+    .unwrap();
+    let [a, b, c] = &loaded.spec.services[..] else {
+        panic!()
+    };
+    assert_eq!(
+        a.finish,
+        Some(Finish {
+            argv: argv(&["/srv/finish", "--quiet"]),
+            timeout: Duration::from_secs(5)
+        })
+    );
+    assert_eq!(
+        b.finish,
+        Some(Finish {
+            argv: argv(&["/bin/sh", "-c", "echo $1", "finish"]),
+            timeout: Duration::from_secs(2)
+        })
+    );
+    assert_eq!(c.finish, None);
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nfinish-timeout = \"1s\"\n",
+        3,
+        18,
+        "finish-timeout limits the `finish` command, but this service has none",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nfinish = []\n",
+        3,
+        10,
+        "`finish` is empty",
+    );
+    // Its timeout is part of the service's link of a stop chain.
+    let loaded = load(
+        "[services.db]\ncommand = \"d\"\nstop-timeout = \"4s\"\nfinish = \"f\"\n\
+         [services.app]\ncommand = \"a\"\ndepends-on = [\"db\"]\nstop-timeout = \"1s\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "tend.toml:7:15: warning: the stop chain app -> db (each stops before the one it \
+          depends on) can take 10s (stop-timeouts 1s + 4s + finish 5s), longer than \
+          shutdown-timeout 9s, so `db` may be killed before it has stopped"
+        ]
+    );
 }
 
 #[test]
@@ -1403,7 +1460,7 @@ fn unknown_keys_point_at_the_key() {
          `workdir`, `user`, `group`, `umask`, `limits`, `oneshot`, `autostart`, `run-on`, `restart`, \
          `success-codes`, \
          `backoff`, `start-secs`, `max-restarts`, `critical`, `stop-signal`, `stop-timeout`, \
-         `logs`, `pid-file`, `depends-on`, `ready`, `health`",
+         `finish`, `finish-timeout`, `logs`, `pid-file`, `depends-on`, `ready`, `health`",
     );
     assert_error(
         "[services.a]\ncommand = \"a\"\nbackoff = { initial = \"1s\", maximum = \"2s\" }\n",

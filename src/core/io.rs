@@ -55,6 +55,18 @@ pub enum Input {
         pid: Pid,
         pgid: Pid,
     },
+    /// The shell started the `finish` command asked for by `Action::SpawnFinish`.
+    FinishSpawned {
+        svc: ServiceId,
+        generation: Generation,
+        pid: Pid,
+    },
+    /// The shell could not start it; `message` is for people.
+    FinishSpawnFailed {
+        svc: ServiceId,
+        generation: Generation,
+        message: String,
+    },
     /// The reaper collected a child (a service, or an orphan tend adopted).
     ChildExited { pid: Pid, status: ExitStatus },
     /// The reaper found that tend has no child left at all.
@@ -141,6 +153,13 @@ pub enum Action {
         generation: Generation,
         health: bool,
     },
+    /// Run the service's `finish` command for the instance that ended with `status` and
+    /// answer with `Input::FinishSpawned` or `Input::FinishSpawnFailed`.
+    SpawnFinish {
+        svc: ServiceId,
+        generation: Generation,
+        status: ExitStatus,
+    },
     /// The answer to a control request that waited for its outcome.
     Reply {
         id: RequestId,
@@ -209,6 +228,24 @@ pub enum Note {
     StopTimedOut {
         name: String,
     },
+    /// A service's `finish` command runs.
+    FinishStarted {
+        name: String,
+        pid: Pid,
+    },
+    FinishExited {
+        name: String,
+        pid: Pid,
+        status: ExitStatus,
+    },
+    FinishFailed {
+        name: String,
+        message: String,
+    },
+    /// A `finish` command outlived its finish-timeout: SIGKILL to its group.
+    FinishTimedOut {
+        name: String,
+    },
     /// A shutdown task had not ended within its stop-timeout: SIGKILL to its group.
     TaskTimedOut {
         name: String,
@@ -265,6 +302,8 @@ impl Note {
             | Note::Restarting { .. }
             | Note::StopTimedOut { .. }
             | Note::TaskTimedOut { .. }
+            | Note::FinishTimedOut { .. }
+            | Note::FinishFailed { .. }
             | Note::GaveUpWaiting { .. }
             | Note::ShutdownEscalated
             | Note::Blocked { .. }
@@ -274,6 +313,7 @@ impl Note {
             Note::Ready { .. } => Level::Debug,
             Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
             Note::Spawned { .. } | Note::Adopted { .. } | Note::ServiceExited { .. } => Level::Info,
+            Note::FinishStarted { .. } | Note::FinishExited { .. } => Level::Info,
             Note::Forwarded { .. }
             | Note::OrphanReaped { .. }
             | Note::SignalIgnored { .. }
@@ -385,6 +425,21 @@ impl fmt::Display for Note {
                 write!(
                     f,
                     "'{name}' did not stop within its stop-timeout: sending SIGKILL to its process group"
+                )
+            }
+            Note::FinishStarted { name, pid } => {
+                write!(f, "finish of '{name}' started (pid {pid})")
+            }
+            Note::FinishExited { name, pid, status } => {
+                write!(f, "finish of '{name}' (pid {pid}) ended: {status}")
+            }
+            Note::FinishFailed { name, message } => {
+                write!(f, "finish of '{name}' could not be started: {message}")
+            }
+            Note::FinishTimedOut { name } => {
+                write!(
+                    f,
+                    "finish of '{name}' did not end within its finish-timeout: sending SIGKILL to its process group"
                 )
             }
             Note::TaskTimedOut { name } => {

@@ -17,9 +17,9 @@ pub use io::{
 pub use service::{Outcome, ServiceState};
 pub use signal::Signal;
 pub use spec::{
-    Backoff, Condition, Credentials, Dependency, ExitCodeSet, ExitSignals, HealthRule, HostPort,
-    HttpTarget, Launch, Limit, MainExit, Output, Probe, ReadyRule, Resource, RestartPolicy, RunOn,
-    ServiceId, ServiceSpec, SessionMode, SignalRouting, Spec,
+    Backoff, Condition, Credentials, Dependency, ExitCodeSet, ExitSignals, Finish, HealthRule,
+    HostPort, HttpTarget, Launch, Limit, MainExit, Output, Probe, ReadyRule, Resource,
+    RestartPolicy, RunOn, ServiceId, ServiceSpec, SessionMode, SignalRouting, Spec,
 };
 pub use supervisor::{Phase, Supervisor};
 pub use time::Instant;

@@ -37,6 +37,18 @@ pub enum ServiceState {
         killed: bool,
         after: AfterStop,
     },
+    /// The instance is gone (its end was `status`, after running for `ran`) and its
+    /// `finish` command runs (`pid`, once the shell has started it). What was decided for
+    /// after the stop (`after`) happens when it ends, or once it is killed at `deadline`.
+    Finishing {
+        generation: Generation,
+        status: ExitStatus,
+        ran: Duration,
+        after: AfterStop,
+        pid: Option<Pid>,
+        deadline: Instant,
+        killed: bool,
+    },
     /// Waiting to restart after a failure.
     Backoff { until: Instant },
     /// Ended for good, successfully (a completed one-shot task, or a success under a policy
@@ -120,6 +132,15 @@ pub enum Event {
     DependencyFailed {
         on: ServiceId,
     },
+    /// Its `finish` command was started.
+    FinishSpawned {
+        generation: Generation,
+        pid: Pid,
+    },
+    /// Its `finish` command could not be started.
+    FinishSpawnFailed {
+        generation: Generation,
+    },
 }
 
 /// What the service asks of the supervisor as a consequence of an event.
@@ -162,6 +183,15 @@ pub enum Effect {
     Ready,
     /// It was not ready within its readiness timeout: it is being stopped as a failed start.
     NotReadyInTime,
+    /// Run the `finish` command for the instance that ended with `status`.
+    SpawnFinish {
+        generation: Generation,
+        status: ExitStatus,
+    },
+    /// This process is the service's `finish` command.
+    TrackFinish(Pid),
+    /// The `finish` command outlived its timeout: SIGKILL was sent to its group.
+    FinishTimedOut,
 }
 
 #[derive(Clone, Debug)]
@@ -217,6 +247,160 @@ impl Service {
         use ServiceState as S;
         let mut fx = Vec::new();
         let next = match (&self.state, event) {
+            // Answers about a finish command concern only a service whose finish runs.
+            (
+                S::Idle
+                | S::Starting { .. }
+                | S::Running { .. }
+                | S::Stopping { .. }
+                | S::Backoff { .. }
+                | S::Exited { .. }
+                | S::Failed { .. }
+                | S::Stopped { .. }
+                | S::Blocked { .. },
+                E::FinishSpawned { .. } | E::FinishSpawnFailed { .. },
+            ) => return fx,
+            (
+                S::Finishing {
+                    generation,
+                    pid: None,
+                    ..
+                },
+                E::FinishSpawned { generation: g, pid },
+            ) if *generation == g => {
+                fx.push(Effect::TrackFinish(pid));
+                let mut st = self.state.clone();
+                if let S::Finishing { pid: p, .. } = &mut st {
+                    *p = Some(pid);
+                }
+                st
+            }
+            (
+                S::Finishing {
+                    generation,
+                    pid: None,
+                    status,
+                    ran,
+                    after,
+                    ..
+                },
+                E::FinishSpawnFailed { generation: g },
+            ) if *generation == g => self.conclude(spec, *status, *ran, *after, now, &mut fx),
+            (S::Finishing { .. }, E::FinishSpawned { .. } | E::FinishSpawnFailed { .. }) => {
+                return fx;
+            }
+            // The finish command ended: what was decided for after the stop happens now.
+            (
+                S::Finishing {
+                    pid: Some(p),
+                    status,
+                    ran,
+                    after,
+                    ..
+                },
+                E::Exited { pid, .. },
+            ) if *p == pid => {
+                fx.push(Effect::Untrack(pid));
+                self.conclude(spec, *status, *ran, *after, now, &mut fx)
+            }
+            (
+                S::Finishing {
+                    pid,
+                    deadline,
+                    killed: false,
+                    ..
+                },
+                E::Timeout,
+            ) if now >= *deadline => {
+                let mut st = self.state.clone();
+                match *pid {
+                    Some(p) => {
+                        fx.push(Effect::FinishTimedOut);
+                        fx.push(Effect::SignalGroup {
+                            pgid: p,
+                            signal: Signal::KILL,
+                        });
+                        if let S::Finishing {
+                            killed, deadline, ..
+                        } = &mut st
+                        {
+                            *killed = true;
+                            *deadline = now.after(KILL_REAP_GRACE);
+                        }
+                        st
+                    }
+                    None => return fx, // the shell answers a spawn before anything else
+                }
+            }
+            // SIGKILLed and still not reaped: go on without it (reaped later as an orphan).
+            (
+                S::Finishing {
+                    pid,
+                    deadline,
+                    killed: true,
+                    status,
+                    ran,
+                    after,
+                    ..
+                },
+                E::Timeout,
+            ) if now >= *deadline => {
+                if let Some(p) = *pid {
+                    fx.push(Effect::Untrack(p));
+                }
+                self.conclude(spec, *status, *ran, *after, now, &mut fx)
+            }
+            (S::Finishing { .. }, E::Timeout) => return fx,
+            // While it runs, a stop or a start changes what happens once it has ended: the
+            // next start waits for it.
+            (S::Finishing { .. }, E::Stop | E::Start | E::Restart) => {
+                let mut st = self.state.clone();
+                if let S::Finishing { after, .. } = &mut st {
+                    *after = if event == E::Stop {
+                        AfterStop::Stop
+                    } else {
+                        AfterStop::Restart
+                    };
+                }
+                st
+            }
+            (
+                S::Finishing {
+                    pid: Some(p),
+                    killed: false,
+                    ..
+                },
+                E::Kill,
+            ) => {
+                fx.push(Effect::SignalGroup {
+                    pgid: *p,
+                    signal: Signal::KILL,
+                });
+                let mut st = self.state.clone();
+                if let S::Finishing {
+                    killed,
+                    deadline,
+                    after,
+                    ..
+                } = &mut st
+                {
+                    *killed = true;
+                    *deadline = now.after(KILL_REAP_GRACE);
+                    *after = AfterStop::Stop;
+                }
+                st
+            }
+            (S::Finishing { .. }, E::Kill) => return fx,
+            (
+                S::Finishing { .. },
+                E::Spawned { .. }
+                | E::SpawnFailed { .. }
+                | E::Exited { .. }
+                | E::GroupEmpty { .. }
+                | E::Ready
+                | E::Unhealthy
+                | E::DependencyFailed { .. },
+            ) => return fx,
             // Readiness and health only concern a running instance.
             (
                 S::Idle
@@ -693,12 +877,40 @@ impl Service {
         }
     }
 
-    /// The instance is completely gone: decide what comes next.
+    /// The instance is completely gone: its `finish` command runs first, if it has one;
+    /// otherwise what comes next is decided now.
     fn settle(
         &mut self,
         spec: &ServiceSpec,
         status: ExitStatus,
         since: Instant,
+        after: AfterStop,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) -> ServiceState {
+        let ran = now.since(since);
+        let Some(finish) = &spec.finish else {
+            return self.conclude(spec, status, ran, after, now, fx);
+        };
+        let generation = self.last_generation;
+        fx.push(Effect::SpawnFinish { generation, status });
+        ServiceState::Finishing {
+            generation,
+            status,
+            ran,
+            after,
+            pid: None,
+            deadline: now.after(finish.timeout),
+            killed: false,
+        }
+    }
+
+    /// Decides what comes after an instance that ended with `status` after running `ran`.
+    fn conclude(
+        &mut self,
+        spec: &ServiceSpec,
+        status: ExitStatus,
+        ran: Duration,
         after: AfterStop,
         now: Instant,
         fx: &mut Vec<Effect>,
@@ -739,7 +951,7 @@ impl Service {
         }
         // Too short a run, or a failed task, counts against the give-up rule; a run that
         // lasted `start_secs` resets it.
-        let failed_start = now.since(since) < spec.start_secs || (spec.oneshot && !success);
+        let failed_start = ran < spec.start_secs || (spec.oneshot && !success);
         let restart = match spec.restart {
             RestartPolicy::Always => true,
             RestartPolicy::OnFailure => !success,
@@ -811,6 +1023,7 @@ impl Service {
             ServiceState::Idle
             | ServiceState::Starting { .. }
             | ServiceState::Stopping { .. }
+            | ServiceState::Finishing { .. }
             | ServiceState::Backoff { .. }
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
@@ -827,6 +1040,7 @@ impl Service {
             }
             ServiceState::Idle
             | ServiceState::Starting { .. }
+            | ServiceState::Finishing { .. }
             | ServiceState::Backoff { .. }
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
@@ -841,7 +1055,9 @@ impl Service {
             ServiceState::Running {
                 ready_at: Some(at), ..
             } => Some(at),
-            ServiceState::Stopping { deadline, .. } => Some(deadline),
+            ServiceState::Stopping { deadline, .. } | ServiceState::Finishing { deadline, .. } => {
+                Some(deadline)
+            }
             ServiceState::Backoff { until } => Some(until),
             ServiceState::Idle
             | ServiceState::Starting { .. }
@@ -867,6 +1083,7 @@ impl Service {
             | ServiceState::Idle
             | ServiceState::Starting { .. }
             | ServiceState::Running { .. }
+            | ServiceState::Finishing { .. }
             | ServiceState::Backoff { .. }
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
@@ -912,6 +1129,7 @@ impl Service {
             ServiceState::Starting { .. } => "starting",
             ServiceState::Running { .. } => "running",
             ServiceState::Stopping { .. } => "stopping",
+            ServiceState::Finishing { .. } => "finishing",
             ServiceState::Backoff { .. } => "backoff",
             ServiceState::Exited { .. } => "exited",
             ServiceState::Failed { .. } => "failed",

@@ -89,6 +89,20 @@ pub enum SessionMode {
     NewSession,
 }
 
+/// `finish` (runit's and s6's `./finish`): a command run after every end of the service's
+/// process, as the service (user, workdir, environment, output), with two arguments added:
+/// the exit code (or -1 when a signal killed it) and the signal's number (or 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finish {
+    pub argv: Vec<OsString>,
+    /// Then SIGKILL to its process group, and the service goes on without it.
+    pub timeout: Duration,
+}
+
+impl Finish {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+}
+
 /// `run-on`: when a service is started by tend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunOn {
@@ -146,6 +160,8 @@ pub struct ServiceSpec {
     pub autostart: bool,
     /// When it runs: with the others, or (a task) when the shutdown begins.
     pub run_on: RunOn,
+    /// Run after every end of its process, before anything else happens to the service.
+    pub finish: Option<Finish>,
     pub restart: RestartPolicy,
     /// Exit codes that count as success (for `on-failure` and one-shot tasks).
     pub success_codes: ExitCodeSet,
@@ -352,6 +368,7 @@ impl ServiceSpec {
             oneshot: false,
             autostart: true,
             run_on: RunOn::Start,
+            finish: None,
             restart: RestartPolicy::Always,
             success_codes,
             backoff: Backoff {

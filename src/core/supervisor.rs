@@ -45,8 +45,10 @@ pub enum Phase {
 pub struct Supervisor {
     spec: Spec,
     services: Vec<Service>,
-    /// Live main processes of services. Any other pid the reaper reports is an orphan.
+    /// Live main processes of services. Any other pid the reaper reports is an orphan, or
+    /// one of these: the live `finish` commands of services.
     pids: BTreeMap<Pid, ServiceId>,
+    finish_pids: BTreeMap<Pid, ServiceId>,
     phase: Phase,
     actions: VecDeque<Action>,
     orphans_reaped: u64,
@@ -112,6 +114,7 @@ impl Supervisor {
             spec,
             services,
             pids: BTreeMap::new(),
+            finish_pids: BTreeMap::new(),
             phase: Phase::Running,
             actions: VecDeque::new(),
             orphans_reaped: 0,
@@ -369,6 +372,7 @@ impl Supervisor {
                 | ServiceState::Starting { .. }
                 | ServiceState::Running { .. }
                 | ServiceState::Stopping { .. }
+                | ServiceState::Finishing { .. }
                 | ServiceState::Backoff { .. }
                 | ServiceState::Stopped { .. },
                 _,
@@ -540,17 +544,34 @@ impl Supervisor {
                 }
                 self.step(svc, Event::SpawnFailed { generation, kind }, now);
             }
-            Input::ChildExited { pid, status } => match self.pids.get(&pid).copied() {
-                Some(svc) => {
+            Input::ChildExited { pid, status } => {
+                if let Some(svc) = self.pids.get(&pid).copied() {
                     let name = self.spec.services[svc.0].name.clone();
                     self.log(Note::ServiceExited { name, pid, status });
                     self.step(svc, Event::Exited { pid, status }, now);
-                }
-                None => {
+                } else if let Some(svc) = self.finish_pids.get(&pid).copied() {
+                    let name = self.spec.services[svc.0].name.clone();
+                    self.log(Note::FinishExited { name, pid, status });
+                    self.step(svc, Event::Exited { pid, status }, now);
+                } else {
                     self.orphans_reaped += 1;
                     self.log(Note::OrphanReaped { pid, status });
                 }
-            },
+            }
+            Input::FinishSpawned {
+                svc,
+                generation,
+                pid,
+            } => self.step(svc, Event::FinishSpawned { generation, pid }, now),
+            Input::FinishSpawnFailed {
+                svc,
+                generation,
+                message,
+            } => {
+                let name = self.spec.services[svc.0].name.clone();
+                self.log(Note::FinishFailed { name, message });
+                self.step(svc, Event::FinishSpawnFailed { generation }, now);
+            }
             Input::ProbeResult {
                 svc,
                 generation,
@@ -876,6 +897,23 @@ impl Supervisor {
                 }
                 Effect::Untrack(pid) => {
                     self.pids.remove(&pid);
+                    self.finish_pids.remove(&pid);
+                }
+                Effect::SpawnFinish { generation, status } => {
+                    self.actions.push_back(Action::SpawnFinish {
+                        svc,
+                        generation,
+                        status,
+                    })
+                }
+                Effect::TrackFinish(pid) => {
+                    self.finish_pids.insert(pid, svc);
+                    let name = name();
+                    self.log(Note::FinishStarted { name, pid });
+                }
+                Effect::FinishTimedOut => {
+                    let name = name();
+                    self.log(Note::FinishTimedOut { name });
                 }
                 Effect::SignalGroup { pgid, signal } => {
                     self.actions.push_back(Action::Kill {

@@ -79,11 +79,7 @@ pub fn services(path: &Path) -> Result<Parts, String> {
         if dir.join("down").exists() {
             service.set("autostart", "false".to_string());
         }
-        if dir.join("finish").exists() {
-            notes.push(format!(
-                "`{name}`: its ./finish script is not run by tend; if it cleans up, make that part of ./run"
-            ));
-        }
+        finish(&dir, &name, &mut service, &mut notes);
         if dir.join("log").join("run").exists() {
             notes.push(format!(
                 "`{name}`: its log service (log/run) is not imported; tend prefixes the service's lines and writes them to its own stdout, or to a file with `logs = {{ file = ... }}`"
@@ -109,6 +105,41 @@ pub fn services(path: &Path) -> Result<Parts, String> {
         notes,
         ..Parts::default()
     })
+}
+
+/// `./finish`, run by runsv (and s6-supervise) after every end of `./run`, with its exit
+/// code and signal: tend's `finish`, which gets the same two arguments.
+fn finish(dir: &Path, name: &str, service: &mut Service, notes: &mut Vec<String>) {
+    let finish = dir.join("finish");
+    if !finish.exists() {
+        return;
+    }
+    if !is_executable(&finish) {
+        notes.push(format!(
+            "`{name}`: its ./finish is not executable, so runsv would not run it; not imported"
+        ));
+        return;
+    }
+    service.set("finish", emit::strings(&[finish.display().to_string()]));
+    // s6's own limit on ./finish, in milliseconds (5000 when there is no such file).
+    let s6_timeout = std::fs::read_to_string(dir.join("timeout-finish"))
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok());
+    if let Some(ms) = s6_timeout.filter(|&ms| ms > 0) {
+        service.set("finish-timeout", emit::string(&format!("{ms}ms")));
+    }
+    let s6 = ["timeout-finish", "notification-fd", "type", "timeout-kill"]
+        .iter()
+        .any(|f| dir.join(f).exists());
+    if s6 {
+        notes.push(format!(
+            "`{name}`: s6 passes 256 as ./finish's first argument when ./run was killed by a signal; tend passes -1, as runsv does (the second argument, the signal, is the same)"
+        ));
+    } else {
+        notes.push(format!(
+            "`{name}`: runsv waits for ./finish as long as it takes; tend gives it finish-timeout (5 s unless set), then kills it"
+        ));
+    }
 }
 
 fn is_executable(p: &Path) -> bool {

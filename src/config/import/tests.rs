@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::{Environment, Loaded, load_str};
-use crate::core::spec::{Condition, RestartPolicy, ServiceSpec};
+use crate::core::spec::{Condition, Finish, RestartPolicy, ServiceSpec};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -338,12 +338,37 @@ fn runit() {
     };
     make("web", &["run", "check", "log/run"]);
     make("cron", &["run", "finish", "down"]);
+    // An s6-overlay service directory: the same layout, with s6's own files.
+    make("s6svc", &["run", "finish"]);
+    std::fs::write(dir.path().join("s6svc/timeout-finish"), "2500\n").unwrap();
+    std::fs::write(dir.path().join("s6svc/notification-fd"), "3\n").unwrap();
+    make("lazy", &["run"]);
+    std::fs::write(dir.path().join("lazy/finish"), "#!/bin/sh\n").unwrap();
     std::fs::create_dir(dir.path().join("not-a-service")).unwrap();
     // runsv does not start a run file without the execute bit.
     make("broken", &[]);
     std::fs::write(dir.path().join("broken/run"), "#!/bin/sh\n").unwrap();
     let (imported, loaded) = import_and_load(Format::Runit, dir.path());
-    assert_eq!(names(&loaded), ["cron", "web"]);
+    assert_eq!(names(&loaded), ["cron", "lazy", "s6svc", "web"]);
+    // ./finish becomes `finish`, with s6's timeout when it has one.
+    let finish = |name: &str| service(&loaded, name).finish.clone();
+    assert_eq!(
+        finish("cron"),
+        Some(Finish {
+            argv: vec![dir.path().join("cron/finish").into_os_string()],
+            timeout: Duration::from_secs(5)
+        })
+    );
+    assert_eq!(
+        finish("s6svc").map(|f| f.timeout),
+        Some(Duration::from_millis(2500))
+    );
+    assert_eq!(
+        finish("lazy"),
+        None,
+        "not executable: runsv would not run it"
+    );
+    assert_eq!(finish("web"), None);
     // runsv never gives up on a service: neither does tend with max-restarts = 0.
     for name in ["cron", "web"] {
         assert_eq!(service(&loaded, name).max_restarts, 0, "{name}");
@@ -368,7 +393,9 @@ fn runit() {
     assert!(!service(&loaded, "cron").autostart, "a `down` file");
     assert!(service(&loaded, "web").autostart);
     for expected in [
-        "`cron`: its ./finish",
+        "`cron`: runsv waits for ./finish as long as it takes",
+        "`s6svc`: s6 passes 256 as ./finish's first argument",
+        "`lazy`: its ./finish is not executable",
         "`web`: its log service",
         "broken: skipped: its run file is not executable",
     ] {

@@ -221,3 +221,251 @@ fn a_failing_shutdown_task_is_not_run_again_and_tasks_do_not_hold_up_the_all_don
     sup.handle(at(700), Input::NoChildren);
     assert_eq!(run(&mut sup, 700), [Action::Exit(0)]);
 }
+
+fn finishing(mut s: ServiceSpec, timeout_ms: u64) -> ServiceSpec {
+    s.finish = Some(Finish {
+        argv: vec!["finish".into()],
+        timeout: std::time::Duration::from_millis(timeout_ms),
+    });
+    s
+}
+
+/// Pid of the finish command of service `svc`'s instance `generation`.
+fn finish_pid(svc: usize, generation: u64) -> Pid {
+    Pid(900 + svc as i32 * 10 + generation as i32)
+}
+
+/// Like `run`, and every `SpawnFinish` is answered as started; the statuses it was asked
+/// for are returned with the other actions.
+fn run_finishing(sup: &mut Supervisor, now: u64) -> Vec<Action> {
+    let mut out = Vec::new();
+    loop {
+        let actions = run(sup, now);
+        if actions.is_empty() {
+            return out;
+        }
+        for a in actions {
+            if let Action::SpawnFinish {
+                svc, generation, ..
+            } = a
+            {
+                sup.handle(
+                    at(now),
+                    Input::FinishSpawned {
+                        svc,
+                        generation,
+                        pid: finish_pid(svc.0, generation.0),
+                    },
+                );
+            }
+            out.push(a);
+        }
+    }
+}
+
+fn gone(sup: &mut Supervisor, now: u64, pid: Pid, status: ExitStatus) -> Vec<Action> {
+    sup.handle(at(now), Input::ChildExited { pid, status });
+    sup.handle(at(now), Input::GroupEmpty { pgid: pid });
+    run_finishing(sup, now)
+}
+
+fn finishes(actions: &[Action]) -> Vec<(usize, ExitStatus)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SpawnFinish { svc, status, .. } => Some((svc.0, *status)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn finish_runs_after_every_end_and_the_restart_waits_for_it() {
+    let mut sup = Supervisor::new(spec(vec![finishing(service("app"), 5000)]));
+    sup.start(at(0));
+    run_finishing(&mut sup, 0);
+    // It crashes after 2s: its finish runs with the status; no restart yet.
+    let actions = gone(&mut sup, 2000, pid(0, 1), ExitStatus::Exited(3));
+    assert_eq!(finishes(&actions), [(0, ExitStatus::Exited(3))]);
+    assert!(spawned(&actions).is_empty());
+    assert_eq!(sup.service(ServiceId(0)).state_name(), "finishing");
+    assert_eq!(sup.poll_timeout(), Some(at(7000)), "its finish-timeout");
+    // The finish ends: the restart policy applies as it would have (a run of 2s is no
+    // failed start, so the restart comes after the first backoff delay).
+    sup.handle(
+        at(2300),
+        Input::ChildExited {
+            pid: finish_pid(0, 1),
+            status: ExitStatus::Exited(0),
+        },
+    );
+    assert!(spawned(&run_finishing(&mut sup, 2300)).is_empty());
+    assert_eq!(sup.service(ServiceId(0)).state_name(), "backoff");
+    assert_eq!(sup.service(ServiceId(0)).failures, 0);
+    sup.handle_timeout(at(2400));
+    assert_eq!(spawned(&run_finishing(&mut sup, 2400)), [0]);
+    // Killed by a signal: the finish gets that status too.
+    let actions = gone(
+        &mut sup,
+        5000,
+        pid(0, 2),
+        ExitStatus::Signaled(Signal::KILL),
+    );
+    assert_eq!(
+        finishes(&actions),
+        [(0, ExitStatus::Signaled(Signal::KILL))]
+    );
+}
+
+#[test]
+fn a_finish_that_overruns_its_timeout_is_killed_and_the_service_goes_on() {
+    let mut sup = Supervisor::new(spec(vec![finishing(service("app"), 500)]));
+    sup.start(at(0));
+    run_finishing(&mut sup, 0);
+    gone(&mut sup, 2000, pid(0, 1), ExitStatus::Exited(1));
+    sup.handle_timeout(at(2500));
+    let actions = run_finishing(&mut sup, 2500);
+    assert_eq!(
+        kills(&actions),
+        [(KillTarget::Group(finish_pid(0, 1)), Signal::KILL)]
+    );
+    // Reaped after the SIGKILL: the service carries on (to its backoff).
+    sup.handle(
+        at(2510),
+        Input::ChildExited {
+            pid: finish_pid(0, 1),
+            status: ExitStatus::Signaled(Signal::KILL),
+        },
+    );
+    run_finishing(&mut sup, 2510);
+    assert_eq!(sup.service(ServiceId(0)).state_name(), "backoff");
+}
+
+#[test]
+fn a_finish_that_cannot_start_is_said_and_skipped() {
+    let mut sup = Supervisor::new(spec(vec![finishing(service("app"), 500)]));
+    sup.start(at(0));
+    run_finishing(&mut sup, 0);
+    sup.control(at(100), None, ControlOp::Stop, &[ServiceId(0)])
+        .unwrap();
+    run(&mut sup, 100);
+    sup.handle(
+        at(200),
+        Input::ChildExited {
+            pid: pid(0, 1),
+            status: ExitStatus::Signaled(Signal::TERM),
+        },
+    );
+    sup.handle(at(200), Input::GroupEmpty { pgid: pid(0, 1) });
+    let mut notes = Vec::new();
+    while let Some(a) = sup.poll_action() {
+        match a {
+            Action::SpawnFinish {
+                svc, generation, ..
+            } => sup.handle(
+                at(200),
+                Input::FinishSpawnFailed {
+                    svc,
+                    generation,
+                    message: "No such file or directory".into(),
+                },
+            ),
+            Action::Log(note) => notes.push(note.to_string()),
+            _ => {}
+        }
+    }
+    assert!(
+        notes.contains(&"finish of 'app' could not be started: No such file or directory".into()),
+        "{notes:?}"
+    );
+    assert_eq!(sup.service(ServiceId(0)).state_name(), "stopped");
+}
+
+#[test]
+fn a_start_while_finish_runs_waits_for_it_and_a_stop_stays_stopped() {
+    let mut sup = Supervisor::new(spec(vec![finishing(service("app"), 5000)]));
+    sup.start(at(0));
+    run_finishing(&mut sup, 0);
+    sup.control(
+        at(100),
+        Some(RequestId(1)),
+        ControlOp::Restart,
+        &[ServiceId(0)],
+    )
+    .unwrap();
+    run_finishing(&mut sup, 100);
+    let actions = gone(&mut sup, 200, pid(0, 1), ExitStatus::Signaled(Signal::TERM));
+    assert_eq!(
+        finishes(&actions),
+        [(0, ExitStatus::Signaled(Signal::TERM))]
+    );
+    assert!(spawned(&actions).is_empty(), "the restart waits for finish");
+    sup.handle(
+        at(400),
+        Input::ChildExited {
+            pid: finish_pid(0, 1),
+            status: ExitStatus::Exited(0),
+        },
+    );
+    let actions = run_finishing(&mut sup, 400);
+    assert_eq!(spawned(&actions), [0]);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Reply { id: RequestId(1), results } if results[0].ok))
+    );
+    // A stop: finish runs, then it stays stopped.
+    sup.control(at(1000), None, ControlOp::Stop, &[ServiceId(0)])
+        .unwrap();
+    run_finishing(&mut sup, 1000);
+    gone(&mut sup, 1100, pid(0, 2), ExitStatus::Exited(0));
+    sup.handle(
+        at(1200),
+        Input::ChildExited {
+            pid: finish_pid(0, 2),
+            status: ExitStatus::Exited(0),
+        },
+    );
+    assert!(spawned(&run_finishing(&mut sup, 1200)).is_empty());
+    assert_eq!(sup.service(ServiceId(0)).state_name(), "stopped");
+}
+
+#[test]
+fn at_shutdown_a_dependency_stops_only_after_its_dependents_finish_has_ended() {
+    // 0: db; 1: app (depends on db) with a finish.
+    let mut sup = Supervisor::new(spec(vec![
+        service("db"),
+        finishing(needs(service("app"), 0, Condition::Started), 3000),
+    ]));
+    sup.start(at(0));
+    run_finishing(&mut sup, 0);
+    sup.handle(at(1000), Input::Signal(Signal::TERM));
+    let actions = run_finishing(&mut sup, 1000);
+    assert_eq!(
+        kills(&actions),
+        [(KillTarget::Group(pid(1, 1)), Signal::TERM)]
+    );
+    let actions = gone(
+        &mut sup,
+        1100,
+        pid(1, 1),
+        ExitStatus::Signaled(Signal::TERM),
+    );
+    assert_eq!(
+        finishes(&actions),
+        [(1, ExitStatus::Signaled(Signal::TERM))]
+    );
+    assert!(kills(&actions).is_empty(), "db waits for app's finish");
+    sup.handle(
+        at(1500),
+        Input::ChildExited {
+            pid: finish_pid(1, 1),
+            status: ExitStatus::Exited(0),
+        },
+    );
+    let actions = run_finishing(&mut sup, 1500);
+    assert_eq!(
+        kills(&actions),
+        [(KillTarget::Group(pid(0, 1)), Signal::TERM)]
+    );
+}

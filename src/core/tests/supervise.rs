@@ -633,7 +633,7 @@ mod properties {
                             sup.handle(at(now), Input::Adopted { svc, generation, pid: Pid(next_pid), pgid: Pid(pgid) });
                         }
                         Action::Exit(_) => exited_once = true,
-                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } | Action::Probe { .. } => {}
+                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } | Action::Probe { .. } | Action::SpawnFinish { .. } => {}
                     }
                 }
                 if exited_once {
@@ -715,7 +715,7 @@ mod properties {
                                         sup.handle(at(now), Input::Adopted { svc, generation, pid: Pid(next_pid), pgid: Pid(pgid) });
                                     }
                                     Action::Exit(_) => exited_once = true,
-                                    Action::Log(_) | Action::Kill { .. } | Action::Reply { .. } | Action::Probe { .. } => {}
+                                    Action::Log(_) | Action::Kill { .. } | Action::Reply { .. } | Action::Probe { .. } | Action::SpawnFinish { .. } => {}
                                 }
                             }
                             if exited_once {

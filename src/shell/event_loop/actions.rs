@@ -16,6 +16,11 @@ impl Loop {
     pub(super) fn execute(&mut self, action: Action, now: Instant) -> Option<u8> {
         match action {
             Action::Spawn { svc, generation } => self.spawn(svc, generation, now),
+            Action::SpawnFinish {
+                svc,
+                generation,
+                status,
+            } => self.spawn_finish(svc, generation, status, now),
             Action::Kill { target, signal } => {
                 if let Err(text) = self.kill(target, signal) {
                     self.say(text.0, &text.1);
@@ -91,19 +96,9 @@ impl Loop {
             }
         }
         let launch = &spec.launch;
-        let stdio = match (&self.ctx.logs, launch.output) {
-            (Some(logs), Output::Prefixed) => match logs.child_fds(svc.0) {
-                Some((stdout, stderr)) => Ok(ChildStdio::Pipes { stdout, stderr }),
-                None => Err(spawn::SpawnError {
-                    out_of_resources: false,
-                    kind: SpawnErrorKind::Other,
-                    message: "tend has no log pipes for it".into(),
-                }),
-            },
-            _ => Ok(ChildStdio::Inherit),
-        };
-        let result =
-            stdio.and_then(|stdio| spawn::spawn(launch, &self.ctx.inherited, stdio, &extra));
+        let result = self
+            .child_stdio(svc, launch.output)
+            .and_then(|stdio| spawn::spawn(launch, &self.ctx.inherited, stdio, &extra));
         // tend's copy of the notification pipe's write end must go, or it never sees EOF.
         drop(keep_until_spawned);
         if let Some(text) = warning {
@@ -123,6 +118,75 @@ impl Loop {
                 svc,
                 generation,
                 kind: e.kind,
+                message: e.message,
+            },
+        };
+        self.sup.handle(self.core_time(now), input);
+    }
+
+    /// Where a process of `svc` writes: the service's log pipes, or tend's own stdout/stderr.
+    fn child_stdio(
+        &self,
+        svc: ServiceId,
+        output: Output,
+    ) -> Result<ChildStdio<'_>, spawn::SpawnError> {
+        match (&self.ctx.logs, output) {
+            (Some(logs), Output::Prefixed) => match logs.child_fds(svc.0) {
+                Some((stdout, stderr)) => Ok(ChildStdio::Pipes { stdout, stderr }),
+                None => Err(spawn::SpawnError {
+                    out_of_resources: false,
+                    kind: SpawnErrorKind::Other,
+                    message: "tend has no log pipes for it".into(),
+                }),
+            },
+            _ => Ok(ChildStdio::Inherit),
+        }
+    }
+
+    /// Starts the `finish` command of `svc` for its instance that ended with `status`: as
+    /// the service (its launch settings, its log pipes), with runsv's two arguments added.
+    fn spawn_finish(
+        &mut self,
+        svc: ServiceId,
+        generation: core::Generation,
+        status: core::ExitStatus,
+        now: Instant,
+    ) {
+        let Some(spec) = self.sup.service_spec(svc) else {
+            return;
+        };
+        let Some(finish) = &spec.finish else {
+            return;
+        };
+        let (code, signal) = match status {
+            core::ExitStatus::Exited(code) => (i32::from(code), 0),
+            core::ExitStatus::Signaled(signal) => (-1, signal.number()),
+        };
+        let mut launch = spec.launch.clone();
+        launch.argv = finish.argv.clone();
+        launch.argv.push(code.to_string().into());
+        launch.argv.push(signal.to_string().into());
+        let result = self.child_stdio(svc, launch.output).and_then(|stdio| {
+            spawn::spawn(
+                &launch,
+                &self.ctx.inherited,
+                stdio,
+                &spawn::Extra::default(),
+            )
+        });
+        let input = match result {
+            Ok(pid) => {
+                // Its exit drains the service's pipes, so its last lines come before the note.
+                self.service_pids.insert(pid, svc);
+                Input::FinishSpawned {
+                    svc,
+                    generation,
+                    pid,
+                }
+            }
+            Err(e) => Input::FinishSpawnFailed {
+                svc,
+                generation,
                 message: e.message,
             },
         };

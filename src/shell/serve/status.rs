@@ -50,6 +50,7 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Option
         ServiceState::Starting { .. }
         | ServiceState::Running { .. }
         | ServiceState::Stopping { .. }
+        | ServiceState::Finishing { .. }
         | ServiceState::Exited { .. } => None,
     };
     // A health verdict belongs to a live instance: a stopped or ended service has none.
