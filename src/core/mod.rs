@@ -1,5 +1,6 @@
 //! The supervisor's logic, pure and deterministic: no I/O, no clock, no pids of its own, no
 //! unsafe. The shell feeds it inputs with the current time and carries out its actions.
+#![warn(clippy::indexing_slicing)]
 
 pub mod exit;
 pub mod io;

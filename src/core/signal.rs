@@ -118,7 +118,9 @@ impl Signal {
     /// The conventional name without the `SIG` prefix: `TERM`, `RTMIN+2`, or the number.
     pub fn name(self) -> String {
         match self.0 {
-            n @ 1..=31 => NAMES[n as usize].to_string(),
+            n @ 1..=31 => NAMES
+                .get(n as usize)
+                .map_or_else(|| n.to_string(), |name| name.to_string()),
             n @ RTMIN..=MAX => format!("RTMIN+{}", n - RTMIN),
             n => n.to_string(),
         }

@@ -398,11 +398,16 @@ pub struct ExitCodeSet([u64; 4]);
 
 impl ExitCodeSet {
     pub fn insert(&mut self, code: u8) {
-        self.0[usize::from(code / 64)] |= 1 << (code % 64);
+        // code / 64 is 0..=3: every code has its word.
+        if let Some(word) = self.0.get_mut(usize::from(code / 64)) {
+            *word |= 1 << (code % 64);
+        }
     }
 
     pub fn contains(&self, code: u8) -> bool {
-        self.0[usize::from(code / 64)] & (1 << (code % 64)) != 0
+        self.0
+            .get(usize::from(code / 64))
+            .is_some_and(|word| word & (1 << (code % 64)) != 0)
     }
 }
 

@@ -3,6 +3,17 @@
 //! Sans-IO: `start`, `handle` and `handle_timeout` take the current time and queue actions;
 //! `poll_action` hands them out in order; `poll_timeout` says when to call `handle_timeout`;
 //! `awaited_groups` names the process groups whose emptiness the shell should report.
+//!
+//! Indexing by service: every per-service vector (`services`, `spec.services`, `retired`,
+//! `stop_sent`, `task_deadline`, `checks`) has one entry per slot and they grow together
+//! (`new`, `reload`); slots are never removed (a removed service is retired), and every
+//! `ServiceId` is one the core handed out. Writing each lookup with `get` would hide the
+//! logic behind error paths that cannot be taken; the property tests in `tests/supervise.rs`
+//! drive every path with random inputs and would abort on a bad index.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "per-service vectors share one length that only grows; see above"
+)]
 
 use super::exit::Pid;
 use super::io::{
