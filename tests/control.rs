@@ -225,10 +225,22 @@ fn status_prints_a_table_or_json() {
     let out = t.ok(&["status"]);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
-        lines[0], "NAME              STATE    READY  PID  UPTIME  RESTARTS  LAST-EXIT",
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "NAME",
+            "STATE",
+            "READY",
+            "PID",
+            "UPTIME",
+            "CPU",
+            "MEM",
+            "RESTARTS",
+            "LAST-EXIT"
+        ],
         "{}",
         out.stdout
     );
+    assert!(lines[0].starts_with("NAME              STATE    READY  PID  UPTIME  CPU  "));
     let web: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(web[0], "web");
     assert_eq!(web[1], "running");
@@ -240,7 +252,9 @@ fn status_prints_a_table_or_json() {
         "{}",
         lines[1]
     );
-    assert_eq!(&web[5..], ["0", "-"]);
+    assert!(web[5].ends_with('s'), "CPU time: {}", lines[1]);
+    assert!(web[6].ends_with("iB"), "memory: {}", lines[1]);
+    assert_eq!(&web[7..], ["0", "-"]);
     assert!(lines[2].starts_with("worker-long-name  running  "));
     assert!(lines[3].starts_with("tend: up "), "{}", out.stdout);
     assert_eq!(lines.len(), 4);

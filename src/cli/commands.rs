@@ -182,8 +182,9 @@ pub enum Sub {
     Check(CheckArgs),
     /// Show the state of services
     #[command(
-        long_about = "Shows each service's state, pid, uptime, restart count and last exit \
-                      (exit code or signal), with the reason when the state needs one.",
+        long_about = "Shows each service's state, pid, uptime, CPU time and resident memory \
+                      (of its whole process group), restart count and last exit (exit code or \
+                      signal), with the reason when the state needs one.",
         after_help = "Exit status: 0 when every named service is running (or, without NAME, \
                       when tend answered); 1 on an error; 3 when a named service is not running."
     )]

@@ -43,6 +43,8 @@ pub fn status(report: &StatusReport) -> String {
         "READY",
         "PID",
         "UPTIME",
+        "CPU",
+        "MEM",
         "RESTARTS",
         "LAST-EXIT",
     ];
@@ -67,6 +69,8 @@ pub fn status(report: &StatusReport) -> String {
                 },
                 s.pid.map_or_else(dash, |p| p.to_string()),
                 s.uptime_ms.map_or_else(dash, table::duration),
+                s.cpu_ms.map_or_else(dash, table::cpu),
+                s.memory_bytes.map_or_else(dash, table::bytes),
                 s.restarts.to_string(),
                 last_exit(s.last_exit.as_ref()),
             ];
@@ -163,6 +167,9 @@ mod tests {
             ready: false,
             health: None,
             reason: None,
+            cpu_ms: None,
+            memory_bytes: None,
+            processes: None,
         }
     }
 
@@ -198,6 +205,9 @@ mod tests {
         web.pid = Some(42);
         web.uptime_ms = Some(7_380_000);
         web.restarts = 2;
+        web.cpu_ms = Some(1_234);
+        web.memory_bytes = Some(530 << 20);
+        web.processes = Some(3);
         web.last_exit = Some(ExitReport {
             code: None,
             signal: Some("KILL".into()),
@@ -205,9 +215,9 @@ mod tests {
         let text = status(&report(vec![web, svc("worker", "stopped")]));
         assert_eq!(
             text,
-            "NAME    STATE    READY  PID  UPTIME  RESTARTS  LAST-EXIT\n\
-             web     running  yes    42   2h3m    2         SIGKILL\n\
-             worker  stopped  -      -    -       0         -\n\
+            "NAME    STATE    READY  PID  UPTIME  CPU    MEM     RESTARTS  LAST-EXIT\n\
+             web     running  yes    42   2h3m    1.23s  530MiB  2         SIGKILL\n\
+             worker  stopped  -      -    -       -      -       0         -\n\
              tend: up 5m12s, 0 orphans reaped\n"
         );
     }

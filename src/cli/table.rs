@@ -45,6 +45,40 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
+/// CPU time as people read it: `0.42s` and `12.3s` under a minute, then as [`duration`]
+/// (`5m12s`, `2h3m`).
+pub fn cpu(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{}.{:02}s", ms / 1000, ms % 1000 / 10)
+    } else if ms < 60_000 {
+        format!("{}.{}s", ms / 1000, ms % 1000 / 100)
+    } else {
+        duration(ms)
+    }
+}
+
+/// A size in powers of 1024, three significant digits at most: `512B`, `4.0KiB`, `12.3MiB`,
+/// `530MiB`, `1.5GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let name = UNITS[unit];
+    // One decimal below 10 (rounded down, so 9.99 stays 9.9 rather than becoming "10.0").
+    if value < 10.0 {
+        format!("{:.1}{name}", (value * 10.0).floor() / 10.0)
+    } else {
+        format!("{:.0}{name}", value.floor())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +146,38 @@ mod tests {
             (u64::MAX, "213503982334d14h"),
         ] {
             assert_eq!(duration(ms), text, "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn cpu_times_have_hundredths_under_ten_seconds() {
+        for (ms, text) in [
+            (0, "0.00s"),
+            (9, "0.00s"),
+            (420, "0.42s"),
+            (9_999, "9.99s"),
+            (12_345, "12.3s"),
+            (59_999, "59.9s"),
+            (312_000, "5m12s"),
+        ] {
+            assert_eq!(cpu(ms), text, "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn sizes_take_the_largest_unit_below_them() {
+        for (n, text) in [
+            (0, "0B"),
+            (1023, "1023B"),
+            (1024, "1.0KiB"),
+            (10_239, "9.9KiB"),
+            (5 << 20, "5.0MiB"),
+            ((12 << 20) + (300 << 10), "12MiB"),
+            (530 << 20, "530MiB"),
+            ((3 << 30) / 2, "1.5GiB"),
+            (u64::MAX, "16384PiB"),
+        ] {
+            assert_eq!(bytes(n), text, "{n}");
         }
     }
 }

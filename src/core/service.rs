@@ -1032,6 +1032,23 @@ impl Service {
         }
     }
 
+    /// The process group of the current instance while it may have processes: the group
+    /// of its main process while that runs, the one being stopped while it stops.
+    pub fn process_group(&self) -> Option<Pid> {
+        match self.state {
+            ServiceState::Running { pid, .. } => Some(self.group.unwrap_or(pid)),
+            ServiceState::Stopping { pgid, .. } => Some(pgid),
+            ServiceState::Idle
+            | ServiceState::Starting { .. }
+            | ServiceState::Finishing { .. }
+            | ServiceState::Backoff { .. }
+            | ServiceState::Exited { .. }
+            | ServiceState::Failed { .. }
+            | ServiceState::Stopped { .. }
+            | ServiceState::Blocked { .. } => None,
+        }
+    }
+
     /// When the current instance started, while one runs.
     pub fn since(&self) -> Option<Instant> {
         match self.state {

@@ -152,6 +152,17 @@ pub struct ServiceStatus {
     /// Why it is in this state, when that is not obvious (e.g. "gave up after 11 failed starts").
     #[serde(default)]
     pub reason: Option<String>,
+    /// CPU time used so far by the processes of its current instance (its process group)
+    /// and the children they waited for, in milliseconds. Absent while none runs.
+    #[serde(default)]
+    pub cpu_ms: Option<u64>,
+    /// Resident memory of the processes in its process group, summed, in bytes. Absent
+    /// while none runs.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// How many processes its process group has. Absent while none runs.
+    #[serde(default)]
+    pub processes: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

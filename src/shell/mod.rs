@@ -4,7 +4,7 @@
 //! (services' output: lines, ring, files, tend's own outputs), `probes` (readiness and health
 //! checks: tcp, http, dns, exec, notifications), `serve` (the control socket and the HTTP
 //! endpoints, one connection type), and the small ones: daemons' pid files, the shm store,
-//! tend's own diagnostics.
+//! tend's own diagnostics, what services cost (`usage`).
 #![warn(clippy::indexing_slicing)]
 
 pub mod diagnostics;
@@ -16,3 +16,4 @@ pub mod repeated;
 pub mod serve;
 pub mod shm_store;
 pub mod token;
+pub mod usage;

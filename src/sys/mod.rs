@@ -10,3 +10,4 @@ pub mod shm;
 pub mod signals;
 pub mod socket;
 pub mod spawn;
+pub mod usage;

@@ -9,6 +9,7 @@ use crate::shell::logs::json_line;
 use crate::shell::logs::ring::LineRef;
 use crate::shell::serve::control::Incoming;
 use crate::shell::serve::status;
+use crate::shell::usage;
 use std::time::Instant;
 
 impl Loop {
@@ -72,6 +73,7 @@ impl Loop {
                         &ids,
                         now.saturating_duration_since(self.origin),
                         at,
+                        &usage::measure(&self.sup, ids.iter().copied()),
                     )),
                     Err(message) => Response::Error { message },
                 };

@@ -6,6 +6,7 @@ use super::Loop;
 use crate::core::Level;
 use crate::shell::serve::http::Snapshot;
 use crate::shell::serve::{metrics, status};
+use crate::shell::usage;
 use rustix::event::epoll;
 use std::time::Instant;
 
@@ -44,14 +45,20 @@ impl Loop {
             return;
         };
         let sup = &self.sup;
-        server.on_event(&self.ep, conn, flags, now, || {
+        server.on_event(&self.ep, conn, flags, now, |wants_metrics| {
             // /readyz turns 503 the moment shutdown starts (health says so).
             let (ready, ready_reason) = status::health(sup, at);
+            // Only a scrape reads /proc for what the services use.
+            let metrics = if wants_metrics {
+                metrics::render(sup, at, uptime, &usage::measure(sup, sup.live_services()))
+            } else {
+                String::new()
+            };
             Snapshot {
                 alive: true,
                 ready,
                 ready_reason,
-                metrics: metrics::render(sup, at, uptime),
+                metrics,
             }
         });
     }

@@ -154,14 +154,15 @@ impl HttpServer {
 
     /// An event on connection `conn`: EPOLLOUT writes the answer; input, a hang-up or an
     /// error reads, and once a whole request head is in, `answer` gives the snapshot to
-    /// answer from (asked only for a request that needs one).
+    /// answer from (asked only for a request that needs one; its argument says whether the
+    /// request is for `/metrics`, so the metrics text is made only then).
     pub fn on_event(
         &mut self,
         ep: &OwnedFd,
         conn: usize,
         flags: epoll::EventFlags,
         now: Instant,
-        answer: impl FnOnce() -> Snapshot,
+        answer: impl FnOnce(bool) -> Snapshot,
     ) {
         if flags.contains(epoll::EventFlags::OUT) {
             self.flush(ep, conn);
@@ -173,7 +174,13 @@ impl HttpServer {
 
     /// Reads from a connection. Once a whole request head is in, calls `answer` for the
     /// snapshot (only for a request that needs one) and queues the response.
-    fn read(&mut self, ep: &OwnedFd, conn: usize, now: Instant, answer: impl FnOnce() -> Snapshot) {
+    fn read(
+        &mut self,
+        ep: &OwnedFd,
+        conn: usize,
+        now: Instant,
+        answer: impl FnOnce(bool) -> Snapshot,
+    ) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -420,7 +427,7 @@ pub fn answer_input(input: &[u8], answer: impl FnOnce() -> Snapshot) -> Option<V
     match parse(input) {
         Parsed::Partial => None,
         Parsed::Invalid(status) => Some(error_response(status, false)),
-        Parsed::Complete(request) => Some(respond(&request, answer)),
+        Parsed::Complete(request) => Some(respond(&request, |_| answer())),
     }
 }
 
@@ -443,8 +450,8 @@ fn route(target: &str) -> Option<Route> {
 }
 
 /// The whole response to a complete request. `answer` is called only when the route and
-/// method are served.
-fn respond(request: &Request, answer: impl FnOnce() -> Snapshot) -> Vec<u8> {
+/// method are served, with whether the metrics are wanted.
+fn respond(request: &Request, answer: impl FnOnce(bool) -> Snapshot) -> Vec<u8> {
     let head_only = request.method == Method::Head;
     let Some(route) = request.route else {
         return error_response(Status::NotFound, head_only);
@@ -452,7 +459,7 @@ fn respond(request: &Request, answer: impl FnOnce() -> Snapshot) -> Vec<u8> {
     if request.method == Method::Other {
         return error_response(Status::MethodNotAllowed, false);
     }
-    let snapshot = answer();
+    let snapshot = answer(route == Route::Metrics);
     match route {
         Route::Livez if snapshot.alive => response(Status::Ok, PLAIN, b"ok\n", head_only),
         Route::Livez => response(Status::ServiceUnavailable, PLAIN, b"not alive\n", head_only),

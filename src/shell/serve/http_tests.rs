@@ -65,12 +65,35 @@ fn request(head: &str) -> Request {
 
 /// The answer to a complete head, and whether the snapshot was asked for.
 fn answer_to(head: &str, snap: Snapshot) -> (Answer, bool) {
-    let mut asked = false;
-    let bytes = respond(&request(head), || {
-        asked = true;
+    let (answer, asked) = answer_asking(head, snap);
+    (answer, asked.is_some())
+}
+
+/// The answer to a complete head, and whether the snapshot was asked for with or without
+/// the metrics.
+fn answer_asking(head: &str, snap: Snapshot) -> (Answer, Option<bool>) {
+    let mut asked = None;
+    let bytes = respond(&request(head), |metrics| {
+        asked = Some(metrics);
         snap
     });
     (decode(&bytes), asked)
+}
+
+/// The metrics text (and the /proc scan behind it) is made for `/metrics` only, not for
+/// every probe of `/livez` or `/readyz`.
+#[test]
+fn only_metrics_asks_for_the_metrics_text() {
+    for (path, wanted) in [
+        ("/metrics", Some(true)),
+        ("/livez", Some(false)),
+        ("/readyz", Some(false)),
+        ("/nope", None),
+    ] {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let (_, asked) = answer_asking(&head, Snapshot::default());
+        assert_eq!(asked, wanted, "{path}");
+    }
 }
 
 // ---- parsing and responses, without sockets ----
@@ -384,7 +407,7 @@ impl Harness {
                     let snap = &self.snapshot;
                     let answered = &mut self.answered;
                     let now = Instant::now();
-                    self.server.on_event(&self.ep, conn, ev.flags, now, || {
+                    self.server.on_event(&self.ep, conn, ev.flags, now, |_| {
                         *answered += 1;
                         snap.clone()
                     });

@@ -6,16 +6,24 @@
 //! labelled `service="NAME"`, in the order of the file; retired services are not shown.
 
 use crate::core::{Instant, ServiceState, Supervisor};
+use crate::shell::usage::Measured;
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The metrics as of `now` (the core's clock), for a tend that has been up `uptime`.
-pub fn render(sup: &Supervisor, now: Instant, uptime: Duration) -> String {
-    render_at(sup, now, uptime, SystemTime::now())
+/// The metrics as of `now` (the core's clock), for a tend that has been up `uptime`, with
+/// what `usage` measured of the services.
+pub fn render(sup: &Supervisor, now: Instant, uptime: Duration, usage: &Measured) -> String {
+    render_at(sup, now, uptime, SystemTime::now(), usage)
 }
 
 /// As `render`, with the wall clock `wall` standing for `now` (tests fix it).
-pub fn render_at(sup: &Supervisor, now: Instant, uptime: Duration, wall: SystemTime) -> String {
+pub fn render_at(
+    sup: &Supervisor,
+    now: Instant,
+    uptime: Duration,
+    wall: SystemTime,
+    usage: &Measured,
+) -> String {
     let wall = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut up = Vec::new();
     let mut ready = Vec::new();
@@ -23,6 +31,9 @@ pub fn render_at(sup: &Supervisor, now: Instant, uptime: Duration, wall: SystemT
     let mut restarts = Vec::new();
     let mut last_exit = Vec::new();
     let mut started = Vec::new();
+    let mut cpu = Vec::new();
+    let mut memory = Vec::new();
+    let mut processes = Vec::new();
     for id in sup.live_services() {
         let Some(spec) = sup.spec().services.get(id.0) else {
             continue;
@@ -45,6 +56,11 @@ pub fn render_at(sup: &Supervisor, now: Instant, uptime: Duration, wall: SystemT
         }
         if let Some(since) = s.since() {
             started.push((name, seconds(wall.saturating_sub(now.since(since)))));
+        }
+        if let Some(u) = usage.get(&id) {
+            cpu.push((name, seconds(u.cpu)));
+            memory.push((name, u.memory.to_string()));
+            processes.push((name, u.processes.to_string()));
         }
     }
 
@@ -91,6 +107,29 @@ pub fn render_at(sup: &Supervisor, now: Instant, uptime: Duration, wall: SystemT
         "gauge",
         "Start time of the service's current instance, in seconds since the Unix epoch.",
         &started,
+    );
+    family(
+        &mut out,
+        "tend_service_cpu_seconds_total",
+        "counter",
+        "CPU time used by the processes of the service's current instance (its process group) \
+         and the children they waited for; starts over with each instance.",
+        &cpu,
+    );
+    family(
+        &mut out,
+        "tend_service_memory_bytes",
+        "gauge",
+        "Resident memory of the processes in the service's process group, summed (pages they \
+         share count once per process).",
+        &memory,
+    );
+    family(
+        &mut out,
+        "tend_service_processes",
+        "gauge",
+        "Processes in the service's process group.",
+        &processes,
     );
     let orphans = sup.orphans_reaped().to_string();
     family(
@@ -161,6 +200,7 @@ mod tests {
     use crate::core::spec::{HealthRule, Probe};
     use crate::core::tests::common::{at, run_spawning, service, spec};
     use crate::core::*;
+    use crate::shell::usage::Usage;
 
     /// Carries out the actions as the shell would: spawns get pids 100 + 10*generation +
     /// index; probes are returned, everything else is dropped.
@@ -263,7 +303,17 @@ mod tests {
     fn renders_every_family_in_the_text_format() {
         let sup = scene();
         let wall = UNIX_EPOCH + Duration::from_millis(1_700_000_010_000);
-        let text = render_at(&sup, at(1500), Duration::from_millis(1_750), wall);
+        // What /proc would say of web and worker (db's group was not found: no samples).
+        let used = |ms, memory, processes| Usage {
+            cpu: Duration::from_millis(ms),
+            memory,
+            processes,
+        };
+        let usage = Measured::from([
+            (ServiceId(0), used(1_250, 8 << 20, 3)),
+            (ServiceId(1), used(40, 1 << 20, 1)),
+        ]);
+        let text = render_at(&sup, at(1500), Duration::from_millis(1_750), wall, &usage);
         let expected = "\
 # HELP tend_service_up Whether the service is running (1) or not (0).
 # TYPE tend_service_up gauge
@@ -295,6 +345,18 @@ tend_service_last_exit_code{service=\"job\"} 3
 tend_service_start_time_seconds{service=\"web\"} 1700000008.500
 tend_service_start_time_seconds{service=\"worker\"} 1700000009.100
 tend_service_start_time_seconds{service=\"db\"} 1700000008.500
+# HELP tend_service_cpu_seconds_total CPU time used by the processes of the service's current instance (its process group) and the children they waited for; starts over with each instance.
+# TYPE tend_service_cpu_seconds_total counter
+tend_service_cpu_seconds_total{service=\"web\"} 1.250
+tend_service_cpu_seconds_total{service=\"worker\"} 0.040
+# HELP tend_service_memory_bytes Resident memory of the processes in the service's process group, summed (pages they share count once per process).
+# TYPE tend_service_memory_bytes gauge
+tend_service_memory_bytes{service=\"web\"} 8388608
+tend_service_memory_bytes{service=\"worker\"} 1048576
+# HELP tend_service_processes Processes in the service's process group.
+# TYPE tend_service_processes gauge
+tend_service_processes{service=\"web\"} 3
+tend_service_processes{service=\"worker\"} 1
 # HELP tend_orphans_reaped_total Processes tend did not start (orphans it adopted) that it reaped.
 # TYPE tend_orphans_reaped_total counter
 tend_orphans_reaped_total 2
@@ -326,7 +388,7 @@ tend_uptime_seconds 1.750
             }
             run(&mut sup, t + 10);
         }
-        let text = render_at(&sup, at(4100), Duration::ZERO, UNIX_EPOCH);
+        let text = render_at(&sup, at(4100), Duration::ZERO, UNIX_EPOCH, &Measured::new());
         assert!(
             text.contains("\ntend_service_healthy{service=\"web\"} 0\n"),
             "{text}"
@@ -340,7 +402,7 @@ tend_uptime_seconds 1.750
         new.services.remove(1);
         sup.reload(at(4200), new).unwrap();
         run(&mut sup, 4200);
-        let text = render_at(&sup, at(4300), Duration::ZERO, UNIX_EPOCH);
+        let text = render_at(&sup, at(4300), Duration::ZERO, UNIX_EPOCH, &Measured::new());
         assert!(!text.contains("worker"), "{text}");
         assert!(
             text.contains("tend_service_up{service=\"db\"} 1\n"),
@@ -351,7 +413,7 @@ tend_uptime_seconds 1.750
     #[test]
     fn a_wall_clock_before_the_start_does_not_underflow() {
         let sup = scene();
-        let text = render_at(&sup, at(1500), Duration::ZERO, UNIX_EPOCH);
+        let text = render_at(&sup, at(1500), Duration::ZERO, UNIX_EPOCH, &Measured::new());
         assert!(text.contains("tend_service_start_time_seconds{service=\"web\"} 0.000\n"));
     }
 

@@ -2,24 +2,36 @@
 
 use crate::core::{ExitStatus, ServiceId, ServiceState, Supervisor};
 use crate::proto::{ExitReport, ServiceStatus, StatusReport};
+use crate::shell::usage::Measured;
 use std::time::Duration;
 
+/// The status of `ids`, with what `usage` measured of them.
 pub fn report(
     sup: &Supervisor,
     ids: &[ServiceId],
     uptime: Duration,
     now: crate::core::Instant,
+    usage: &Measured,
 ) -> StatusReport {
     StatusReport {
-        services: ids.iter().filter_map(|&id| service(sup, id, now)).collect(),
+        services: ids
+            .iter()
+            .filter_map(|&id| service(sup, id, now, usage))
+            .collect(),
         shutting_down: sup.phase() != crate::core::Phase::Running,
         orphans_reaped: sup.orphans_reaped(),
         uptime_ms: uptime.as_millis() as u64,
     }
 }
 
-fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Option<ServiceStatus> {
+fn service(
+    sup: &Supervisor,
+    id: ServiceId,
+    now: crate::core::Instant,
+    usage: &Measured,
+) -> Option<ServiceStatus> {
     let spec = sup.service_spec(id)?;
+    let used = usage.get(&id);
     let s = sup.service(id);
     let reason = match &s.state {
         ServiceState::Failed { .. } if s.failures > spec.max_restarts && spec.max_restarts > 0 => {
@@ -76,6 +88,9 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Option
             .to_string()
         }),
         reason,
+        cpu_ms: used.map(|u| u.cpu.as_millis() as u64),
+        memory_bytes: used.map(|u| u.memory),
+        processes: used.map(|u| u.processes),
     })
 }
 
@@ -196,8 +211,40 @@ mod tests {
     }
 
     fn health_shown(sup: &Supervisor, now: u64) -> Option<String> {
-        let report = report(sup, &[ServiceId(0)], Duration::ZERO, at(now));
+        let report = report(
+            sup,
+            &[ServiceId(0)],
+            Duration::ZERO,
+            at(now),
+            &Measured::new(),
+        );
         report.services.into_iter().next().and_then(|s| s.health)
+    }
+
+    #[test]
+    fn usage_is_shown_as_measured_and_absent_otherwise() {
+        let sup = web_with_health_check();
+        let used = crate::shell::usage::Usage {
+            cpu: Duration::from_micros(1_234_900),
+            memory: 5 << 20,
+            processes: 3,
+        };
+        let usage = Measured::from([(ServiceId(0), used)]);
+        let r = report(&sup, &[ServiceId(0)], Duration::ZERO, at(0), &usage);
+        let s = &r.services[0];
+        assert_eq!(
+            (s.cpu_ms, s.memory_bytes, s.processes),
+            (Some(1234), Some(5 << 20), Some(3))
+        );
+        let r = report(
+            &sup,
+            &[ServiceId(0)],
+            Duration::ZERO,
+            at(0),
+            &Measured::new(),
+        );
+        let s = &r.services[0];
+        assert_eq!((s.cpu_ms, s.memory_bytes, s.processes), (None, None, None));
     }
 
     /// HEALTH is the verdict on a live instance: "healthy" while it passes its checks, and
