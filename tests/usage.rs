@@ -29,6 +29,7 @@ struct Tend {
 struct Out {
     code: i32,
     stdout: String,
+    stderr: String,
 }
 
 impl Tend {
@@ -74,6 +75,7 @@ impl Tend {
         Out {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
 
@@ -178,4 +180,92 @@ fn status_and_metrics_show_what_a_services_whole_group_uses() {
         "{metrics}"
     );
     t.shutdown();
+}
+
+/// A service that keeps one CPU busy, and one that sleeps.
+const BUSY_AND_IDLE: &str = "[services.idle]\ncommand = \"sleep 1000\"\n\n\
+                             [services.busy]\ncommand = [\"sh\", \"-c\", \"while :; do :; done\"]\n";
+
+/// Off a terminal `tend top` prints one table after another, busiest first, and `-n` ends
+/// it; `--json` gives the status answers as they came.
+#[test]
+fn top_prints_a_table_a_second_busiest_first() {
+    let mut t = Tend::start(BUSY_AND_IDLE);
+    wait_for("busy to have used some CPU", LIMIT, || {
+        (t.service("busy").cpu_ms? > 0).then_some(())
+    });
+    let out = t.client(&["top", "-n", "2"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "no escapes off a terminal: {out:?}"
+    );
+    let tables: Vec<&str> = out.stdout.split("\n\n").collect();
+    assert_eq!(tables.len(), 2, "{}", out.stdout);
+    for table in tables {
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            [
+                "NAME", "STATE", "PID", "CPU%", "CPU", "MEM", "PROCS", "UPTIME"
+            ],
+            "{table}"
+        );
+        assert!(lines[1].starts_with("busy "), "busiest first: {table}");
+        assert!(lines[2].starts_with("idle "), "{table}");
+        assert!(lines[3].starts_with("tend: up "), "{table}");
+    }
+    let out = t.client(&["top", "-n", "1", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    let Response::Status(report) = serde_json::from_str(out.stdout.trim()).unwrap() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(report.services.len(), 2);
+    let out = t.client(&["top", "nope"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("nope"), "{out:?}");
+    t.shutdown();
+}
+
+/// On a terminal each table clears the screen first, and Ctrl-C ends `top` with 0.
+#[test]
+fn top_on_a_terminal_clears_the_screen_and_ends_cleanly_on_ctrl_c() {
+    let mut t = Tend::start(BUSY_AND_IDLE);
+    // From outside tend's pid namespace, as a client on the host would run it.
+    let cmd = format!("{} top --socket {}", tend_bin(), t.sock().display());
+    let mut p = rexpect::spawn(&cmd, Some(20_000)).unwrap();
+    for _ in 0..2 {
+        p.exp_string("\x1b[H\x1b[2J").unwrap();
+        p.exp_regex(r"NAME\s+STATE\s+PID\s+CPU%").unwrap();
+    }
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+    let status = p.process.wait().unwrap();
+    assert!(
+        matches!(status, rexpect::process::wait::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+    t.shutdown();
+}
+
+/// When tend goes away (here: shut down), `top` says so and ends with 0.
+#[test]
+fn top_ends_when_tend_goes_away() {
+    let mut t = Tend::start(BUSY_AND_IDLE);
+    let mut cmd = Command::new(tend_bin());
+    cmd.args(["top", "--socket"])
+        .arg(t.sock())
+        .env_remove("TEND_SOCKET");
+    let mut top = Running::start(cmd);
+    wait_for("a first table", LIMIT, || {
+        top.stdout().contains("tend: up ").then_some(())
+    });
+    t.shutdown();
+    assert_eq!(top.code(LIMIT), 0, "{}", top.stderr());
+    assert!(
+        top.stderr().starts_with("tend top: tend has gone away: "),
+        "{}",
+        top.stderr()
+    );
 }

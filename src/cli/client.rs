@@ -39,6 +39,7 @@ pub fn main(args: &[OsString]) -> c_int {
 fn execute(sub: Sub) -> Result<c_int, String> {
     match sub {
         Sub::Status(a) => status(a),
+        Sub::Top(a) => super::top::run(a),
         Sub::Start(a) => change(a, "start", |targets, wait| Command::Start { targets, wait }),
         Sub::Stop(a) => change(a, "stop", |targets, wait| Command::Stop { targets, wait }),
         Sub::Restart(a) => change(a, "restart", |targets, wait| Command::Restart {
@@ -80,7 +81,7 @@ fn execute(sub: Sub) -> Result<c_int, String> {
 }
 
 /// Connects to the socket `conn` designates and sends `command`.
-fn request(conn: &Conn, command: Command, follow: bool) -> Result<Connection, String> {
+pub(super) fn request(conn: &Conn, command: Command, follow: bool) -> Result<Connection, String> {
     let path = connection::socket_path(conn.socket.as_deref(), |n| std::env::var_os(n));
     let mut c = Connection::open(&path, (!follow).then_some(conn.timeout))?;
     c.send(&Request::new(command))?;
@@ -89,7 +90,7 @@ fn request(conn: &Conn, command: Command, follow: bool) -> Result<Connection, St
 
 /// The first answer; an `Error` answer becomes the client's error (and, with --json, is
 /// printed as it came too).
-fn answer(c: &mut Connection, json: bool) -> Result<(String, Response), String> {
+pub(super) fn answer(c: &mut Connection, json: bool) -> Result<(String, Response), String> {
     let (raw, response) = c.answer()?;
     if let Response::Error { message } = response {
         if json {
@@ -100,7 +101,7 @@ fn answer(c: &mut Connection, json: bool) -> Result<(String, Response), String> 
     Ok((raw, response))
 }
 
-fn unexpected(raw: &str) -> String {
+pub(super) fn unexpected(raw: &str) -> String {
     format!("unexpected answer from tend: {raw}")
 }
 
@@ -285,7 +286,7 @@ fn health(conn: Conn) -> Result<c_int, String> {
 }
 
 /// Writes to stdout and flushes, so followed log lines show up as they come.
-fn print(text: &str) -> Result<(), String> {
+pub(super) fn print(text: &str) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())

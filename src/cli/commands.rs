@@ -14,6 +14,7 @@ use std::time::Duration;
 /// First arguments that make tend a control client (parsed by clap) instead of an init.
 pub const CLIENT_COMMANDS: &[&str] = &[
     "status",
+    "top",
     "start",
     "stop",
     "restart",
@@ -189,6 +190,17 @@ pub enum Sub {
                       when tend answered); 1 on an error; 3 when a named service is not running."
     )]
     Status(StatusArgs),
+    /// Show what each service uses, refreshed every second, busiest first
+    #[command(
+        long_about = "Shows the services' CPU use over the last second (CPU%: 100 is one whole \
+                      CPU), CPU time, resident memory and processes (of each service's whole \
+                      process group), busiest first, refreshed every second until interrupted \
+                      (Ctrl-C) or until tend goes away. The first table shows the CPU use since \
+                      each instance started. On a terminal the screen is cleared for each \
+                      table; otherwise one table follows another. With --json, each second's \
+                      status answer as it came, one per line."
+    )]
+    Top(TopArgs),
     /// Start stopped services and wait until they run
     Start(ChangeArgs),
     /// Stop services (they stay stopped, whatever their restart policy) and wait until they are down
@@ -294,6 +306,18 @@ pub struct StatusArgs {
     /// Services to show (default: all)
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
+    #[command(flatten)]
+    pub conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Services to show (default: all)
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Stop after this many tables
+    #[arg(short = 'n', long, value_name = "COUNT")]
+    pub count: Option<u64>,
     #[command(flatten)]
     pub conn: Conn,
 }
@@ -499,6 +523,22 @@ mod tests {
         };
         assert!(s.names.is_empty() && !s.conn.json && s.conn.socket.is_none());
         assert_eq!(s.conn.timeout, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn top_takes_names_and_a_count() {
+        let Sub::Top(t) = parse(&["top"]).unwrap() else {
+            panic!()
+        };
+        assert!(t.names.is_empty() && t.count.is_none());
+        let Sub::Top(t) = parse(&["top", "web", "-n", "3", "--json"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (t.names, t.count, t.conn.json),
+            (vec!["web".into()], Some(3), true)
+        );
+        assert!(parse(&["top", "-n", "x"]).is_err());
     }
 
     #[test]

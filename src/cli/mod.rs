@@ -9,6 +9,7 @@ mod socket_place;
 pub mod supervise;
 mod table;
 pub mod tini;
+mod top;
 
 use crate::core::{self, MainExit, Spec, Supervisor};
 use crate::shell::diagnostics::Logger;

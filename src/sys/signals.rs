@@ -201,3 +201,57 @@ impl AsFd for SignalFd {
         self.0.as_fd()
     }
 }
+
+/// A few signals blocked in a client that waits for them itself (`tend top` between two
+/// tables), so that one of them ends a wait instead of the process: the client can finish
+/// what it writes and exit cleanly.
+pub struct Waiter(libc::sigset_t);
+
+impl Waiter {
+    /// Blocks `signals` for this thread (the client has no other) and returns their waiter.
+    pub fn block(signals: &[Signal]) -> io::Result<Waiter> {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the set it is given.
+        let mut set = unsafe {
+            if libc::sigemptyset(set.as_mut_ptr()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            set.assume_init()
+        };
+        for sig in signals {
+            // SAFETY: `set` is initialised and the number is a real signal's.
+            if unsafe { libc::sigaddset(&mut set, sig.number()) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // SAFETY: `set` is initialised; the old mask is not asked for.
+        if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Waiter(set))
+    }
+
+    /// Waits up to `timeout` for one of the signals and takes it; None when the time ran
+    /// out first.
+    pub fn wait(&self, timeout: std::time::Duration) -> io::Result<Option<Signal>> {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+        };
+        loop {
+            // SAFETY: the set is initialised and its signals blocked (`block`), as
+            // sigtimedwait requires; no siginfo is asked for; `ts` is a valid timespec.
+            let n = unsafe { libc::sigtimedwait(&self.0, std::ptr::null_mut(), &ts) };
+            if n >= 0 {
+                return Ok(Signal::from_number(n));
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EAGAIN) => return Ok(None),
+                // Stopped and continued (Ctrl-Z, fg): just wait again.
+                Some(libc::EINTR) => continue,
+                _ => return Err(err),
+            }
+        }
+    }
+}
