@@ -269,3 +269,70 @@ fn top_ends_when_tend_goes_away() {
         top.stderr()
     );
 }
+
+/// A service that holds 64 MiB with a memory-limit of 32 MiB: at the check (every 5 s) it
+/// is stopped and restarted with the reason said, counted as a failed start, and with
+/// `max-restarts = 1` given up on at the second time.
+#[test]
+fn a_service_over_its_memory_limit_is_restarted_then_given_up_on() {
+    let mut t = Tend::start(
+        "[services.hog]\n\
+         command = [\"python3\", \"-c\", \"import sys, time; b = b'x' * (64 << 20); \
+         print('holding', flush=True); time.sleep(1000)\"]\n\
+         memory-limit = \"32MiB\"\nmax-restarts = 1\nstart-secs = \"0s\"\n\n\
+         [services.small]\ncommand = \"sleep 1000\"\nmemory-limit = \"32MiB\"\n",
+    );
+    wait_log(&t.t, "| holding");
+    wait_log(&t.t, ", over its memory-limit of 32 MiB: restarting");
+    let said = t.t.stderr();
+    let line = said
+        .lines()
+        .find(|l| l.contains("over its memory-limit"))
+        .unwrap();
+    assert!(
+        line.starts_with("tend: error: 'hog' uses ") && line.contains(" MiB, over its"),
+        "{line}"
+    );
+    wait_for("hog to be restarted", LIMIT, || {
+        (t.service("hog").restarts == 1).then_some(())
+    });
+    // The second time, it has failed one start more than max-restarts allows.
+    wait_for("hog to be given up on", LIMIT, || {
+        (t.service("hog").state == "failed").then_some(())
+    });
+    assert!(
+        t.t.stderr()
+            .contains("'hog' failed 2 times in a row; giving up"),
+        "{}",
+        t.t.stderr()
+    );
+    // The small one, under its limit, is left alone.
+    let small = t.service("small");
+    assert_eq!((small.state.as_str(), small.restarts), ("running", 0));
+    assert!(!t.t.stderr().contains("'small' uses"), "{}", t.t.stderr());
+    t.shutdown();
+}
+
+/// `tend check` takes the key, and points at a limit written without its unit.
+#[test]
+fn tend_check_validates_memory_limit() {
+    let check = |toml: &str| {
+        let setup = Setup::new(toml);
+        let out = Command::new(tend_bin())
+            .arg("check")
+            .arg(&setup.config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stderr, setup)
+    };
+    let (code, stderr, _) = check("[services.a]\ncommand = \"a\"\nmemory-limit = \"512MiB\"\n");
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr, setup) = check("[services.a]\ncommand = \"a\"\nmemory-limit = 512\n");
+    assert_eq!(code, Some(2), "{stderr}");
+    let at = format!(
+        "{}:3:16: error: memory-limit must be at least 1MiB, found 512 bytes",
+        setup.config.display()
+    );
+    assert!(stderr.contains(&at), "{stderr}");
+}

@@ -9,6 +9,7 @@ use super::error::{ConfigError, Source};
 use super::schema::{
     BackoffTable, Document, LogsTable, Restart, RunOnValue, ServiceTable, ShmTable,
 };
+use super::size::SizeValue;
 use super::users::Accounts;
 use super::{Environment, Loaded, Settings, ShmSettings, duration, size};
 use crate::core::signal::Signal;
@@ -27,6 +28,8 @@ const MAX_LOG_RING: usize = 1_000_000;
 const MAX_LOG_RING_BYTES: usize = 1 << 30;
 /// Rotated log files kept at most (`logs.keep`).
 const MAX_LOG_KEEP: u32 = 1000;
+/// The smallest `memory-limit`.
+const MIN_MEMORY_LIMIT: u64 = 1 << 20;
 
 /// The parts of `[tend]` and of a service that need a file system check.
 impl Context<'_> {
@@ -464,7 +467,27 @@ fn service(
     if let Some(health) = &table.health {
         spec.health = Some(cx.health(&spec.name, health)?);
     }
+    if let Some(value) = &table.memory_limit {
+        spec.memory_limit = Some(memory_limit(cx, value)?);
+    }
     Ok(spec)
+}
+
+/// `memory-limit`: a size of at least 1 MiB. Less is no process's resident memory, and
+/// most likely a number of MiB written as a bare number, which counts bytes.
+fn memory_limit(cx: &Context<'_>, value: &Spanned<SizeValue>) -> Result<u64, ConfigError> {
+    let bytes = size::parse(value.get_ref()).map_err(|e| cx.error(value.span(), e))?;
+    if bytes < MIN_MEMORY_LIMIT {
+        return Err(cx
+            .error(
+                value.span(),
+                format!("memory-limit must be at least 1MiB, found {bytes} bytes"),
+            )
+            .with_help(
+                "write the size with its unit, such as \"512MiB\": a bare number counts bytes",
+            ));
+    }
+    Ok(bytes)
 }
 
 fn success_codes(

@@ -83,6 +83,7 @@ pub struct ServiceTable {
     pub depends_on: Option<Spanned<DependsOn>>,
     pub ready: Option<Spanned<ReadyTable>>,
     pub health: Option<Spanned<HealthTable>>,
+    pub memory_limit: Option<Spanned<SizeValue>>,
 }
 
 #[derive(Clone, Copy, Deserialize)]

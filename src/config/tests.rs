@@ -132,6 +132,7 @@ logs = { ring = 5000 }
 depends-on = { migrate = "completed" }
 ready = { tcp = "127.0.0.1:9000", timeout = "30s" }
 health = { exec = "php-fpm-healthcheck --ping", interval = "30s", timeout = "5s", start-period = "1m", failures = 5 }
+memory-limit = "512MiB"
 
 [services.nginx]
 command = "nginx -g 'daemon off;'"
@@ -249,6 +250,7 @@ fn a_full_file_gives_exactly_this_spec() {
             start_period: Duration::from_secs(60),
             failures: 5,
         }),
+        memory_limit: Some(512 << 20),
     };
     let nginx = ServiceSpec {
         depends_on: vec![Dependency {
@@ -1460,7 +1462,8 @@ fn unknown_keys_point_at_the_key() {
          `workdir`, `user`, `group`, `umask`, `limits`, `oneshot`, `autostart`, `run-on`, `restart`, \
          `success-codes`, \
          `backoff`, `start-secs`, `max-restarts`, `critical`, `stop-signal`, `stop-timeout`, \
-         `finish`, `finish-timeout`, `logs`, `pid-file`, `depends-on`, `ready`, `health`",
+         `finish`, `finish-timeout`, `logs`, `pid-file`, `depends-on`, `ready`, `health`, \
+         `memory-limit`",
     );
     assert_error(
         "[services.a]\ncommand = \"a\"\nbackoff = { initial = \"1s\", maximum = \"2s\" }\n",
@@ -1947,6 +1950,40 @@ fn log_ring_sizes() {
         3,
         22,
         "logs.ring-max-size must be a size from 1 byte to 1GiB (to keep no lines, write ring = 0)",
+    );
+}
+
+#[test]
+fn memory_limit_is_a_size_of_at_least_a_mebibyte() {
+    let limit = |line: &str| {
+        let text = format!("[services.a]\ncommand = \"a\"\n{line}\n");
+        load(&text).unwrap().spec.services[0].memory_limit
+    };
+    assert_eq!(limit(""), None);
+    assert_eq!(limit("memory-limit = \"512MiB\""), Some(512 << 20));
+    assert_eq!(limit("memory-limit = \"2 GB\""), Some(2_000_000_000));
+    assert_eq!(limit("memory-limit = 1048576"), Some(1 << 20));
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nmemory-limit = 512\n",
+        3,
+        16,
+        "memory-limit must be at least 1MiB, found 512 bytes",
+    );
+    let e = error("[services.a]\ncommand = \"a\"\nmemory-limit = 512\n");
+    assert!(e.to_string().contains("a bare number counts bytes"), "{e}");
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nmemory-limit = \"512M\"\n",
+        3,
+        16,
+        "invalid size \"512M\": expected a whole number and one of the units B, KiB, MiB, \
+         GiB, KB, MB, GB",
+    );
+    assert_error(
+        "[services.a]\ncommand = \"a\"\nmemory-limit = true\n",
+        3,
+        16,
+        "invalid type: boolean `true`, expected a size such as \"10MiB\", \"512KiB\" or \"1GB\", \
+         or a number of bytes",
     );
 }
 

@@ -93,6 +93,13 @@ pub enum Input {
         svc: ServiceId,
         generation: Generation,
     },
+    /// The resident memory of the instance's process group, in bytes, as measured for
+    /// `Action::MeasureMemory`.
+    MemoryUsage {
+        svc: ServiceId,
+        generation: Generation,
+        bytes: u64,
+    },
     /// tend received this signal.
     Signal(Signal),
 }
@@ -159,6 +166,11 @@ pub enum Action {
         svc: ServiceId,
         generation: Generation,
         status: ExitStatus,
+    },
+    /// Measure the resident memory of these running instances' process groups (services
+    /// with a `memory_limit`) and answer `Input::MemoryUsage` for each one found.
+    MeasureMemory {
+        services: Vec<(ServiceId, Generation)>,
     },
     /// The answer to a control request that waited for its outcome.
     Reply {
@@ -288,6 +300,13 @@ pub enum Note {
     Unhealthy {
         name: String,
     },
+    /// The service's process group uses more memory than its `memory-limit`: it is
+    /// restarted, as if it had failed its health check.
+    OverMemoryLimit {
+        name: String,
+        used: u64,
+        limit: u64,
+    },
 }
 
 impl Note {
@@ -309,7 +328,7 @@ impl Note {
             | Note::Blocked { .. }
             | Note::NotReadyInTime { .. }
             | Note::HealthCheckFailed { .. } => Level::Warn,
-            Note::Unhealthy { .. } => Level::Error,
+            Note::Unhealthy { .. } | Note::OverMemoryLimit { .. } => Level::Error,
             Note::Ready { .. } => Level::Debug,
             Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
             Note::Spawned { .. } | Note::Adopted { .. } | Note::ServiceExited { .. } => Level::Info,
@@ -488,6 +507,12 @@ impl fmt::Display for Note {
                 )
             }
             Note::Unhealthy { name } => write!(f, "'{name}' is unhealthy: restarting it"),
+            Note::OverMemoryLimit { name, used, limit } => write!(
+                f,
+                "'{name}' uses {}, over its memory-limit of {}: restarting",
+                mebibytes(*used, true),
+                mebibytes(*limit, false)
+            ),
             Note::Blocked { name, dependency } => {
                 write!(
                     f,
@@ -495,6 +520,23 @@ impl fmt::Display for Note {
                 )
             }
         }
+    }
+}
+
+/// `530 MiB`, `512.3 MiB`: a size in MiB to a tenth, rounded `up` or down. A usage over a
+/// limit, rounded up, never reads as the limit rounded down.
+fn mebibytes(bytes: u64, up: bool) -> String {
+    let tenths = u128::from(bytes) * 10;
+    let mib = 1u128 << 20;
+    let n = if up {
+        tenths.div_ceil(mib)
+    } else {
+        tenths / mib
+    };
+    if n % 10 == 0 {
+        format!("{} MiB", n / 10)
+    } else {
+        format!("{}.{} MiB", n / 10, n % 10)
     }
 }
 

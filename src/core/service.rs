@@ -127,7 +127,8 @@ pub enum Event {
     /// A dependency failed for good: a service still waiting to start never will.
     /// Its readiness probe succeeded, or it notified readiness.
     Ready,
-    /// Its health checks failed `failures` times in a row.
+    /// Its health checks failed `failures` times in a row, or it uses more memory than
+    /// its `memory-limit`: it is stopped and restarted as a failed start.
     Unhealthy,
     DependencyFailed {
         on: ServiceId,

@@ -193,7 +193,13 @@ pub struct ServiceSpec {
     pub ready: Option<ReadyRule>,
     /// A liveness check that restarts it when it keeps failing.
     pub health: Option<HealthRule>,
+    /// Bytes of resident memory its process group may use; above it, checked every
+    /// `MEMORY_CHECK_EVERY`, it is restarted as if it had failed its health check.
+    pub memory_limit: Option<u64>,
 }
+
+/// How often the services with a `memory_limit` have their memory measured.
+pub const MEMORY_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// `logs.file`: where a service's lines are also written, and how the file is rotated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -388,6 +394,7 @@ impl ServiceSpec {
             depends_on: Vec::new(),
             ready: None,
             health: None,
+            memory_limit: None,
         }
     }
 }

@@ -23,7 +23,8 @@ use super::io::{
 use super::service::{Effect, Event, Outcome, Service, ServiceState};
 use super::signal::Signal;
 use super::spec::{
-    Condition, Dependency, KILL_REAP_GRACE, RunOn, ServiceId, ServiceSpec, SignalRouting, Spec,
+    Condition, Dependency, KILL_REAP_GRACE, MEMORY_CHECK_EVERY, RunOn, ServiceId, ServiceSpec,
+    SignalRouting, Spec,
 };
 use super::time::Instant;
 use std::cell::Cell;
@@ -73,6 +74,9 @@ pub struct Supervisor {
     task_deadline: Vec<Option<Instant>>,
     /// Each service's readiness or health checks, for its current instance.
     checks: Vec<Checks>,
+    /// When the services with a `memory_limit` are next measured. It counts (in
+    /// `poll_timeout`) only while one of them runs, so without one tend never wakes for it.
+    memory_check: Option<Instant>,
     /// Set while `start_waiting` or `stop_in_order` runs, so the steps they take do not
     /// run them again from inside.
     reentered: bool,
@@ -134,6 +138,7 @@ impl Supervisor {
             stop_sent: vec![false; n],
             task_deadline: vec![None; n],
             checks: vec![Checks::default(); n],
+            memory_check: None,
             reentered: false,
             next_timeout: Cell::new(None),
         }
@@ -613,6 +618,11 @@ impl Supervisor {
                     self.step(svc, Event::Ready, now);
                 }
             }
+            Input::MemoryUsage {
+                svc,
+                generation,
+                bytes,
+            } => self.on_memory_usage(svc, generation, bytes, now),
             Input::GroupEmpty { pgid } => {
                 let waiting = (0..self.services.len())
                     .find(|&i| self.services[i].awaited_group() == Some(pgid));
@@ -659,6 +669,9 @@ impl Supervisor {
                 }
             }
         }
+        if self.memory_check.is_some_and(|t| t <= now) {
+            self.check_memory(now);
+        }
         match self.phase {
             Phase::ShuttingDown { deadline, .. } if now >= deadline => self.escalate(now),
             Phase::Draining {
@@ -696,7 +709,9 @@ impl Supervisor {
             Phase::ShuttingDown { deadline, .. } | Phase::Draining { deadline, .. } => {
                 Some(deadline)
             }
-            Phase::Running => None,
+            Phase::Running => self
+                .memory_check
+                .filter(|_| !self.memory_limited().is_empty()),
             Phase::Exited => return None,
         };
         let awaited = self.ready_awaited();
@@ -787,6 +802,51 @@ impl Supervisor {
             self.log(Note::Unhealthy { name });
             self.step(svc, Event::Unhealthy, now);
         }
+    }
+
+    /// The running instances of services with a `memory_limit`.
+    fn memory_limited(&self) -> Vec<(ServiceId, Generation)> {
+        (0..self.services.len())
+            .filter(|&i| !self.retired[i] && self.spec.services[i].memory_limit.is_some())
+            .filter_map(|i| Some((ServiceId(i), self.running_generation(ServiceId(i))?)))
+            .collect()
+    }
+
+    /// The memory check is due: the shell measures the limited services that run, and
+    /// the next check is one interval later; with none running, there is no next one.
+    fn check_memory(&mut self, now: Instant) {
+        let services = self.memory_limited();
+        if self.phase != Phase::Running || services.is_empty() {
+            self.memory_check = None;
+            return;
+        }
+        self.memory_check = Some(now.after(MEMORY_CHECK_EVERY));
+        self.actions.push_back(Action::MeasureMemory { services });
+    }
+
+    /// A measurement of a service's memory: above its limit, the running instance is
+    /// stopped and restarted as if it had failed its health check (a failed start).
+    fn on_memory_usage(
+        &mut self,
+        svc: ServiceId,
+        generation: Generation,
+        bytes: u64,
+        now: Instant,
+    ) {
+        if self.phase != Phase::Running || self.running_generation(svc) != Some(generation) {
+            return; // a late answer about an instance that is gone, or a shutdown begun
+        }
+        let spec = &self.spec.services[svc.0];
+        let Some(limit) = spec.memory_limit.filter(|&limit| bytes > limit) else {
+            return;
+        };
+        let name = spec.name.clone();
+        self.log(Note::OverMemoryLimit {
+            name,
+            used: bytes,
+            limit,
+        });
+        self.step(svc, Event::Unhealthy, now);
     }
 
     /// For each service, whether a service still waiting to start needs it to be ready.
@@ -897,6 +957,14 @@ impl Supervisor {
                         ..Checks::default()
                     };
                     self.pids.insert(pid, svc);
+                    // Its memory is measured at the next check: one interval from now when
+                    // no other limited service runs (the timer starts afresh), else with
+                    // theirs, within one interval.
+                    if self.spec.services[svc.0].memory_limit.is_some()
+                        && self.memory_limited().iter().all(|&(s, _)| s == svc)
+                    {
+                        self.memory_check = Some(now.after(MEMORY_CHECK_EVERY));
+                    }
                     let name = name();
                     // A pid-file service whose started process has handed over: this pid is
                     // the daemon it left, which tend did not spawn.

@@ -392,7 +392,7 @@ mod properties {
                         Action::Kill { target: KillTarget::Process(p), .. } => {
                             prop_assert_eq!(Some(p), *live, "signal to a process that is not the child");
                         }
-                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } | Action::Probe { .. } | Action::ReadPidFile { .. } | Action::SpawnFinish { .. } => {}
+                        Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } | Action::Probe { .. } | Action::ReadPidFile { .. } | Action::SpawnFinish { .. } | Action::MeasureMemory { .. } => {}
                     }
                 }
                 *live = sup.service(SVC).pid();

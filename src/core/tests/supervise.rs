@@ -557,6 +557,39 @@ mod properties {
         Wait(u64),
     }
 
+    /// The `memory_limit` of the services that have one; measurements alternate between
+    /// under and over it.
+    const LIMIT: u64 = 64 << 20;
+
+    /// The shell's answer to `MeasureMemory`: every service measured must be running
+    /// and limited; each gets a usage under or over its limit, in turn.
+    fn measure(
+        sup: &mut Supervisor,
+        now: u64,
+        services: &[(ServiceId, Generation)],
+        turn: &mut u64,
+    ) -> Result<(), TestCaseError> {
+        prop_assert!(
+            !services.is_empty(),
+            "a memory check with nothing to measure"
+        );
+        for &(svc, generation) in services {
+            prop_assert_eq!(sup.running_generation(svc), Some(generation));
+            prop_assert!(sup.service_spec(svc).unwrap().memory_limit.is_some());
+            *turn += 1;
+            let bytes = if *turn % 3 == 0 { LIMIT + 1 } else { LIMIT / 2 };
+            sup.handle(
+                at(now),
+                Input::MemoryUsage {
+                    svc,
+                    generation,
+                    bytes,
+                },
+            );
+        }
+        Ok(())
+    }
+
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
             (0..3usize, prop_oneof![Just(0u8), Just(1u8), Just(3u8)])
@@ -580,9 +613,10 @@ mod properties {
             0..4u32,
             0..3000u64,
             any::<bool>(),
+            any::<bool>(),
         )
             .prop_map(
-                |(restart, critical, oneshot, max_restarts, stop_ms, forks)| ServiceSpec {
+                |(restart, critical, oneshot, max_restarts, stop_ms, forks, limited)| ServiceSpec {
                     restart,
                     critical,
                     oneshot,
@@ -590,6 +624,7 @@ mod properties {
                     stop_timeout: Duration::from_millis(stop_ms),
                     // A forking daemon followed through its pid file (never a one-shot task).
                     pid_file: (forks && !oneshot).then(|| "/run/s.pid".into()),
+                    memory_limit: limited.then_some(LIMIT),
                     ..service("s")
                 },
             )
@@ -612,6 +647,7 @@ mod properties {
             let mut exited_once = false;
             // When each service was first seen stopping, and which group (an instance) it was.
             let mut stopping_since: Vec<Option<(u64, Pid)>> = vec![None; n];
+            let mut turn = 0;
             sup.start(at(0));
             for st in steps {
                 // Carry out actions like a shell would.
@@ -632,6 +668,7 @@ mod properties {
                             live[svc.0] = Some((next_pid, pgid));
                             sup.handle(at(now), Input::Adopted { svc, generation, pid: Pid(next_pid), pgid: Pid(pgid) });
                         }
+                        Action::MeasureMemory { services } => measure(&mut sup, now, &services, &mut turn)?,
                         Action::Exit(_) => exited_once = true,
                         Action::Kill { .. } | Action::Log(_) | Action::Reply { .. } | Action::Probe { .. } | Action::SpawnFinish { .. } => {}
                     }
@@ -714,6 +751,7 @@ mod properties {
                                         live[svc.0] = Some((next_pid, pgid));
                                         sup.handle(at(now), Input::Adopted { svc, generation, pid: Pid(next_pid), pgid: Pid(pgid) });
                                     }
+                                    Action::MeasureMemory { services } => measure(&mut sup, now, &services, &mut turn)?,
                                     Action::Exit(_) => exited_once = true,
                                     Action::Log(_) | Action::Kill { .. } | Action::Reply { .. } | Action::Probe { .. } | Action::SpawnFinish { .. } => {}
                                 }

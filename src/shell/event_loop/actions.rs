@@ -7,6 +7,7 @@ use crate::core::{self, Action, Input, KillTarget, Output, ServiceId, ServiceSta
 use crate::core::{Level, Signal, SpawnErrorKind};
 use crate::proto::Response;
 use crate::shell::pidfile;
+use crate::shell::usage;
 use crate::sys::process;
 use crate::sys::spawn::{self, ChildStdio};
 use std::time::Instant;
@@ -55,9 +56,30 @@ impl Loop {
                 generation,
                 health,
             } => self.start_probe(svc, generation, health, now),
+            Action::MeasureMemory { services } => self.measure_memory(&services, now),
             Action::Exit(code) => return Some(code),
         }
         None
+    }
+
+    /// Measures the process groups of the instances the core asks about, in one pass over
+    /// /proc, and hands it what was found (a group already gone has no answer).
+    fn measure_memory(&mut self, services: &[(ServiceId, core::Generation)], now: Instant) {
+        let used = usage::measure(&self.sup, services.iter().map(|&(svc, _)| svc));
+        let at = self.core_time(now);
+        for &(svc, generation) in services {
+            if let Some(u) = used.get(&svc) {
+                let bytes = u.memory;
+                self.sup.handle(
+                    at,
+                    Input::MemoryUsage {
+                        svc,
+                        generation,
+                        bytes,
+                    },
+                );
+            }
+        }
     }
 
     /// Starts an instance of `svc` and tells the core how that went.
