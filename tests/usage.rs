@@ -6,7 +6,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use support::*;
@@ -34,6 +34,12 @@ struct Out {
 
 impl Tend {
     fn start(services: &str) -> Tend {
+        Tend::start_in(services, None)
+    }
+
+    /// Starts tend, inside the cgroup `cgroup` when one is given: the launcher joins it,
+    /// then becomes `unshare`, so tend and all it starts are in it from the first fork on.
+    fn start_in(services: &str, cgroup: Option<&Path>) -> Tend {
         // A port nobody listens on now; tend binds it a moment later.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -43,7 +49,23 @@ impl Tend {
         let setup = Setup::new(&format!(
             "[tend]\nsocket = \"$DIR/ctl.sock\"\nhttp = \"127.0.0.1:{port}\"\n\n{services}"
         ));
-        let t = setup.pid1();
+        let t = match cgroup {
+            None => setup.pid1(),
+            Some(dir) => {
+                let mut cmd = Command::new("sh");
+                cmd.args([
+                    "-c",
+                    "echo $$ > \"$1/cgroup.procs\" && shift && exec \"$@\"",
+                    "sh",
+                ])
+                .arg(dir)
+                .args(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"])
+                .arg(tend_bin())
+                .arg("run")
+                .arg(&setup.config);
+                Running::start(cmd)
+            }
+        };
         let pid = t.tend_pid_under_unshare();
         let tend = Tend {
             setup,
@@ -335,4 +357,136 @@ fn tend_check_validates_memory_limit() {
         setup.config.display()
     );
     assert!(stderr.contains(&at), "{stderr}");
+}
+
+/// A cgroup v1 memory cgroup made for one test, with a limit; whatever is left in it is
+/// killed and the cgroup removed when it goes.
+struct MemoryCgroup(PathBuf);
+
+impl MemoryCgroup {
+    fn new(limit: &str) -> MemoryCgroup {
+        let root = Path::new("/sys/fs/cgroup/memory");
+        assert!(
+            root.join("cgroup.procs").exists(),
+            "this test needs the cgroup v1 memory controller mounted at {} (see /proc/cgroups \
+             and /proc/mounts); the OOM classification itself is covered by the core's tests \
+             and shell::oom's, on fake counter files",
+            root.display()
+        );
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = root.join(format!("tend-test-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("memory.limit_in_bytes"), limit).unwrap();
+        MemoryCgroup(dir)
+    }
+
+    fn oom_kills(&self) -> u64 {
+        let text = std::fs::read_to_string(self.0.join("memory.oom_control")).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn procs(&self) -> Vec<i32> {
+        std::fs::read_to_string(self.0.join("cgroup.procs"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let procs = self.procs();
+            if procs.is_empty() {
+                break;
+            }
+            for pid in procs {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// tend in a memory cgroup limited to 64 MiB, where a service allocates until the kernel's
+/// OOM killer ends it: tend says so, shows LAST-EXIT `oom` and counts it in /metrics. A
+/// SIGKILL from someone else (no OOM kill) and one sent through tend are not taken for it.
+#[test]
+fn a_service_the_oom_killer_ends_is_reported_as_such() {
+    let cgroup = MemoryCgroup::new("64M");
+    let mut t = Tend::start_in(
+        "[services.hog]\n\
+         command = [\"python3\", \"-c\", \"import time\\nb = []\\ntime.sleep(0.5)\\n\
+         while True: b.append(b'x' * (1 << 20))\"]\n\
+         restart = \"never\"\n\n\
+         [services.victim]\ncommand = [\"sleep\", \"7919.5\"]\nrestart = \"never\"\n\n\
+         [services.signalled]\ncommand = \"sleep 1000\"\nrestart = \"never\"\n",
+        Some(&cgroup.0),
+    );
+    wait_for("hog to be ended", LIMIT, || {
+        (t.service("hog").state == "failed").then_some(())
+    });
+    assert!(cgroup.oom_kills() >= 1, "the kernel killed nothing?");
+    let hog = t.service("hog");
+    let exit = hog.last_exit.clone().unwrap();
+    assert_eq!(
+        (exit.signal.as_deref(), exit.oom),
+        (Some("KILL"), true),
+        "{hog:?}\n{}",
+        t.t.stderr()
+    );
+    let stderr = t.t.stderr();
+    assert!(
+        stderr.contains("tend: error: 'hog' (pid ")
+            && stderr.contains(") was killed by the kernel's OOM killer (out of memory)"),
+        "{stderr}"
+    );
+
+    // kill -9 from outside tend, with no OOM kill: a plain SIGKILL.
+    let out = Command::new("pkill")
+        .args(["-KILL", "-f", "^sleep 7919.5$"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // And `tend signal KILL`: tend sent it.
+    assert_eq!(t.client(&["signal", "KILL", "signalled"]).code, 0);
+    for name in ["victim", "signalled"] {
+        wait_for(&format!("{name} to be ended"), LIMIT, || {
+            (t.service(name).state == "failed").then_some(())
+        });
+        let exit = t.service(name).last_exit.unwrap();
+        assert_eq!(
+            (exit.signal.as_deref(), exit.oom),
+            (Some("KILL"), false),
+            "{name}"
+        );
+    }
+
+    let out = t.client(&["status"]);
+    let last_exit = |name: &str| {
+        let line = out.stdout.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(8).unwrap().to_string()
+    };
+    assert_eq!(last_exit("hog"), "oom", "{}", out.stdout);
+    assert_eq!(last_exit("victim"), "SIGKILL", "{}", out.stdout);
+    assert_eq!(last_exit("signalled"), "SIGKILL", "{}", out.stdout);
+    let metrics = t.metrics();
+    for (name, n) in [("hog", 1), ("victim", 0), ("signalled", 0)] {
+        let line = format!("\ntend_service_oom_kills_total{{service=\"{name}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line}{metrics}");
+    }
+    t.shutdown();
 }

@@ -11,9 +11,10 @@ pub const NOT_RUNNING: i32 = 3;
 /// stopped).
 const RUNNING: &str = "running";
 
-/// `exit 0`, `SIGKILL`, or `-` for no exit yet.
+/// `exit 0`, `SIGKILL`, `oom` (the OOM killer's SIGKILL), or `-` for no exit yet.
 pub fn last_exit(exit: Option<&ExitReport>) -> String {
     match exit {
+        Some(ExitReport { oom: true, .. }) => "oom".to_string(),
         Some(ExitReport {
             code: Some(code), ..
         }) => format!("exit {code}"),
@@ -187,6 +188,7 @@ mod tests {
         let exit = |code, signal: Option<&str>| ExitReport {
             code,
             signal: signal.map(str::to_string),
+            oom: false,
         };
         assert_eq!(last_exit(None), "-");
         assert_eq!(last_exit(Some(&exit(Some(0), None))), "exit 0");
@@ -196,6 +198,11 @@ mod tests {
         assert_eq!(last_exit(Some(&exit(None, Some("RTMIN+2")))), "SIGRTMIN+2");
         assert_eq!(last_exit(Some(&exit(None, Some("40")))), "signal 40");
         assert_eq!(last_exit(Some(&exit(None, None))), "-");
+        let oom = ExitReport {
+            oom: true,
+            ..exit(None, Some("KILL"))
+        };
+        assert_eq!(last_exit(Some(&oom)), "oom");
     }
 
     #[test]
@@ -211,6 +218,7 @@ mod tests {
         web.last_exit = Some(ExitReport {
             code: None,
             signal: Some("KILL".into()),
+            oom: false,
         });
         let text = status(&report(vec![web, svc("worker", "stopped")]));
         assert_eq!(

@@ -100,6 +100,11 @@ pub enum Input {
         generation: Generation,
         bytes: u64,
     },
+    /// The kernel's count of OOM kills (tend's cgroup's, or the machine's), as the shell
+    /// read it when tend started and, once per batch of reaped children, before the first
+    /// service process of the batch that died of SIGKILL. A rise since the last count
+    /// explains that many SIGKILLs tend did not send, in the same batch (same `now`).
+    OomKills { count: u64 },
     /// tend received this signal.
     Signal(Signal),
 }
@@ -202,6 +207,12 @@ pub enum Note {
         name: String,
         pid: Pid,
         status: ExitStatus,
+    },
+    /// A service's main process died of a SIGKILL tend did not send while the kernel's
+    /// count of OOM kills rose: the OOM killer ended it.
+    OomKilled {
+        name: String,
+        pid: Pid,
     },
     OrphanReaped {
         pid: Pid,
@@ -328,7 +339,9 @@ impl Note {
             | Note::Blocked { .. }
             | Note::NotReadyInTime { .. }
             | Note::HealthCheckFailed { .. } => Level::Warn,
-            Note::Unhealthy { .. } | Note::OverMemoryLimit { .. } => Level::Error,
+            Note::Unhealthy { .. } | Note::OverMemoryLimit { .. } | Note::OomKilled { .. } => {
+                Level::Error
+            }
             Note::Ready { .. } => Level::Debug,
             Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
             Note::Spawned { .. } | Note::Adopted { .. } | Note::ServiceExited { .. } => Level::Info,
@@ -389,6 +402,10 @@ impl fmt::Display for Note {
             Note::ServiceExited { name, pid, status } => {
                 write!(f, "'{name}' (pid {pid}) ended: {status}")
             }
+            Note::OomKilled { name, pid } => write!(
+                f,
+                "'{name}' (pid {pid}) was killed by the kernel's OOM killer (out of memory)"
+            ),
             Note::OrphanReaped { pid, status } => write!(f, "reaped zombie pid {pid} ({status})"),
             Note::Forwarded { signal, target } => match target {
                 KillTarget::Process(p) => write!(f, "forwarded {signal} to pid {p}"),

@@ -205,6 +205,12 @@ pub struct Service {
     pub restarts: u32,
     /// How the latest instance ended.
     pub last_exit: Option<ExitStatus>,
+    /// ... and whether that end was the OOM killer's (set by the supervisor).
+    pub last_exit_oom: bool,
+    /// Instances the OOM killer ended.
+    pub oom_kills: u32,
+    /// SIGKILL was sent to this instance's group on request (`tend signal KILL`).
+    pub kill_requested: bool,
     /// This instance's started process (whose pid is kept here: it led its process group)
     /// has exited and handed over to a daemon named by `pid-file`, or is about to: the next
     /// `Spawned` is the daemon, and its exit ends the instance.
@@ -224,6 +230,9 @@ impl Default for Service {
             failures: 0,
             restarts: 0,
             last_exit: None,
+            last_exit_oom: false,
+            oom_kills: 0,
+            kill_requested: false,
             launcher: None,
             group: None,
             spawn_error: None,
@@ -870,6 +879,7 @@ impl Service {
     fn spawn(&mut self, fx: &mut Vec<Effect>) -> ServiceState {
         self.launcher = None;
         self.group = None;
+        self.kill_requested = false;
         self.last_generation = Generation(self.last_generation.0 + 1);
         fx.push(Effect::Spawn(self.last_generation));
         ServiceState::Starting {
@@ -1031,6 +1041,24 @@ impl Service {
             | ServiceState::Stopped { .. }
             | ServiceState::Blocked { .. } => None,
         }
+    }
+
+    /// Whether tend sent SIGKILL to the current instance: to stop it (its stop signal, or
+    /// after its stop-timeout, or at an escalated shutdown) or on request.
+    pub fn kill_sent(&self, spec: &ServiceSpec) -> bool {
+        self.kill_requested
+            || match self.state {
+                ServiceState::Stopping { killed, .. } => killed || spec.stop_signal == Signal::KILL,
+                ServiceState::Idle
+                | ServiceState::Starting { .. }
+                | ServiceState::Running { .. }
+                | ServiceState::Finishing { .. }
+                | ServiceState::Backoff { .. }
+                | ServiceState::Exited { .. }
+                | ServiceState::Failed { .. }
+                | ServiceState::Stopped { .. }
+                | ServiceState::Blocked { .. } => false,
+            }
     }
 
     /// The process group of the current instance while it may have processes: the group

@@ -15,7 +15,7 @@
     reason = "per-service vectors share one length that only grows; see above"
 )]
 
-use super::exit::Pid;
+use super::exit::{ExitStatus, Pid};
 use super::io::{
     Action, ControlOp, ControlResult, Generation, Input, KillTarget, Note, RequestId,
     ShutdownReason,
@@ -74,6 +74,9 @@ pub struct Supervisor {
     task_deadline: Vec<Option<Instant>>,
     /// Each service's readiness or health checks, for its current instance.
     checks: Vec<Checks>,
+    /// The kernel's OOM-kill count as last read, and the kills it rose by then that no
+    /// exit has been put down to yet, valid in the batch of exits it was read for.
+    oom: OomCount,
     /// When the services with a `memory_limit` are next measured. It counts (in
     /// `poll_timeout`) only while one of them runs, so without one tend never wakes for it.
     memory_check: Option<Instant>,
@@ -112,6 +115,17 @@ pub struct Checks {
     pub healthy: Option<bool>,
 }
 
+/// The kernel's count of OOM kills, for telling its SIGKILLs from others.
+#[derive(Clone, Copy, Debug, Default)]
+struct OomCount {
+    /// The count as last read (None before the first reading).
+    last: Option<u64>,
+    /// How much it rose at the last reading, less the exits put down to it since.
+    unexplained: u64,
+    /// When that reading was made: it explains exits reaped in the same batch (same time).
+    at: Instant,
+}
+
 /// What a reload changed, by service name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReloadReport {
@@ -139,6 +153,7 @@ impl Supervisor {
             task_deadline: vec![None; n],
             checks: vec![Checks::default(); n],
             memory_check: None,
+            oom: OomCount::default(),
             reentered: false,
             next_timeout: Cell::new(None),
         }
@@ -229,6 +244,9 @@ impl Supervisor {
             .iter()
             .map(|&svc| match self.services[svc.0].pid() {
                 Some(pid) => {
+                    if signal == Signal::KILL {
+                        self.services[svc.0].kill_requested = true;
+                    }
                     self.actions.push_back(Action::Kill {
                         target: KillTarget::Group(pid),
                         signal,
@@ -563,8 +581,18 @@ impl Supervisor {
             Input::ChildExited { pid, status } => {
                 if let Some(svc) = self.pids.get(&pid).copied() {
                     let name = self.spec.services[svc.0].name.clone();
-                    self.log(Note::ServiceExited { name, pid, status });
+                    let oom = self.oom_killed(svc, status, now);
+                    if oom {
+                        self.log(Note::OomKilled { name, pid });
+                    } else {
+                        self.log(Note::ServiceExited { name, pid, status });
+                    }
                     self.step(svc, Event::Exited { pid, status }, now);
+                    let service = &mut self.services[svc.0];
+                    service.last_exit_oom = oom;
+                    if oom {
+                        service.oom_kills = service.oom_kills.saturating_add(1);
+                    }
                 } else if let Some(svc) = self.finish_pids.get(&pid).copied() {
                     let name = self.spec.services[svc.0].name.clone();
                     self.log(Note::FinishExited { name, pid, status });
@@ -635,8 +663,30 @@ impl Supervisor {
                     self.exit(code);
                 }
             }
+            Input::OomKills { count } => {
+                let rise = self.oom.last.map_or(0, |last| count.saturating_sub(last));
+                self.oom = OomCount {
+                    last: Some(count),
+                    unexplained: rise,
+                    at: now,
+                };
+            }
             Input::Signal(signal) => self.on_signal(signal, now),
         }
+    }
+
+    /// Whether the OOM killer ended this main process of `svc`: SIGKILL that tend did not
+    /// send, reaped in the batch whose reading of the OOM-kill count rose. Each rise
+    /// explains one such exit.
+    fn oom_killed(&mut self, svc: ServiceId, status: ExitStatus, now: Instant) -> bool {
+        let service = &self.services[svc.0];
+        let killed = status == ExitStatus::Signaled(Signal::KILL)
+            && !service.kill_sent(&self.spec.services[svc.0]);
+        if !killed || self.oom.at != now || self.oom.unexplained == 0 {
+            return false;
+        }
+        self.oom.unexplained -= 1;
+        true
     }
 
     /// Call when `poll_timeout` has passed.

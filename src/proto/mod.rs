@@ -171,6 +171,10 @@ pub struct ExitReport {
     pub code: Option<u8>,
     /// Signal name (TERM, KILL...), when a signal killed it.
     pub signal: Option<String>,
+    /// The kernel's OOM killer ended it (a SIGKILL tend did not send, while the kernel's
+    /// count of OOM kills rose).
+    #[serde(default)]
+    pub oom: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

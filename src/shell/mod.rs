@@ -4,12 +4,14 @@
 //! (services' output: lines, ring, files, tend's own outputs), `probes` (readiness and health
 //! checks: tcp, http, dns, exec, notifications), `serve` (the control socket and the HTTP
 //! endpoints, one connection type), and the small ones: daemons' pid files, the shm store,
-//! tend's own diagnostics, what services cost (`usage`).
+//! tend's own diagnostics, what services cost (`usage`), the kernel's count of OOM kills
+//! (`oom`).
 #![warn(clippy::indexing_slicing)]
 
 pub mod diagnostics;
 pub mod event_loop;
 pub mod logs;
+pub mod oom;
 pub mod pidfile;
 pub mod probes;
 pub mod repeated;

@@ -1,6 +1,7 @@
 //! `memory-limit` with a fake clock: a timer only while a limited service runs, the shell
 //! asked to measure, and a service over its limit restarted like one that failed its health
-//! check (graceful stop, backoff, give-up after `max-restarts`).
+//! check (graceful stop, backoff, give-up after `max-restarts`). And the OOM killer: a
+//! SIGKILL tend did not send, in the batch where the kernel's count of OOM kills rose.
 
 use super::common::{at, run_spawning, service, spec};
 use crate::core::spec::{MEMORY_CHECK_EVERY, ServiceSpec};
@@ -259,4 +260,178 @@ fn no_check_once_the_shutdown_has_begun() {
             .iter()
             .any(|a| matches!(a, Action::Log(Note::OverMemoryLimit { .. })))
     );
+}
+
+fn oom_count(sup: &mut Supervisor, now: u64, count: u64) {
+    sup.handle(at(now), Input::OomKills { count });
+}
+
+fn exit(sup: &mut Supervisor, now: u64, pid: i32, status: ExitStatus) -> Vec<Note> {
+    sup.handle(
+        at(now),
+        Input::ChildExited {
+            pid: Pid(pid),
+            status,
+        },
+    );
+    let notes = std::iter::from_fn(|| sup.poll_action())
+        .filter_map(|a| match a {
+            Action::Log(n @ (Note::OomKilled { .. } | Note::ServiceExited { .. })) => Some(n),
+            _ => None,
+        })
+        .collect();
+    sup.handle(at(now), Input::GroupEmpty { pgid: Pid(pid) });
+    notes
+}
+
+const KILL: ExitStatus = ExitStatus::Signaled(Signal::KILL);
+
+fn oom_note(name: &str, pid: i32) -> Vec<Note> {
+    vec![Note::OomKilled {
+        name: name.into(),
+        pid: Pid(pid),
+    }]
+}
+
+fn exit_note(name: &str, pid: i32, status: ExitStatus) -> Vec<Note> {
+    vec![Note::ServiceExited {
+        name: name.into(),
+        pid: Pid(pid),
+        status,
+    }]
+}
+
+/// Two services (pids 110 and 111), the OOM-kill count at 5 when tend started.
+fn two() -> Supervisor {
+    let fast = |name: &str| ServiceSpec {
+        start_secs: Duration::ZERO,
+        backoff: Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(10),
+            factor: 1.0,
+        },
+        ..service(name)
+    };
+    let mut sup = Supervisor::new(spec(vec![fast("a"), fast("b")]));
+    oom_count(&mut sup, 0, 5);
+    sup.start(at(0));
+    run(&mut sup, 0);
+    sup
+}
+
+#[test]
+fn a_sigkill_tend_did_not_send_while_the_count_rose_is_the_oom_killers() {
+    let mut sup = two();
+    // The shell reads the count before the SIGKILLed exit, in the same batch.
+    oom_count(&mut sup, 1000, 6);
+    assert_eq!(exit(&mut sup, 1000, 110, KILL), oom_note("a", 110));
+    let a = sup.service(ServiceId(0));
+    assert_eq!(
+        (a.last_exit, a.last_exit_oom, a.oom_kills),
+        (Some(KILL), true, 1)
+    );
+    assert_eq!(
+        Note::OomKilled {
+            name: "a".into(),
+            pid: Pid(110)
+        }
+        .to_string(),
+        "'a' (pid 110) was killed by the kernel's OOM killer (out of memory)"
+    );
+    // It is restarted like any crash; the next end, a plain exit, is no OOM kill.
+    sup.handle_timeout(at(1010));
+    run(&mut sup, 1010);
+    let fail = ExitStatus::Exited(1);
+    assert_eq!(exit(&mut sup, 2000, 120, fail), exit_note("a", 120, fail));
+    let a = sup.service(ServiceId(0));
+    assert_eq!((a.last_exit_oom, a.oom_kills), (false, 1));
+}
+
+#[test]
+fn no_rise_an_earlier_rise_or_another_signal_is_not_the_oom_killer() {
+    let mut sup = two();
+    // The count did not move: someone else's kill -9.
+    oom_count(&mut sup, 1000, 5);
+    assert_eq!(exit(&mut sup, 1000, 110, KILL), exit_note("a", 110, KILL));
+    // A rise read in an earlier batch (a worker the main process reaped itself) explains
+    // nothing later.
+    oom_count(&mut sup, 1500, 6);
+    assert_eq!(exit(&mut sup, 1600, 111, KILL), exit_note("b", 111, KILL));
+    // A rise, but the process died of another signal.
+    sup.handle_timeout(at(1700));
+    run(&mut sup, 1700);
+    let segv = ExitStatus::Signaled(Signal::SEGV);
+    oom_count(&mut sup, 1800, 7);
+    assert_eq!(exit(&mut sup, 1800, 120, segv), exit_note("a", 120, segv));
+    assert_eq!(sup.service(ServiceId(0)).oom_kills, 0);
+    assert_eq!(sup.service(ServiceId(1)).oom_kills, 0);
+}
+
+#[test]
+fn each_kill_the_count_rose_by_explains_one_exit_of_the_batch() {
+    let mut sup = two();
+    oom_count(&mut sup, 1000, 6); // one kill...
+    assert_eq!(exit(&mut sup, 1000, 110, KILL), oom_note("a", 110));
+    assert_eq!(exit(&mut sup, 1000, 111, KILL), exit_note("b", 111, KILL));
+    sup.handle_timeout(at(1010));
+    run(&mut sup, 1010);
+    oom_count(&mut sup, 2000, 8); // ... two kills
+    assert_eq!(exit(&mut sup, 2000, 120, KILL), oom_note("a", 120));
+    assert_eq!(exit(&mut sup, 2000, 121, KILL), oom_note("b", 121));
+    assert_eq!(sup.service(ServiceId(0)).oom_kills, 2);
+    assert_eq!(sup.service(ServiceId(1)).oom_kills, 1);
+}
+
+#[test]
+fn tends_own_sigkill_is_not_the_oom_killer_even_when_the_count_rose() {
+    let stubborn = ServiceSpec {
+        stop_timeout: Duration::from_secs(2),
+        ..service("a")
+    };
+    let quick = ServiceSpec {
+        stop_signal: Signal::KILL,
+        ..service("b")
+    };
+    let mut sup = Supervisor::new(spec(vec![stubborn, quick, service("c")]));
+    oom_count(&mut sup, 0, 5);
+    sup.start(at(0));
+    run(&mut sup, 0);
+    // a ignores its stop signal and gets SIGKILL at its stop-timeout; b's stop signal is
+    // KILL; c gets `tend signal KILL`. The count rises meanwhile: none was the OOM killer.
+    let ab = [ServiceId(0), ServiceId(1)];
+    sup.control(at(100), None, ControlOp::Stop, &ab).unwrap();
+    run(&mut sup, 100);
+    sup.handle_timeout(at(2100));
+    run(&mut sup, 2100);
+    sup.signal_services(Signal::KILL, &[ServiceId(2)]);
+    run(&mut sup, 2100);
+    oom_count(&mut sup, 2200, 9);
+    assert_eq!(exit(&mut sup, 2200, 110, KILL), exit_note("a", 110, KILL));
+    assert_eq!(exit(&mut sup, 2200, 111, KILL), exit_note("b", 111, KILL));
+    assert_eq!(exit(&mut sup, 2200, 112, KILL), exit_note("c", 112, KILL));
+    // c's next instance was not signalled: its SIGKILL with a rise is the OOM killer's.
+    let c = sup.service(ServiceId(2));
+    let ServiceState::Backoff { until } = c.state else {
+        panic!("{:?}", c.state)
+    };
+    sup.handle_timeout(until);
+    let now = until.since_origin().as_millis() as u64;
+    run(&mut sup, now);
+    let pid = sup.service(ServiceId(2)).pid().unwrap().0;
+    oom_count(&mut sup, now + 10, 10);
+    assert_eq!(exit(&mut sup, now + 10, pid, KILL), oom_note("c", pid));
+}
+
+#[test]
+fn without_a_count_no_exit_is_put_down_to_the_oom_killer() {
+    let mut sup = Supervisor::new(spec(vec![service("a")]));
+    sup.start(at(0));
+    run(&mut sup, 0);
+    assert_eq!(exit(&mut sup, 1000, 110, KILL), exit_note("a", 110, KILL));
+    // The first reading is where the count starts, not a rise.
+    let mut sup = Supervisor::new(spec(vec![service("a")]));
+    sup.start(at(0));
+    run(&mut sup, 0);
+    oom_count(&mut sup, 1000, 3);
+    assert_eq!(exit(&mut sup, 1000, 110, KILL), exit_note("a", 110, KILL));
 }

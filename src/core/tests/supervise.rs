@@ -551,8 +551,18 @@ mod properties {
 
     #[derive(Clone, Debug)]
     enum Step {
-        Exit { svc: usize, code: u8 },
-        LeftoversGone { svc: usize },
+        Exit {
+            svc: usize,
+            code: u8,
+        },
+        /// The OOM killer takes the service's main process: the count rises, then it is
+        /// reaped in the same batch.
+        OomKill {
+            svc: usize,
+        },
+        LeftoversGone {
+            svc: usize,
+        },
         Signal(Signal),
         Wait(u64),
     }
@@ -595,6 +605,7 @@ mod properties {
             (0..3usize, prop_oneof![Just(0u8), Just(1u8), Just(3u8)])
                 .prop_map(|(svc, code)| Step::Exit { svc, code }),
             (0..3usize).prop_map(|svc| Step::LeftoversGone { svc }),
+            (0..3usize).prop_map(|svc| Step::OomKill { svc }),
             prop_oneof![Just(Signal::TERM), Just(Signal::USR1), Just(Signal::HUP)]
                 .prop_map(Step::Signal),
             (0..3000u64).prop_map(Step::Wait),
@@ -648,6 +659,8 @@ mod properties {
             // When each service was first seen stopping, and which group (an instance) it was.
             let mut stopping_since: Vec<Option<(u64, Pid)>> = vec![None; n];
             let mut turn = 0;
+            let mut oom_kills = 0;
+            sup.handle(at(0), Input::OomKills { count: 0 });
             sup.start(at(0));
             for st in steps {
                 // Carry out actions like a shell would.
@@ -702,6 +715,21 @@ mod properties {
                         if let Some((pid, _)) = live[svc] {
                             live[svc] = None;
                             sup.handle(at(now), Input::ChildExited { pid: Pid(pid), status: ExitStatus::Exited(code) });
+                        }
+                    }
+                    Step::OomKill { svc } => {
+                        let svc = svc % n;
+                        if let Some((pid, _)) = live[svc] {
+                            live[svc] = None;
+                            oom_kills += 1;
+                            let before = sup.service(ServiceId(svc)).oom_kills;
+                            let tends = sup.service(ServiceId(svc)).kill_sent(sup.service_spec(ServiceId(svc)).unwrap());
+                            let is_main = sup.service(ServiceId(svc)).pid() == Some(Pid(pid));
+                            sup.handle(at(now), Input::OomKills { count: oom_kills });
+                            sup.handle(at(now), Input::ChildExited { pid: Pid(pid), status: ExitStatus::Signaled(Signal::KILL) });
+                            // Counted as the OOM killer's exactly when tend did not send a KILL itself.
+                            let counted = sup.service(ServiceId(svc)).oom_kills - before;
+                            prop_assert_eq!(counted, u32::from(is_main && !tends));
                         }
                     }
                     Step::LeftoversGone { svc } => {

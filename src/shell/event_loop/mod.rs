@@ -15,6 +15,7 @@ mod serving;
 
 use super::diagnostics::Logger;
 use super::logs::{Logs, Stream};
+use super::oom::OomCounter;
 use super::pidfile::PidFiles;
 use super::probes::{Notify, Probes};
 use super::repeated::Repeated;
@@ -81,6 +82,8 @@ struct Loop {
     pid_files: PidFiles,
     /// Probe attempts tend could not make (out of descriptors), said once per burst.
     probes_not_run: Repeated,
+    /// The kernel's count of OOM kills (supervisor mode, where the kernel has one).
+    oom: Option<OomCounter>,
     /// Nothing but signals can ever wake the loop (single-child mode: no log pipes, sockets
     /// or probes): while no timer is due it sleeps in `sigwaitinfo`, one system call per
     /// signal instead of `epoll_wait` and `read`.
@@ -91,6 +94,7 @@ struct Loop {
 pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
     let mut lp = Loop::new(sup, ctx)?;
     let origin = lp.origin;
+    lp.count_oom_kills(origin);
     lp.sup.start(lp.core_time(origin));
     lp.run(origin)
 }
@@ -145,6 +149,7 @@ impl Loop {
             notify: Notify::new(),
             pid_files: PidFiles::default(),
             probes_not_run: Repeated::default(),
+            oom: None,
         })
     }
 

@@ -3,7 +3,8 @@
 //! shares `Loop`'s state).
 
 use super::Loop;
-use crate::core::{Input, Level, Signal, SignalRouting};
+use crate::core::{ExitStatus, Input, Level, Signal, SignalRouting};
+use crate::shell::oom::OomCounter;
 use crate::shell::probes::ChildExit;
 use crate::sys::reap::{self, Reaped};
 use crate::sys::signals::Received;
@@ -39,6 +40,29 @@ impl Loop {
         }
     }
 
+    /// Supervisor mode: finds the kernel's count of OOM kills and tells the core where it
+    /// starts from.
+    pub(super) fn count_oom_kills(&mut self, now: Instant) {
+        if self.ctx.logs.is_none() {
+            return;
+        }
+        self.oom = OomCounter::find();
+        let text = match &self.oom {
+            Some(c) => format!("OOM kills are counted in {}", c.path().display()),
+            None => "the kernel counts no OOM kills here: none will be reported".to_string(),
+        };
+        self.say(Level::Debug, &text);
+        self.read_oom_kills(now);
+    }
+
+    /// The OOM-kill count now, to the core.
+    fn read_oom_kills(&mut self, now: Instant) {
+        if let Some(count) = self.oom.as_ref().and_then(OomCounter::read) {
+            self.sup
+                .handle(self.core_time(now), Input::OomKills { count });
+        }
+    }
+
     /// SIGHUP reloads in supervisor mode, unless it was made a shutdown signal.
     fn reload_on_hup(&self) -> bool {
         match self.sup.spec().signals {
@@ -53,6 +77,9 @@ impl Loop {
     /// which tells services from adopted orphans.
     pub(super) fn reap_all(&mut self, now: Instant) {
         let at = self.core_time(now);
+        // The OOM-kill count is read at most once per batch, before its first service
+        // process that died of SIGKILL.
+        let mut oom_read = false;
         loop {
             match reap::reap_one() {
                 Ok(Reaped::Child(pid, status)) => {
@@ -71,6 +98,10 @@ impl Loop {
                         // Its last words come before anything tend says about its exit.
                         if let Some(logs) = &mut self.ctx.logs {
                             logs.drain_service(svc.0, now);
+                        }
+                        if !oom_read && status == ExitStatus::Signaled(Signal::KILL) {
+                            oom_read = true;
+                            self.read_oom_kills(now);
                         }
                     }
                     self.sup.handle(at, Input::ChildExited { pid, status });

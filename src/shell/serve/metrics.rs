@@ -29,6 +29,7 @@ pub fn render_at(
     let mut ready = Vec::new();
     let mut healthy = Vec::new();
     let mut restarts = Vec::new();
+    let mut oom_kills = Vec::new();
     let mut last_exit = Vec::new();
     let mut started = Vec::new();
     let mut cpu = Vec::new();
@@ -51,6 +52,7 @@ pub fn render_at(
             }
         }
         restarts.push((name, s.restarts.to_string()));
+        oom_kills.push((name, s.oom_kills.to_string()));
         if let Some(status) = s.last_exit {
             last_exit.push((name, status.code().to_string()));
         }
@@ -93,6 +95,14 @@ pub fn render_at(
         "counter",
         "Instances of the service started after the first.",
         &restarts,
+    );
+    family(
+        &mut out,
+        "tend_service_oom_kills_total",
+        "counter",
+        "Instances of the service the kernel's OOM killer ended (a SIGKILL tend did not send, \
+         while the kernel's count of OOM kills rose).",
+        &oom_kills,
     );
     family(
         &mut out,
@@ -336,6 +346,12 @@ tend_service_restarts_total{service=\"web\"} 0
 tend_service_restarts_total{service=\"worker\"} 1
 tend_service_restarts_total{service=\"job\"} 0
 tend_service_restarts_total{service=\"db\"} 0
+# HELP tend_service_oom_kills_total Instances of the service the kernel's OOM killer ended (a SIGKILL tend did not send, while the kernel's count of OOM kills rose).
+# TYPE tend_service_oom_kills_total counter
+tend_service_oom_kills_total{service=\"web\"} 0
+tend_service_oom_kills_total{service=\"worker\"} 0
+tend_service_oom_kills_total{service=\"job\"} 0
+tend_service_oom_kills_total{service=\"db\"} 0
 # HELP tend_service_last_exit_code Exit code of the service's latest instance that ended (128+N for signal N).
 # TYPE tend_service_last_exit_code gauge
 tend_service_last_exit_code{service=\"worker\"} 139

@@ -76,7 +76,10 @@ fn service(
         pid: s.pid().map(|p| p.0),
         uptime_ms: s.since().map(|t| now.since(t).as_millis() as u64),
         restarts: s.restarts,
-        last_exit: s.last_exit.map(exit_report),
+        last_exit: s.last_exit.map(|status| ExitReport {
+            oom: s.last_exit_oom,
+            ..exit_report(status)
+        }),
         critical: spec.critical,
         ready: s.is_ready_at(spec, now),
         health: spec.health.as_ref().filter(|_| live).map(|_| {
@@ -99,10 +102,12 @@ pub fn exit_report(status: ExitStatus) -> ExitReport {
         ExitStatus::Exited(code) => ExitReport {
             code: Some(code),
             signal: None,
+            oom: false,
         },
         ExitStatus::Signaled(sig) => ExitReport {
             code: None,
             signal: Some(sig.name()),
+            oom: false,
         },
     }
 }
@@ -219,6 +224,43 @@ mod tests {
             &Measured::new(),
         );
         report.services.into_iter().next().and_then(|s| s.health)
+    }
+
+    /// A main process the OOM killer ended shows as such in the last exit, and in the
+    /// metrics' counter.
+    #[test]
+    fn an_oom_kill_is_told_in_the_last_exit() {
+        let mut sup = Supervisor::new(spec(vec![service("web")]));
+        sup.handle(at(0), Input::OomKills { count: 2 });
+        sup.start(at(0));
+        run_spawning(&mut sup, 0, |_, _| Pid(10));
+        sup.handle(at(50), Input::OomKills { count: 3 });
+        let status = crate::core::ExitStatus::Signaled(Signal::KILL);
+        sup.handle(
+            at(50),
+            Input::ChildExited {
+                pid: Pid(10),
+                status,
+            },
+        );
+        let r = report(
+            &sup,
+            &[ServiceId(0)],
+            Duration::ZERO,
+            at(60),
+            &Measured::new(),
+        );
+        let exit = r.services[0].last_exit.clone().unwrap();
+        assert_eq!(
+            (exit.code, exit.signal.as_deref(), exit.oom),
+            (None, Some("KILL"), true)
+        );
+        let text =
+            crate::shell::serve::metrics::render(&sup, at(60), Duration::ZERO, &Measured::new());
+        assert!(
+            text.contains("\ntend_service_oom_kills_total{service=\"web\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]
