@@ -1,5 +1,5 @@
-/* Timed control-socket clients for control-bench.sh. Prints one latency in nanoseconds per
- * line on stdout, for the harness to summarise.
+/* Timed control-socket and /metrics clients for control-bench.sh and usage-bench.sh. Prints
+ * one latency in nanoseconds per line on stdout, for the harness to summarise.
  *
  *   control-client raw SOCKET N [SAVE_FILE]
  *       N times: socket, connect, send {"v":1,"cmd":"status"}\n, read until tend closes,
@@ -11,11 +11,18 @@
  *       N times: posix_spawn PROGRAM (stdin and stdout /dev/null) and wait for it. Timed
  *       from before posix_spawn to after waitpid. PROGRAM must exit 0 every time.
  *
+ *   control-client http PORT N [SAVE_FILE]
+ *       N times: a TCP connection to 127.0.0.1:PORT, GET /metrics, read until tend closes,
+ *       close; timed like raw. Every answer must start "HTTP/1.1 200 "; the last one's body
+ *       is written to SAVE_FILE if given.
+ *
  * Exits 2 (with a message on stderr) at the first failure.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,12 +135,68 @@ static int run_spawn(long n, char **argv) {
     return 0;
 }
 
+static const char GET[] = "GET /metrics HTTP/1.1\r\nHost: tend\r\n\r\n";
+static const char OK[] = "HTTP/1.1 200 ";
+
+static int run_http(int port, long n, const char *save) {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    long long *lat = malloc(sizeof *lat * (size_t)n);
+    if (!buf || !lat) {
+        fprintf(stderr, "control-client: out of memory\n");
+        return 2;
+    }
+    for (long i = 0; i < n; i++) {
+        long long t0 = now_ns();
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) fail("socket", i);
+        if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) fail("connect", i);
+        if (write(fd, GET, sizeof GET - 1) != (ssize_t)(sizeof GET - 1)) fail("write", i);
+        len = 0;
+        for (;;) {
+            if (len == cap) {
+                cap *= 2;
+                buf = realloc(buf, cap);
+                if (!buf) fail("realloc", i);
+            }
+            ssize_t r = read(fd, buf + len, cap - len);
+            if (r < 0) {
+                if (errno == EINTR) continue;
+                fail("read", i);
+            }
+            if (r == 0) break;
+            len += (size_t)r;
+        }
+        close(fd);
+        lat[i] = now_ns() - t0;
+        if (len < sizeof OK || memcmp(buf, OK, sizeof OK - 1) != 0) {
+            fprintf(stderr, "control-client: request %ld: unexpected answer (%zu bytes): %.*s\n",
+                    i, len, (int)(len > 300 ? 300 : len), buf);
+            return 2;
+        }
+    }
+    if (save) {
+        char *body = memmem(buf, len, "\r\n\r\n", 4);
+        size_t from = body ? (size_t)(body - buf) + 4 : 0;
+        FILE *f = fopen(save, "w");
+        if (!f || fwrite(buf + from, 1, len - from, f) != len - from || fclose(f) != 0)
+            fail("saving the answer", n);
+    }
+    for (long i = 0; i < n; i++) printf("%lld\n", lat[i]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 4 && strcmp(argv[1], "raw") == 0)
         return run_raw(argv[2], atol(argv[3]), argc > 4 ? argv[4] : NULL);
     if (argc >= 4 && strcmp(argv[1], "spawn") == 0) return run_spawn(atol(argv[2]), argv + 3);
+    if (argc >= 4 && strcmp(argv[1], "http") == 0)
+        return run_http(atoi(argv[2]), atol(argv[3]), argc > 4 ? argv[4] : NULL);
     fprintf(stderr,
             "usage: control-client raw SOCKET N [SAVE_FILE]\n"
-            "       control-client spawn N PROGRAM [ARGS...]\n");
+            "       control-client spawn N PROGRAM [ARGS...]\n"
+            "       control-client http PORT N [SAVE_FILE]\n");
     return 2;
 }
