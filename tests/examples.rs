@@ -2,9 +2,10 @@
 //! Dockerfile holds together, and the examples of the use cases do what their READMEs say.
 //!
 //! The runs use the example's own `tend.toml`, unchanged, with stand-ins on `PATH` for the
-//! programs it names (`java`, `rsyslogd`, the app), and tend as PID 1 of a sandbox: new pid,
-//! network, IPC and mount namespaces, with `/run` and `/var/log` on tmpfs, so the example's
-//! own paths, socket and ports serve and nothing of the host is touched.
+//! programs it names (`java`, `rsyslogd`, the app; `ledger` is built from its source), and
+//! tend as PID 1 of a sandbox: new pid, network, IPC and mount namespaces, with `/run` and
+//! `/var/log` on tmpfs, so the example's own paths, socket and ports serve and nothing of the
+//! host is touched.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -57,6 +58,7 @@ fn every_example_loads_without_a_warning() {
         "nginx-php/tend.toml",
         "app-with-migration/tend.toml",
         "java-inspect/tend.toml",
+        "legacy-shm/tend.toml",
     ] {
         assert!(
             names.iter().any(|n| n == known),
@@ -246,4 +248,79 @@ fn java_inspect_keeps_the_container_up_after_the_crash() {
 
     send(s.pid, "TERM");
     assert_eq!(s.tend.code(LIMIT), 0, "{}", s.logs());
+}
+
+/// Use case 6 with the example's own file and program (`ledger.c`, compiled here): the
+/// segment the ledger keeps its state in is saved when the container stops and made again
+/// before anything starts in the next container (a new IPC namespace, the same volume), so
+/// the second start finds the first one's count; and the watcher reads the same segment.
+#[test]
+fn legacy_shm_state_survives_a_new_container() {
+    let example = examples_dir().join("legacy-shm");
+    let stand_ins = StandIns::new();
+    let built = Command::new("cc")
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(stand_ins.path("ledger"))
+        .arg(example.join("ledger.c"))
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "cc ledger.c: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    // The volume: the example's state/ directory, as the containers see it.
+    let volume = tempfile::tempdir().unwrap();
+    let state = example.join("state");
+    let binds = [(volume.path(), state.as_path())];
+    let config = example.join("tend.toml");
+    let saved = volume.path().join("shm.bin");
+
+    let mut first = Sandbox::start(&config, &stand_ins, &binds);
+    wait_log(&first.tend, "ledger | start 1, 0 entries so far");
+    wait_log(&first.tend, "watch  | 1 starts, ");
+    send(first.pid, "TERM");
+    assert_eq!(first.tend.code(LIMIT), 0, "{}", first.logs());
+    let err = first.tend.stderr();
+    assert!(
+        err.contains("shared memory: saved 1 segment(s), 4096 bytes, to "),
+        "{}",
+        first.logs()
+    );
+    assert!(saved.is_file(), "{}", first.logs());
+    // Saved after both services had stopped, watch first.
+    let at = |what: &str| {
+        err.find(what)
+            .unwrap_or_else(|| panic!("no {what:?}\n{}", first.logs()))
+    };
+    assert!(
+        at("'watch' (pid ") < at("'ledger' (pid "),
+        "{}",
+        first.logs()
+    );
+    assert!(
+        at("'ledger' (pid ") < at("shared memory: saved"),
+        "{}",
+        first.logs()
+    );
+
+    let mut second = Sandbox::start(&config, &stand_ins, &binds);
+    wait_log(&second.tend, "ledger | start 2, ");
+    let err = second.tend.stderr();
+    let restored = err
+        .find("shared memory: restored segment 0x4c454447 (4096 bytes)")
+        .unwrap_or_else(|| panic!("not restored\n{}", second.logs()));
+    assert!(
+        restored < err.find("spawned 'ledger'").unwrap(),
+        "restored before any service starts\n{}",
+        second.logs()
+    );
+    assert!(
+        !second.tend.stdout().contains("new ledger"),
+        "{}",
+        second.logs()
+    );
+    assert!(!err.contains("warning"), "{}", second.logs());
+    send(second.pid, "TERM");
+    assert_eq!(second.tend.code(LIMIT), 0, "{}", second.logs());
 }
