@@ -59,6 +59,7 @@ fn every_example_loads_without_a_warning() {
         "app-with-migration/tend.toml",
         "java-inspect/tend.toml",
         "legacy-shm/tend.toml",
+        "log-shipper/tend.toml",
     ] {
         assert!(
             names.iter().any(|n| n == known),
@@ -323,4 +324,172 @@ fn legacy_shm_state_survives_a_new_container() {
     assert!(!err.contains("warning"), "{}", second.logs());
     send(second.pid, "TERM");
     assert_eq!(second.tend.code(LIMIT), 0, "{}", second.logs());
+}
+
+/// Stands in for `rsyslogd -n` in the log-shipper example: says READY=1 on `NOTIFY_SOCKET` as
+/// rsyslog does, follows `/var/log/app.log` as its imfile input does and "ships" each line to
+/// its stdout. On TERM it notes whether the app was still there, reads the file to its end
+/// and only then exits, as a shipper that loses nothing must.
+const RSYSLOGD: &str = r#"#!/usr/bin/env python3
+import os, signal, socket, time
+
+stopping = False
+
+def on_term(signum, frame):
+    global stopping
+    stopping = True
+    pid = open("/run/app.pid").read().strip()
+    alive = os.path.exists("/proc/" + pid)
+    print("stop began with the app " + ("running" if alive else "gone"), flush=True)
+
+signal.signal(signal.SIGTERM, on_term)
+address = os.environ["NOTIFY_SOCKET"]
+if address.startswith("@"):
+    address = "\0" + address[1:]
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"READY=1", address)
+log, pending = None, b""
+while True:
+    # Asked to stop before this read: what it returns is all there will be.
+    last_round = stopping
+    if log is None and os.path.exists("/var/log/app.log"):
+        log = open("/var/log/app.log", "rb")
+    chunk = log.read() if log else b""
+    if chunk:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            print("shipped: " + line.decode(), flush=True)
+    elif last_round:
+        break
+    else:
+        time.sleep(0.01)
+print("drained, exiting", flush=True)
+"#;
+
+/// Stands in for the Go app of the log-shipper example: numbered lines on stdout, and last
+/// words naming the last line when it stops: exit 0 on TERM, or exit 3 when the test says
+/// it crashes.
+const APP: &str = r#"#!/usr/bin/env python3
+import os, signal, sys, time
+
+written = 0
+
+def on_term(signum, frame):
+    time.sleep(0.2)  # a shipper stopped at the same time would find the app still there
+    print("last words after line %d: stopping on TERM" % written, flush=True)
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, on_term)
+open("/run/app.pid", "w").write(str(os.getpid()))
+crash = os.path.join(os.environ["STANDIN_DIR"], "crash")
+while True:
+    # TERM waits while a line is written and counted, so the last words count right.
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+    print("line %d" % (written + 1), flush=True)
+    written += 1
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+    if os.path.exists(crash):
+        print("last words after line %d: fatal: database gone" % written, flush=True)
+        sys.exit(3)
+    time.sleep(0.01)
+"#;
+
+fn log_shipper() -> (StandIns, Sandbox) {
+    let stand_ins = StandIns::new();
+    stand_ins.script("rsyslogd", RSYSLOGD);
+    stand_ins.script("app", APP);
+    let s = Sandbox::start(
+        &examples_dir().join("log-shipper/tend.toml"),
+        &stand_ins,
+        &[],
+    );
+    wait_log(&s.tend, "shipper | shipped: line 20");
+    (stand_ins, s)
+}
+
+/// Checks that the shipper shipped every line the app wrote, in order, ending with its last
+/// words (which end in `why`); that it started before the app, and that its stop began after
+/// the app was gone; and that it drained and exited 0 without being killed.
+fn assert_everything_shipped(s: &Sandbox, why: &str) {
+    let (out, err, logs) = (s.tend.stdout(), s.tend.stderr(), s.logs());
+    let shipped: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("shipper | shipped: "))
+        .collect();
+    let last = shipped
+        .last()
+        .and_then(|l| l.strip_prefix("last words after line "))
+        .and_then(|l| l.strip_suffix(why))
+        .and_then(|n| n.strip_suffix(": "))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("the app's last words ({why:?}) were not shipped last\n{logs}"));
+    let want: Vec<String> = (1..=last).map(|i| format!("line {i}")).collect();
+    assert!(
+        shipped[..shipped.len() - 1] == want[..],
+        "the app wrote lines 1..={last}, the shipper shipped {} before its last words\n{logs}",
+        shipped.len() - 1
+    );
+    assert!(
+        out.contains("shipper | stop began with the app gone"),
+        "the shipper must be stopped after the app has ended\n{logs}"
+    );
+    assert!(out.contains("shipper | drained, exiting"), "{logs}");
+    let at = |what: &str| {
+        err.find(what)
+            .unwrap_or_else(|| panic!("no {what:?}\n{logs}"))
+    };
+    assert!(
+        at("spawned 'shipper'") < at("spawned 'app'"),
+        "the shipper starts first\n{logs}"
+    );
+    let shipper_end = err.lines().find(|l| l.contains("'shipper' (pid "));
+    assert!(
+        shipper_end.is_some_and(|l| l.ends_with("ended: exit code 0")),
+        "the shipper should exit 0 once drained, not {shipper_end:?}\n{logs}"
+    );
+    assert!(!err.contains("warning"), "{logs}");
+}
+
+/// Use case 2, `docker stop`, with the example's own file: the app stops first, its last
+/// words still reach the shipper through tend's log file, the shipper stops last having
+/// shipped every line, and the container exits 0.
+#[test]
+fn log_shipper_stops_last_and_loses_no_line() {
+    let (_stand_ins, mut s) = log_shipper();
+    send(s.pid, "TERM");
+    assert_eq!(s.tend.code(LIMIT), 0, "{}", s.logs());
+    assert_everything_shipped(&s, "stopping on TERM");
+}
+
+/// Use case 2, the app dies: it is critical and not restarted, so the container ends with
+/// its exit code, but only after the shipper has shipped its last words and stopped.
+#[test]
+fn log_shipper_app_exit_ends_the_container_after_the_shipper_drained() {
+    let (stand_ins, mut s) = log_shipper();
+    std::fs::write(stand_ins.path("crash"), "").unwrap();
+    assert_eq!(s.tend.code(LIMIT), 3, "{}", s.logs());
+    assert_everything_shipped(&s, "fatal: database gone");
+}
+
+/// Use case 2, the shipper dies: the container stays up, tend starts the shipper again, and
+/// the app goes on as it was (the same process).
+#[test]
+fn log_shipper_death_does_not_end_the_container() {
+    let (_stand_ins, mut s) = log_shipper();
+    let app_pid = |s: &Sandbox| {
+        let (_, status) = s.tend(&["status", "--json", "app"]);
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        status["services"][0]["pid"].clone()
+    };
+    let before = app_pid(&s);
+    let (code, _) = s.tend(&["signal", "KILL", "shipper"]);
+    assert_eq!(code, 0, "{}", s.logs());
+    wait_log(&s.tend, "'shipper' (pid ");
+    wait_for("the shipper to be started again", LIMIT, || {
+        (s.tend.stderr().matches("spawned 'shipper'").count() == 2).then_some(())
+    });
+    assert!(s.tend.child.try_wait().unwrap().is_none(), "{}", s.logs());
+    assert_eq!(app_pid(&s), before, "{}", s.logs());
+    send(s.pid, "TERM");
+    assert_eq!(s.tend.code(LIMIT), 0, "{}", s.logs());
 }
