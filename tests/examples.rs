@@ -83,6 +83,201 @@ fn every_example_loads_without_a_warning() {
     }
 }
 
+/// One instruction of a Dockerfile: the line it starts on, its keyword as written, and its
+/// arguments with continuation lines joined (comment lines between them left out, as Docker
+/// does).
+struct Instruction {
+    line: usize,
+    keyword: String,
+    args: String,
+}
+
+fn instructions(text: &str) -> Vec<Instruction> {
+    let mut found = Vec::new();
+    let mut current: Option<Instruction> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let (body, more) = match trimmed.strip_suffix('\\') {
+            Some(body) => (body.trim_end(), true),
+            None => (trimmed, false),
+        };
+        match &mut current {
+            Some(ins) => {
+                ins.args.push(' ');
+                ins.args.push_str(body);
+            }
+            None => {
+                let (keyword, args) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
+                current = Some(Instruction {
+                    line: i + 1,
+                    keyword: keyword.to_string(),
+                    args: args.trim().to_string(),
+                });
+            }
+        }
+        if !more {
+            found.extend(current.take());
+        }
+    }
+    assert!(current.is_none(), "the last line continues into nothing");
+    found
+}
+
+/// An exec-form argument list (`["a", "b"]`), which must be a JSON array of strings.
+fn exec_form(args: &str, at: &str) -> Vec<String> {
+    let parsed: serde_json::Value =
+        serde_json::from_str(args).unwrap_or_else(|e| panic!("{at}: not JSON: {e}: {args}"));
+    parsed
+        .as_array()
+        .unwrap_or_else(|| panic!("{at}: not an array: {args}"))
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .unwrap_or_else(|| panic!("{at}: not a string: {v}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// No image can be built here (no registry is reachable), so each example's Dockerfile is
+/// read instead: known instructions, FROM first, no comment at the end of an instruction
+/// (Docker would pass it on as arguments), exec forms that are JSON arrays, every file it
+/// copies present or named in its opening comment (tend, the app), tend copied to
+/// /sbin/tend and run as `tend run` on the place the example's tend.toml is copied to, and
+/// a HEALTHCHECK, if any, that asks `tend health`.
+#[test]
+fn every_dockerfile_holds_together() {
+    const KNOWN: [&str; 18] = [
+        "FROM",
+        "RUN",
+        "CMD",
+        "LABEL",
+        "EXPOSE",
+        "ENV",
+        "ADD",
+        "COPY",
+        "ENTRYPOINT",
+        "VOLUME",
+        "USER",
+        "WORKDIR",
+        "ARG",
+        "ONBUILD",
+        "STOPSIGNAL",
+        "HEALTHCHECK",
+        "SHELL",
+        "MAINTAINER",
+    ];
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(examples_dir()).unwrap() {
+        let dir = entry.unwrap().path();
+        let path = dir.join("Dockerfile");
+        if !path.is_file() {
+            continue;
+        }
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // The opening comment says what to put next to the Dockerfile before building.
+        let header: String = text
+            .lines()
+            .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let all = instructions(&text);
+        assert!(
+            all.iter()
+                .find(|i| i.keyword != "ARG")
+                .is_some_and(|i| i.keyword == "FROM"),
+            "{name}/Dockerfile must start with FROM"
+        );
+        let mut tend_copied = false;
+        let mut config_copied_to = Vec::new();
+        let mut entrypoint = None;
+        for ins in &all {
+            let at = format!("{name}/Dockerfile:{}", ins.line);
+            assert!(
+                KNOWN.contains(&ins.keyword.as_str()),
+                "{at}: unknown instruction {:?}",
+                ins.keyword
+            );
+            assert!(
+                !ins.args.contains(" #"),
+                "{at}: a comment must have a line of its own: {}",
+                ins.args
+            );
+            let exec = |args: &str| exec_form(args, &at);
+            match ins.keyword.as_str() {
+                "FROM" => assert!(
+                    ins.args.starts_with("debian:"),
+                    "{at}: the examples build on Debian: {}",
+                    ins.args
+                ),
+                "COPY" | "ADD" if !ins.args.starts_with("--from=") => {
+                    let words: Vec<&str> = ins.args.split_whitespace().collect();
+                    assert!(words.len() >= 2, "{at}: COPY SOURCE... DEST");
+                    let (dest, sources) = words.split_last().unwrap();
+                    for src in sources {
+                        let named = header
+                            .split(|c: char| !(c.is_alphanumeric() || "._-".contains(c)))
+                            .any(|w| w == *src);
+                        assert!(
+                            dir.join(src).exists() || named,
+                            "{at}: {src} is neither in examples/{name} nor named in the \
+                             Dockerfile's opening comment"
+                        );
+                        if *src == "tend" {
+                            assert_eq!(*dest, "/sbin/tend", "{at}");
+                            tend_copied = true;
+                        }
+                        if *src == "tend.toml" {
+                            config_copied_to.push(dest.to_string());
+                        }
+                    }
+                }
+                "ENTRYPOINT" => entrypoint = Some(exec(&ins.args)),
+                "CMD" | "VOLUME" | "SHELL" | "RUN" if ins.args.starts_with('[') => {
+                    exec(&ins.args);
+                }
+                "HEALTHCHECK" => {
+                    let (_, cmd) = ins
+                        .args
+                        .split_once("CMD ")
+                        .unwrap_or_else(|| panic!("{at}: HEALTHCHECK without CMD"));
+                    assert_eq!(exec(cmd.trim()), ["/sbin/tend", "health"], "{at}");
+                }
+                "STOPSIGNAL" => assert!(
+                    ["SIGTERM", "SIGINT"].contains(&ins.args.as_str()),
+                    "{at}: tend stops gracefully on SIGTERM or SIGINT: {}",
+                    ins.args
+                ),
+                _ => {}
+            }
+        }
+        assert!(
+            tend_copied,
+            "{name}/Dockerfile does not COPY tend /sbin/tend"
+        );
+        let entrypoint =
+            entrypoint.unwrap_or_else(|| panic!("{name}/Dockerfile has no ENTRYPOINT"));
+        assert_eq!(
+            entrypoint[..2],
+            ["/sbin/tend", "run"],
+            "{name}/Dockerfile: ENTRYPOINT"
+        );
+        assert!(
+            entrypoint.len() == 3 && config_copied_to.contains(&entrypoint[2]),
+            "{name}/Dockerfile runs {entrypoint:?}, but copies tend.toml to {config_copied_to:?}"
+        );
+        checked.push(name);
+    }
+    checked.sort();
+    for known in ["java-inspect", "legacy-shm", "log-shipper", "nginx-php"] {
+        assert!(checked.iter().any(|c| c == known), "{known}: {checked:?}");
+    }
+}
+
 /// A directory of stand-ins for the programs an example runs, readable and executable by
 /// any user (an example may run its service as another user).
 struct StandIns {
