@@ -60,6 +60,7 @@ fn every_example_loads_without_a_warning() {
         "java-inspect/tend.toml",
         "legacy-shm/tend.toml",
         "log-shipper/tend.toml",
+        "web-redis/tend.toml",
     ] {
         assert!(
             names.iter().any(|n| n == known),
@@ -273,7 +274,13 @@ fn every_dockerfile_holds_together() {
         checked.push(name);
     }
     checked.sort();
-    for known in ["java-inspect", "legacy-shm", "log-shipper", "nginx-php"] {
+    for known in [
+        "java-inspect",
+        "legacy-shm",
+        "log-shipper",
+        "nginx-php",
+        "web-redis",
+    ] {
         assert!(checked.iter().any(|c| c == known), "{known}: {checked:?}");
     }
 }
@@ -687,4 +694,81 @@ fn log_shipper_death_does_not_end_the_container() {
     assert_eq!(app_pid(&s), before, "{}", s.logs());
     send(s.pid, "TERM");
     assert_eq!(s.tend.code(LIMIT), 0, "{}", s.logs());
+}
+
+/// Stands in for each program of the web-redis example, by the name it is run as: it
+/// listens on that program's port, if it has one (the `ready` probes connect there), and
+/// stops only on that program's graceful stop signal, appending to `$STANDIN_DIR/events`
+/// when its stop begins and when it is done (redis: "saved", once its snapshot is written).
+/// Any other stop signal is wrong: noted, exit 1.
+const WEB_REDIS: &str = r#"#!/usr/bin/env python3
+import os, signal, socket, sys, time
+
+name = os.path.basename(sys.argv[0])
+stop = {"redis-server": signal.SIGTERM, "app": signal.SIGTERM, "nginx": signal.SIGQUIT}[name]
+port = {"redis-server": 6379, "app": 8080}.get(name)
+events = os.path.join(os.environ["STANDIN_DIR"], "events")
+
+def note(what):
+    with open(events, "a") as f:
+        f.write(name + " " + what + "\n")
+
+def on_signal(signum, frame):
+    if signum != stop:
+        note("got the wrong signal " + signal.Signals(signum).name)
+        sys.exit(1)
+    note("stopping")
+    time.sleep(0.3)  # finishing requests, or writing the snapshot
+    note("saved" if name == "redis-server" else "done")
+    sys.exit(0)
+
+for s in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
+    signal.signal(s, on_signal)
+if port:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(16)
+print(name + " up", flush=True)
+while True:
+    time.sleep(1)
+"#;
+
+/// Use case 4 with the example's own file: started in dependency order, each once the one
+/// before is ready; on `docker stop`, nginx, the app and redis stop in that order, each on
+/// its own signal, one after the other, redis's snapshot written before tend exits 0 and
+/// nothing killed.
+#[test]
+fn web_redis_stops_in_reverse_order_each_its_own_way() {
+    let stand_ins = StandIns::new();
+    for name in ["redis-server", "app", "nginx"] {
+        stand_ins.script(name, WEB_REDIS);
+    }
+    let mut s = Sandbox::start(&examples_dir().join("web-redis/tend.toml"), &stand_ins, &[]);
+    wait_log(&s.tend, "nginx | nginx up");
+    let err = s.tend.stderr();
+    let spawned = |name: &str| {
+        err.find(&format!("spawned '{name}'"))
+            .unwrap_or_else(|| panic!("{name} not spawned\n{}", s.logs()))
+    };
+    assert!(spawned("redis") < spawned("app") && spawned("app") < spawned("nginx"));
+
+    send(s.pid, "TERM");
+    assert_eq!(s.tend.code(LIMIT), 0, "{}", s.logs());
+    assert_eq!(
+        lines(&stand_ins.path("events")),
+        [
+            "nginx stopping",
+            "nginx done",
+            "app stopping",
+            "app done",
+            "redis-server stopping",
+            "redis-server saved",
+        ],
+        "{}",
+        s.logs()
+    );
+    let err = s.tend.stderr();
+    assert!(!err.contains("did not stop within"), "{}", s.logs());
+    assert!(!err.contains("warning"), "{}", s.logs());
 }
