@@ -259,18 +259,7 @@ fn shutdown_signals(
     let mut parsed = Vec::new();
     for name in signals.get_ref() {
         let signal = parse_signal(cx, name)?;
-        // Signals tend never receives (or must not treat as a request) would make the
-        // setting a promise it cannot keep.
-        let refusal = if signal.is_uncatchable() {
-            Some("it cannot be caught")
-        } else if signal.is_synchronous() {
-            Some("it is a fault signal, which tend leaves to crash whoever raised it")
-        } else if signal == Signal::CHLD {
-            Some("it is how tend learns that a child exited")
-        } else {
-            None
-        };
-        if let Some(why) = refusal {
+        if let Some(why) = shutdown_refusal(signal) {
             return Err(cx.error(
                 name.span(),
                 format!("{signal} cannot be a shutdown signal: {why}"),
@@ -286,6 +275,20 @@ fn shutdown_signals(
         );
     }
     Ok(ExitSignals::of(&parsed))
+}
+
+/// Why `signal` cannot be in `shutdown-signals`, if it cannot: tend never receives it, or
+/// must not take it as a request, so the setting would be a promise it cannot keep.
+pub(super) fn shutdown_refusal(signal: Signal) -> Option<&'static str> {
+    if signal.is_uncatchable() {
+        Some("it cannot be caught")
+    } else if signal.is_synchronous() {
+        Some("it is a fault signal, which tend leaves to crash whoever raised it")
+    } else if signal == Signal::CHLD {
+        Some("it is how tend learns that a child exited")
+    } else {
+        None
+    }
 }
 
 fn parse_signal(cx: &Context<'_>, name: &Spanned<String>) -> Result<Signal, ConfigError> {
