@@ -20,11 +20,11 @@ use toml::Spanned;
 
 /// The most output lines `logs.ring` may keep per service: a bound on the memory one
 /// service's output can hold.
-const MAX_LOG_RING: usize = 1_000_000;
+pub(super) const MAX_LOG_RING: usize = 1_000_000;
 /// The most bytes of output `logs.ring-max-size` may keep per service.
-const MAX_LOG_RING_BYTES: usize = 1 << 30;
+pub(super) const MAX_LOG_RING_BYTES: usize = 1 << 30;
 /// Rotated log files kept at most (`logs.keep`).
-const MAX_LOG_KEEP: u32 = 1000;
+pub(super) const MAX_LOG_KEEP: u32 = 1000;
 
 /// The parts of `[tend]` and of a service that need a file system check.
 impl Context<'_> {
