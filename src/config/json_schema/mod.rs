@@ -3,8 +3,9 @@
 //!
 //! Written out here table by table, one `key(..)` line per key, in the order `schema.rs`
 //! declares them: adding a key to the loader means adding its line to the table's function
-//! below (and, for a new kind of value, a definition to `values.rs`). `tests/schema.rs` holds
-//! docs/tend.schema.json to this output.
+//! below (and, for a new kind of value, a definition to `values.rs`). `tests.rs` holds the
+//! schema to the loader (every key, type, default and closed set of values), and
+//! `tests/schema.rs` holds docs/tend.schema.json to this output.
 //!
 //! Bounds and the accepted signal names come from the loader's own constants and functions;
 //! defaults are written as a user would write them, and the tests check them against what the
@@ -583,3 +584,6 @@ fn health_keys() -> Vec<Key> {
         .default(3),
     ]
 }
+
+#[cfg(test)]
+mod tests;
