@@ -25,6 +25,7 @@ pub const CLIENT_COMMANDS: &[&str] = &[
     "completions",
     "man",
     "import",
+    "schema",
 ];
 
 /// Whether `tend FIRST ...` is a client command line.
@@ -233,6 +234,16 @@ pub enum Sub {
     /// Print the man page (roff)
     #[command(long_about = "Prints tend(1) in roff, e.g. `tend man | man -l -`.")]
     Man,
+    /// Print the JSON Schema of the configuration file, for editors
+    #[command(
+        long_about = "Prints a JSON Schema (draft 2020-12) of the configuration file that tend \
+                      run and tend check load: every key, its type, default and meaning. \
+                      Editors that know TOML schemas (taplo, Even Better TOML) complete and \
+                      check a file whose first line is `#:schema PATH` pointing at it, e.g. \
+                      `tend schema > tend.schema.json` and `#:schema ./tend.schema.json`. The \
+                      same schema is docs/tend.schema.json in tend's sources."
+    )]
+    Schema,
     /// Turn a Procfile, runit service directories or a supervisord.conf into a tend file
     #[command(
         long_about = "Reads PATH as FORMAT and prints the equivalent tend configuration on stdout, \

@@ -22,11 +22,11 @@ use toml::Spanned;
 
 /// The most output lines `logs.ring` may keep per service: a bound on the memory one
 /// service's output can hold.
-const MAX_LOG_RING: usize = 1_000_000;
+pub(super) const MAX_LOG_RING: usize = 1_000_000;
 /// The most bytes of output `logs.ring-max-size` may keep per service.
-const MAX_LOG_RING_BYTES: usize = 1 << 30;
+pub(super) const MAX_LOG_RING_BYTES: usize = 1 << 30;
 /// Rotated log files kept at most (`logs.keep`).
-const MAX_LOG_KEEP: u32 = 1000;
+pub(super) const MAX_LOG_KEEP: u32 = 1000;
 
 /// The parts of `[tend]` and of a service that need a file system check.
 impl Context<'_> {
@@ -299,18 +299,7 @@ fn shutdown_signals(
     let mut parsed = Vec::new();
     for name in signals.get_ref() {
         let signal = parse_signal(cx, name)?;
-        // Signals tend never receives (or must not treat as a request) would make the
-        // setting a promise it cannot keep.
-        let refusal = if signal.is_uncatchable() {
-            Some("it cannot be caught")
-        } else if signal.is_synchronous() {
-            Some("it is a fault signal, which tend leaves to crash whoever raised it")
-        } else if signal == Signal::CHLD {
-            Some("it is how tend learns that a child exited")
-        } else {
-            None
-        };
-        if let Some(why) = refusal {
+        if let Some(why) = shutdown_refusal(signal) {
             return Err(cx.error(
                 name.span(),
                 format!("{signal} cannot be a shutdown signal: {why}"),
@@ -326,6 +315,20 @@ fn shutdown_signals(
         );
     }
     Ok(ExitSignals::of(&parsed))
+}
+
+/// Why `signal` cannot be in `shutdown-signals`, if it cannot: tend never receives it, or
+/// must not take it as a request, so the setting would be a promise it cannot keep.
+pub(super) fn shutdown_refusal(signal: Signal) -> Option<&'static str> {
+    if signal.is_uncatchable() {
+        Some("it cannot be caught")
+    } else if signal.is_synchronous() {
+        Some("it is a fault signal, which tend leaves to crash whoever raised it")
+    } else if signal == Signal::CHLD {
+        Some("it is how tend learns that a child exited")
+    } else {
+        None
+    }
 }
 
 fn parse_signal(cx: &Context<'_>, name: &Spanned<String>) -> Result<Signal, ConfigError> {

@@ -13,7 +13,8 @@
 //! - `probes`: `ready` and `health`;
 //! - `words`, `envfile`, `users`, `duration`, `size`, `address`: the small languages inside
 //!   values;
-//! - `error`: spans into `FILE:LINE:COLUMN` and the rendered excerpt.
+//! - `error`: spans into `FILE:LINE:COLUMN` and the rendered excerpt;
+//! - `json_schema`: the same keys as a JSON Schema for editors (`tend schema`).
 
 mod address;
 mod context;
@@ -23,6 +24,7 @@ mod duration;
 mod envfile;
 mod error;
 pub mod import;
+mod json_schema;
 mod launch;
 mod probes;
 mod schema;
@@ -34,6 +36,7 @@ mod words;
 mod tests;
 
 pub use error::ConfigError;
+pub use json_schema::schema as json_schema;
 
 use crate::core::spec::Spec;
 use serde::Deserialize;
