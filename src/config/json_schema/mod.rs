@@ -242,6 +242,20 @@ fn service_keys() -> Vec<Key> {
         )
         .default(false),
         key(
+            "autostart",
+            "false: loaded but not started (by `tend run` nor by a reload that adds it); \
+             `tend start NAME` starts it, and services that depend on it wait until then.",
+            boolean(),
+        )
+        .default(true),
+        key(
+            "run-on",
+            "\"shutdown\": a shutdown task, a one-shot task run when the shutdown begins while \
+             the services it depends on stay up; it has its stop-timeout to end.",
+            one_of(&["start", "shutdown"]),
+        )
+        .default("start"),
+        key(
             "restart",
             "When to restart it after its process exits. `on-failure`: after an exit code not \
              in success-codes, or a death by signal. Default \"on-failure\" when oneshot = true.",
@@ -293,7 +307,22 @@ fn service_keys() -> Vec<Key> {
         .default("TERM"),
         key(
             "stop-timeout",
-            "How long to wait after stop-signal before SIGKILL.",
+            "How long to wait after stop-signal before SIGKILL. Unset: 5s, or less along a \
+             chain of dependencies, where the services that set none share shutdown-timeout.",
+            reference("duration"),
+        )
+        .default("5s"),
+        key(
+            "finish",
+            "Run after every end of its process, as the service, with two arguments added: \
+             the exit code (or -1 when killed by a signal) and the signal (or 0). An array \
+             (exec form) or a string split into words; no shell.",
+            reference("command"),
+        ),
+        key(
+            "finish-timeout",
+            "How long `finish` may run before SIGKILL to its process group. Only with \
+             `finish`.",
             reference("duration"),
         )
         .default("5s"),
@@ -406,7 +435,13 @@ fn service() -> Json {
     Table::new(service_keys())
         .about("A service; only `command` is required.")
         .required(&["command"])
-        .rule("dependentRequired", obj([("group", strings(&["user"]))]))
+        .rule(
+            "dependentRequired",
+            obj([
+                ("group", strings(&["user"])),
+                ("finish-timeout", strings(&["finish"])),
+            ]),
+        )
         .rule("allOf", rules)
         .build()
 }

@@ -480,6 +480,7 @@ fn partners(table: &str, key: &str) -> Vec<(&'static str, Value)> {
             vec![("hard", json!("unlimited"))]
         }
         (t, "hard") if t.starts_with("services.NAME.limits.") => vec![("soft", json!(0))],
+        ("services.NAME", "finish-timeout") => vec![("finish", json!(["/srv/finish"]))],
         _ => Vec::new(),
     }
 }
