@@ -161,6 +161,7 @@ fn a_full_file_gives_exactly_this_spec() {
 
     let php = ServiceSpec {
         name: "php-fpm".into(),
+        instance_of: None,
         launch: Launch {
             argv: argv(&["php-fpm", "-F"]),
             session: SessionMode::NewSession,
