@@ -1271,7 +1271,7 @@ fn unknown_keys_point_at_the_key() {
         "[services.a]\ncommand = \"a\"\nreadiness = { tcp = \"db:5432\" }\n",
         3,
         1,
-        "unknown key `readiness`, expected one of `command`, `shell`, `env`, `env-file`, \
+        "unknown key `readiness`, expected one of `command`, `instances`, `shell`, `env`, `env-file`, \
          `workdir`, `user`, `group`, `umask`, `limits`, `oneshot`, `restart`, `success-codes`, \
          `backoff`, `start-secs`, `max-restarts`, `critical`, `stop-signal`, `stop-timeout`, \
          `logs`, `pid-file`, `depends-on`, `ready`, `health`",
