@@ -105,6 +105,35 @@ pub fn fill(text: &str, instance: u32) -> Result<Cow<'_, str>, Problem> {
     Ok(Cow::Owned(out))
 }
 
+/// `text` with each thing that looks like a placeholder written so that `fill` gives it back
+/// as it is (for `tend import`, whose sources may hold any text).
+pub fn escape(text: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut done = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find('{') {
+        let at = from + found;
+        from = at + 1;
+        if text[..at].ends_with('$') {
+            continue;
+        }
+        let Some(p) = placeholder(text, at).filter(|p| p.closed && looks_like(p.name)) else {
+            continue;
+        };
+        out.push_str(&text[done..at]);
+        out.push('{');
+        out.push_str(&text[at..p.end]);
+        out.push('}');
+        done = p.end;
+        from = done;
+    }
+    if done == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[done..]);
+    Cow::Owned(out)
+}
+
 /// Whether `text` has a placeholder that `fill` replaces.
 pub fn has_placeholder(text: &str) -> bool {
     fill(text, 0).is_ok_and(|filled| filled != fill(text, 1).unwrap_or_default())
@@ -605,6 +634,19 @@ mod tests {
             filled("{stance} {distance} {in} {index}", 1),
             "{stance} {distance} {in} {index}"
         );
+    }
+
+    #[test]
+    fn escaped_text_fills_to_itself() {
+        for text in [
+            "{instance}",
+            "a {instance:02} b {instanse} ${instance} {time}",
+            "{{.Names}}",
+            "plain",
+        ] {
+            assert_eq!(filled(&escape(text), 4), text, "{}", escape(text));
+        }
+        assert_eq!(escape("x{instance}"), "x{{instance}}");
     }
 
     #[test]
