@@ -526,3 +526,42 @@ fn warnings_are_said_once_for_all_instances() {
         ]
     );
 }
+
+#[test]
+fn the_documented_example_loads() {
+    let doc = include_str!("../../docs/config.md");
+    let section = doc
+        .split("### Several instances of one service")
+        .nth(1)
+        .unwrap();
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let loaded = load(example);
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    assert_eq!(
+        names(&loaded),
+        [
+            "redis",
+            "worker-0",
+            "worker-1",
+            "worker-2",
+            "worker-3",
+            "scheduler"
+        ]
+    );
+    let w = service(&loaded, "worker-3");
+    assert_eq!(argv(w), ["php", "artisan", "queue:work", "--name=w3"]);
+    assert_eq!(
+        w.log_file.as_ref().unwrap().path,
+        Path::new("/var/log/worker-03.log")
+    );
+    assert_eq!(depends(w), [(0, Condition::Ready)]);
+    let started = Condition::Started;
+    assert_eq!(
+        depends(service(&loaded, "scheduler")),
+        [(1, started), (2, started), (3, started), (4, started)]
+    );
+}
