@@ -649,6 +649,25 @@ mod tests {
         assert_eq!(escape("x{instance}"), "x{{instance}}");
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Never a panic, whatever the braces; and escaped text (with no `{` right
+            /// before a placeholder, which has no escape) fills back to itself.
+            #[test]
+            fn fill_and_escape(text in "[{}$:0-2a-z_ ]{0,30}|[{}$:02instace_ ]{0,30}") {
+                let _ = fill(&text, 7);
+                if !text.contains("{{") {
+                    if let Ok(back) = fill(&escape(&text), 7) {
+                        prop_assert_eq!(back, text.as_str());
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn names() {
         assert_eq!(name("worker", 1, 0), "worker");
