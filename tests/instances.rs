@@ -196,6 +196,7 @@ fn instances_run_apart_and_answer_to_their_name_and_to_the_services() {
     };
     assert_eq!(named(&["worker"]), WORKER_NAMES);
     assert_eq!(named(&["worker-1"]), ["worker-1"]);
+    assert_eq!(t.client(&["status", "worker"]).0, 0, "every instance runs");
 
     // `tend logs worker`: the lines of every instance, each with its own name.
     let logs = wait_for("every worker's line in tend logs", LIMIT, || {
