@@ -272,7 +272,16 @@ fn instances_run_apart_and_answer_to_their_name_and_to_the_services() {
     assert_eq!(t.client(&["status", "worker-2"]).0, 1, "worker-2 is gone");
     t.ok(&["start", "worker"]);
     assert_eq!(named(&["worker"]), ["worker-0", "worker-1"]);
-    t.pids(&["worker-0", "worker-1"]);
+    let two = t.pids(&["worker-0", "worker-1"]);
+
+    // And back to three: worker-2 starts again, with its number.
+    write_config(&t.config, t.dir.path(), &config(3));
+    let out = t.ok(&["reload"]);
+    assert_eq!(out, "added: worker-2\nunchanged: worker-0, worker-1, app\n");
+    let three = t.pids(&WORKER_NAMES);
+    assert_eq!(three[..2], two[..]);
+    assert_eq!(t.started(2, three[2])[..2], ["2", "w02"]);
+    assert_eq!(t.pids(&["app"]), [app]);
     t.shutdown();
 }
 
