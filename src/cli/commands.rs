@@ -301,7 +301,8 @@ pub struct Conn {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Services to show (default: all)
+    /// Services to show (default: all); the name of a service with `instances` shows each
+    /// instance
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
     #[command(flatten)]
@@ -312,7 +313,8 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("targets").required(true).args(["names", "all"])))]
 pub struct Targets {
-    /// The services
+    /// The services; the name of a service with `instances` means each instance (NAME-3: that
+    /// one)
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
     /// Every service
@@ -344,7 +346,8 @@ pub struct SignalArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The service
+    /// The service; the name of a service with `instances` shows the lines of every instance,
+    /// interleaved
     #[arg(value_name = "NAME")]
     pub name: String,
     /// How many of the last lines to print first

@@ -9,6 +9,7 @@
 //! - `context`: what every part of the conversion shares (where the file came from, the
 //!   warnings so far, errors that point into the file);
 //! - `convert` and `launch`: meaning (values, defaults, cross-checks) into `core::spec`;
+//! - `instances`: `instances = N` and the `{instance}` placeholder;
 //! - `depends`: `depends-on` resolved, and the dependency graph checked as a whole;
 //! - `probes`: `ready` and `health`;
 //! - `words`, `envfile`, `users`, `duration`, `size`, `address`: the small languages inside
@@ -24,6 +25,7 @@ mod duration;
 mod envfile;
 mod error;
 pub mod import;
+mod instances;
 mod json_schema;
 mod launch;
 mod probes;
@@ -32,6 +34,8 @@ mod size;
 mod users;
 mod words;
 
+#[cfg(test)]
+mod instances_tests;
 #[cfg(test)]
 mod tests;
 

@@ -123,7 +123,11 @@ impl Signal {
     /// uppercase: the conventional ones by number, then the older aliases (`IOT`, ...).
     /// The real-time ones are `RTMIN`, `RTMIN+N`, `RTMAX` and `RTMAX-N`.
     pub fn standard_names() -> impl Iterator<Item = (&'static str, Signal)> {
-        let conventional = (1..NAMES.len()).map(|n| (NAMES[n], Signal(n as i32)));
+        let conventional = NAMES
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(n, &name)| (name, Signal(n as i32)));
         conventional.chain(ALIASES)
     }
 

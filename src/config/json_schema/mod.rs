@@ -172,6 +172,17 @@ fn service_keys() -> Vec<Key> {
             reference("command"),
         ),
         key(
+            "instances",
+            "Run this many copies, NAME-0 to NAME-(N-1), each with TEND_INSTANCE set to its \
+             number; {instance} (or {instance:02}, zero-padded) in command, env values, \
+             workdir, pid-file, logs.file and the probes is replaced by it. Unset: one service under \
+             its own name, without TEND_INSTANCE.",
+            integer(
+                *super::instances::INSTANCES.start(),
+                *super::instances::INSTANCES.end(),
+            ),
+        ),
+        key(
             "shell",
             "Run `command`, which must then be a string, as /bin/sh -c COMMAND: with pipes, && \
              and $VAR.",
