@@ -401,6 +401,12 @@ fn runit() {
     ] {
         assert!(notes.contains(expected), "{expected}\n{notes}");
     }
+    // Said once for every runit service with a ./finish, not once each.
+    assert_eq!(
+        notes.matches("runsv waits for ./finish").count(),
+        1,
+        "{notes}"
+    );
     // A single service directory works too.
     let (_, loaded) = import_and_load(Format::Runit, &dir.path().join("web"));
     assert_eq!(loaded.spec.services.len(), 1);
