@@ -161,6 +161,7 @@ mod tests {
     fn svc(name: &str, pid: Option<i32>, cpu_ms: Option<u64>, uptime_ms: u64) -> ServiceStatus {
         ServiceStatus {
             name: name.into(),
+            instance_of: None,
             state: if pid.is_some() { "running" } else { "stopped" }.into(),
             pid,
             uptime_ms: pid.map(|_| uptime_ms),

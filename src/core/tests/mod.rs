@@ -4,6 +4,7 @@
 pub(crate) mod common;
 mod control;
 mod dependencies;
+mod instances;
 mod memory;
 mod probes;
 mod second_wave;
