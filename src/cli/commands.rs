@@ -196,7 +196,8 @@ pub enum Sub {
         long_about = "Shows the services' CPU use over the last second (CPU%: 100 is one whole \
                       CPU), CPU time, resident memory and processes (of each service's whole \
                       process group), busiest first, refreshed every second until interrupted \
-                      (Ctrl-C) or until tend goes away. The first table shows the CPU use since \
+                      (Ctrl-C) or until tend goes away (or leaves a request unanswered for 5 s, \
+                      whatever --timeout says). The first table shows the CPU use since \
                       each instance started. On a terminal the screen is cleared for each \
                       table; otherwise one table follows another. With --json, each second's \
                       status answer as it came, one per line."

@@ -6,7 +6,8 @@
 //! tend measured them, so the client's own delays do not skew it; the first table, with no
 //! answer before it, shows the use since each instance started. SIGINT and SIGTERM are
 //! blocked and waited for between two tables, so Ctrl-C ends `top` between two writes, with
-//! exit code 0; so does tend going away (its socket gone, or a connection it closes).
+//! exit code 0; so does tend going away (its socket gone, a connection it closes, or no
+//! answer within 5 s, so that Ctrl-C never waits longer than that).
 
 use super::client::{print, request, unexpected};
 use super::commands::TopArgs;
@@ -21,10 +22,16 @@ use std::time::Duration;
 /// Time between two tables.
 const EVERY: Duration = Duration::from_secs(1);
 
+/// The longest a request of `top` waits for its answer, whatever --timeout says.
+const STUCK: Duration = Duration::from_secs(5);
+
 /// On a terminal, before each table: cursor home, clear the screen.
 const CLEAR: &str = "\x1b[H\x1b[2J";
 
-pub fn run(a: TopArgs) -> Result<c_int, String> {
+pub fn run(mut a: TopArgs) -> Result<c_int, String> {
+    // SIGINT waits while a request is out: a tend that does not answer must not keep
+    // Ctrl-C waiting for the whole --timeout.
+    a.conn.timeout = a.conn.timeout.min(STUCK);
     let waiter = Waiter::block(&[Signal::INT, Signal::TERM])
         .map_err(|e| format!("cannot block SIGINT and SIGTERM: {e}"))?;
     let terminal = std::io::stdout().is_terminal();
@@ -39,7 +46,7 @@ pub fn run(a: TopArgs) -> Result<c_int, String> {
             Err(Failure::Gone(message)) if previous.is_none() => return Err(message),
             Err(Failure::Gone(message)) => {
                 let first = message.lines().next().unwrap_or_default();
-                eprintln!("tend top: tend has gone away: {first}");
+                eprintln!("tend top: tend has gone away or stopped answering: {first}");
                 return Ok(0);
             }
         };
