@@ -4,7 +4,8 @@
 //! The placeholder is `{instance}`, or `{instance:0W}` for the number padded with zeros to
 //! width W (`{instance:02}` gives `03`). It is replaced in `command` (each argument of an
 //! array; the whole string of a string command, before it is split or given to the shell),
-//! the values of `env`, `workdir`, `pid-file`, `logs.file`, and the `tcp`, `http` and `exec`
+//! `finish` (likewise), the values of `env`, `workdir`, `pid-file`, `logs.file`, and the
+//! `tcp`, `http` and `exec`
 //! of `ready` and `health`. A service without `instances` is the one instance 0.
 //!
 //! Braces are common in commands for other reasons (`${VAR}`, awk programs, JSON, `find
@@ -241,6 +242,7 @@ pub fn name(base: &str, count: u32, i: u32) -> String {
 /// instance's values are made from these.
 pub(super) struct Written {
     command: Option<Spanned<Command>>,
+    finish: Option<Spanned<Command>>,
     env: Vec<Spanned<String>>,
     workdir: Option<Spanned<String>>,
     pid_file: Option<Spanned<String>>,
@@ -263,6 +265,7 @@ impl Written {
         let health = t.health.as_ref().map(|h| h.get_ref());
         Written {
             command: t.command.clone(),
+            finish: t.finish.clone(),
             env: t
                 .env
                 .iter()
@@ -289,6 +292,11 @@ impl Written {
     pub fn apply(&self, cx: &Context<'_>, t: &mut ServiceTable, i: u32) -> Result<(), ConfigError> {
         t.command = self
             .command
+            .as_ref()
+            .map(|c| command(cx, c, i))
+            .transpose()?;
+        t.finish = self
+            .finish
             .as_ref()
             .map(|c| command(cx, c, i))
             .transpose()?;
@@ -374,9 +382,14 @@ impl Written {
         .into_iter()
         .flatten()
         .chain(&self.env);
-        let commands = [&self.command, &self.ready.exec, &self.health.exec]
-            .into_iter()
-            .flatten();
+        let commands = [
+            &self.command,
+            &self.finish,
+            &self.ready.exec,
+            &self.health.exec,
+        ]
+        .into_iter()
+        .flatten();
         let mut spans: Vec<Range<usize>> = strings
             .filter(|v| has_placeholder(v.get_ref()))
             .map(Spanned::span)

@@ -164,6 +164,7 @@ command = "serve --port 80{instance:02} --id {instance}"
 instances = 3
 workdir = "/srv/api-{instance}"
 pid-file = "/run/api-{instance}.pid"
+finish = ["api-finish", "--id={instance}"]
 logs = { file = "log{instance}/api.log" }
 ready = { tcp = "127.0.0.1:80{instance:02}" }
 health = { http = "http://localhost:90{instance:02}/health?n={instance}" }
@@ -187,6 +188,10 @@ ready = { http = "http://127.0.0.1:81{instance}/" }
     assert_eq!(argv(api), ["serve", "--port", "8002", "--id", "2"]);
     assert_eq!(api.launch.workdir.as_deref(), Some(Path::new("/srv/api-2")));
     assert_eq!(api.pid_file.as_deref(), Some(Path::new("/run/api-2.pid")));
+    assert_eq!(
+        api.finish.as_ref().map(|f| f.argv.clone()),
+        Some(vec!["api-finish".into(), "--id=2".into()])
+    );
     assert_eq!(
         api.log_file.as_ref().unwrap().path,
         f.dir.path().join("log2/api.log")
