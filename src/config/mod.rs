@@ -18,6 +18,7 @@
 mod address;
 mod context;
 mod convert;
+pub mod cron;
 mod depends;
 mod duration;
 mod envfile;

@@ -3,6 +3,7 @@
 
 pub(crate) mod common;
 mod control;
+mod cron;
 mod dependencies;
 mod probes;
 mod second_wave;
