@@ -163,6 +163,9 @@ mod tests {
             ready: false,
             health: None,
             reason: None,
+            schedule: None,
+            next_run_ms: None,
+            last_success_ms: None,
         }
     }
 

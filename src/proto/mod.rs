@@ -152,6 +152,16 @@ pub struct ServiceStatus {
     /// Why it is in this state, when that is not obvious (e.g. "gave up after 11 failed starts").
     #[serde(default)]
     pub reason: Option<String>,
+    /// A scheduled task's `schedule`, as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// When a scheduled task runs next, in milliseconds since the Unix epoch; absent while
+    /// its schedule is not followed (stopped, or tend shutting down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_ms: Option<u64>,
+    /// When its latest successful run ended, in milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,6 +44,9 @@ fn import_and_load(format: Format, path: &Path) -> (Imported, Loaded) {
     std::fs::write(etc.path().join("group"), "root:x:0:\nwww-data:x:33:\n").unwrap();
     let env = Environment {
         etc: etc.path().to_path_buf(),
+        tz: None,
+        zoneinfo: PathBuf::from("/usr/share/zoneinfo"),
+        localtime: PathBuf::from("/nonexistent/localtime"),
     };
     let dir = path.parent().unwrap();
     let loaded = load_str(&imported.toml, "imported.toml", dir, &env)

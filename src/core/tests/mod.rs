@@ -6,6 +6,7 @@ mod control;
 mod cron;
 mod dependencies;
 mod probes;
+mod scheduled;
 mod second_wave;
 mod single;
 mod supervise;

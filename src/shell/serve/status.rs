@@ -1,26 +1,72 @@
 //! Building control-protocol answers from the supervisor's state.
 
-use crate::core::{ExitStatus, ServiceId, ServiceState, Supervisor};
+use crate::core::supervisor::Due;
+use crate::core::{ExitStatus, Instant, ServiceId, ServiceState, Supervisor};
 use crate::proto::{ExitReport, ServiceStatus, StatusReport};
-use std::time::Duration;
+use jiff::Timestamp;
+use std::time::{Duration, SystemTime};
 
-pub fn report(
+pub fn report(sup: &Supervisor, ids: &[ServiceId], uptime: Duration, now: Instant) -> StatusReport {
+    let wall = Timestamp::try_from(SystemTime::now()).unwrap_or(Timestamp::UNIX_EPOCH);
+    report_at(sup, ids, uptime, now, wall)
+}
+
+/// As `report`, with the wall clock reading `wall` at `now` (tests fix it).
+pub fn report_at(
     sup: &Supervisor,
     ids: &[ServiceId],
     uptime: Duration,
-    now: crate::core::Instant,
+    now: Instant,
+    wall: Timestamp,
 ) -> StatusReport {
+    let clock = Clock { now, wall };
     StatusReport {
-        services: ids.iter().filter_map(|&id| service(sup, id, now)).collect(),
+        services: ids
+            .iter()
+            .filter_map(|&id| service(sup, id, clock))
+            .collect(),
         shutting_down: sup.phase() != crate::core::Phase::Running,
         orphans_reaped: sup.orphans_reaped(),
         uptime_ms: uptime.as_millis() as u64,
     }
 }
 
-fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Option<ServiceStatus> {
+/// The moment a report is about, on both clocks.
+#[derive(Clone, Copy)]
+struct Clock {
+    now: Instant,
+    wall: Timestamp,
+}
+
+impl Clock {
+    /// When a scheduled task is due, on the wall clock.
+    fn wall_of(self, due: Due) -> Timestamp {
+        match due {
+            Due::Wall(t) => t,
+            Due::Mono(at) => {
+                let ahead = jiff::SignedDuration::try_from(at.since(self.now)).unwrap_or_default();
+                self.wall.checked_add(ahead).unwrap_or(self.wall)
+            }
+        }
+    }
+
+    /// When something that happened at `at` (in the past) happened, on the wall clock.
+    fn wall_before(self, at: Instant) -> Timestamp {
+        let ago = jiff::SignedDuration::try_from(self.now.since(at)).unwrap_or_default();
+        self.wall.checked_sub(ago).unwrap_or(self.wall)
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 for times before it).
+fn unix_ms(t: Timestamp) -> u64 {
+    u64::try_from(t.as_millisecond()).unwrap_or(0)
+}
+
+fn service(sup: &Supervisor, id: ServiceId, clock: Clock) -> Option<ServiceStatus> {
+    let now = clock.now;
     let spec = sup.service_spec(id)?;
     let s = sup.service(id);
+    let next_run = sup.next_run(id).map(|due| clock.wall_of(due));
     let reason = match &s.state {
         ServiceState::Failed { .. } if s.failures > spec.max_restarts && spec.max_restarts > 0 => {
             Some(format!(
@@ -45,6 +91,23 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Option
         )),
         ServiceState::Idle if spec.run_on == crate::core::RunOn::Shutdown => {
             Some("runs when tend shuts down".into())
+        }
+        ServiceState::Scheduled { last } => {
+            let next = match next_run {
+                Some(t) => format!(
+                    "next run {} (in {})",
+                    crate::core::schedule::civil_text(&sup.spec().timezone, t),
+                    until(t.duration_since(clock.wall).unsigned_abs())
+                ),
+                None => "no run planned".to_string(),
+            };
+            match last {
+                Some((outcome, false)) => Some(format!(
+                    "{next}; the last run failed: {}",
+                    describe_outcome(outcome)
+                )),
+                Some((_, true)) | None => Some(next),
+            }
         }
         ServiceState::Idle => waiting_for(sup, id),
         ServiceState::Starting { .. }
@@ -76,7 +139,37 @@ fn service(sup: &Supervisor, id: ServiceId, now: crate::core::Instant) -> Option
             .to_string()
         }),
         reason,
+        schedule: spec.schedule.as_ref().map(|s| s.text.clone()),
+        next_run_ms: next_run.map(unix_ms),
+        last_success_ms: sup
+            .last_success(id)
+            .map(|at| unix_ms(clock.wall_before(at))),
     })
+}
+
+/// `3s`, `5m12s`, `2h3m`, `4d7h`: the two largest units, as the status table shows times.
+fn until(d: Duration) -> String {
+    let s = d.as_secs();
+    let (m, h, days) = (s / 60, s / 3600, s / 86_400);
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{m}m{}s", s % 60)
+    } else if s < 86_400 {
+        format!("{h}h{}m", m % 60)
+    } else {
+        format!("{days}d{}h", h % 24)
+    }
+}
+
+/// "exit code 1", "killed by SIGTERM", "could not be started (127)".
+fn describe_outcome(outcome: &crate::core::Outcome) -> String {
+    match outcome {
+        crate::core::Outcome::Exited(status) => status.to_string(),
+        crate::core::Outcome::SpawnFailed(kind) => {
+            format!("could not be started (exit {})", kind.exit_code())
+        }
+    }
 }
 
 pub fn exit_report(status: ExitStatus) -> ExitReport {
