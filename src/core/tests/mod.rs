@@ -3,7 +3,7 @@
 
 pub(crate) mod common;
 mod control;
-mod cron;
+pub(crate) mod cron;
 mod dependencies;
 mod probes;
 mod scheduled;

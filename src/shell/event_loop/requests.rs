@@ -220,6 +220,8 @@ impl Loop {
             Ok(r) => r,
             Err(message) => return Response::Error { message },
         };
+        // Added or changed cron rules are planned from the wall clock.
+        self.hand_wall_clock(now, false);
         if let Some(logs) = &mut self.ctx.logs {
             logs.sync(&self.sup.spec().services);
         }

@@ -5,6 +5,7 @@
 //! together, as the format requires; a family with no sample at all is left out. Services are
 //! labelled `service="NAME"`, in the order of the file; retired services are not shown.
 
+use crate::core::supervisor::Due;
 use crate::core::{Instant, ServiceState, Supervisor};
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +24,8 @@ pub fn render_at(sup: &Supervisor, now: Instant, uptime: Duration, wall: SystemT
     let mut restarts = Vec::new();
     let mut last_exit = Vec::new();
     let mut started = Vec::new();
+    let mut next_run = Vec::new();
+    let mut last_success = Vec::new();
     for id in sup.live_services() {
         let Some(spec) = sup.spec().services.get(id.0) else {
             continue;
@@ -45,6 +48,17 @@ pub fn render_at(sup: &Supervisor, now: Instant, uptime: Duration, wall: SystemT
         }
         if let Some(since) = s.since() {
             started.push((name, seconds(wall.saturating_sub(now.since(since)))));
+        }
+        match sup.next_run(id) {
+            Some(Due::Mono(at)) => next_run.push((name, seconds(wall + at.since(now)))),
+            Some(Due::Wall(t)) => {
+                let since_epoch = t.as_duration().try_into().unwrap_or_default();
+                next_run.push((name, seconds(since_epoch)));
+            }
+            None => {}
+        }
+        if let Some(at) = sup.last_success(id) {
+            last_success.push((name, seconds(wall.saturating_sub(now.since(at)))));
         }
     }
 
@@ -91,6 +105,22 @@ pub fn render_at(sup: &Supervisor, now: Instant, uptime: Duration, wall: SystemT
         "gauge",
         "Start time of the service's current instance, in seconds since the Unix epoch.",
         &started,
+    );
+    family(
+        &mut out,
+        "tend_service_next_run_time_seconds",
+        "gauge",
+        "When a scheduled task runs next, in seconds since the Unix epoch; absent while its \
+         schedule is not followed (stopped, or tend shutting down).",
+        &next_run,
+    );
+    family(
+        &mut out,
+        "tend_service_last_success_time_seconds",
+        "gauge",
+        "When the latest successful run of a scheduled task ended, in seconds since the Unix \
+         epoch; absent until one has.",
+        &last_success,
     );
     let orphans = sup.orphans_reaped().to_string();
     family(
@@ -374,5 +404,57 @@ tend_uptime_seconds 1.750
         assert_eq!(seconds(Duration::ZERO), "0.000");
         assert_eq!(seconds(Duration::from_micros(1_234_567)), "1.234");
         assert_eq!(seconds(Duration::from_secs(86_400)), "86400.000");
+    }
+
+    /// A scheduled task's next run and last success, on the wall clock: an `@every` task's
+    /// from the monotonic clock, a cron task's as planned.
+    #[test]
+    fn scheduled_tasks_have_their_next_run_and_last_success() {
+        let task = |name: &str, schedule: &str| ServiceSpec {
+            oneshot: true,
+            restart: RestartPolicy::Never,
+            start_secs: Duration::ZERO,
+            schedule: Some(crate::config::cron::parse(schedule).unwrap()),
+            ..service(name)
+        };
+        let mut sup = Supervisor::new(spec(vec![
+            task("tick", "@every 10s"),
+            task("nightly", "0 3 * * *"),
+        ]));
+        sup.start(at(0));
+        let wall: jiff::Timestamp = "2023-11-14T22:13:20Z".parse().unwrap(); // 1700000000
+        sup.handle(at(0), Input::WallClock { wall, set: false });
+        sup.handle_timeout(at(10_000));
+        run(&mut sup, 10_000);
+        let pid = sup.service(ServiceId(0)).pid().unwrap();
+        sup.handle(
+            at(10_500),
+            Input::ChildExited {
+                pid,
+                status: ExitStatus::Exited(0),
+            },
+        );
+        sup.handle(at(10_500), Input::GroupEmpty { pgid: pid });
+        run(&mut sup, 10_500);
+        let text = render_at(
+            &sup,
+            at(12_000),
+            Duration::from_secs(12),
+            UNIX_EPOCH + Duration::from_secs(1_700_000_012),
+        );
+        assert!(
+            text.contains(
+                "tend_service_next_run_time_seconds{service=\"tick\"} 1700000020.000\n\
+                 tend_service_next_run_time_seconds{service=\"nightly\"} 1700017200.000\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "# TYPE tend_service_last_success_time_seconds gauge\n\
+                 tend_service_last_success_time_seconds{service=\"tick\"} 1700000010.500\n"
+            ),
+            "{text}"
+        );
     }
 }

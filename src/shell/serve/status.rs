@@ -328,4 +328,40 @@ mod tests {
         assert_eq!(sup.service(svc).state_name(), "stopped");
         assert_eq!(health_shown(&sup, 1210), None);
     }
+
+    /// A scheduled task is `scheduled` between runs, with its next run in the zone's time
+    /// and in the JSON, and its last success once there is one.
+    #[test]
+    fn a_scheduled_task_shows_its_next_run() {
+        let nightly = ServiceSpec {
+            oneshot: true,
+            restart: crate::core::RestartPolicy::Never,
+            start_secs: Duration::ZERO,
+            schedule: Some(crate::config::cron::parse("30 2 * * *").unwrap()),
+            ..service("nightly")
+        };
+        let mut s = spec(vec![nightly]);
+        s.timezone = crate::core::tests::cron::zone("Europe/Berlin");
+        let mut sup = Supervisor::new(s);
+        sup.start(at(0));
+        let wall: Timestamp = "2026-03-28T22:00:00Z".parse().unwrap();
+        sup.handle(at(0), Input::WallClock { wall, set: false });
+        let report = report_at(&sup, &[ServiceId(0)], Duration::ZERO, at(60_000), wall);
+        let status = &report.services[0];
+        assert_eq!(status.state, "scheduled");
+        // 02:30 does not exist that night: it runs when the clocks go to 03:00 CEST.
+        assert_eq!(
+            status.reason.as_deref(),
+            Some("next run 2026-03-29 03:00:00 CEST (in 3h0m)")
+        );
+        assert_eq!(status.schedule.as_deref(), Some("30 2 * * *"));
+        assert_eq!(status.next_run_ms, Some(1_774_746_000_000));
+        assert_eq!(status.last_success_ms, None);
+        let json = String::from_utf8(crate::proto::encode(&status)).unwrap();
+        assert!(json.contains(r#""next_run_ms":1774746000000"#), "{json}");
+        assert!(
+            !json.contains("last_success_ms"),
+            "absent, not null: {json}"
+        );
+    }
 }
