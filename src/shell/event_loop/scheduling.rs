@@ -7,7 +7,7 @@ use super::Loop;
 use crate::core::{Input, Level};
 use crate::sys::timer::Fired;
 use jiff::Timestamp;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 impl Loop {
     /// Hands the core the wall clock's reading at this wake-up (`set`: the clock was just
@@ -16,7 +16,9 @@ impl Loop {
         if self.wall_timer.is_none() {
             return;
         }
-        let wall = Timestamp::now();
+        // Not `Timestamp::now()`, which panics on a clock outside jiff's years (and links
+        // every error message of jiff's in).
+        let wall = Timestamp::try_from(SystemTime::now()).unwrap_or(Timestamp::MAX);
         self.sup
             .handle(self.core_time(now), Input::WallClock { wall, set });
     }
