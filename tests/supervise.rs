@@ -965,29 +965,6 @@ depends-on = { migrate = "completed" }
     assert_eq!(t.code(LIMIT), 0);
 }
 
-#[test]
-fn the_example_configurations_are_valid() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let files = [
-        "demo.toml",
-        "nginx-php/tend.toml",
-        "app-with-migration/tend.toml",
-    ];
-    for f in files {
-        let out = Command::new(tend_bin())
-            .arg("check")
-            .arg(dir.join(f))
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{f}: {err}");
-        assert!(
-            !err.contains("warning"),
-            "{f} should load without warnings: {err}"
-        );
-    }
-}
-
 /// When saving the `[tend.shm]` segments fails at the end, tend exits 1, and the exit code it
 /// reports is the one it exits with: said last, after the save.
 #[test]

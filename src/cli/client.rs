@@ -67,6 +67,10 @@ fn execute(sub: Sub) -> Result<c_int, String> {
             }
             Ok(0)
         }
+        Sub::Schema => {
+            print(&crate::config::json_schema())?;
+            Ok(0)
+        }
         Sub::Man => {
             let mut out = Vec::new();
             manpage::write(&mut out).map_err(|e| format!("cannot render the man page: {e}"))?;

@@ -25,6 +25,7 @@ pub const CLIENT_COMMANDS: &[&str] = &[
     "completions",
     "man",
     "import",
+    "schema",
 ];
 
 /// Whether `tend FIRST ...` is a client command line.
@@ -233,6 +234,16 @@ pub enum Sub {
     /// Print the man page (roff)
     #[command(long_about = "Prints tend(1) in roff, e.g. `tend man | man -l -`.")]
     Man,
+    /// Print the JSON Schema of the configuration file, for editors
+    #[command(
+        long_about = "Prints a JSON Schema (draft 2020-12) of the configuration file that tend \
+                      run and tend check load: every key, its type, default and meaning. \
+                      Editors that know TOML schemas (taplo, Even Better TOML) complete and \
+                      check a file whose first line is `#:schema PATH` pointing at it, e.g. \
+                      `tend schema > tend.schema.json` and `#:schema ./tend.schema.json`. The \
+                      same schema is docs/tend.schema.json in tend's sources."
+    )]
+    Schema,
     /// Turn a Procfile, runit service directories, a supervisord.conf or a crontab into a tend file
     #[command(
         long_about = "Reads PATH as FORMAT and prints the equivalent tend configuration on stdout, \
@@ -293,7 +304,8 @@ pub struct Conn {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Services to show (default: all)
+    /// Services to show (default: all); the name of a service with `instances` shows each
+    /// instance
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
     #[command(flatten)]
@@ -304,7 +316,8 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("targets").required(true).args(["names", "all"])))]
 pub struct Targets {
-    /// The services
+    /// The services; the name of a service with `instances` means each instance (NAME-3: that
+    /// one)
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
     /// Every service
@@ -336,7 +349,8 @@ pub struct SignalArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The service
+    /// The service; the name of a service with `instances` shows the lines of every instance,
+    /// interleaved
     #[arg(value_name = "NAME")]
     pub name: String,
     /// How many of the last lines to print first

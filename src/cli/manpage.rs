@@ -76,6 +76,7 @@ tend run [-v|-q] [FILE]
 tend check FILE
 tend [--socket PATH] [--json] [--timeout DURATION] status|start|stop|restart|signal|logs|reload|shutdown|health [OPTIONS] ...
 tend import FORMAT PATH
+tend schema
 tend completions SHELL
 tend man";
 

@@ -95,13 +95,17 @@ pub fn status(report: &StatusReport) -> String {
 }
 
 /// 0, or [`NOT_RUNNING`] when a service named on the command line is not running (or not in
-/// the report at all). Without names, tend having answered is success.
+/// the report at all); the name of a service with `instances` is running when each of its
+/// instances is. Without names, tend having answered is success.
 pub fn status_code(report: &StatusReport, named: &[String]) -> i32 {
     let up = |name: &String| {
-        report
+        let exact = report.services.iter().any(|s| &s.name == name);
+        let mut these = report
             .services
             .iter()
-            .any(|s| &s.name == name && s.state == RUNNING)
+            .filter(|s| &s.name == name || (!exact && s.instance_of.as_ref() == Some(name)));
+        let first = these.next();
+        first.is_some_and(|s| s.state == RUNNING) && these.all(|s| s.state == RUNNING)
     };
     if named.iter().all(up) { 0 } else { NOT_RUNNING }
 }
@@ -154,6 +158,7 @@ mod tests {
     fn svc(name: &str, state: &str) -> ServiceStatus {
         ServiceStatus {
             name: name.into(),
+            instance_of: None,
             state: state.into(),
             pid: None,
             uptime_ms: None,
@@ -247,6 +252,16 @@ mod tests {
             let r = report(vec![svc("x", state)]);
             assert_eq!(status_code(&r, &names(&["x"])), NOT_RUNNING, "{state}");
         }
+        // The name of a service with instances: running when each instance is.
+        let instance = |i: u32, state: &str| ServiceStatus {
+            instance_of: Some("w".into()),
+            ..svc(&format!("w-{i}"), state)
+        };
+        let r = report(vec![instance(0, "running"), instance(1, "running")]);
+        assert_eq!(status_code(&r, &names(&["w"])), 0);
+        let r = report(vec![instance(0, "running"), instance(1, "stopped")]);
+        assert_eq!(status_code(&r, &names(&["w"])), NOT_RUNNING);
+        assert_eq!(status_code(&r, &names(&["w-0"])), 0);
     }
 
     #[test]

@@ -179,9 +179,10 @@ pub fn check(args: &[OsString]) -> c_int {
             }
             let n = loaded.spec.services.len();
             println!(
-                "{}: ok, {n} service{}",
+                "{}: ok, {n} service{}{}",
                 file.to_string_lossy(),
-                if n == 1 { "" } else { "s" }
+                if n == 1 { "" } else { "s" },
+                instances(&loaded.spec.services)
             );
             0
         }
@@ -189,6 +190,37 @@ pub fn check(args: &[OsString]) -> c_int {
             eprintln!("{e}");
             CONFIG_ERROR
         }
+    }
+}
+
+/// What `tend check` says of the services that `instances` made: ` (3 instances of worker:
+/// worker-0 to worker-2)`, or nothing without any.
+fn instances(services: &[crate::core::spec::ServiceSpec]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for s in services {
+        let Some(base) = s.instance_of.as_deref().filter(|b| *b != s.name) else {
+            continue;
+        };
+        match groups.iter_mut().find(|(b, _)| *b == base) {
+            Some((_, names)) => names.push(&s.name),
+            None => groups.push((base, vec![&s.name])),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(base, names)| {
+            format!(
+                "{} instances of {base}: {} to {}",
+                names.len(),
+                names.first().unwrap_or(&""),
+                names.last().unwrap_or(&"")
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join("; "))
     }
 }
 

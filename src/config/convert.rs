@@ -10,7 +10,7 @@ use super::schema::{
     BackoffTable, Document, LogsTable, Restart, RunOnValue, ServiceTable, ShmTable,
 };
 use super::users::Accounts;
-use super::{Environment, Loaded, Settings, ShmSettings, cron, duration, size, zone};
+use super::{Environment, Loaded, Settings, ShmSettings, cron, duration, instances, size, zone};
 use crate::core::schedule::Rule;
 use crate::core::signal::Signal;
 use crate::core::spec::{
@@ -23,11 +23,11 @@ use toml::Spanned;
 
 /// The most output lines `logs.ring` may keep per service: a bound on the memory one
 /// service's output can hold.
-const MAX_LOG_RING: usize = 1_000_000;
+pub(super) const MAX_LOG_RING: usize = 1_000_000;
 /// The most bytes of output `logs.ring-max-size` may keep per service.
-const MAX_LOG_RING_BYTES: usize = 1 << 30;
+pub(super) const MAX_LOG_RING_BYTES: usize = 1 << 30;
 /// Rotated log files kept at most (`logs.keep`).
-const MAX_LOG_KEEP: u32 = 1000;
+pub(super) const MAX_LOG_KEEP: u32 = 1000;
 
 /// The parts of `[tend]` and of a service that need a file system check.
 impl Context<'_> {
@@ -191,28 +191,44 @@ pub(super) fn convert(
         ));
     }
     // Known before any service is converted, so a service may depend on a later one.
-    let roster = Roster {
-        names: tables
-            .iter()
-            .map(|(name, _)| name.get_ref().clone())
-            .collect(),
-        oneshot: tables.iter().map(|(_, table)| table.is_oneshot()).collect(),
-        shutdown_task: tables
-            .iter()
-            .map(|(_, table)| {
-                table.run_on.as_ref().map(Spanned::get_ref) == Some(&RunOnValue::Shutdown)
-            })
-            .collect(),
-        scheduled: tables
-            .iter()
-            .map(|(_, table)| table.schedule.is_some())
-            .collect(),
+    let mut counts = Vec::with_capacity(tables.len());
+    for (_, table) in &tables {
+        counts.push(cx.instances(table)?);
+    }
+    let named: Vec<instances::Table<'_>> = tables
+        .iter()
+        .zip(&counts)
+        .map(|((name, table), &count)| instances::Table {
+            name,
+            count,
+            count_at: table.instances.as_ref().map(Spanned::span),
+        })
+        .collect();
+    let names = cx.service_names(&named)?;
+    let mut roster = Roster {
+        names,
+        oneshot: Vec::new(),
+        shutdown_task: Vec::new(),
+        scheduled: Vec::new(),
+        instance_of: Vec::new(),
     };
+    for ((name, table), count) in tables.iter().zip(&counts) {
+        for _ in 0..count.unwrap_or(1) {
+            roster.oneshot.push(table.is_oneshot());
+            roster
+                .shutdown_task
+                .push(table.run_on.as_ref().map(Spanned::get_ref) == Some(&RunOnValue::Shutdown));
+            roster.scheduled.push(table.schedule.is_some());
+            roster
+                .instance_of
+                .push(count.map(|_| name.get_ref().clone()));
+        }
+    }
     // Where the first cron rule is written: a warning about the system's zone points there.
     let mut first_cron_at = None;
-    let mut specs = Vec::with_capacity(tables.len());
-    let mut places = Vec::with_capacity(tables.len());
-    for (index, (name, mut table)) in tables.into_iter().enumerate() {
+    let mut specs: Vec<ServiceSpec> = Vec::with_capacity(roster.names.len());
+    let mut places = Vec::with_capacity(roster.names.len());
+    for ((name, mut table), count) in tables.into_iter().zip(counts) {
         let stop_timeout_set = table.stop_timeout.is_some();
         let stop_timeout_at = table
             .stop_timeout
@@ -225,40 +241,73 @@ pub(super) fn convert(
             .and_then(|logs| logs.file.as_ref())
             .map(Spanned::span);
         let schedule_at = table.schedule.as_ref().map(|v| v.span().start);
-        let mut spec = service(&mut cx, name, table)?;
-        if spec
-            .schedule
-            .as_ref()
-            .is_some_and(|s| matches!(s.rule, Rule::Cron(_)))
-        {
-            first_cron_at = first_cron_at.or(schedule_at);
-        }
-        // Two services rotating one file would rename it from under each other.
-        if let (Some(file), Some(span)) = (&spec.log_file, log_file_span) {
-            let other = specs
-                .iter()
-                .find(|s: &&ServiceSpec| s.log_file.as_ref().is_some_and(|f| f.path == file.path));
-            if let Some(other) = other {
-                return Err(cx.error(
-                    span,
-                    format!(
-                        "logs.file {} is also service `{}`'s: each service needs a file of its own",
-                        file.path.display(),
-                        other.name
-                    ),
-                ));
+        let written = instances::Written::of(&table);
+        let mine = specs.len()..specs.len() + count.unwrap_or(1) as usize;
+        for i in 0..count.unwrap_or(1) {
+            let warned = cx.warnings.len();
+            written.apply(&cx, &mut table, i)?;
+            let mut spec = service(&mut cx, name.clone(), &table)
+                .map_err(|e| in_instance(&cx, e, &written, count, &name, i))?;
+            if spec
+                .schedule
+                .as_ref()
+                .is_some_and(|s| matches!(s.rule, Rule::Cron(_)))
+            {
+                first_cron_at = first_cron_at.or(schedule_at);
             }
+            if i > 0 {
+                // The first instance has said it for all of them.
+                cx.warnings.truncate(warned);
+            }
+            if let Some(count) = count {
+                spec.name = instances::name(name.get_ref(), count, i);
+                spec.instance_of = Some(name.get_ref().clone());
+                spec.launch
+                    .env
+                    .insert(0, ("TEND_INSTANCE".into(), i.to_string().into()));
+            }
+            // Two services rotating one file would rename it from under each other.
+            if let (Some(file), Some(span)) = (&spec.log_file, log_file_span.clone()) {
+                let other = specs.iter().position(|s: &ServiceSpec| {
+                    s.log_file.as_ref().is_some_and(|f| f.path == file.path)
+                });
+                if let Some(other) = other {
+                    let message = if mine.contains(&other) {
+                        format!(
+                            "every instance of `{}` would write logs.file {}: put `{{instance}}` \
+                             in the path, since each service needs a file of its own",
+                            name.get_ref(),
+                            file.path.display()
+                        )
+                    } else {
+                        format!(
+                            "logs.file {} is also service `{}`'s: each service needs a file of \
+                             its own",
+                            file.path.display(),
+                            specs[other].name
+                        )
+                    };
+                    return Err(cx.error(span, message));
+                }
+            }
+            specs.push(spec);
         }
         let mut entries = Vec::new();
         if let Some(value) = &depends_on {
-            (spec.depends_on, entries) = cx.depends_on(&roster, index, value)?;
+            let dependencies;
+            (dependencies, entries) =
+                cx.depends_on(&roster, name.get_ref(), mine.clone(), value)?;
+            for spec in &mut specs[mine.clone()] {
+                spec.depends_on = dependencies.clone();
+            }
         }
-        specs.push(spec);
-        places.push(Places {
-            entries,
-            stop_timeout_at,
-            stop_timeout_set,
-        });
+        for _ in mine {
+            places.push(Places {
+                entries: entries.clone(),
+                stop_timeout_at,
+                stop_timeout_set,
+            });
+        }
     }
     depends::check_graph(&mut cx, &mut specs, &places, shutdown_timeout)?;
     let timezone = match (&tend.timezone, first_cron_at) {
@@ -356,6 +405,35 @@ fn finish(
     Ok(Some(Finish { argv, timeout }))
 }
 
+/// An error in instance `i` of a table, at a value that holds `{instance}`, says which
+/// instance it is about: the same value may be right for the others.
+fn in_instance(
+    cx: &Context<'_>,
+    mut e: ConfigError,
+    written: &instances::Written,
+    count: Option<u32>,
+    name: &Spanned<String>,
+    i: u32,
+) -> ConfigError {
+    let at = (e.line, e.column);
+    let inside = written.placeholder_spans().into_iter().any(|span| {
+        let start = cx.source.line_column(span.start);
+        let end = cx.source.line_column(span.end);
+        start <= at && at < end
+    });
+    if inside {
+        e.message = match count {
+            Some(count) if count > 1 => format!(
+                "{} (in `{}`, where {{instance}} is {i})",
+                e.message,
+                instances::name(name.get_ref(), count, i)
+            ),
+            _ => format!("{} (where {{instance}} is {i})", e.message),
+        };
+    }
+    e
+}
+
 fn shutdown_signals(
     cx: &mut Context<'_>,
     signals: &Spanned<Vec<Spanned<String>>>,
@@ -363,18 +441,7 @@ fn shutdown_signals(
     let mut parsed = Vec::new();
     for name in signals.get_ref() {
         let signal = parse_signal(cx, name)?;
-        // Signals tend never receives (or must not treat as a request) would make the
-        // setting a promise it cannot keep.
-        let refusal = if signal.is_uncatchable() {
-            Some("it cannot be caught")
-        } else if signal.is_synchronous() {
-            Some("it is a fault signal, which tend leaves to crash whoever raised it")
-        } else if signal == Signal::CHLD {
-            Some("it is how tend learns that a child exited")
-        } else {
-            None
-        };
-        if let Some(why) = refusal {
+        if let Some(why) = shutdown_refusal(signal) {
             return Err(cx.error(
                 name.span(),
                 format!("{signal} cannot be a shutdown signal: {why}"),
@@ -390,6 +457,20 @@ fn shutdown_signals(
         );
     }
     Ok(ExitSignals::of(&parsed))
+}
+
+/// Why `signal` cannot be in `shutdown-signals`, if it cannot: tend never receives it, or
+/// must not take it as a request, so the setting would be a promise it cannot keep.
+pub(super) fn shutdown_refusal(signal: Signal) -> Option<&'static str> {
+    if signal.is_uncatchable() {
+        Some("it cannot be caught")
+    } else if signal.is_synchronous() {
+        Some("it is a fault signal, which tend leaves to crash whoever raised it")
+    } else if signal == Signal::CHLD {
+        Some("it is how tend learns that a child exited")
+    } else {
+        None
+    }
 }
 
 fn parse_signal(cx: &Context<'_>, name: &Spanned<String>) -> Result<Signal, ConfigError> {
@@ -408,7 +489,7 @@ fn parse_signal(cx: &Context<'_>, name: &Spanned<String>) -> Result<Signal, Conf
 fn service(
     cx: &mut Context<'_>,
     name: Spanned<String>,
-    table: ServiceTable,
+    table: &ServiceTable,
 ) -> Result<ServiceSpec, ConfigError> {
     let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if name.get_ref().is_empty() || !name.get_ref().chars().all(valid) {
@@ -420,13 +501,13 @@ fn service(
             ),
         ));
     }
-    let launch = cx.launch(&name, &table)?;
+    let launch = cx.launch(&name, table)?;
     let mut spec = ServiceSpec::new(name.into_inner(), launch);
 
     let oneshot = table.is_oneshot();
     spec.oneshot = oneshot;
     if let Some(value) = &table.schedule {
-        spec.schedule = Some(schedule(cx, &table, value, oneshot)?);
+        spec.schedule = Some(schedule(cx, table, value, oneshot)?);
     }
     if let Some(run_on) = &table.run_on {
         spec.run_on = match run_on.get_ref() {
@@ -498,7 +579,7 @@ fn service(
     if let Some(value) = &table.stop_timeout {
         spec.stop_timeout = cx.duration(value)?;
     }
-    spec.finish = finish(cx, &spec.name, &table)?;
+    spec.finish = finish(cx, &spec.name, table)?;
     if let Some(logs) = &table.logs {
         spec.log_file = cx.log_file(logs)?;
     }

@@ -21,6 +21,45 @@ pub(super) struct Roster {
     pub shutdown_task: Vec<bool>,
     /// `schedule`: nothing can wait for it either, since it never completes for good.
     pub scheduled: Vec<bool>,
+    /// The table each service comes from, when its `instances` made it (`worker` for
+    /// `worker-3`): naming that table means every instance.
+    pub instance_of: Vec<Option<String>>,
+}
+
+impl Roster {
+    /// The services `name` means: the one of that name, else every instance of the table of
+    /// that name.
+    fn resolve(&self, name: &str) -> Vec<usize> {
+        if let Some(i) = self.names.iter().position(|n| n == name) {
+            return vec![i];
+        }
+        (0..self.names.len())
+            .filter(|&i| self.instance_of[i].as_deref() == Some(name))
+            .collect()
+    }
+
+    /// The services of the file for a message: a table's instances as one entry.
+    fn shown(&self) -> String {
+        let mut shown: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < self.names.len() {
+            let base = self.instance_of[i]
+                .as_ref()
+                .filter(|b| **b != self.names[i]);
+            let n = base.map_or(1, |b| {
+                self.instance_of[i..]
+                    .iter()
+                    .take_while(|o| o.as_ref() == Some(b))
+                    .count()
+            });
+            shown.push(match base {
+                Some(b) => format!("`{b}` ({} to {})", self.names[i], self.names[i + n - 1]),
+                None => format!("`{}`", self.names[i]),
+            });
+            i += n;
+        }
+        shown.join(", ")
+    }
 }
 
 /// Where the parts of one service that the graph checks talk about were written.
@@ -45,11 +84,13 @@ struct Entry<'a> {
 }
 
 impl Context<'_> {
-    /// The dependencies of service `me`, and the span of each.
+    /// The dependencies of the services `mine` (the instances of table `myself`, or the one
+    /// service it is), and the span of each.
     pub fn depends_on(
         &mut self,
         roster: &Roster,
-        me: usize,
+        myself: &str,
+        mine: Range<usize>,
         value: &Spanned<DependsOn>,
     ) -> Result<(Vec<Dependency>, Vec<Range<usize>>), ConfigError> {
         let entries: Vec<Entry<'_>> = match value.get_ref() {
@@ -78,13 +119,13 @@ impl Context<'_> {
                 })
                 .collect(),
         };
-        let myself = &roster.names[me];
         let mut dependencies: Vec<Dependency> = Vec::with_capacity(entries.len());
         let mut spans = Vec::with_capacity(entries.len());
+        let mut named: Vec<&str> = Vec::with_capacity(entries.len());
         for entry in entries {
             let target = entry.name.get_ref();
-            let Some(on) = roster.names.iter().position(|n| n == target) else {
-                let defined: Vec<String> = roster.names.iter().map(|n| format!("`{n}`")).collect();
+            let targets = roster.resolve(target);
+            let Some(&on) = targets.first() else {
                 return Err(self
                     .error(
                         entry.name.span(),
@@ -95,10 +136,10 @@ impl Context<'_> {
                     )
                     .with_help(format!(
                         "the services defined in this file are {}",
-                        defined.join(", ")
+                        roster.shown()
                     )));
             };
-            if roster.shutdown_task[on] {
+            if targets.iter().any(|&t| roster.shutdown_task[t]) {
                 return Err(self
                     .error(
                         entry.name.span(),
@@ -113,7 +154,7 @@ impl Context<'_> {
                          `{myself}`"
                     )));
             }
-            if roster.scheduled[on] {
+            if targets.iter().any(|&t| roster.scheduled[t]) {
                 return Err(self
                     .error(
                         entry.name.span(),
@@ -127,19 +168,30 @@ impl Context<'_> {
                          remove `{target}` from the `depends-on` of `{myself}`"
                     )));
             }
-            if on == me {
+            if target == myself {
                 return Err(self.error(
                     entry.name.span(),
                     format!("service `{myself}` depends on itself"),
                 ));
             }
+            if mine.contains(&on) {
+                return Err(self.error(
+                    entry.name.span(),
+                    format!(
+                        "service `{myself}` depends on `{target}`, one of its own instances: \
+                         every instance waits for the same services, so that one would wait \
+                         for itself"
+                    ),
+                ));
+            }
             // Only the array form can get here: TOML refuses a key written twice.
-            if dependencies.iter().any(|d| d.on.0 == on) {
+            if named.contains(&target.as_str()) {
                 return Err(self.error(
                     entry.name.span(),
                     format!("`{target}` is listed twice in the `depends-on` of `{myself}`"),
                 ));
             }
+            named.push(target);
             if entry.condition == Condition::Completed && !roster.oneshot[on] {
                 self.warn(
                     entry.condition_at,
@@ -150,11 +202,14 @@ impl Context<'_> {
                     ),
                 );
             }
-            dependencies.push(Dependency {
-                on: ServiceId(on),
-                condition: entry.condition,
-            });
-            spans.push(entry.span);
+            // A table with instances: each of them.
+            for on in targets {
+                dependencies.push(Dependency {
+                    on: ServiceId(on),
+                    condition: entry.condition,
+                });
+                spans.push(entry.span.clone());
+            }
         }
         Ok((dependencies, spans))
     }
@@ -371,9 +426,18 @@ fn warn_about_stop_chains(
         }
     }
     let budget = duration::show(shutdown_timeout);
+    let mut told: Vec<&str> = Vec::new();
     for (first, spec) in services.iter().enumerate() {
         if waited_on[first] || longest[first] <= shutdown_timeout {
             continue;
+        }
+        // The instances of a table are alike: one warning, by the table's name, is for all.
+        let own_name = spec.instance_of.as_deref().unwrap_or(&spec.name);
+        if spec.instance_of.is_some() {
+            if told.contains(&own_name) {
+                continue;
+            }
+            told.push(own_name);
         }
         let Some(entry) = through[first] else {
             cx.warn(
@@ -382,7 +446,7 @@ fn warn_about_stop_chains(
                     "service `{}` has stop-timeout {}, longer than shutdown-timeout {budget}: \
                      services stop in parallel within the shutdown budget, so it may be \
                      killed before it has stopped",
-                    spec.name,
+                    own_name,
                     show_link(spec),
                 ),
             );
@@ -397,7 +461,8 @@ fn warn_about_stop_chains(
                 None => break,
             }
         }
-        let names: Vec<&str> = chain.iter().map(|&s| services[s].name.as_str()).collect();
+        let mut names: Vec<&str> = chain.iter().map(|&s| services[s].name.as_str()).collect();
+        names[0] = own_name;
         let parts: Vec<String> = chain.iter().map(|&s| show_link(&services[s])).collect();
         cx.warn(
             places[first].entries[entry].start,

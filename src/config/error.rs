@@ -138,6 +138,13 @@ impl<'a> Source<'a> {
         format!("{}:{}:{}", self.origin, line, column)
     }
 
+    /// 1-based line and character column of a byte offset, as errors give them.
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(self.text, offset.min(self.text.len()));
+        let (line, column, _) = self.position(offset);
+        (line, column)
+    }
+
     /// 1-based line and character column of `offset` (a char boundary), and the byte range
     /// of its line without the line ending.
     fn position(&self, offset: usize) -> (usize, usize, Range<usize>) {

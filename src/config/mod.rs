@@ -9,11 +9,13 @@
 //! - `context`: what every part of the conversion shares (where the file came from, the
 //!   warnings so far, errors that point into the file);
 //! - `convert` and `launch`: meaning (values, defaults, cross-checks) into `core::spec`;
+//! - `instances`: `instances = N` and the `{instance}` placeholder;
 //! - `depends`: `depends-on` resolved, and the dependency graph checked as a whole;
 //! - `probes`: `ready` and `health`;
 //! - `words`, `envfile`, `users`, `duration`, `size`, `address`: the small languages inside
 //!   values;
-//! - `error`: spans into `FILE:LINE:COLUMN` and the rendered excerpt.
+//! - `error`: spans into `FILE:LINE:COLUMN` and the rendered excerpt;
+//! - `json_schema`: the same keys as a JSON Schema for editors (`tend schema`).
 
 mod address;
 mod context;
@@ -24,6 +26,8 @@ mod duration;
 mod envfile;
 mod error;
 pub mod import;
+mod instances;
+mod json_schema;
 mod launch;
 mod probes;
 mod schema;
@@ -33,9 +37,12 @@ mod words;
 mod zone;
 
 #[cfg(test)]
+mod instances_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::ConfigError;
+pub use json_schema::schema as json_schema;
 
 use crate::core::spec::Spec;
 use serde::Deserialize;

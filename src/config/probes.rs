@@ -19,10 +19,10 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 const HEALTH_START_PERIOD: Duration = Duration::ZERO;
 const HEALTH_FAILURES: u32 = 3;
 
-const HEALTH_FAILURES_RANGE: RangeInclusive<i64> = 1..=1000;
+pub(super) const HEALTH_FAILURES_RANGE: RangeInclusive<i64> = 1..=1000;
 /// 0, 1 and 2 are the service's stdio; 1023 keeps the fd under the usual soft
 /// `RLIMIT_NOFILE` of 1024.
-const NOTIFY_FDS: RangeInclusive<i64> = 3..=1023;
+pub(super) const NOTIFY_FDS: RangeInclusive<i64> = 3..=1023;
 
 const READY_PROBES: &str = "`tcp`, `http`, `exec`, `notify-fd` or `sd-notify`";
 const HEALTH_PROBES: &str = "`tcp`, `http` or `exec`";

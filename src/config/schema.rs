@@ -58,6 +58,7 @@ pub struct ShmTable {
 )]
 pub struct ServiceTable {
     pub command: Option<Spanned<Command>>,
+    pub instances: Option<Spanned<i64>>,
     pub shell: Option<Spanned<bool>>,
     pub env: Option<Ordered<Spanned<String>>>,
     pub env_file: Option<Spanned<String>>,
@@ -368,6 +369,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
 
 /// `command`: an array is the exec form, a string is split into words (or given to the
 /// shell with `shell = true`).
+#[derive(Clone)]
 pub enum Command {
     Text(String),
     Argv(Vec<Spanned<String>>),

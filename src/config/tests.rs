@@ -166,6 +166,7 @@ fn a_full_file_gives_exactly_this_spec() {
 
     let php = ServiceSpec {
         name: "php-fpm".into(),
+        instance_of: None,
         launch: Launch {
             argv: argv(&["php-fpm", "-F"]),
             session: SessionMode::NewSession,
@@ -1649,9 +1650,9 @@ fn unknown_keys_point_at_the_key() {
         "[services.a]\ncommand = \"a\"\nreadiness = { tcp = \"db:5432\" }\n",
         3,
         1,
-        "unknown key `readiness`, expected one of `command`, `shell`, `env`, `env-file`, \
-         `workdir`, `user`, `group`, `umask`, `limits`, `oneshot`, `autostart`, `run-on`, `schedule`, \
-         `restart`, `success-codes`, \
+        "unknown key `readiness`, expected one of `command`, `instances`, `shell`, `env`, \
+         `env-file`, `workdir`, `user`, `group`, `umask`, `limits`, `oneshot`, `autostart`, \
+         `run-on`, `schedule`, `restart`, `success-codes`, \
          `backoff`, `start-secs`, `max-restarts`, `critical`, `stop-signal`, `stop-timeout`, \
          `finish`, `finish-timeout`, `logs`, `pid-file`, `depends-on`, `ready`, `health`",
     );

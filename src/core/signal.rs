@@ -16,6 +16,13 @@ const NAMES: [&str; 32] = [
     "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
 ];
 
+/// Older names `parse` also takes for standard signals.
+const ALIASES: [(&str, Signal); 3] = [
+    ("IOT", Signal::ABRT),
+    ("POLL", Signal(29)),
+    ("CLD", Signal::CHLD),
+];
+
 /// The lowest real-time signal a program may use (glibc keeps 32 and 33 for itself).
 pub const RTMIN: i32 = 34;
 /// The highest signal number on Linux.
@@ -89,11 +96,8 @@ impl Signal {
         if let Some(i) = NAMES.iter().position(|n| !n.is_empty() && *n == name) {
             return Signal::from_number(i as i32);
         }
-        match name {
-            "IOT" => return Some(Signal::ABRT),
-            "POLL" => return Some(Signal(29)),
-            "CLD" => return Some(Signal::CHLD),
-            _ => {}
+        if let Some((_, signal)) = ALIASES.iter().find(|(alias, _)| *alias == name) {
+            return Some(*signal);
         }
         let rt = |rest: &str, base: i32, sign: i32| -> Option<Signal> {
             if rest.is_empty() {
@@ -113,6 +117,18 @@ impl Signal {
             return rt(rest, MAX, -1);
         }
         None
+    }
+
+    /// Every name `parse` takes for a standard signal (1 to 31), without `SIG`, in
+    /// uppercase: the conventional ones by number, then the older aliases (`IOT`, ...).
+    /// The real-time ones are `RTMIN`, `RTMIN+N`, `RTMAX` and `RTMAX-N`.
+    pub fn standard_names() -> impl Iterator<Item = (&'static str, Signal)> {
+        let conventional = NAMES
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(n, &name)| (name, Signal(n as i32)));
+        conventional.chain(ALIASES)
     }
 
     /// The conventional name without the `SIG` prefix: `TERM`, `RTMIN+2`, or the number.
@@ -162,6 +178,17 @@ mod tests {
             let s = Signal::from_number(n).unwrap();
             assert_eq!(Signal::parse(&s.name()), Some(s), "{n}");
             assert_eq!(Signal::parse(&s.to_string()), Some(s), "{n}");
+        }
+    }
+
+    #[test]
+    fn every_standard_name_parses_in_any_case() {
+        let names: Vec<_> = Signal::standard_names().collect();
+        assert_eq!(names.len(), 31 + 3);
+        for (name, signal) in names {
+            assert_eq!(Signal::parse(name), Some(signal), "{name}");
+            let lower = format!("sig{}", name.to_ascii_lowercase());
+            assert_eq!(Signal::parse(&lower), Some(signal), "{lower}");
         }
     }
 

@@ -152,6 +152,10 @@ pub const DEFAULT_LOG_RING_BYTES: usize = 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     pub name: String,
+    /// The service whose `instances = N` made this one (`worker` for `worker-3`), so that a
+    /// request naming `worker` reaches every instance. Names are never parsed for it: a
+    /// service may well be called `a-1` by itself. The core's decisions ignore it.
+    pub instance_of: Option<String>,
     pub launch: Launch,
     /// Its end for good (failed, or exited and not restarted) ends tend, with its code.
     pub critical: bool,
@@ -368,6 +372,7 @@ impl ServiceSpec {
         success_codes.insert(0);
         ServiceSpec {
             name: name.into(),
+            instance_of: None,
             launch,
             critical: false,
             oneshot: false,

@@ -189,6 +189,18 @@ impl Supervisor {
             .map(ServiceId)
     }
 
+    /// The live services a request naming `name` is about: the service of that name, else
+    /// every instance of the service with `instances` of that name (`worker` for `worker-0`
+    /// ... `worker-3`), in order; none when neither exists.
+    pub fn resolve(&self, name: &str) -> Vec<ServiceId> {
+        if let Some(id) = self.find(name) {
+            return vec![id];
+        }
+        self.live_services()
+            .filter(|id| self.spec.services[id.0].instance_of.as_deref() == Some(name))
+            .collect()
+    }
+
     /// Every live service, in the order of the spec.
     pub fn live_services(&self) -> impl Iterator<Item = ServiceId> + '_ {
         (0..self.services.len())
@@ -313,20 +325,47 @@ impl Supervisor {
         self.next_timeout.set(None);
         self.slots_after_reload(&new)?;
         let slots = self.reload_slots(&new);
+        // Read before anything is renamed or replaced: what each service waits for, by name.
+        let old_waits: Vec<Vec<(String, Condition)>> = self
+            .spec
+            .services
+            .iter()
+            .map(|s| waits_for(&self.spec.services, s))
+            .collect();
+        let new_waits: Vec<Vec<(String, Condition)>> = new
+            .services
+            .iter()
+            .map(|s| waits_for(&new.services, s))
+            .collect();
         for def in &mut new.services {
             for dep in &mut def.depends_on {
                 dep.on = ServiceId(slots[dep.on.0]);
             }
         }
         let mut report = ReloadReport::default();
-        for i in 0..self.services.len() {
+        for (i, waited) in old_waits.iter().enumerate() {
             if self.retired[i] {
                 continue;
             }
             let name = self.spec.services[i].name.clone();
-            match new.services.iter().find(|s| s.name == name) {
-                Some(def) if *def == self.spec.services[i] => report.unchanged.push(name),
-                Some(def) => {
+            let found = new
+                .services
+                .iter()
+                .enumerate()
+                .find(|(_, s)| s.name == name);
+            match found {
+                Some((_, def)) if *def == self.spec.services[i] => report.unchanged.push(name),
+                // It waits for the same services as before, only some of them have more or
+                // fewer instances: its process is left alone, and it waits for the new set
+                // from its next start.
+                Some((k, def))
+                    if same_but_dependencies(def, &self.spec.services[i])
+                        && same_set(&new_waits[k], waited) =>
+                {
+                    self.spec.services[i] = def.clone();
+                    report.unchanged.push(name);
+                }
+                Some((_, def)) => {
                     // Stopped with the old definition (its stop signal), started with the new.
                     // One still waiting starts as its (new) dependencies allow; a shutdown
                     // task that is not running waits for the shutdown.
@@ -1258,6 +1297,35 @@ impl Supervisor {
     fn log(&mut self, note: Note) {
         self.actions.push_back(Action::Log(note));
     }
+}
+
+/// What `spec` waits for, by the name its file gives each dependency: the instances of a
+/// service with `instances` all count as that service, however many there are.
+fn waits_for(services: &[ServiceSpec], spec: &ServiceSpec) -> Vec<(String, Condition)> {
+    let mut waits: Vec<(String, Condition)> = Vec::new();
+    for dep in &spec.depends_on {
+        let Some(on) = services.get(dep.on.0) else {
+            continue;
+        };
+        let name = on.instance_of.as_ref().unwrap_or(&on.name);
+        if !waits.iter().any(|(n, c)| n == name && *c == dep.condition) {
+            waits.push((name.clone(), dep.condition));
+        }
+    }
+    waits
+}
+
+fn same_set(a: &[(String, Condition)], b: &[(String, Condition)]) -> bool {
+    a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+}
+
+/// Whether two definitions differ at most in their dependencies.
+fn same_but_dependencies(a: &ServiceSpec, b: &ServiceSpec) -> bool {
+    let bare = |s: &ServiceSpec| ServiceSpec {
+        depends_on: Vec::new(),
+        ..s.clone()
+    };
+    bare(a) == bare(b)
 }
 
 fn describe(outcome: &Outcome) -> String {

@@ -135,6 +135,9 @@ pub struct StatusReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub name: String,
+    /// The service whose `instances` made this one (`worker` for `worker-3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_of: Option<String>,
     /// idle, starting, running, stopping, backoff, exited, failed, stopped
     pub state: String,
     pub pid: Option<i32>,

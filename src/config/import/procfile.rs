@@ -29,7 +29,9 @@ pub fn services(origin: &str, text: &str) -> Result<Parts, String> {
             ));
         }
         let mut service = Service::new(name);
-        service.set("command", emit::string(command));
+        // As written: text like tend's `{instance}` placeholder stays text.
+        let command = crate::config::instances::escape(command);
+        service.set("command", emit::string(&command));
         // foreman and honcho run each line with `sh -c`, so $VARIABLES and pipes work.
         service.set("shell", "true".to_string());
         services.push(service);

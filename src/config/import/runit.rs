@@ -28,6 +28,8 @@ pub fn services(path: &Path) -> Result<Parts, String> {
     };
     let mut services: Vec<Service> = Vec::new();
     let mut notes = Vec::new();
+    // runit services whose ./finish runsv would wait for without a limit: said once for all.
+    let mut unbounded_finish: Vec<String> = Vec::new();
     for dir in dirs {
         let raw = dir
             .file_name()
@@ -79,7 +81,9 @@ pub fn services(path: &Path) -> Result<Parts, String> {
         if dir.join("down").exists() {
             service.set("autostart", "false".to_string());
         }
-        finish(&dir, &name, &mut service, &mut notes);
+        if finish(&dir, &name, &mut service, &mut notes) {
+            unbounded_finish.push(name.clone());
+        }
         if dir.join("log").join("run").exists() {
             notes.push(format!(
                 "`{name}`: its log service (log/run) is not imported; tend prefixes the service's lines and writes them to its own stdout, or to a file with `logs = {{ file = ... }}`"
@@ -91,6 +95,13 @@ pub fn services(path: &Path) -> Result<Parts, String> {
             ));
         }
         services.push(service);
+    }
+    if !unbounded_finish.is_empty() {
+        let names: Vec<String> = unbounded_finish.iter().map(|n| format!("`{n}`")).collect();
+        notes.push(format!(
+            "{}: runsv waits for ./finish as long as it takes; tend gives it finish-timeout (5 s unless set), then kills it",
+            names.join(", ")
+        ));
     }
     if !services.is_empty() {
         notes.push(
@@ -108,17 +119,18 @@ pub fn services(path: &Path) -> Result<Parts, String> {
 }
 
 /// `./finish`, run by runsv (and s6-supervise) after every end of `./run`, with its exit
-/// code and signal: tend's `finish`, which gets the same two arguments.
-fn finish(dir: &Path, name: &str, service: &mut Service, notes: &mut Vec<String>) {
+/// code and signal: tend's `finish`, which gets the same two arguments. True for a runit
+/// one, which runsv waits for without a limit (s6 has its own, carried over).
+fn finish(dir: &Path, name: &str, service: &mut Service, notes: &mut Vec<String>) -> bool {
     let finish = dir.join("finish");
     if !finish.exists() {
-        return;
+        return false;
     }
     if !is_executable(&finish) {
         notes.push(format!(
             "`{name}`: its ./finish is not executable, so runsv would not run it; not imported"
         ));
-        return;
+        return false;
     }
     service.set("finish", emit::strings(&[finish.display().to_string()]));
     // s6's own limit on ./finish, in milliseconds (5000 when there is no such file).
@@ -135,11 +147,8 @@ fn finish(dir: &Path, name: &str, service: &mut Service, notes: &mut Vec<String>
         notes.push(format!(
             "`{name}`: s6 passes 256 as ./finish's first argument when ./run was killed by a signal; tend passes -1, as runsv does (the second argument, the signal, is the same)"
         ));
-    } else {
-        notes.push(format!(
-            "`{name}`: runsv waits for ./finish as long as it takes; tend gives it finish-timeout (5 s unless set), then kills it"
-        ));
     }
+    !s6
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -62,6 +62,8 @@ const TEND_SHUTDOWN_TIMEOUT: u64 = 9;
 
 struct Program {
     service: Service,
+    /// The names of the services it makes: the service's, or those of its instances.
+    names: Vec<String>,
     priority: i64,
     /// Seconds, as written, or the least share of the budget tend gives one that sets none.
     stop_timeout: u64,
@@ -177,6 +179,7 @@ pub fn services(origin: &str, text: &str, source: &Source<'_>) -> Result<Parts, 
         group_name: None,
         process_num: None,
         numprocs: None,
+        instance: false,
     };
     let mut notes = Notes::default();
     let mut ini = Ini::default();
@@ -203,10 +206,14 @@ pub fn services(origin: &str, text: &str, source: &Source<'_>) -> Result<Parts, 
                 let section = with_defaults(section, defaults.as_deref());
                 let group = groups.get(name).map_or(name, String::as_str);
                 for program in program(&section, name, group, &base, &mut notes)? {
-                    if programs.iter().any(|p| p.service.name == program.service.name) {
+                    if let Some(twice) = program
+                        .names
+                        .iter()
+                        .find(|n| programs.iter().any(|p| p.names.contains(n)))
+                    {
                         return Err(format!(
-                            "{}: a second program named `{}`",
-                            section.at, program.service.name
+                            "{}: a second program named `{twice}`",
+                            section.at
                         ));
                     }
                     programs.push(program);
@@ -386,6 +393,31 @@ fn program(
             ));
         }
     }
+    let common = Common {
+        program_name,
+        command,
+        priority,
+        autostart,
+        restart,
+        start_secs,
+        retries,
+        stop_signal,
+        stop_timeout,
+        success_codes,
+        redirect_stderr,
+        user,
+        umask,
+        numprocs,
+    };
+    if numprocs > 1 {
+        let why = match pool(section, &names, &common, numprocs_start, notes) {
+            Ok(program) => return Ok(vec![program]),
+            Err(why) => why,
+        };
+        notes.push(format!(
+            "`{program_name}`: numprocs={numprocs} is written as {numprocs} services, one per process, not as `instances = {numprocs}`: {why}"
+        ));
+    }
     let mut out = Vec::new();
     for n in numprocs_start..numprocs_start + numprocs {
         let names = Names {
@@ -393,72 +425,177 @@ fn program(
             numprocs: Some(numprocs),
             ..names
         };
-        let raw_name = match section.get("process_name") {
-            Some(_) => get(section, &names, "process_name", notes)?.map(|(v, _)| v),
-            None if numprocs > 1 => {
-                Some(names.expand("%(program_name)s_%(process_num)02d", &mut Used::default())?)
-            }
-            None => Some(program_name.to_string()),
-        };
-        let name =
-            super::service_name(raw_name.as_deref().unwrap_or(program_name), &mut Vec::new());
-        if raw_name.as_deref() != Some(name.as_str()) {
-            notes.push(format!(
-                "`{}` is named `{name}`: tend's names use letters, digits, '.', '_' and '-'",
-                raw_name.unwrap_or_default()
-            ));
-        }
-        let mut service = Service::new(name.clone());
-        for (key, value) in command_keys(&name, command, &names, notes)? {
-            service.set(key, value);
-        }
-        if let Some((v, _)) = get(section, &names, "directory", notes)? {
-            service.set("workdir", emit::string(&v));
-        }
-        if let Some((v, _)) = &user {
-            service.set("user", emit::string(v));
-        }
-        if let Some(mask) = umask {
-            service.set("umask", emit::string(&format!("{mask:04o}")));
-        }
-        if let Some((v, entry)) = get(section, &names, "environment", notes)? {
-            let pairs = environment(&v).map_err(|m| format!("{}: environment: {m}", entry.at))?;
-            let pairs: Vec<(String, String)> = pairs
-                .into_iter()
-                .map(|(k, v)| (k, emit::string(&v)))
-                .collect();
-            service.set("env", emit::inline_table(&pairs));
-        }
-        service.set("restart", emit::string(restart));
-        if let Some(codes) = &success_codes {
-            service.set("success-codes", codes.clone());
-        }
-        if let Some(secs) = start_secs {
-            service.set("start-secs", emit::string(&format!("{secs}s")));
-        }
-        start_retries(&mut service, restart, retries, notes);
-        if let Some((v, _)) = &stop_signal {
-            let v = v.trim();
-            let v = v.strip_prefix("SIG").unwrap_or(v);
-            service.set("stop-signal", emit::string(v));
-        }
-        if let Some(secs) = stop_timeout {
-            service.set("stop-timeout", emit::string(&format!("{secs}s")));
-        }
-        let several = numprocs > 1;
-        if let Some(logs) = log_file(section, &names, &name, several, redirect_stderr, notes)? {
-            service.set("logs", logs);
-        }
-        if !autostart {
-            service.set("autostart", "false".to_string());
-        }
-        out.push(Program {
-            service,
-            priority,
-            stop_timeout: stop_timeout.unwrap_or(TEND_LEAST_STOP_SHARE),
-        });
+        out.push(process(section, &names, &common, notes)?);
     }
     Ok(out)
+}
+
+/// What the processes of a program have in common: read once, before there are process
+/// numbers.
+struct Common<'s> {
+    program_name: &'s str,
+    command: &'s Entry,
+    priority: i64,
+    autostart: bool,
+    restart: &'static str,
+    start_secs: Option<u64>,
+    retries: u32,
+    stop_signal: Option<(String, &'s Entry)>,
+    stop_timeout: Option<u64>,
+    success_codes: Option<String>,
+    redirect_stderr: bool,
+    user: Option<(String, &'s Entry)>,
+    umask: Option<u32>,
+    numprocs: i64,
+}
+
+/// A program with `numprocs` as one service with `instances`, `%(process_num)` becoming
+/// `{instance}`: what `supervisorctl restart worker:*` does is then `tend restart worker`.
+/// Not when tend cannot say the same (an offset, a padding with spaces, the number where
+/// tend has no placeholder): the error says why, and the caller writes a service per
+/// process as supervisord names them.
+fn pool(
+    section: &Section,
+    names: &Names<'_>,
+    common: &Common<'_>,
+    numprocs_start: i64,
+    notes: &mut Notes,
+) -> Result<Program, String> {
+    let numprocs = common.numprocs;
+    if numprocs_start != 0 {
+        return Err(format!(
+            "numprocs_start={numprocs_start} numbers them from {numprocs_start}, and tend's {{instance}} counts from 0 with no offset"
+        ));
+    }
+    let most = *crate::config::instances::INSTANCES.end();
+    if numprocs > most {
+        return Err(format!("tend's `instances` goes up to {most}"));
+    }
+    let said = notes.list.len();
+    let pooled = Names {
+        process_num: None,
+        numprocs: Some(numprocs),
+        instance: true,
+        ..*names
+    };
+    let mut program = process(section, &pooled, common, notes).inspect_err(|_| {
+        // What this attempt said is said again, by process, by the caller.
+        notes.list.truncate(said);
+    })?;
+    let base = program.service.name.clone();
+    program.names = (0..numprocs).map(|i| format!("{base}-{i}")).collect();
+    // supervisord's names for the first and the last process, as tend would write them.
+    let theirs = |n: i64| -> Result<String, String> {
+        let names = Names {
+            process_num: Some(n),
+            numprocs: Some(numprocs),
+            ..*names
+        };
+        let raw = match get(section, &names, "process_name", &mut Notes::default())? {
+            Some((v, _)) => v,
+            None => names.expand("%(program_name)s_%(process_num)02d", &mut Used::default())?,
+        };
+        Ok(super::service_name(&raw, &mut Vec::new()))
+    };
+    let (first, last) = (theirs(0)?, theirs(numprocs - 1)?);
+    let ours = (&program.names[0], &program.names[program.names.len() - 1]);
+    let renamed = if (&first, &last) == ours {
+        String::new()
+    } else {
+        format!(" (supervisord's {first} to {last})")
+    };
+    notes.push(format!(
+        "`{base}`: numprocs={numprocs} became `instances = {numprocs}`: tend runs {} to {}{renamed}, with %(process_num) as {{instance}}; `tend restart {base}` acts on them all, as `supervisorctl restart {}:*` does, and `tend restart {}` on one",
+        ours.0, ours.1, common.program_name, ours.1
+    ));
+    Ok(program)
+}
+
+/// One service: a process of the program, or all of them with `instances` when `names`
+/// turns `%(process_num)` into `{instance}`.
+fn process(
+    section: &Section,
+    names: &Names<'_>,
+    common: &Common<'_>,
+    notes: &mut Notes,
+) -> Result<Program, String> {
+    let program_name = common.program_name;
+    let numprocs = common.numprocs;
+    let raw_name = match section.get("process_name") {
+        _ if names.instance => Some(program_name.to_string()),
+        Some(_) => get(section, names, "process_name", notes)?.map(|(v, _)| v),
+        None if numprocs > 1 => {
+            Some(names.expand("%(program_name)s_%(process_num)02d", &mut Used::default())?)
+        }
+        None => Some(program_name.to_string()),
+    };
+    let name = super::service_name(raw_name.as_deref().unwrap_or(program_name), &mut Vec::new());
+    if raw_name.as_deref() != Some(name.as_str()) {
+        notes.push(format!(
+            "`{}` is named `{name}`: tend's names use letters, digits, '.', '_' and '-'",
+            raw_name.unwrap_or_default()
+        ));
+    }
+    let mut service = Service::new(name.clone());
+    for (key, value) in command_keys(&name, common.command, names, notes)? {
+        service.set(key, value);
+    }
+    if names.instance {
+        service.set("instances", numprocs.to_string());
+    }
+    if let Some((v, _)) = get(section, names, "directory", notes)? {
+        service.set("workdir", emit::string(&v));
+    }
+    if let Some((v, _)) = &common.user {
+        service.set("user", emit::string(v));
+    }
+    if let Some(mask) = common.umask {
+        service.set("umask", emit::string(&format!("{mask:04o}")));
+    }
+    if let Some((v, entry)) = get(section, names, "environment", notes)? {
+        let pairs = environment(&v).map_err(|m| format!("{}: environment: {m}", entry.at))?;
+        if let Some((key, _)) = pairs.iter().find(|(k, _)| k.contains('{')) {
+            return Err(format!(
+                "{}: environment: the variable `{key}` is named with %(process_num), and tend has {{instance}} in the values only",
+                entry.at
+            ));
+        }
+        let pairs: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k, emit::string(&v)))
+            .collect();
+        service.set("env", emit::inline_table(&pairs));
+    }
+    service.set("restart", emit::string(common.restart));
+    if let Some(codes) = &common.success_codes {
+        service.set("success-codes", codes.clone());
+    }
+    if let Some(secs) = common.start_secs {
+        service.set("start-secs", emit::string(&format!("{secs}s")));
+    }
+    start_retries(&mut service, common.restart, common.retries, notes);
+    if let Some((v, _)) = &common.stop_signal {
+        let v = v.trim();
+        let v = v.strip_prefix("SIG").unwrap_or(v);
+        service.set("stop-signal", emit::string(v));
+    }
+    if let Some(secs) = common.stop_timeout {
+        service.set("stop-timeout", emit::string(&format!("{secs}s")));
+    }
+    let several = numprocs > 1;
+    let redirect_stderr = common.redirect_stderr;
+    if let Some(logs) = log_file(section, names, &name, several, redirect_stderr, notes)? {
+        service.set("logs", logs);
+    }
+    if !common.autostart {
+        service.set("autostart", "false".to_string());
+    }
+    Ok(Program {
+        names: vec![name],
+        service,
+        priority: common.priority,
+        stop_timeout: common.stop_timeout.unwrap_or(TEND_LEAST_STOP_SHARE),
+    })
 }
 
 /// `autorestart`: true, false or unexpected, the booleans in any of their spellings.
@@ -657,8 +794,11 @@ fn log_file(
         .map_or("", |e| e.value.as_str());
     let file = if several && !raw.contains("%(process_num)") {
         // One file per process: tend rotates each service's file on its own.
-        let process_num = names.process_num.unwrap_or_default();
-        let file = numbered(path, process_num);
+        let number = match names.process_num {
+            _ if names.instance => "{instance:02}".to_string(),
+            n => format!("{:02}", n.unwrap_or_default()),
+        };
+        let file = numbered(path, &number);
         notes.push(format!(
             "`{name}`: its processes shared {path}; under tend each has a file of its own: {file}"
         ));
@@ -681,15 +821,15 @@ fn log_file(
     ])))
 }
 
-/// `worker.log` for process 3 is `worker-03.log`.
-fn numbered(path: &str, process_num: i64) -> String {
+/// `worker.log` for process 3 is `worker-03.log` (`number` is `03`, or `{instance:02}`).
+fn numbered(path: &str, number: &str) -> String {
     let path = Path::new(path);
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     let ext = path
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()));
     let file = format!(
-        "{}-{process_num:02}{}",
+        "{}-{number}{}",
         stem.unwrap_or_default(),
         ext.unwrap_or_default()
     );

@@ -407,6 +407,12 @@ fn runit() {
     ] {
         assert!(notes.contains(expected), "{expected}\n{notes}");
     }
+    // Said once for every runit service with a ./finish, not once each.
+    assert_eq!(
+        notes.matches("runsv waits for ./finish").count(),
+        1,
+        "{notes}"
+    );
     // A single service directory works too.
     let (_, loaded) = import_and_load(Format::Runit, &dir.path().join("web"));
     assert_eq!(loaded.spec.services.len(), 1);
@@ -986,4 +992,96 @@ fn a_user_crontab() {
         err.contains(":1: 0 0 31 2 *: this schedule never matches"),
         "{err}"
     );
+}
+
+#[test]
+fn numprocs_becomes_instances_with_the_process_number_as_its_placeholder() {
+    let (imported, loaded) = import_supervisord(
+        "[program:worker]\n\
+         command=/usr/bin/worker --id %(process_num)d --slot %(process_num)02d --of %(numprocs)d\n\
+         process_name=%(program_name)s_%(process_num)02d\n\
+         numprocs=3\n\
+         directory=/srv/w%(process_num)s\n\
+         environment=SLOT=\"%(process_num)03d\",NAME=\"%(program_name)s\"\n\
+         stdout_logfile=%(here)s/worker.log\n\
+         [program:web]\n\
+         command=web --literal {instance} --also {instanse}\n\
+         priority=1000\n",
+    );
+    assert!(
+        imported.toml.contains("[services.worker]\ncommand = \"/usr/bin/worker --id {instance} --slot {instance:02} --of 3\"\ninstances = 3\n"),
+        "{}",
+        imported.toml
+    );
+    assert_eq!(names(&loaded), ["worker-0", "worker-1", "worker-2", "web"]);
+    let w = service(&loaded, "worker-2");
+    assert_eq!(
+        argv(w),
+        ["/usr/bin/worker", "--id", "2", "--slot", "02", "--of", "3"]
+    );
+    assert_eq!(w.launch.workdir.as_deref(), Some(Path::new("/srv/w2")));
+    assert_eq!(
+        env(w),
+        [
+            ("TEND_INSTANCE".into(), "2".into()),
+            ("SLOT".into(), "002".into()),
+            ("NAME".into(), "worker".into())
+        ]
+    );
+    // One log file per process, as tend rotates each on its own.
+    let log = w.log_file.as_ref().unwrap().path.clone();
+    assert_eq!(log.file_name().unwrap(), "worker-02.log");
+    // Text that looks like tend's placeholder is kept as text.
+    assert_eq!(
+        argv(service(&loaded, "web")),
+        ["web", "--literal", "{instance}", "--also", "{instanse}"]
+    );
+    // Priorities wait for the whole pool.
+    let web = service(&loaded, "web");
+    assert_eq!(web.depends_on.len(), 3);
+    let notes = notes(&imported);
+    assert!(
+        notes.contains(
+            "`worker`: numprocs=3 became `instances = 3`: tend runs worker-0 to worker-2 \
+             (supervisord's worker_00 to worker_02), with %(process_num) as {instance}; \
+             `tend restart worker` acts on them all, as `supervisorctl restart worker:*` does, \
+             and `tend restart worker-2` on one"
+        ),
+        "{notes}"
+    );
+}
+
+#[test]
+fn numprocs_that_instances_cannot_say_stays_a_service_per_process() {
+    for (body, names_, why) in [
+        (
+            "command=run %(process_num)d\nnumprocs_start=1\n",
+            ["w-1", "w-2"],
+            "numprocs_start=1 numbers them from 1, and tend's {instance} counts from 0 with no offset",
+        ),
+        (
+            "command=run %(process_num)2d\n",
+            ["w-0", "w-1"],
+            "`%(process_num)` is written in a way tend's {instance} cannot say (it pads with zeros only: `{instance}`, `{instance:02}`)",
+        ),
+        (
+            "command=run\nenvironment=W%(process_num)d=1\n",
+            ["w-0", "w-1"],
+            "environment: the variable `W{instance}` is named with %(process_num), and tend has {instance} in the values only",
+        ),
+    ] {
+        let (imported, loaded) = import_supervisord(&format!(
+            "[program:w]\n{body}process_name=w-%(process_num)d\nnumprocs=2\n"
+        ));
+        assert_eq!(names(&loaded), names_, "{}", imported.toml);
+        assert!(!imported.toml.contains("instances"), "{}", imported.toml);
+        let notes = notes(&imported);
+        assert!(
+            notes.contains(
+                "`w`: numprocs=2 is written as 2 services, one per process, not as `instances = 2`: "
+            ) && notes.contains(why),
+            "{why}\n{notes}"
+        );
+        assert!(!notes.contains("became `instances"), "{notes}");
+    }
 }

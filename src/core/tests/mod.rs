@@ -5,6 +5,7 @@ pub(crate) mod common;
 mod control;
 pub(crate) mod cron;
 mod dependencies;
+mod instances;
 mod probes;
 mod scheduled;
 mod second_wave;

@@ -9,6 +9,8 @@ use crate::shell::logs::json_line;
 use crate::shell::logs::ring::LineRef;
 use crate::shell::serve::control::Incoming;
 use crate::shell::serve::status;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 impl Loop {
@@ -31,6 +33,8 @@ impl Loop {
     }
 
     /// Names to service ids; every name must exist, and `--all` means every live service.
+    /// A name is a service's, else that of a service with `instances`, meaning each of them
+    /// (`worker` for `worker-0` ... `worker-3`). Each service is in the answer once.
     pub(super) fn targets(&self, targets: &Targets) -> Result<Vec<ServiceId>, String> {
         if targets.all {
             return Ok(self.sup.live_services().collect());
@@ -38,15 +42,19 @@ impl Loop {
         if targets.services.is_empty() {
             return Err("name at least one service, or use --all".into());
         }
-        targets
-            .services
-            .iter()
-            .map(|n| {
-                self.sup
-                    .find(n)
-                    .ok_or_else(|| format!("no service named '{n}'"))
-            })
-            .collect()
+        let mut ids: Vec<ServiceId> = Vec::new();
+        for name in &targets.services {
+            let found = self.sup.resolve(name);
+            if found.is_empty() {
+                return Err(format!("no service named '{name}'"));
+            }
+            for id in found {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(ids)
     }
 
     pub(super) fn on_request(&mut self, incoming: Incoming, now: Instant) {
@@ -106,7 +114,9 @@ impl Loop {
                 lines,
                 follow,
             } => {
-                let (Some(svc), Some(logs)) = (self.sup.find(&service), &self.ctx.logs) else {
+                // One service, or each instance of one: their lines interleaved.
+                let svcs = self.sup.resolve(&service);
+                let (false, Some(logs)) = (svcs.is_empty(), &self.ctx.logs) else {
                     return self.respond(
                         conn,
                         Response::Error {
@@ -114,17 +124,26 @@ impl Loop {
                         },
                     );
                 };
-                let lines = logs
-                    .backlog(svc.0, lines)
-                    .map(|l| log_line(&service, &l))
+                let backlogs: Vec<Vec<proto::LogLine>> = svcs
+                    .iter()
+                    .map(|&svc| {
+                        let name = self.sup.name(svc);
+                        logs.backlog(svc.0, lines)
+                            .map(|l| log_line(name, &l))
+                            .collect()
+                    })
                     .collect();
+                let lines = latest(backlogs, lines);
                 let response = Response::Logs { service, lines };
                 if let Some(server) = &mut self.ctx.control {
                     if follow {
-                        server.follow(&self.ep, conn, &response, svc.0);
+                        let svcs: Vec<usize> = svcs.iter().map(|s| s.0).collect();
                         if let Some(logs) = &mut self.ctx.logs {
-                            logs.follow(svc.0);
+                            for &svc in &svcs {
+                                logs.follow(svc);
+                            }
                         }
+                        server.follow(&self.ep, conn, &response, svcs);
                     } else {
                         server.reply(&self.ep, conn, &response);
                     }
@@ -259,6 +278,37 @@ impl Loop {
         server.broadcast(&self.ep, lines);
         logs.unfollow_unless(|svc| server.followers_of(svc));
     }
+}
+
+/// The last `n` lines of several services, in the order they were read: each service's
+/// lines keep their order, and lines of different services go by their time (the earlier
+/// service first when two have the same millisecond).
+pub(super) fn latest(mut backlogs: Vec<Vec<proto::LogLine>>, n: usize) -> Vec<proto::LogLine> {
+    if backlogs.len() == 1 {
+        return backlogs.pop().unwrap_or_default();
+    }
+    let total: usize = backlogs.iter().map(Vec::len).sum();
+    let mut rest: Vec<std::vec::IntoIter<proto::LogLine>> =
+        backlogs.into_iter().map(Vec::into_iter).collect();
+    // The time of each service's next line, earliest first.
+    let mut heads: BinaryHeap<Reverse<(u64, usize)>> = rest
+        .iter()
+        .enumerate()
+        .filter_map(|(k, lines)| Some(Reverse((lines.as_slice().first()?.time_ms, k))))
+        .collect();
+    let mut merged = Vec::with_capacity(total);
+    while let Some(Reverse((_, k))) = heads.pop() {
+        let Some(lines) = rest.get_mut(k) else {
+            continue;
+        };
+        if let Some(line) = lines.next() {
+            merged.push(line);
+        }
+        if let Some(next) = lines.as_slice().first() {
+            heads.push(Reverse((next.time_ms, k)));
+        }
+    }
+    merged.split_off(merged.len().saturating_sub(n))
 }
 
 pub(super) fn log_line(service: &str, line: &LineRef<'_>) -> proto::LogLine {

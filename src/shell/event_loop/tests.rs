@@ -129,6 +129,68 @@ fn status_is_answered_from_the_supervisor() {
     assert!(!report.shutting_down);
 }
 
+/// A name is a service's, else that of each instance of a service with `instances`; a
+/// service named twice is answered for once.
+#[test]
+fn a_base_name_means_each_of_its_instances() {
+    let mut services: Vec<ServiceSpec> = (0..3)
+        .map(|i| ServiceSpec {
+            instance_of: Some("worker".into()),
+            ..service(&format!("worker-{i}"))
+        })
+        .collect();
+    services.push(service("worker-x"));
+    let mut h = Harness::with(services);
+    let status = |h: &mut Harness, names: &[&str]| -> Vec<String> {
+        let services = names.iter().map(|n| n.to_string()).collect();
+        let Response::Status(report) = h.ask(&request(Command::Status { services })) else {
+            panic!("not a status")
+        };
+        report.services.into_iter().map(|s| s.name).collect()
+    };
+    assert_eq!(
+        status(&mut h, &["worker"]),
+        ["worker-0", "worker-1", "worker-2"]
+    );
+    assert_eq!(status(&mut h, &["worker-1"]), ["worker-1"]);
+    assert_eq!(
+        status(&mut h, &["worker-2", "worker", "worker-x"]),
+        ["worker-2", "worker-0", "worker-1", "worker-x"]
+    );
+    let Response::Error { message } = h.ask(&request(Command::Status {
+        services: vec!["work".into()],
+    })) else {
+        panic!("unknown name not refused")
+    };
+    assert_eq!(message, "no service named 'work'");
+}
+
+#[test]
+fn the_lines_of_several_services_are_interleaved_by_time() {
+    let line = |service: &str, time_ms: u64, text: &str| crate::proto::LogLine {
+        service: service.into(),
+        stream: "stdout".into(),
+        time_ms,
+        line: text.into(),
+    };
+    let a = vec![line("a", 1, "a1"), line("a", 5, "a5"), line("a", 5, "a5b")];
+    let b = vec![line("b", 2, "b2"), line("b", 5, "b5"), line("b", 9, "b9")];
+    let texts = |lines: Vec<crate::proto::LogLine>| -> Vec<String> {
+        lines.into_iter().map(|l| l.line).collect()
+    };
+    assert_eq!(
+        texts(requests::latest(vec![a.clone(), b.clone(), vec![]], 10)),
+        ["a1", "b2", "a5", "a5b", "b5", "b9"]
+    );
+    assert_eq!(
+        texts(requests::latest(vec![a.clone(), b], 3)),
+        ["a5b", "b5", "b9"]
+    );
+    // One service's lines stay as they are, even if the clock went back.
+    let back = vec![line("a", 9, "first"), line("a", 1, "second")];
+    assert_eq!(texts(requests::latest(vec![back], 10)), ["first", "second"]);
+}
+
 /// A malformed request gets an error answer, and the loop carries on answering.
 #[test]
 fn a_malformed_request_is_answered_and_the_loop_carries_on() {

@@ -29,6 +29,9 @@ pub struct OutputQueue {
     buf: Vec<u8>,
     head: usize,
     end: usize,
+    /// When the target is a pipe, its capacity: writes larger than `PIPE_BUF` are then cut
+    /// to the whole lines the pipe has room for (see `whole_lines`).
+    pipe_size: Option<usize>,
     /// A write failed for good (the reader is gone: EPIPE): nothing is queued any more.
     broken: bool,
     /// The error that broke it, until `take_error` takes it to be said.
@@ -37,6 +40,36 @@ pub struct OutputQueue {
 
 /// The buffer grows by whole pages.
 const PAGE: usize = 4096;
+
+/// Writes to a pipe of at most this many bytes are atomic: all of it, or EAGAIN.
+const PIPE_BUF: usize = 4096;
+
+/// Bytes a write to the pipe surely takes now: its capacity, less what it holds, less up to
+/// a page that the reader has partly consumed (pipes keep data in page-sized slots).
+fn pipe_room(fd: &OwnedFd, size: usize) -> usize {
+    let unread = rustix::io::ioctl_fionread(fd).map_or(size, |n| n as usize);
+    size.saturating_sub(unread).saturating_sub(PAGE)
+}
+
+/// What of `chunk` (whole lines, then maybe a partial one) to write to a pipe with `room`
+/// bytes free, so that the pipe never holds a line cut in two (a partial write ends where
+/// the kernel found no more room, anywhere in a line; if tend then has to exit with nobody
+/// reading, the rest of that line is lost and the reader gets half a line): the whole lines
+/// that fit; if not even the first does, that line alone, which is written whole or not at
+/// all when it is at most `PIPE_BUF` long. Only a longer line can still be cut.
+fn whole_lines(chunk: &[u8], room: usize) -> &[u8] {
+    if chunk.len() <= room {
+        return chunk;
+    }
+    let fits = chunk.get(..room).unwrap_or(chunk);
+    if let Some(last) = fits.iter().rposition(|&b| b == b'\n') {
+        return chunk.get(..=last).unwrap_or(chunk);
+    }
+    match chunk.iter().position(|&b| b == b'\n') {
+        Some(first) if first < PIPE_BUF => chunk.get(..=first).unwrap_or(chunk),
+        _ => chunk,
+    }
+}
 
 impl OutputQueue {
     /// Wraps tend's fd `fd` (1 or 2).
@@ -66,8 +99,13 @@ impl OutputQueue {
             Ok(FileType::Socket) => Target::Socket(own),
             _ => Target::Plain(own),
         };
+        let pipe_size = match (&target, kind) {
+            (Target::Reopened(fd), Ok(FileType::Fifo)) => rustix::pipe::fcntl_getpipe_size(fd).ok(),
+            _ => None,
+        };
         Ok(OutputQueue {
             target,
+            pipe_size,
             buf: Vec::new(),
             head: 0,
             end: 0,
@@ -142,7 +180,12 @@ impl OutputQueue {
     /// and holding it would stall every service forever. The error is kept for `take_error`.
     pub fn flush(&mut self) -> io::Result<()> {
         while self.pending() > 0 {
-            let chunk = self.buf.get(self.head..self.end).unwrap_or_default();
+            let mut chunk = self.buf.get(self.head..self.end).unwrap_or_default();
+            if let (Some(size), Target::Reopened(fd)) = (self.pipe_size, &self.target) {
+                if chunk.len() > PIPE_BUF {
+                    chunk = whole_lines(chunk, pipe_room(fd, size));
+                }
+            }
             let res = match &self.target {
                 Target::Socket(fd) => {
                     rustix::net::send(fd, chunk, rustix::net::SendFlags::DONTWAIT)
@@ -229,6 +272,58 @@ mod tests {
         }
         assert_eq!(got.len(), want.len());
         assert!(got == want, "bytes differ");
+    }
+
+    #[test]
+    fn whole_lines_cuts_at_the_last_line_that_fits() {
+        let chunk = b"aaaa\nbbbb\ncccc\n";
+        assert_eq!(whole_lines(chunk, 100), chunk);
+        assert_eq!(whole_lines(chunk, 12), b"aaaa\nbbbb\n");
+        assert_eq!(whole_lines(chunk, 5), b"aaaa\n");
+        // Not even the first line: that line alone (atomic when short).
+        assert_eq!(whole_lines(chunk, 2), b"aaaa\n");
+        assert_eq!(whole_lines(chunk, 0), b"aaaa\n");
+        // A line longer than PIPE_BUF cannot be written whole anyway.
+        let long = [vec![b'x'; 5000], b"\nnext\n".to_vec()].concat();
+        assert_eq!(whole_lines(&long, 100).len(), long.len());
+    }
+
+    /// Issue: with the reader stalled, a big write could stop in the middle of a line; had
+    /// tend then exited, the reader got half a line. Whenever the pipe refuses more, what it
+    /// holds ends with a whole line.
+    #[test]
+    fn a_full_pipe_never_holds_half_a_line() {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK)
+            .unwrap_or_else(|e| panic!("pipe: {e}"));
+        rustix::pipe::fcntl_setpipe_size(&write, 16 * 4096).unwrap_or_else(|e| panic!("size: {e}"));
+        for round in 0..20u32 {
+            let mut out = OutputQueue::new(write.as_fd()).unwrap_or_else(|e| panic!("output: {e}"));
+            // Lines of many lengths, far more than the pipe holds.
+            for i in 0..5000u32 {
+                let line = format!(
+                    "{round} {i} {}\n",
+                    "y".repeat(((i * 37 + round) % 900) as usize)
+                );
+                out.push_line(b"svc | ", line.as_bytes());
+                if i % 97 == 0 {
+                    out.flush().unwrap_or_else(|e| panic!("flush: {e}"));
+                }
+            }
+            out.flush().unwrap_or_else(|e| panic!("flush: {e}"));
+            assert!(out.pending() > 0, "the pipe should be full");
+            let mut got = Vec::new();
+            read_all(&read, &mut got);
+            assert_eq!(
+                got.last(),
+                Some(&b'\n'),
+                "round {round}: the pipe ends mid-line"
+            );
+            let text = String::from_utf8_lossy(&got);
+            assert!(
+                text.lines().all(|l| l.starts_with("svc | ")),
+                "round {round}"
+            );
+        }
     }
 
     #[test]

@@ -64,8 +64,8 @@ enum Phase {
     Reading,
     /// The request is with the supervisor; the answer comes later.
     Waiting,
-    /// Streaming new lines of a service.
-    Following(usize),
+    /// Streaming new lines of these services (the instances of one, or just it).
+    Following(Vec<usize>),
     /// Writing the last bytes, then closing.
     Closing,
     /// Answered, but kept open until the client hangs up: after `tend shutdown`, tend waits
@@ -80,6 +80,12 @@ struct Conn {
     output: Outbox,
     phase: Phase,
     opened: Instant,
+}
+
+impl Conn {
+    fn follows(&self, svc: usize) -> bool {
+        matches!(&self.phase, Phase::Following(svcs) if svcs.contains(&svc))
+    }
 }
 
 impl std::os::fd::AsFd for Conn {
@@ -390,20 +396,18 @@ impl ControlServer {
         }
     }
 
-    /// Sends an answer and keeps the connection for the lines of `svc` that follow.
-    pub fn follow(&mut self, ep: &OwnedFd, conn: usize, first: &proto::Response, svc: usize) {
+    /// Sends an answer and keeps the connection for the lines of `svcs` that follow.
+    pub fn follow(&mut self, ep: &OwnedFd, conn: usize, first: &proto::Response, svcs: Vec<usize>) {
         if let Some(c) = self.conns.get_mut(conn) {
             c.output.push(&proto::encode(first));
-            c.phase = Phase::Following(svc);
+            c.phase = Phase::Following(svcs);
         }
         self.flush(ep, conn);
     }
 
     /// Whether any connection follows `svc`.
     pub fn followers_of(&self, svc: usize) -> bool {
-        self.conns
-            .iter()
-            .any(|(_, c)| c.phase == Phase::Following(svc))
+        self.conns.iter().any(|(_, c)| c.follows(svc))
     }
 
     /// Queues new lines, each for everyone following its service, then writes to each
@@ -414,7 +418,7 @@ impl ControlServer {
         let mut touched: Vec<usize> = Vec::new();
         for (svc, bytes) in lines {
             for (id, c) in self.conns.iter_mut() {
-                if c.phase == Phase::Following(svc) {
+                if c.follows(svc) {
                     c.output.push(&bytes);
                     if !touched.contains(&id) {
                         touched.push(id);

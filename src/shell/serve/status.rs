@@ -123,6 +123,7 @@ fn service(sup: &Supervisor, id: ServiceId, clock: Clock) -> Option<ServiceStatu
     );
     Some(ServiceStatus {
         name: spec.name.clone(),
+        instance_of: spec.instance_of.clone(),
         state: s.state_name().to_string(),
         pid: s.pid().map(|p| p.0),
         uptime_ms: s.since().map(|t| now.since(t).as_millis() as u64),

@@ -3,6 +3,7 @@
 //! part of one (`date +%s`) makes supervisord refuse the file, as it does here.
 
 use super::super::Host;
+use crate::config::instances::escape;
 
 /// A piece of an expanded value: text, or a `%(ENV_X)s` left for the service's start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub struct Names<'a> {
     pub group_name: Option<&'a str>,
     pub process_num: Option<i64>,
     pub numprocs: Option<i64>,
+    /// `%(process_num)` becomes tend's `{instance}` placeholder (for a service with
+    /// `instances`), or an error where that cannot say the same.
+    pub instance: bool,
 }
 
 /// What an expansion took from the machine tend import runs on, for the notes.
@@ -72,7 +76,8 @@ impl Names<'_> {
         let mut out = String::new();
         let mut rest = text;
         while let Some(at) = rest.find('%') {
-            out.push_str(&rest[..at]);
+            // Text that tend would take for its placeholder stays text.
+            out.push_str(&escape(&rest[..at]));
             let (spec, after) = parse(&rest[at + 1..])?;
             rest = after;
             let Some(spec) = spec else {
@@ -92,7 +97,11 @@ impl Names<'_> {
                     ));
                 };
                 used.env.push(var.to_string());
-                out.push_str(&spec.render(Value::Text(value))?);
+                out.push_str(&escape(&spec.render(Value::Text(value))?));
+                continue;
+            }
+            if spec.name == "process_num" && self.instance {
+                out.push_str(&spec.placeholder()?);
                 continue;
             }
             let value = match spec.name {
@@ -116,9 +125,9 @@ impl Names<'_> {
                     spec.name
                 ));
             };
-            out.push_str(&spec.render(value)?);
+            out.push_str(&escape(&spec.render(value)?));
         }
-        out.push_str(rest);
+        out.push_str(&escape(rest));
         pieces.push(Piece::Text(out));
         pieces.retain(|p| *p != Piece::Text(String::new()));
         Ok(pieces)
@@ -211,6 +220,21 @@ impl Spec<'_> {
             && self.sign.is_none()
             && self.width == 0
             && self.precision.is_none()
+    }
+
+    /// `%(process_num)d` as tend's placeholder: `{instance}`, or `{instance:0W}` for a
+    /// width padded with zeros.
+    fn placeholder(&self) -> Result<String, String> {
+        let number = matches!(self.conversion, 'd' | 'i' | 'u');
+        let plain = !self.left && self.sign.is_none() && self.precision.is_none();
+        match (self.conversion, self.width) {
+            ('s' | 'd' | 'i' | 'u', 0 | 1) if plain => Ok("{instance}".to_string()),
+            (_, width) if number && plain && self.zero => Ok(format!("{{instance:0{width}}}")),
+            _ => Err(format!(
+                "`%({})` is written in a way tend's {{instance}} cannot say (it pads with zeros only: `{{instance}}`, `{{instance:02}}`)",
+                self.name
+            )),
+        }
     }
 
     fn render(&self, value: Value<'_>) -> Result<String, String> {
