@@ -4,7 +4,7 @@
 //! timer is armed once per due time, and not at all without a cron rule.
 
 use super::Loop;
-use crate::core::{Input, Level};
+use crate::core::{self, Input, Level};
 use crate::sys::timer::Fired;
 use jiff::Timestamp;
 use std::time::{Instant, SystemTime};
@@ -13,14 +13,18 @@ impl Loop {
     /// Hands the core the wall clock's reading at this wake-up (`set`: the clock was just
     /// set, rather than running its course).
     pub(super) fn hand_wall_clock(&mut self, now: Instant, set: bool) {
+        self.hand_wall_clock_at(self.core_time(now), set);
+    }
+
+    /// The same, at `at` on the core's clock.
+    pub(super) fn hand_wall_clock_at(&mut self, at: core::Instant, set: bool) {
         if self.wall_timer.is_none() {
             return;
         }
         // Not `Timestamp::now()`, which panics on a clock outside jiff's years (and links
         // every error message of jiff's in).
         let wall = Timestamp::try_from(SystemTime::now()).unwrap_or(Timestamp::MAX);
-        self.sup
-            .handle(self.core_time(now), Input::WallClock { wall, set });
+        self.sup.handle(at, Input::WallClock { wall, set });
     }
 
     /// The timer is readable: its time has come, or the clock was set.

@@ -222,8 +222,9 @@ pub fn health(sup: &Supervisor, now: crate::core::Instant) -> (bool, String) {
                 format!("'{}' is failing its health check", spec.name),
             );
         }
-        // A shutdown task runs only once tend is shutting down, when it is unhealthy anyway.
-        if spec.critical && spec.run_on == crate::core::RunOn::Start {
+        // A shutdown task runs only once tend is shutting down, when it is unhealthy anyway;
+        // a scheduled task runs now and then, and ends tend itself if a run fails.
+        if spec.critical && spec.run_on == crate::core::RunOn::Start && spec.schedule.is_none() {
             critical += 1;
             if !s.is_ready_at(spec, now) {
                 return (
@@ -363,6 +364,31 @@ mod tests {
         assert!(
             !json.contains("last_success_ms"),
             "absent, not null: {json}"
+        );
+    }
+
+    /// A critical scheduled task is not running between its runs, and that is not unhealthy.
+    #[test]
+    fn a_critical_scheduled_task_between_runs_is_healthy() {
+        let check = ServiceSpec {
+            critical: true,
+            oneshot: true,
+            restart: crate::core::RestartPolicy::Never,
+            start_secs: Duration::ZERO,
+            schedule: Some(crate::config::cron::parse("@every 1h").unwrap()),
+            ..service("check")
+        };
+        let mut sup = Supervisor::new(spec(vec![service("web"), check]));
+        sup.start(at(0));
+        run_spawning(&mut sup, 0, |_, _| Pid(10));
+        sup.handle_timeout(at(1000));
+        assert_eq!(sup.service(ServiceId(1)).state_name(), "scheduled");
+        assert_eq!(
+            health(&sup, at(1000)),
+            (
+                true,
+                "healthy: 0 critical service(s) running and ready".to_string()
+            )
         );
     }
 }
