@@ -245,6 +245,9 @@ impl Fixture {
     fn loads(&self, text: &str) -> Result<(), String> {
         let env = tend::config::Environment {
             etc: self.dir.path().join("etc"),
+            tz: None,
+            zoneinfo: "/usr/share/zoneinfo".into(),
+            localtime: self.dir.path().join("localtime"),
         };
         tend::config::load_str(text, "tend.toml", self.dir.path(), &env)
             .map(|_| ())

@@ -258,20 +258,23 @@ pub enum Sub {
                       same schema is docs/tend.schema.json in tend's sources."
     )]
     Schema,
-    /// Turn a Procfile, runit service directories or a supervisord.conf into a tend file
+    /// Turn a Procfile, runit service directories, a supervisord.conf or a crontab into a tend file
     #[command(
         long_about = "Reads PATH as FORMAT and prints the equivalent tend configuration on stdout, \
                       and on stderr a note for every setting that could not be carried over or \
                       means something different under tend. FORMAT is procfile (a Procfile), \
                       runit (a service directory with a run script, or a directory of them such \
-                      as /etc/service) or supervisord (a supervisord.conf). Nothing is started; \
+                      as /etc/service), supervisord (a supervisord.conf), or crontab (a crontab, \
+                      one scheduled task per line; a user column is recognised by the path \
+                      /etc/crontab or /etc/cron.d/*, or by every line naming a user of this \
+                      machine; cron.d and user-crontab say which it is). Nothing is started; \
                       check the result with `tend check`."
     )]
     Import {
-        /// procfile, runit or supervisord
+        /// procfile, runit, supervisord, crontab, cron.d or user-crontab
         #[arg(value_name = "FORMAT", value_parser = crate::config::import::Format::NAMES)]
         format: String,
-        /// The Procfile, service directory or supervisord.conf
+        /// The Procfile, service directory, supervisord.conf or crontab
         #[arg(value_name = "PATH", value_hint = ValueHint::AnyPath)]
         path: PathBuf,
     },

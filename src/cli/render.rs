@@ -176,6 +176,9 @@ mod tests {
             cpu_ms: None,
             memory_bytes: None,
             processes: None,
+            schedule: None,
+            next_run_ms: None,
+            last_success_ms: None,
         }
     }
 

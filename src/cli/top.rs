@@ -181,6 +181,9 @@ mod tests {
             cpu_ms,
             memory_bytes: cpu_ms.map(|_| 2 << 20),
             processes: cpu_ms.map(|_| 1),
+            schedule: None,
+            next_run_ms: None,
+            last_success_ms: None,
         }
     }
 

@@ -11,7 +11,8 @@ use super::schema::{
 };
 use super::size::SizeValue;
 use super::users::Accounts;
-use super::{Environment, Loaded, Settings, ShmSettings, duration, instances, size};
+use super::{Environment, Loaded, Settings, ShmSettings, cron, duration, instances, size, zone};
+use crate::core::schedule::Rule;
 use crate::core::signal::Signal;
 use crate::core::spec::{
     Backoff, DEFAULT_SHUTDOWN_TIMEOUT, ExitCodeSet, ExitSignals, Finish, LogFile, MainExit,
@@ -211,6 +212,7 @@ pub(super) fn convert(
         names,
         oneshot: Vec::new(),
         shutdown_task: Vec::new(),
+        scheduled: Vec::new(),
         instance_of: Vec::new(),
     };
     for ((name, table), count) in tables.iter().zip(&counts) {
@@ -219,11 +221,14 @@ pub(super) fn convert(
             roster
                 .shutdown_task
                 .push(table.run_on.as_ref().map(Spanned::get_ref) == Some(&RunOnValue::Shutdown));
+            roster.scheduled.push(table.schedule.is_some());
             roster
                 .instance_of
                 .push(count.map(|_| name.get_ref().clone()));
         }
     }
+    // Where the first cron rule is written: a warning about the system's zone points there.
+    let mut first_cron_at = None;
     let mut specs: Vec<ServiceSpec> = Vec::with_capacity(roster.names.len());
     let mut places = Vec::with_capacity(roster.names.len());
     for ((name, mut table), count) in tables.into_iter().zip(counts) {
@@ -238,6 +243,7 @@ pub(super) fn convert(
             .as_ref()
             .and_then(|logs| logs.file.as_ref())
             .map(Spanned::span);
+        let schedule_at = table.schedule.as_ref().map(|v| v.span().start);
         let written = instances::Written::of(&table);
         let mine = specs.len()..specs.len() + count.unwrap_or(1) as usize;
         for i in 0..count.unwrap_or(1) {
@@ -245,6 +251,13 @@ pub(super) fn convert(
             written.apply(&cx, &mut table, i)?;
             let mut spec = service(&mut cx, name.clone(), &table)
                 .map_err(|e| in_instance(&cx, e, &written, count, &name, i))?;
+            if spec
+                .schedule
+                .as_ref()
+                .is_some_and(|s| matches!(s.rule, Rule::Cron(_)))
+            {
+                first_cron_at = first_cron_at.or(schedule_at);
+            }
             if i > 0 {
                 // The first instance has said it for all of them.
                 cx.warnings.truncate(warned);
@@ -300,17 +313,66 @@ pub(super) fn convert(
         }
     }
     depends::check_graph(&mut cx, &mut specs, &places, shutdown_timeout)?;
+    let timezone = match (&tend.timezone, first_cron_at) {
+        (Some(name), _) => {
+            zone::named(env, name.get_ref().trim()).map_err(|m| cx.error(name.span(), m))?
+        }
+        // Read only when a cron rule needs it: a file without one does not depend on the
+        // machine's zone settings.
+        (None, Some(at)) => {
+            let (zone, trouble) = zone::system(env);
+            if let Some(trouble) = trouble {
+                cx.warn(at, trouble);
+            }
+            zone
+        }
+        (None, None) => jiff::tz::TimeZone::UTC,
+    };
     let spec = Spec {
         services: specs,
         signals: SignalRouting::Supervise { shutdown },
         main_exit: MainExit::default(),
         shutdown_timeout,
+        timezone,
     };
     Ok(Loaded {
         spec,
         settings,
         warnings: cx.warnings,
     })
+}
+
+/// `schedule`: the rule, pointing inside the string at what is wrong with it; a scheduled
+/// task is a one-shot task that runs at its times, not at start nor at shutdown.
+fn schedule(
+    cx: &Context<'_>,
+    table: &ServiceTable,
+    value: &Spanned<String>,
+    oneshot: bool,
+) -> Result<crate::core::schedule::Schedule, ConfigError> {
+    let text = value.get_ref();
+    let schedule = cron::parse(text).map_err(|p| {
+        let span = cx.inside_string(value.span(), text, p.at);
+        cx.error(span, p.message)
+    })?;
+    if !oneshot {
+        return Err(cx
+            .error(
+                value.span(),
+                "schedule makes a one-shot task, run at its times, but `oneshot = false` is set",
+            )
+            .with_help("remove `oneshot = false`: each run of a scheduled task runs to its end"));
+    }
+    if let Some(run_on) = &table.run_on {
+        if *run_on.get_ref() == RunOnValue::Shutdown {
+            return Err(cx.error(
+                run_on.span(),
+                "a scheduled task runs at its times, a shutdown task when tend shuts down: \
+                 `schedule` and run-on = \"shutdown\" do not go together",
+            ));
+        }
+    }
+    Ok(schedule)
 }
 
 /// `finish` and `finish-timeout`.
@@ -447,6 +509,9 @@ fn service(
 
     let oneshot = table.is_oneshot();
     spec.oneshot = oneshot;
+    if let Some(value) = &table.schedule {
+        spec.schedule = Some(schedule(cx, table, value, oneshot)?);
+    }
     if let Some(run_on) = &table.run_on {
         spec.run_on = match run_on.get_ref() {
             RunOnValue::Start => RunOn::Start,
@@ -465,10 +530,23 @@ fn service(
     }
     // A one-shot task is done once it succeeds; restarting it after a failure is still
     // useful (a migration waiting for its database), so that is its default.
-    spec.restart = match table.restart {
-        Some(Restart::Always) => RestartPolicy::Always,
-        Some(Restart::OnFailure) => RestartPolicy::OnFailure,
-        Some(Restart::Never) => RestartPolicy::Never,
+    spec.restart = match table.restart.as_ref().map(|r| (*r.get_ref(), r.span())) {
+        Some((Restart::Always, span)) if spec.schedule.is_some() => {
+            return Err(cx
+                .error(
+                    span,
+                    "restart = \"always\" would start a scheduled task again as soon as it ends",
+                )
+                .with_help(
+                    "a scheduled task runs at its times; \"on-failure\" retries a failed run \
+                     (with backoff), \"never\" (its default) leaves it to the next time",
+                ));
+        }
+        Some((Restart::Always, _)) => RestartPolicy::Always,
+        Some((Restart::OnFailure, _)) => RestartPolicy::OnFailure,
+        Some((Restart::Never, _)) => RestartPolicy::Never,
+        // A failed run waits for the next time, as under cron.
+        None if spec.schedule.is_some() => RestartPolicy::Never,
         None if oneshot => RestartPolicy::OnFailure,
         None => spec.restart,
     };

@@ -19,6 +19,8 @@ pub(super) struct Roster {
     pub oneshot: Vec<bool>,
     /// `run-on = "shutdown"`: nothing can wait for it, since it runs only at the end.
     pub shutdown_task: Vec<bool>,
+    /// `schedule`: nothing can wait for it either, since it never completes for good.
+    pub scheduled: Vec<bool>,
     /// The table each service comes from, when its `instances` made it (`worker` for
     /// `worker-3`): naming that table means every instance.
     pub instance_of: Vec<Option<String>>,
@@ -150,6 +152,20 @@ impl Context<'_> {
                         "a shutdown task may depend on services (they stay up until it ends), \
                          not the other way round; remove `{target}` from the `depends-on` of \
                          `{myself}`"
+                    )));
+            }
+            if targets.iter().any(|&t| roster.scheduled[t]) {
+                return Err(self
+                    .error(
+                        entry.name.span(),
+                        format!(
+                            "service `{myself}` depends on `{target}`, a scheduled task, which \
+                             runs at its times and is never done for good"
+                        ),
+                    )
+                    .with_help(format!(
+                        "a scheduled task may depend on services, not the other way round; \
+                         remove `{target}` from the `depends-on` of `{myself}`"
                     )));
             }
             if target == myself {

@@ -22,6 +22,9 @@ impl Fixture {
     fn load(&self, source: &str) -> Result<Loaded, ConfigError> {
         let env = Environment {
             etc: self.dir.path().join("etc"),
+            tz: None,
+            zoneinfo: "/usr/share/zoneinfo".into(),
+            localtime: self.dir.path().join("localtime"),
         };
         load_str(source, "tend.toml", self.dir.path(), &env)
     }

@@ -20,6 +20,7 @@
 mod address;
 mod context;
 mod convert;
+pub mod cron;
 mod depends;
 mod duration;
 mod envfile;
@@ -33,6 +34,7 @@ mod schema;
 mod size;
 mod users;
 mod words;
+mod zone;
 
 #[cfg(test)]
 mod instances_tests;
@@ -111,12 +113,24 @@ pub enum LogFormat {
 pub struct Environment {
     /// Directory holding `passwd` and `group` (`/etc`; tests point it elsewhere).
     pub etc: PathBuf,
+    /// `$TZ` as tend found it: the time zone of schedules unless `[tend] timezone` names one.
+    pub tz: Option<std::ffi::OsString>,
+    /// The zone files (`$TZDIR`, else `/usr/share/zoneinfo`).
+    pub zoneinfo: PathBuf,
+    /// The system's zone when `$TZ` is not set (`/etc/localtime`).
+    pub localtime: PathBuf,
 }
 
 impl Default for Environment {
+    /// This machine's: `/etc`, and the time zone settings of tend's own environment.
     fn default() -> Self {
         Environment {
             etc: PathBuf::from("/etc"),
+            tz: std::env::var_os("TZ"),
+            zoneinfo: std::env::var_os("TZDIR")
+                .filter(|d| !d.is_empty())
+                .map_or_else(|| PathBuf::from("/usr/share/zoneinfo"), PathBuf::from),
+            localtime: PathBuf::from("/etc/localtime"),
         }
     }
 }

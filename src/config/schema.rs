@@ -36,6 +36,7 @@ pub struct TendTable {
     pub log_format: Option<super::LogFormat>,
     pub shutdown_signals: Option<Spanned<Vec<Spanned<String>>>>,
     pub shm: Option<Spanned<ShmTable>>,
+    pub timezone: Option<Spanned<String>>,
 }
 
 /// `[tend.shm]`: SysV shared memory segments kept across restarts in a file.
@@ -69,7 +70,8 @@ pub struct ServiceTable {
     pub oneshot: Option<bool>,
     pub autostart: Option<bool>,
     pub run_on: Option<Spanned<RunOnValue>>,
-    pub restart: Option<Restart>,
+    pub schedule: Option<Spanned<String>>,
+    pub restart: Option<Spanned<Restart>>,
     pub success_codes: Option<Spanned<Vec<Spanned<i64>>>>,
     pub backoff: Option<Spanned<BackoffTable>>,
     pub start_secs: Option<Spanned<DurationValue>>,
@@ -104,10 +106,11 @@ pub enum RunOnValue {
 }
 
 impl ServiceTable {
-    /// A one-shot task: said so, or implied by `run-on = "shutdown"`.
+    /// A one-shot task: said so, or implied by `run-on = "shutdown"` or a `schedule`.
     pub fn is_oneshot(&self) -> bool {
         self.oneshot.unwrap_or_else(|| {
             self.run_on.as_ref().map(Spanned::get_ref) == Some(&RunOnValue::Shutdown)
+                || self.schedule.is_some()
         })
     }
 }

@@ -2,6 +2,7 @@
 //! its exact position.
 
 use super::*;
+use crate::core::schedule::Rule;
 use crate::core::signal::Signal;
 use crate::core::spec::{
     Backoff, Condition, Credentials, DEFAULT_SHUTDOWN_TIMEOUT, Dependency, ExitCodeSet,
@@ -36,6 +37,9 @@ impl Fixture {
     fn env(&self) -> Environment {
         Environment {
             etc: self.dir.path().join("etc"),
+            tz: None,
+            zoneinfo: PathBuf::from("/usr/share/zoneinfo"),
+            localtime: self.dir.path().join("localtime"),
         }
     }
 
@@ -213,6 +217,7 @@ fn a_full_file_gives_exactly_this_spec() {
         oneshot: false,
         autostart: true,
         run_on: RunOn::Start,
+        schedule: None,
         finish: None,
         restart: RestartPolicy::OnFailure,
         success_codes: codes(&[0, 2, 255]),
@@ -303,6 +308,7 @@ fn a_full_file_gives_exactly_this_spec() {
         },
         main_exit: MainExit::default(),
         shutdown_timeout: Duration::from_secs(20),
+        timezone: jiff::tz::TimeZone::UTC,
     };
     assert_eq!(loaded.spec, expected);
     assert_eq!(
@@ -329,6 +335,7 @@ fn defaults() {
         },
         main_exit: MainExit::default(),
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        timezone: jiff::tz::TimeZone::UTC,
     };
     assert_eq!(loaded.spec, expected);
     assert_eq!(loaded.settings, Settings::default());
@@ -447,6 +454,192 @@ fn run_on_shutdown_makes_a_task_that_nothing_may_wait_for() {
     let e = error("[services.t]\ncommand = \"t\"\nrun-on = \"stop\"\n");
     assert_eq!((e.line, e.column), (3, 10), "{e}");
     assert!(e.message.contains("expected `start` or `shutdown`"), "{e}");
+}
+
+#[test]
+fn schedule_makes_a_task_that_runs_at_its_times() {
+    let loaded = load(
+        "[services.backup]\ncommand = \"b\"\nschedule = \" */15 * * * * \"\n\
+         [services.tick]\ncommand = \"t\"\nschedule = \"@every 30s\"\nrestart = \"on-failure\"\n",
+    )
+    .unwrap();
+    let [backup, tick] = &loaded.spec.services[..] else {
+        panic!()
+    };
+    // Implied: a one-shot task that waits for its next time after a failed run.
+    assert_eq!(
+        (backup.oneshot, backup.restart, backup.start_secs),
+        (true, RestartPolicy::Never, Duration::ZERO)
+    );
+    let schedule = backup.schedule.as_ref().unwrap();
+    assert_eq!(schedule.text, "*/15 * * * *");
+    assert!(matches!(schedule.rule, Rule::Cron(_)));
+    assert_eq!(tick.restart, RestartPolicy::OnFailure);
+    assert_eq!(
+        tick.schedule.as_ref().unwrap().rule,
+        Rule::Every(Duration::from_secs(30))
+    );
+    // No $TZ, no /etc/localtime in the fixture: UTC.
+    assert_eq!(loaded.spec.timezone, jiff::tz::TimeZone::UTC);
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn schedule_errors_point_inside_the_expression() {
+    assert_error(
+        "[services.b]\ncommand = \"b\"\nschedule = \"*/15 * 32 * *\"\n",
+        3,
+        20,
+        "day of the month 32 is out of range: it goes from 1 to 31",
+    );
+    assert_error(
+        "[services.b]\ncommand = \"b\"\nschedule = \"@every 10\"\n",
+        3,
+        20,
+        "invalid duration \"10\" after @every: time unit needed, for example 10sec or 10ms; \
+         expected a duration with a unit, such as \"30s\" or \"1h 30m\"",
+    );
+    assert_error(
+        "[services.b]\ncommand = \"b\"\nschedule = \"0 0 * *\"\n",
+        3,
+        13,
+        "a cron expression has 5 fields (minute hour day-of-month month day-of-week, or 6 \
+         with a seconds field first), found 4",
+    );
+    assert_error(
+        "[services.b]\ncommand = \"b\"\noneshot = false\nschedule = \"@daily\"\n",
+        4,
+        12,
+        "schedule makes a one-shot task, run at its times, but `oneshot = false` is set",
+    );
+    assert_error(
+        "[services.b]\ncommand = \"b\"\nrun-on = \"shutdown\"\nschedule = \"@daily\"\n",
+        3,
+        10,
+        "a scheduled task runs at its times, a shutdown task when tend shuts down: `schedule` \
+         and run-on = \"shutdown\" do not go together",
+    );
+    assert_error(
+        "[services.b]\ncommand = \"b\"\nschedule = \"@daily\"\nrestart = \"always\"\n",
+        4,
+        11,
+        "restart = \"always\" would start a scheduled task again as soon as it ends",
+    );
+    assert_error(
+        "[services.b]\ncommand = \"b\"\nschedule = \"@daily\"\n\
+         [services.app]\ncommand = \"a\"\ndepends-on = [\"b\"]\n",
+        6,
+        15,
+        "service `app` depends on `b`, a scheduled task, which runs at its times and is never \
+         done for good",
+    );
+}
+
+/// A fixture whose time zone settings are `tz` ($TZ) and `localtime` (a link to a zone file,
+/// or none).
+fn zone_env(fixture: &Fixture, tz: Option<&str>, localtime: Option<&str>) -> Environment {
+    let link = fixture.dir.path().join("localtime");
+    if let Some(zone) = localtime {
+        std::os::unix::fs::symlink(format!("/usr/share/zoneinfo/{zone}"), &link).unwrap();
+    }
+    Environment {
+        tz: tz.map(OsString::from),
+        ..fixture.env()
+    }
+}
+
+fn zone_name(loaded: &Loaded) -> Option<&str> {
+    loaded.spec.timezone.iana_name()
+}
+
+#[test]
+fn timezone_from_the_file_then_tz_then_localtime() {
+    let cron = "[services.b]\ncommand = \"b\"\nschedule = \"@daily\"\n";
+    let f = Fixture::new();
+    // `[tend] timezone` wins over everything.
+    let env = zone_env(&f, Some("America/New_York"), Some("Asia/Tokyo"));
+    let with_zone = format!("[tend]\ntimezone = \"Europe/Berlin\"\n{cron}");
+    let loaded = load_str(&with_zone, "tend.toml", f.dir.path(), &env).unwrap();
+    assert_eq!(zone_name(&loaded), Some("Europe/Berlin"));
+    // Then $TZ, then /etc/localtime (named after its link).
+    let loaded = load_str(cron, "tend.toml", f.dir.path(), &env).unwrap();
+    assert_eq!(zone_name(&loaded), Some("America/New_York"));
+    let env = Environment { tz: None, ..env };
+    let loaded = load_str(cron, "tend.toml", f.dir.path(), &env).unwrap();
+    assert_eq!(zone_name(&loaded), Some("Asia/Tokyo"));
+    // A $TZ tend cannot read is said, pointing at the first cron rule, and not used.
+    let env = Environment {
+        tz: Some("Mars/Olympus".into()),
+        ..env
+    };
+    let two = format!("[services.t]\ncommand = \"t\"\nschedule = \"@every 1s\"\n{cron}");
+    let loaded = load_str(&two, "tend.toml", f.dir.path(), &env).unwrap();
+    assert_eq!(zone_name(&loaded), Some("Asia/Tokyo"));
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].starts_with(
+            "tend.toml:6:12: warning: $TZ is \"Mars/Olympus\", which tend cannot use: unknown time zone"
+        ),
+        "{}",
+        loaded.warnings[0]
+    );
+    assert!(
+        loaded.warnings[0].ends_with("(Asia/Tokyo)"),
+        "{}",
+        loaded.warnings[0]
+    );
+    // $TZ as the C library takes it: `:NAME`, a path, a POSIX rule, empty for UTC.
+    for (tz, name) in [
+        (":Europe/Paris", Some("Europe/Paris")),
+        (
+            "/usr/share/zoneinfo/Asia/Kolkata",
+            Some("/usr/share/zoneinfo/Asia/Kolkata"),
+        ),
+        ("", Some("UTC")),
+    ] {
+        let env = Environment {
+            tz: Some(tz.into()),
+            ..env.clone()
+        };
+        let loaded = load_str(cron, "tend.toml", f.dir.path(), &env).unwrap();
+        assert_eq!(zone_name(&loaded), name, "TZ={tz}");
+    }
+    let env = Environment {
+        tz: Some("CET-1CEST,M3.5.0,M10.5.0/3".into()),
+        ..env
+    };
+    let loaded = load_str(cron, "tend.toml", f.dir.path(), &env).unwrap();
+    let summer: jiff::Timestamp = "2026-07-01T12:00:00Z".parse().unwrap();
+    assert_eq!(loaded.spec.timezone.to_offset(summer).seconds(), 7200);
+    // Without a cron rule nothing of the machine's is read.
+    let every = "[services.t]\ncommand = \"t\"\nschedule = \"@every 1s\"\n";
+    let loaded = load_str(every, "tend.toml", f.dir.path(), &env).unwrap();
+    assert_eq!(loaded.spec.timezone, jiff::tz::TimeZone::UTC);
+}
+
+#[test]
+fn timezone_errors() {
+    let e = error("[tend]\ntimezone = \"Europe/Berln\"\n[services.a]\ncommand = \"a\"\n");
+    assert_eq!((e.line, e.column), (2, 12), "{e}");
+    assert!(
+        e.message.starts_with(
+            "unknown time zone \"Europe/Berln\": there is no /usr/share/zoneinfo/Europe/Berln"
+        ),
+        "{e}"
+    );
+    for bad in ["../../etc/passwd", "/etc/passwd", ""] {
+        let e = error(&format!(
+            "[tend]\ntimezone = \"{bad}\"\n[services.a]\ncommand = \"a\"\n"
+        ));
+        assert!(e.message.starts_with("unknown time zone"), "{bad}: {e}");
+    }
+    // A rule, and UTC, need no file.
+    let loaded =
+        load("[tend]\ntimezone = \"EST5EDT,M3.2.0,M11.1.0\"\n[services.a]\ncommand = \"a\"\n")
+            .unwrap();
+    assert_ne!(loaded.spec.timezone, jiff::tz::TimeZone::UTC);
+    let loaded = load("[tend]\ntimezone = \"utc\"\n[services.a]\ncommand = \"a\"\n").unwrap();
+    assert_eq!(loaded.spec.timezone, jiff::tz::TimeZone::UTC);
 }
 
 #[test]
@@ -1453,7 +1646,7 @@ fn unknown_keys_point_at_the_key() {
         2,
         1,
         "unknown key `metrics`, expected one of `shutdown-timeout`, `socket`, `socket-group`, \
-         `http`, `log-timestamps`, `log-format`, `shutdown-signals`, `shm`",
+         `http`, `log-timestamps`, `log-format`, `shutdown-signals`, `shm`, `timezone`",
     );
     assert_error(
         "[services.a]\ncommand = \"a\"\nreadiness = { tcp = \"db:5432\" }\n",
@@ -1461,7 +1654,7 @@ fn unknown_keys_point_at_the_key() {
         1,
         "unknown key `readiness`, expected one of `command`, `instances`, `shell`, `env`, \
          `env-file`, `workdir`, `user`, `group`, `umask`, `limits`, `oneshot`, `autostart`, \
-         `run-on`, `restart`, `success-codes`, \
+         `run-on`, `schedule`, `restart`, `success-codes`, \
          `backoff`, `start-secs`, `max-restarts`, `critical`, `stop-signal`, `stop-timeout`, \
          `finish`, `finish-timeout`, `logs`, `pid-file`, `depends-on`, `ready`, `health`, \
          `memory-limit`",

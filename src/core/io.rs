@@ -3,6 +3,7 @@
 use super::exit::{ExitStatus, Pid};
 use super::signal::Signal;
 use super::spec::ServiceId;
+use jiff::Timestamp;
 use std::fmt;
 use std::time::Duration;
 
@@ -107,6 +108,10 @@ pub enum Input {
     OomKills { count: u64 },
     /// tend received this signal.
     Signal(Signal),
+    /// The wall clock reads `wall` (at the `now` this is handed in with): when tend starts,
+    /// after a reload, when the time `Supervisor::poll_wall_timeout` named has come, and with
+    /// `set` when the clock was set (a jump, rather than its own course).
+    WallClock { wall: Timestamp, set: bool },
 }
 
 /// Names a control request whose answer the shell is waiting for.
@@ -318,6 +323,31 @@ pub enum Note {
         used: u64,
         limit: u64,
     },
+    /// A run of a scheduled task ended; `next` says when the next one comes ("at ...").
+    RunEnded {
+        name: String,
+        success: bool,
+        code: u8,
+        next: String,
+    },
+    /// A scheduled task was due while its last run was not over (in `state`): this run is
+    /// skipped.
+    RunSkipped {
+        name: String,
+        state: &'static str,
+        pid: Option<Pid>,
+        next: String,
+    },
+    /// The wall clock was set past a scheduled task's time by more than `JUMP_LIMIT`: that
+    /// run is not made.
+    RunMissed {
+        name: String,
+        missed: String,
+    },
+    /// The wall clock was set, by this many seconds (forward when positive) if known.
+    ClockSet {
+        by: Option<i64>,
+    },
 }
 
 impl Note {
@@ -342,6 +372,10 @@ impl Note {
             Note::Unhealthy { .. } | Note::OverMemoryLimit { .. } | Note::OomKilled { .. } => {
                 Level::Error
             }
+            Note::RunEnded { success: true, .. } | Note::ClockSet { .. } => Level::Info,
+            Note::RunEnded { success: false, .. }
+            | Note::RunSkipped { .. }
+            | Note::RunMissed { .. } => Level::Warn,
             Note::Ready { .. } => Level::Debug,
             Note::Ended { success: true, .. } | Note::ShutdownStarted { .. } => Level::Info,
             Note::Spawned { .. } | Note::Adopted { .. } | Note::ServiceExited { .. } => Level::Info,
@@ -419,7 +453,7 @@ impl fmt::Display for Note {
             Note::StoppingDescendants { grace } => write!(
                 f,
                 "sending SIGTERM to the processes left behind, {} to exit",
-                humantime_like(*grace)
+                short_duration(*grace)
             ),
             Note::KillingDescendants => {
                 write!(f, "processes left after the grace period: sending SIGKILL")
@@ -439,7 +473,7 @@ impl fmt::Display for Note {
                 write!(
                     f,
                     "'{name}' ended; restarting in {}",
-                    humantime_like(*delay)
+                    short_duration(*delay)
                 )
             }
             Note::Restarting {
@@ -449,7 +483,7 @@ impl fmt::Display for Note {
             } => write!(
                 f,
                 "'{name}' failed ({failures} in a row); restarting in {}",
-                humantime_like(*delay)
+                short_duration(*delay)
             ),
             Note::GaveUp { name, failures } => {
                 write!(
@@ -536,6 +570,43 @@ impl fmt::Display for Note {
                     "'{name}' will not be started: its dependency '{dependency}' has failed"
                 )
             }
+            Note::RunEnded {
+                name,
+                success: true,
+                code,
+                next,
+            } => write!(f, "'{name}' has run (code {code}); next run {next}"),
+            Note::RunEnded {
+                name,
+                success: false,
+                code,
+                next,
+            } => write!(f, "'{name}' has failed (code {code}); next run {next}"),
+            Note::RunSkipped {
+                name,
+                state,
+                pid,
+                next,
+            } => {
+                let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                write!(
+                    f,
+                    "'{name}' is due but still {state}{pid} from its last run: this run is skipped; next run {next}"
+                )
+            }
+            Note::RunMissed { name, missed } => write!(
+                f,
+                "'{name}' was due at {missed}, which the wall clock was set past by more than 3 hours: that run is not made"
+            ),
+            Note::ClockSet { by: Some(by) } => write!(
+                f,
+                "the wall clock was set {} by {}; schedules follow it",
+                if *by < 0 { "back" } else { "forward" },
+                short_duration(Duration::from_secs(by.unsigned_abs()))
+            ),
+            Note::ClockSet { by: None } => {
+                write!(f, "the wall clock was set; schedules follow it")
+            }
         }
     }
 }
@@ -558,7 +629,7 @@ fn mebibytes(bytes: u64, up: bool) -> String {
 }
 
 /// `1.5s`, `250ms`: short and exact enough for log lines.
-fn humantime_like(d: Duration) -> String {
+pub(crate) fn short_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
     } else if d.as_secs() == 0 {

@@ -4,6 +4,7 @@
 
 pub mod exit;
 pub mod io;
+pub mod schedule;
 pub mod service;
 pub mod signal;
 pub mod spec;

@@ -61,6 +61,9 @@ pub enum ServiceState {
     Stopped { status: Option<ExitStatus> },
     /// Never started because a dependency failed for good.
     Blocked { on: ServiceId },
+    /// A scheduled task between runs: the supervisor starts it at its next time. `last` is
+    /// how its latest run ended, and whether that was a success.
+    Scheduled { last: Option<(Outcome, bool)> },
 }
 
 /// What happens once a stopping group is gone.
@@ -133,6 +136,8 @@ pub enum Event {
     DependencyFailed {
         on: ServiceId,
     },
+    /// A scheduled task's time has come: it starts as soon as its dependencies allow.
+    Due,
     /// Its `finish` command was started.
     FinishSpawned {
         generation: Generation,
@@ -247,6 +252,8 @@ impl Service {
         let mut service = Service::default();
         if !spec.autostart {
             service.state = ServiceState::Stopped { status: None };
+        } else if spec.schedule.is_some() {
+            service.state = ServiceState::Scheduled { last: None };
         }
         service
     }
@@ -267,7 +274,8 @@ impl Service {
                 | S::Exited { .. }
                 | S::Failed { .. }
                 | S::Stopped { .. }
-                | S::Blocked { .. },
+                | S::Blocked { .. }
+                | S::Scheduled { .. },
                 E::FinishSpawned { .. } | E::FinishSpawnFailed { .. },
             ) => return fx,
             (
@@ -409,7 +417,8 @@ impl Service {
                 | E::GroupEmpty { .. }
                 | E::Ready
                 | E::Unhealthy
-                | E::DependencyFailed { .. },
+                | E::DependencyFailed { .. }
+                | E::Due,
             ) => return fx,
             // Readiness and health only concern a running instance.
             (
@@ -420,7 +429,8 @@ impl Service {
                 | S::Exited { .. }
                 | S::Failed { .. }
                 | S::Stopped { .. }
-                | S::Blocked { .. },
+                | S::Blocked { .. }
+                | S::Scheduled { .. },
                 E::Ready | E::Unhealthy,
             ) => return fx,
             (S::Idle, E::DependencyFailed { on }) => S::Blocked { on },
@@ -433,7 +443,8 @@ impl Service {
                 | S::Exited { .. }
                 | S::Failed { .. }
                 | S::Stopped { .. }
-                | S::Blocked { .. },
+                | S::Blocked { .. }
+                | S::Scheduled { .. },
                 E::DependencyFailed { .. },
             ) => return fx,
             (S::Idle, E::Start | E::Restart) => self.spawn(&mut fx),
@@ -445,14 +456,20 @@ impl Service {
                 | E::SpawnFailed { .. }
                 | E::Exited { .. }
                 | E::GroupEmpty { .. }
-                | E::Timeout,
+                | E::Timeout
+                | E::Due,
             ) => {
                 return fx;
             }
 
             (
                 S::Starting { .. },
-                E::Start | E::Restart | E::Exited { .. } | E::GroupEmpty { .. } | E::Timeout,
+                E::Start
+                | E::Restart
+                | E::Exited { .. }
+                | E::GroupEmpty { .. }
+                | E::Timeout
+                | E::Due,
             ) => {
                 return fx;
             }
@@ -515,7 +532,11 @@ impl Service {
 
             (
                 S::Running { .. },
-                E::Start | E::Spawned { .. } | E::SpawnFailed { .. } | E::GroupEmpty { .. },
+                E::Start
+                | E::Spawned { .. }
+                | E::SpawnFailed { .. }
+                | E::GroupEmpty { .. }
+                | E::Due,
             ) => {
                 return fx;
             }
@@ -704,7 +725,9 @@ impl Service {
                 }
             }
 
-            (S::Stopping { .. }, E::Spawned { .. } | E::SpawnFailed { .. }) => return fx,
+            (S::Stopping { .. }, E::Spawned { .. } | E::SpawnFailed { .. } | E::Due) => {
+                return fx;
+            }
             (
                 S::Stopping {
                     main,
@@ -833,7 +856,8 @@ impl Service {
                 | E::SpawnFailed { .. }
                 | E::Exited { .. }
                 | E::GroupEmpty { .. }
-                | E::Timeout,
+                | E::Timeout
+                | E::Due,
             ) => {
                 return fx;
             }
@@ -841,6 +865,29 @@ impl Service {
             (S::Blocked { .. }, E::Stop | E::Kill) => S::Stopped { status: None },
             (
                 S::Blocked { .. },
+                E::Spawned { .. }
+                | E::SpawnFailed { .. }
+                | E::Exited { .. }
+                | E::GroupEmpty { .. }
+                | E::Timeout
+                | E::Due,
+            ) => return fx,
+
+            // A scheduled task's time: it waits to start like any service, for its
+            // dependencies. `tend start` runs it now; `tend stop` pauses its schedule.
+            (S::Scheduled { .. }, E::Due) => S::Idle,
+            (S::Scheduled { .. }, E::Start | E::Restart) => {
+                self.failures = 0;
+                self.spawn(&mut fx)
+            }
+            (S::Scheduled { .. }, E::Stop | E::Kill) => {
+                fx.push(Effect::Stopped);
+                S::Stopped {
+                    status: self.last_exit,
+                }
+            }
+            (
+                S::Scheduled { .. },
                 E::Spawned { .. }
                 | E::SpawnFailed { .. }
                 | E::Exited { .. }
@@ -855,8 +902,9 @@ impl Service {
                 E::Start | E::Restart,
             ) => {
                 self.failures = 0;
-                // The first start of a service loaded stopped (`autostart = false`) is none.
-                if self.ever_started() {
+                // The first start of a service loaded stopped (`autostart = false`) is none,
+                // and a scheduled task's runs are no restarts.
+                if self.ever_started() && spec.schedule.is_none() {
                     self.restarts += 1;
                 }
                 self.spawn(&mut fx)
@@ -869,7 +917,8 @@ impl Service {
                 | E::GroupEmpty { .. }
                 | E::Timeout
                 | E::Stop
-                | E::Kill,
+                | E::Kill
+                | E::Due,
             ) => return fx,
         };
         self.state = next;
@@ -946,7 +995,7 @@ impl Service {
                         outcome,
                         success: false,
                     });
-                    return ServiceState::Failed { outcome };
+                    return ended(spec, outcome, false);
                 }
                 return self.after_failure(spec, Outcome::Exited(status), true, now, fx);
             }
@@ -954,11 +1003,12 @@ impl Service {
         }
         let success = matches!(status, ExitStatus::Exited(c) if spec.success_codes.contains(c));
         if success && spec.oneshot {
+            let outcome = Outcome::Exited(status);
             fx.push(Effect::Ended {
-                outcome: Outcome::Exited(status),
+                outcome,
                 success: true,
             });
-            return ServiceState::Exited { status };
+            return ended(spec, outcome, true);
         }
         // Too short a run, or a failed task, counts against the give-up rule; a run that
         // lasted `start_secs` resets it.
@@ -971,11 +1021,7 @@ impl Service {
         if !restart {
             let outcome = Outcome::Exited(status);
             fx.push(Effect::Ended { outcome, success });
-            return if success {
-                ServiceState::Exited { status }
-            } else {
-                ServiceState::Failed { outcome }
-            };
+            return ended(spec, outcome, success);
         }
         self.after_failure(spec, Outcome::Exited(status), failed_start, now, fx)
     }
@@ -1005,7 +1051,7 @@ impl Service {
                 outcome,
                 success: false,
             });
-            return ServiceState::Failed { outcome };
+            return ended(spec, outcome, false);
         }
         let delay = spec.backoff.delay(self.failures.max(1));
         fx.push(Effect::Restarting {
@@ -1039,7 +1085,8 @@ impl Service {
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
             | ServiceState::Stopped { .. }
-            | ServiceState::Blocked { .. } => None,
+            | ServiceState::Blocked { .. }
+            | ServiceState::Scheduled { .. } => None,
         }
     }
 
@@ -1057,7 +1104,8 @@ impl Service {
                 | ServiceState::Exited { .. }
                 | ServiceState::Failed { .. }
                 | ServiceState::Stopped { .. }
-                | ServiceState::Blocked { .. } => false,
+                | ServiceState::Blocked { .. }
+                | ServiceState::Scheduled { .. } => false,
             }
     }
 
@@ -1074,7 +1122,8 @@ impl Service {
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
             | ServiceState::Stopped { .. }
-            | ServiceState::Blocked { .. } => None,
+            | ServiceState::Blocked { .. }
+            | ServiceState::Scheduled { .. } => None,
         }
     }
 
@@ -1091,7 +1140,8 @@ impl Service {
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
             | ServiceState::Stopped { .. }
-            | ServiceState::Blocked { .. } => None,
+            | ServiceState::Blocked { .. }
+            | ServiceState::Scheduled { .. } => None,
         }
     }
 
@@ -1111,7 +1161,8 @@ impl Service {
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
             | ServiceState::Stopped { .. }
-            | ServiceState::Blocked { .. } => None,
+            | ServiceState::Blocked { .. }
+            | ServiceState::Scheduled { .. } => None,
         }
     }
 
@@ -1134,7 +1185,8 @@ impl Service {
             | ServiceState::Exited { .. }
             | ServiceState::Failed { .. }
             | ServiceState::Stopped { .. }
-            | ServiceState::Blocked { .. } => None,
+            | ServiceState::Blocked { .. }
+            | ServiceState::Scheduled { .. } => None,
         }
     }
 
@@ -1147,6 +1199,7 @@ impl Service {
                 | ServiceState::Failed { .. }
                 | ServiceState::Stopped { .. }
                 | ServiceState::Blocked { .. }
+                | ServiceState::Scheduled { .. }
         )
     }
 
@@ -1181,7 +1234,20 @@ impl Service {
             ServiceState::Failed { .. } => "failed",
             ServiceState::Stopped { .. } => "stopped",
             ServiceState::Blocked { .. } => "blocked",
+            ServiceState::Scheduled { .. } => "scheduled",
         }
+    }
+}
+
+/// The state after a run that ended for good with `outcome`: a scheduled task waits for its
+/// next time; any other service has exited or failed.
+fn ended(spec: &ServiceSpec, outcome: Outcome, success: bool) -> ServiceState {
+    match outcome {
+        _ if spec.schedule.is_some() => ServiceState::Scheduled {
+            last: Some((outcome, success)),
+        },
+        Outcome::Exited(status) if success => ServiceState::Exited { status },
+        Outcome::Exited(_) | Outcome::SpawnFailed(_) => ServiceState::Failed { outcome },
     }
 }
 

@@ -3,7 +3,9 @@
 //! Anything the core has no opinion on (argv, environment, credentials) lives in `Launch`,
 //! carried through untouched so the shell can act on `Action::Spawn`.
 
+use super::schedule::Schedule;
 use super::signal::Signal;
+use jiff::tz::TimeZone;
 use std::borrow::Cow;
 use std::ffi::OsString;
 use std::fmt;
@@ -164,6 +166,9 @@ pub struct ServiceSpec {
     pub autostart: bool,
     /// When it runs: with the others, or (a task) when the shutdown begins.
     pub run_on: RunOn,
+    /// A scheduled task: not started with the others but at these times (always a
+    /// one-shot task); between runs it is `Scheduled`.
+    pub schedule: Option<Schedule>,
     /// Run after every end of its process, before anything else happens to the service.
     pub finish: Option<Finish>,
     pub restart: RestartPolicy,
@@ -379,6 +384,7 @@ impl ServiceSpec {
             oneshot: false,
             autostart: true,
             run_on: RunOn::Start,
+            schedule: None,
             finish: None,
             restart: RestartPolicy::Always,
             success_codes,
@@ -472,6 +478,9 @@ pub struct Spec {
     pub main_exit: MainExit,
     /// Budget for the whole graceful shutdown (supervisor mode).
     pub shutdown_timeout: Duration,
+    /// Where the cron rules of `schedule` read the clock (`[tend] timezone`, `$TZ`,
+    /// `/etc/localtime`, else UTC).
+    pub timezone: TimeZone,
 }
 
 /// Docker waits 10 s before SIGKILL; leave a second for the leftovers and the exit.
@@ -498,6 +507,7 @@ impl Spec {
             signals: SignalRouting::ForwardToMain { to_group },
             main_exit,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            timezone: TimeZone::UTC,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! `awaited_groups` names the process groups whose emptiness the shell should report.
 //!
 //! Indexing by service: every per-service vector (`services`, `spec.services`, `retired`,
-//! `stop_sent`, `task_deadline`, `checks`) has one entry per slot and they grow together
+//! `stop_sent`, `task_deadline`, `checks`, `plans`, `last_success`) has one entry per slot and they grow together
 //! (`new`, `reload`); slots are never removed (a removed service is retired), and every
 //! `ServiceId` is one the core handed out. Writing each lookup with `get` would hide the
 //! logic behind error paths that cannot be taken; the property tests in `tests/supervise.rs`
@@ -14,6 +14,10 @@
     clippy::indexing_slicing,
     reason = "per-service vectors share one length that only grows; see above"
 )]
+
+mod plans;
+
+pub use plans::{Due, JUMP_LIMIT};
 
 use super::exit::{ExitStatus, Pid};
 use super::io::{
@@ -27,6 +31,8 @@ use super::spec::{
     SignalRouting, Spec,
 };
 use super::time::Instant;
+use jiff::Timestamp;
+use plans::Plan;
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -80,6 +86,13 @@ pub struct Supervisor {
     /// When the services with a `memory_limit` are next measured. It counts (in
     /// `poll_timeout`) only while one of them runs, so without one tend never wakes for it.
     memory_check: Option<Instant>,
+    /// Scheduled tasks: when each is next due (None while its schedule is not followed:
+    /// stopped, blocked, shutting down, or a cron rule before the first wall-clock reading).
+    plans: Vec<Option<Plan>>,
+    /// When each scheduled task's latest successful run ended.
+    last_success: Vec<Option<Instant>>,
+    /// The latest wall-clock reading the shell handed in, and the moment it was taken.
+    wall: Option<(Instant, Timestamp)>,
     /// Set while `start_waiting` or `stop_in_order` runs, so the steps they take do not
     /// run them again from inside.
     reentered: bool,
@@ -154,6 +167,9 @@ impl Supervisor {
             checks: vec![Checks::default(); n],
             memory_check: None,
             oom: OomCount::default(),
+            plans: vec![None; n],
+            last_success: vec![None; n],
+            wall: None,
             reentered: false,
             next_timeout: Cell::new(None),
         }
@@ -377,13 +393,18 @@ impl Supervisor {
                     // One still waiting starts as its (new) dependencies allow; a shutdown
                     // task that is not running waits for the shutdown.
                     let state = &self.services[i].state;
-                    let stay_stopped =
-                        matches!(state, ServiceState::Stopped { .. } | ServiceState::Idle)
-                            || (def.run_on == RunOn::Shutdown && self.services[i].is_down());
+                    let stay_stopped = matches!(
+                        state,
+                        ServiceState::Stopped { .. }
+                            | ServiceState::Idle
+                            | ServiceState::Scheduled { .. }
+                    ) || (def.run_on == RunOn::Shutdown
+                        && self.services[i].is_down());
                     if !stay_stopped {
                         self.step(ServiceId(i), Event::Restart, now);
                     }
                     self.spec.services[i] = def.clone();
+                    self.rescheduled(i);
                     report.changed.push(name);
                 }
                 None => {
@@ -409,11 +430,24 @@ impl Supervisor {
                 self.stop_sent.push(false);
                 self.task_deadline.push(None);
                 self.checks.push(Checks::default());
+                self.plans.push(None);
+                self.last_success.push(None);
                 self.spec.services.push(def);
             }
+            self.plans[i] = None;
         }
         self.spec.shutdown_timeout = new.shutdown_timeout;
         self.spec.signals = new.signals;
+        if new.timezone != self.spec.timezone {
+            // Calendar times mean other instants now.
+            for plan in &mut self.plans {
+                if plan.is_some_and(|p| matches!(p.due, Due::Wall(_))) {
+                    *plan = None;
+                }
+            }
+            self.spec.timezone = new.timezone;
+        }
+        self.keep_plans(now);
         // Added services start as their dependencies allow.
         self.start_waiting(now);
         Ok(report)
@@ -428,6 +462,7 @@ impl Supervisor {
     pub fn start(&mut self, now: Instant) {
         self.next_timeout.set(None);
         self.start_waiting(now);
+        self.keep_plans(now);
     }
 
     /// Whether `dep` holds now: `Some(true)` yes, `Some(false)` not yet, `None` never (the
@@ -447,7 +482,8 @@ impl Supervisor {
                 | ServiceState::Stopping { .. }
                 | ServiceState::Finishing { .. }
                 | ServiceState::Backoff { .. }
-                | ServiceState::Stopped { .. },
+                | ServiceState::Stopped { .. }
+                | ServiceState::Scheduled { .. },
                 _,
             ) => Some(false),
         }
@@ -711,6 +747,7 @@ impl Supervisor {
                 };
             }
             Input::Signal(signal) => self.on_signal(signal, now),
+            Input::WallClock { wall, set } => self.on_wall_clock(now, wall, set),
         }
     }
 
@@ -731,6 +768,7 @@ impl Supervisor {
     /// Call when `poll_timeout` has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.next_timeout.set(None);
+        self.run_due(now);
         for i in 0..self.services.len() {
             if self.phase == Phase::Exited {
                 return;
@@ -823,7 +861,13 @@ impl Supervisor {
                     _ => self.services[i].deadline(),
                 };
                 let task = self.task_deadline[i].filter(|_| !self.services[i].is_down());
-                own.into_iter().chain(check).chain(task).min()
+                let plan = match self.plans[i] {
+                    Some(Plan {
+                        due: Due::Mono(at), ..
+                    }) => Some(at),
+                    Some(_) | None => None,
+                };
+                own.into_iter().chain(check).chain(task).chain(plan).min()
             })
             .chain(phase)
             .min()
@@ -1131,6 +1175,7 @@ impl Supervisor {
                 }
             }
         }
+        self.keep_plan(svc.0, now);
         self.resolve_pending(svc, false);
         self.start_waiting(now);
         self.stop_in_order(now);
@@ -1164,7 +1209,22 @@ impl Supervisor {
                 if !success && code == 0 {
                     code = 1; // a failure must not look like success to the orchestrator
                 }
+                if success && spec.schedule.is_some() {
+                    self.last_success[svc.0] = Some(now);
+                }
                 if self.phase != Phase::Running {
+                    return;
+                }
+                if self.spec.services[svc.0].schedule.is_some() && (success || !critical) {
+                    // One run is over; the task is not. Only a critical one's failure ends
+                    // tend (below, as any critical service's end).
+                    let next = self.next_run_text(svc.0, now);
+                    self.log(Note::RunEnded {
+                        name: name.clone(),
+                        success,
+                        code,
+                        next,
+                    });
                     return;
                 }
                 self.log(Note::Ended {
@@ -1229,6 +1289,14 @@ impl Supervisor {
                 (ControlOp::Start | ControlOp::Restart, ServiceState::Stopped { .. }) if !fresh => {
                     Some((false, "stopped before it was running".into()))
                 }
+                // A scheduled task's run that ended before it was seen running (it could not
+                // be started, or it was that quick).
+                (
+                    ControlOp::Start | ControlOp::Restart,
+                    ServiceState::Scheduled {
+                        last: Some((outcome, ok)),
+                    },
+                ) if !fresh => Some((*ok, format!("ran: {}", describe(outcome)))),
                 (ControlOp::Stop, ServiceState::Stopped { .. }) => Some((true, "stopped".into())),
                 (
                     ControlOp::Stop,
@@ -1254,6 +1322,8 @@ impl Supervisor {
 
     fn begin_shutdown(&mut self, reason: ShutdownReason, code: u8, now: Instant) {
         self.log(Note::ShutdownStarted { reason });
+        // No run starts any more.
+        self.plans.iter_mut().for_each(|p| *p = None);
         self.phase = Phase::ShuttingDown {
             code,
             deadline: now.after(self.spec.shutdown_timeout),

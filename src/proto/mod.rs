@@ -166,6 +166,16 @@ pub struct ServiceStatus {
     /// How many processes its process group has. Absent while none runs.
     #[serde(default)]
     pub processes: Option<u32>,
+    /// A scheduled task's `schedule`, as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// When a scheduled task runs next, in milliseconds since the Unix epoch; absent while
+    /// its schedule is not followed (stopped, or tend shutting down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_ms: Option<u64>,
+    /// When its latest successful run ended, in milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,8 @@ pub enum Token {
     Probe(u64),
     /// A service's readiness channel (notification fd or sd_notify socket).
     Notify(usize),
+    /// The wall-clock timer of scheduled tasks (`sys::timer`).
+    WallTimer,
 }
 
 const KIND_SHIFT: u32 = 56;
@@ -49,6 +51,7 @@ impl Token {
             Token::HttpConn(conn) => (6, conn as u64),
             Token::Probe(id) => (7, id),
             Token::Notify(svc) => (8, svc as u64),
+            Token::WallTimer => (9, 0),
         };
         (kind << KIND_SHIFT) | (number % NUMBERS)
     }
@@ -75,6 +78,7 @@ impl Token {
             6 => Token::HttpConn(index),
             7 => Token::Probe(number),
             8 => Token::Notify(index),
+            9 => Token::WallTimer,
             _ => return None,
         })
     }
@@ -111,6 +115,7 @@ mod tests {
             Token::Probe(0),
             Token::Probe(NUMBERS - 1),
             Token::Notify(7),
+            Token::WallTimer,
         ];
         for token in tokens {
             assert_eq!(Token::decode(token.encode()), Some(token), "{token:?}");
@@ -122,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_word_no_token_makes_is_none() {
-        assert_eq!(Token::decode(9 << KIND_SHIFT), None);
+        assert_eq!(Token::decode(10 << KIND_SHIFT), None);
         assert_eq!(Token::decode(u64::MAX), None);
         assert_eq!(Token::decode((1 << KIND_SHIFT) | 2), None, "a third stream");
     }

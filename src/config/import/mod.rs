@@ -5,6 +5,7 @@
 //! could not be carried over or means something slightly different under tend. Nothing is
 //! dropped silently: every setting is either translated or named in a note.
 
+mod crontab;
 mod emit;
 mod procfile;
 mod runit;
@@ -21,16 +22,33 @@ pub enum Format {
     Runit,
     /// A supervisord configuration file (`[program:x]` sections).
     Supervisord,
+    /// A crontab: a user's (`crontab -l`) or the system's (with a user column), told apart
+    /// by its path or its lines.
+    Crontab,
+    /// A crontab with a user column (`/etc/crontab`, `/etc/cron.d/*`), wherever it is.
+    CronD,
+    /// A crontab without one (`crontab -l`), whatever its lines look like.
+    UserCrontab,
 }
 
 impl Format {
-    pub const NAMES: [&'static str; 3] = ["procfile", "runit", "supervisord"];
+    pub const NAMES: [&'static str; 6] = [
+        "procfile",
+        "runit",
+        "supervisord",
+        "crontab",
+        "cron.d",
+        "user-crontab",
+    ];
 
     pub fn from_name(name: &str) -> Option<Format> {
         match name {
             "procfile" => Some(Format::Procfile),
             "runit" => Some(Format::Runit),
             "supervisord" => Some(Format::Supervisord),
+            "crontab" => Some(Format::Crontab),
+            "cron.d" => Some(Format::CronD),
+            "user-crontab" => Some(Format::UserCrontab),
             _ => None,
         }
     }
@@ -54,6 +72,9 @@ pub struct Host {
     pub env: BTreeMap<String, String>,
     /// The host name, as `uname -n` gives it.
     pub hostname: Option<String>,
+    /// The user names of `/etc/passwd` (a crontab whose sixth words are all users has a user
+    /// column).
+    pub users: Vec<String>,
 }
 
 impl Host {
@@ -67,7 +88,18 @@ impl Host {
             .ok()
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty());
-        Host { env, hostname }
+        let users = std::fs::read_to_string("/etc/passwd")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(':').next())
+            .filter(|u| !u.is_empty() && !u.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        Host {
+            env,
+            hostname,
+            users,
+        }
     }
 }
 
@@ -101,6 +133,11 @@ pub fn import_on(format: Format, path: &Path, host: &Host) -> Result<Imported, S
             supervisord::services(&origin, &read()?, &source)?
         }
         Format::Runit => runit::services(path)?,
+        Format::Crontab => crontab::services(&origin, &read()?, crontab::Columns::Detect, host)?,
+        Format::CronD => crontab::services(&origin, &read()?, crontab::Columns::WithUser, host)?,
+        Format::UserCrontab => {
+            crontab::services(&origin, &read()?, crontab::Columns::NoUser, host)?
+        }
     };
     finish(format, &origin, parts)
 }
@@ -120,6 +157,15 @@ pub fn import_text(format: Format, origin: &str, text: &str) -> Result<Imported,
             supervisord::services(origin, text, &source)?
         }
         Format::Runit => return Err("a runit import reads a directory".to_string()),
+        Format::Crontab => {
+            crontab::services(origin, text, crontab::Columns::Detect, &Host::default())?
+        }
+        Format::CronD => {
+            crontab::services(origin, text, crontab::Columns::WithUser, &Host::default())?
+        }
+        Format::UserCrontab => {
+            crontab::services(origin, text, crontab::Columns::NoUser, &Host::default())?
+        }
     };
     finish(format, origin, parts)
 }

@@ -22,6 +22,9 @@ fn host() -> Host {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         hostname: Some("box".to_string()),
+        users: ["root", "daemon", "www-data", "backup"]
+            .map(String::from)
+            .to_vec(),
     }
 }
 
@@ -44,6 +47,9 @@ fn import_and_load(format: Format, path: &Path) -> (Imported, Loaded) {
     std::fs::write(etc.path().join("group"), "root:x:0:\nwww-data:x:33:\n").unwrap();
     let env = Environment {
         etc: etc.path().to_path_buf(),
+        tz: None,
+        zoneinfo: PathBuf::from("/usr/share/zoneinfo"),
+        localtime: PathBuf::from("/nonexistent/localtime"),
     };
     let dir = path.parent().unwrap();
     let loaded = load_str(&imported.toml, "imported.toml", dir, &env)
@@ -844,6 +850,147 @@ fn an_environment_key_given_twice_keeps_its_last_value() {
             ("A".to_string(), "3".to_string()),
             ("B".to_string(), "2".to_string())
         ]
+    );
+}
+
+/// Debian's /etc/crontab as shipped, with lines of the kinds people add.
+#[test]
+fn a_system_crontab() {
+    let (imported, loaded) = import_and_load(Format::Crontab, &fixture("cron/crontab"));
+    assert_eq!(
+        names(&loaded),
+        [
+            "cron.hourly",
+            "cron.daily",
+            "cron.weekly",
+            "cron.monthly",
+            "php",
+            "backup",
+            "warm-cache",
+            "mail"
+        ]
+    );
+    let schedule = |name: &str| {
+        service(&loaded, name)
+            .schedule
+            .as_ref()
+            .map(|s| s.text.clone())
+    };
+    assert_eq!(schedule("cron.hourly").as_deref(), Some("17 * * * *"));
+    assert_eq!(schedule("cron.weekly").as_deref(), Some("47 6 * * 7"));
+    assert_eq!(schedule("backup").as_deref(), Some("0 2 * * mon-fri"));
+    // Each line runs with /bin/sh -c, as cron runs it.
+    assert_eq!(
+        argv(service(&loaded, "cron.daily")),
+        [
+            "/bin/sh",
+            "-c",
+            "test -x /usr/sbin/anacron || { cd / && run-parts --report /etc/cron.daily; }"
+        ]
+    );
+    // `\%` is a percent sign; the user column is `user` (root is tend's own).
+    assert_eq!(
+        argv(service(&loaded, "backup"))[2],
+        "/usr/local/bin/backup --db app --to /backups/$(date +%F).sql"
+    );
+    assert_eq!(
+        service(&loaded, "backup")
+            .launch
+            .credentials
+            .as_ref()
+            .map(|c| c.uid),
+        Some(33)
+    );
+    assert_eq!(service(&loaded, "cron.hourly").launch.credentials, None);
+    // A variable applies to the lines after it.
+    assert_eq!(env(service(&loaded, "cron.monthly")), []);
+    assert_eq!(
+        env(service(&loaded, "php")),
+        [(
+            "PATH".to_string(),
+            "/usr/local/bin:/usr/bin:/bin".to_string()
+        )]
+    );
+    // @reboot: a one-shot task at start.
+    let warm = service(&loaded, "warm-cache");
+    assert!(warm.oneshot && warm.schedule.is_none());
+    assert_eq!(warm.restart, RestartPolicy::Never);
+    // `%`: the command ends there, the input is named in a note.
+    assert_eq!(
+        argv(service(&loaded, "mail"))[2],
+        "/usr/bin/mail -s \"fortnightly\" root"
+    );
+    let notes = notes(&imported);
+    for expected in [
+        "MAILTO is not carried over",
+        "feeds what follows the first one (\"Time for the fortnightly check.\\nBye\")",
+        "`warm-cache` is @reboot",
+        "skips that run and says so",
+        "PATH=/usr/bin:/bin",
+    ] {
+        assert!(notes.contains(expected), "{expected}:\n{notes}");
+    }
+    // The header and each task's line are in the file for the reader.
+    assert!(
+        imported.toml.contains(
+            "/crontab:20: 17 *\t* * *\troot\tcd / && run-parts --report /etc/cron.hourly\n\
+             [services.\"cron.hourly\"]\n"
+        ),
+        "{}",
+        imported.toml
+    );
+}
+
+/// A user's crontab (`crontab -l`): no user column, CRON_TZ as the zone.
+#[test]
+fn a_user_crontab() {
+    let (imported, loaded) = import_and_load(Format::Crontab, &fixture("cron/user-crontab"));
+    assert_eq!(names(&loaded), ["poll", "rotate", "poll-2"]);
+    assert_eq!(
+        argv(service(&loaded, "rotate"))[2],
+        "nice -n 10 /home/app/bin/rotate >> /home/app/rotate.log 2>&1"
+    );
+    assert_eq!(
+        service(&loaded, "poll-2").schedule.as_ref().unwrap().text,
+        "@weekly"
+    );
+    assert_eq!(loaded.spec.timezone.iana_name(), Some("Europe/Berlin"));
+    assert!(
+        imported
+            .toml
+            .contains("[tend]\ntimezone = \"Europe/Berlin\"\n")
+    );
+    assert!(notes(&imported).contains("CRON_TZ=Europe/Berlin is `[tend] timezone`"));
+    // Read as a system crontab, its lines have no command after the "user".
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app");
+    std::fs::write(&path, "0 0 * * * /bin/true\n").unwrap();
+    assert_eq!(
+        import_on(Format::CronD, &path, &host()).unwrap_err(),
+        format!(
+            "{}:1: not a crontab line: \"0 0 * * * /bin/true\"",
+            path.display()
+        )
+    );
+    // Forced the other way: a user's crontab whose sixth words are all users of this machine.
+    std::fs::write(&path, "0 0 * * * backup --all\n").unwrap();
+    let guessed = import_on(Format::Crontab, &path, &host()).unwrap();
+    assert!(
+        guessed.toml.contains("user = \"backup\""),
+        "{}",
+        guessed.toml
+    );
+    let forced = import_on(Format::UserCrontab, &path, &host()).unwrap();
+    assert!(
+        forced.toml.contains("command = \"backup --all\""),
+        "{}",
+        forced.toml
+    );
+    std::fs::write(&path, "0 0 31 2 * /bin/true\n").unwrap();
+    let err = import_on(Format::Crontab, &path, &host()).unwrap_err();
+    assert!(
+        err.contains(":1: 0 0 31 2 *: this schedule never matches"),
+        "{err}"
     );
 }
 

@@ -131,6 +131,25 @@ fn tend_keys() -> Vec<Key> {
              at start, saved at exit.",
             Table::new(shm_keys()).required(&["file", "keys"]).build(),
         ),
+        key(
+            "timezone",
+            "The time zone in which `schedule` cron rules are read: an IANA name (a file under \
+             /usr/share/zoneinfo, such as \"Europe/Berlin\"), \"UTC\", or a POSIX TZ rule. \
+             Without it: $TZ, else /etc/localtime, else UTC.",
+            obj([
+                ("type", "string".into()),
+                ("minLength", 1.into()),
+                (
+                    "examples",
+                    strings(&[
+                        "Europe/Berlin",
+                        "America/New_York",
+                        "UTC",
+                        "CET-1CEST,M3.5.0,M10.5.0/3",
+                    ]),
+                ),
+            ]),
+        ),
     ]
 }
 
@@ -267,9 +286,31 @@ fn service_keys() -> Vec<Key> {
         )
         .default("start"),
         key(
+            "schedule",
+            "A scheduled task, run at these times instead of at start (oneshot is implied): a \
+             cron expression of 5 fields (minute hour day-of-month month day-of-week) or 6 \
+             (seconds first), a shorthand (@yearly, @annually, @monthly, @weekly, @daily, \
+             @midnight, @hourly), or @every DURATION (at least 1s).",
+            obj([
+                ("type", "string".into()),
+                ("minLength", 1.into()),
+                (
+                    "examples",
+                    strings(&[
+                        "*/15 * * * *",
+                        "30 2 * * mon-fri",
+                        "*/10 * * * * *",
+                        "@daily",
+                        "@every 30s",
+                    ]),
+                ),
+            ]),
+        ),
+        key(
             "restart",
             "When to restart it after its process exits. `on-failure`: after an exit code not \
-             in success-codes, or a death by signal. Default \"on-failure\" when oneshot = true.",
+             in success-codes, or a death by signal. Default \"on-failure\" when oneshot = true, \
+             \"never\" with schedule (where \"always\" is refused).",
             one_of(&["always", "on-failure", "never"]),
         )
         .default("always"),
@@ -462,6 +503,25 @@ fn service() -> Json {
             true,
             obj([("properties", obj([("pid-file", false.into())]))]),
         ),
+        // A scheduled task is a one-shot task that runs at its times only.
+        obj([
+            ("if", obj([("required", strings(&["schedule"]))])),
+            (
+                "then",
+                obj([(
+                    "properties",
+                    obj([
+                        ("oneshot", obj([("const", true.into())])),
+                        ("run-on", obj([("const", "start".into())])),
+                        (
+                            "restart",
+                            obj([("enum", strings(&["on-failure", "never"]))]),
+                        ),
+                        ("pid-file", false.into()),
+                    ]),
+                )]),
+            ),
+        ]),
     ]);
     Table::new(service_keys())
         .about("A service; only `command` is required.")

@@ -63,6 +63,9 @@ impl Fixture {
     fn load(&self, document: &Value) -> Result<Loaded, String> {
         let env = Environment {
             etc: self.dir.path().join("etc"),
+            tz: None,
+            zoneinfo: "/usr/share/zoneinfo".into(),
+            localtime: self.dir.path().join("localtime"),
         };
         let text = toml_text(document);
         load_str(&text, "tend.toml", self.dir.path(), &env).map_err(|e| format!("{e}\n{text}"))

@@ -27,6 +27,7 @@ pub fn spec(services: Vec<ServiceSpec>) -> Spec {
         },
         main_exit: MainExit::default(),
         shutdown_timeout: Duration::from_secs(9),
+        timezone: jiff::tz::TimeZone::UTC,
     }
 }
 

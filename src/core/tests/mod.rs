@@ -3,10 +3,12 @@
 
 pub(crate) mod common;
 mod control;
+pub(crate) mod cron;
 mod dependencies;
 mod instances;
 mod memory;
 mod probes;
+mod scheduled;
 mod second_wave;
 mod single;
 mod supervise;

@@ -11,6 +11,7 @@ mod actions;
 mod probing;
 mod reaping;
 mod requests;
+mod scheduling;
 mod serving;
 
 use super::diagnostics::Logger;
@@ -27,6 +28,7 @@ use crate::config::ShmSettings;
 use crate::core::{self, Input, Level, Pid, RequestId, ServiceId, Supervisor};
 use crate::sys::process;
 use crate::sys::signals::{Inherited, Received, SignalFd};
+use crate::sys::timer::WallTimer;
 use rustix::event::epoll;
 use std::collections::HashMap;
 use std::io::Write;
@@ -88,6 +90,10 @@ struct Loop {
     /// or probes): while no timer is due it sleeps in `sigwaitinfo`, one system call per
     /// signal instead of `epoll_wait` and `read`.
     signals_only: bool,
+    /// Supervisor mode: the timer of scheduled tasks' wall-clock times.
+    wall_timer: Option<WallTimer>,
+    /// The time it is armed for (None: disarmed).
+    wall_armed: Option<jiff::Timestamp>,
 }
 
 /// Runs until the core says exit; returns the exit code. Errors here are setup errors.
@@ -96,6 +102,7 @@ pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
     let origin = lp.origin;
     lp.count_oom_kills(origin);
     lp.sup.start(lp.core_time(origin));
+    lp.hand_wall_clock(origin, false);
     lp.run(origin)
 }
 
@@ -116,6 +123,16 @@ impl Loop {
         if let Some(server) = &ctx.http {
             server.register(&ep)?;
         }
+        // Supervisor mode: schedules may come with a reload, so the timer is always there
+        // (disarmed, it never wakes anyone).
+        let wall_timer = match ctx.logs {
+            Some(_) => {
+                let timer = WallTimer::new()?;
+                epoll::add(&ep, &timer, Token::WallTimer.data(), epoll::EventFlags::IN)?;
+                Some(timer)
+            }
+            None => None,
+        };
         if let Some(logs) = &ctx.logs {
             register_sources(&ep, logs)?;
             for stream in Stream::BOTH {
@@ -150,6 +167,8 @@ impl Loop {
             pid_files: PidFiles::default(),
             probes_not_run: Repeated::default(),
             oom: None,
+            wall_timer,
+            wall_armed: None,
         })
     }
 
@@ -167,6 +186,7 @@ impl Loop {
                 return Ok(self.finish(code));
             }
             self.update_interest(now);
+            self.update_wall_timer();
             let wakeup = self.next_wakeup();
             if wakeup.is_none() && self.signals_only {
                 let signal = self.ctx.signals.wait_one();
@@ -239,6 +259,7 @@ impl Loop {
                 let results = self.probes.on_event(&self.ep, id, now);
                 self.probe_results(results, now);
             }
+            Token::WallTimer => self.on_wall_timer(now),
             Token::Notify(svc) => {
                 let at = self.core_time(now);
                 for svc in self.notify.on_event(&self.ep, svc) {

@@ -189,6 +189,9 @@ impl Loop {
         if let Some(id) = id {
             self.waiting.insert(id, conn);
         }
+        // A task started again after a pause plans its next time from the wall clock, which
+        // may have been set meanwhile without a word (no cron time was armed then).
+        self.hand_wall_clock_at(at, false);
         match self.sup.control(at, id, op, &ids) {
             Ok(()) if wait => {} // Action::Reply answers.
             Ok(()) => self.respond(conn, Response::Accepted),
@@ -241,6 +244,8 @@ impl Loop {
             Ok(r) => r,
             Err(message) => return Response::Error { message },
         };
+        // Added or changed cron rules are planned from the wall clock.
+        self.hand_wall_clock(now, false);
         if let Some(logs) = &mut self.ctx.logs {
             logs.sync(&self.sup.spec().services);
         }

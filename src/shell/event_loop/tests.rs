@@ -60,6 +60,7 @@ impl Harness {
             },
             main_exit: MainExit::default(),
             shutdown_timeout: std::time::Duration::from_secs(9),
+            timezone: jiff::tz::TimeZone::UTC,
         };
         let lp = Loop::new(Supervisor::new(spec), ctx).unwrap();
         Harness {

@@ -5,6 +5,7 @@
 //! together, as the format requires; a family with no sample at all is left out. Services are
 //! labelled `service="NAME"`, in the order of the file; retired services are not shown.
 
+use crate::core::supervisor::Due;
 use crate::core::{Instant, ServiceState, Supervisor};
 use crate::shell::usage::Measured;
 use std::fmt::Write;
@@ -35,6 +36,8 @@ pub fn render_at(
     let mut cpu = Vec::new();
     let mut memory = Vec::new();
     let mut processes = Vec::new();
+    let mut next_run = Vec::new();
+    let mut last_success = Vec::new();
     for id in sup.live_services() {
         let Some(spec) = sup.spec().services.get(id.0) else {
             continue;
@@ -63,6 +66,17 @@ pub fn render_at(
             cpu.push((name, seconds(u.cpu)));
             memory.push((name, u.memory.to_string()));
             processes.push((name, u.processes.to_string()));
+        }
+        match sup.next_run(id) {
+            Some(Due::Mono(at)) => next_run.push((name, seconds(wall + at.since(now)))),
+            Some(Due::Wall(t)) => {
+                let since_epoch = t.as_duration().try_into().unwrap_or_default();
+                next_run.push((name, seconds(since_epoch)));
+            }
+            None => {}
+        }
+        if let Some(at) = sup.last_success(id) {
+            last_success.push((name, seconds(wall.saturating_sub(now.since(at)))));
         }
     }
 
@@ -140,6 +154,22 @@ pub fn render_at(
         "gauge",
         "Processes in the service's process group.",
         &processes,
+    );
+    family(
+        &mut out,
+        "tend_service_next_run_time_seconds",
+        "gauge",
+        "When a scheduled task runs next, in seconds since the Unix epoch; absent while its \
+         schedule is not followed (stopped, or tend shutting down).",
+        &next_run,
+    );
+    family(
+        &mut out,
+        "tend_service_last_success_time_seconds",
+        "gauge",
+        "When the latest successful run of a scheduled task ended, in seconds since the Unix \
+         epoch; absent until one has.",
+        &last_success,
     );
     let orphans = sup.orphans_reaped().to_string();
     family(
@@ -452,5 +482,58 @@ tend_uptime_seconds 1.750
         assert_eq!(seconds(Duration::ZERO), "0.000");
         assert_eq!(seconds(Duration::from_micros(1_234_567)), "1.234");
         assert_eq!(seconds(Duration::from_secs(86_400)), "86400.000");
+    }
+
+    /// A scheduled task's next run and last success, on the wall clock: an `@every` task's
+    /// from the monotonic clock, a cron task's as planned.
+    #[test]
+    fn scheduled_tasks_have_their_next_run_and_last_success() {
+        let task = |name: &str, schedule: &str| ServiceSpec {
+            oneshot: true,
+            restart: RestartPolicy::Never,
+            start_secs: Duration::ZERO,
+            schedule: Some(crate::config::cron::parse(schedule).unwrap()),
+            ..service(name)
+        };
+        let mut sup = Supervisor::new(spec(vec![
+            task("tick", "@every 10s"),
+            task("nightly", "0 3 * * *"),
+        ]));
+        sup.start(at(0));
+        let wall: jiff::Timestamp = "2023-11-14T22:13:20Z".parse().unwrap(); // 1700000000
+        sup.handle(at(0), Input::WallClock { wall, set: false });
+        sup.handle_timeout(at(10_000));
+        run(&mut sup, 10_000);
+        let pid = sup.service(ServiceId(0)).pid().unwrap();
+        sup.handle(
+            at(10_500),
+            Input::ChildExited {
+                pid,
+                status: ExitStatus::Exited(0),
+            },
+        );
+        sup.handle(at(10_500), Input::GroupEmpty { pgid: pid });
+        run(&mut sup, 10_500);
+        let text = render_at(
+            &sup,
+            at(12_000),
+            Duration::from_secs(12),
+            UNIX_EPOCH + Duration::from_secs(1_700_000_012),
+            &Default::default(),
+        );
+        assert!(
+            text.contains(
+                "tend_service_next_run_time_seconds{service=\"tick\"} 1700000020.000\n\
+                 tend_service_next_run_time_seconds{service=\"nightly\"} 1700017200.000\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "# TYPE tend_service_last_success_time_seconds gauge\n\
+                 tend_service_last_success_time_seconds{service=\"tick\"} 1700000010.500\n"
+            ),
+            "{text}"
+        );
     }
 }

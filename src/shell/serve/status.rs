@@ -1,22 +1,38 @@
 //! Building control-protocol answers from the supervisor's state.
 
-use crate::core::{ExitStatus, ServiceId, ServiceState, Supervisor};
+use crate::core::supervisor::Due;
+use crate::core::{ExitStatus, Instant, ServiceId, ServiceState, Supervisor};
 use crate::proto::{ExitReport, ServiceStatus, StatusReport};
 use crate::shell::usage::Measured;
-use std::time::Duration;
+use jiff::Timestamp;
+use std::time::{Duration, SystemTime};
 
 /// The status of `ids`, with what `usage` measured of them.
 pub fn report(
     sup: &Supervisor,
     ids: &[ServiceId],
     uptime: Duration,
-    now: crate::core::Instant,
+    now: Instant,
     usage: &Measured,
 ) -> StatusReport {
+    let wall = Timestamp::try_from(SystemTime::now()).unwrap_or(Timestamp::UNIX_EPOCH);
+    report_at(sup, ids, uptime, now, wall, usage)
+}
+
+/// As `report`, with the wall clock reading `wall` at `now` (tests fix it).
+pub fn report_at(
+    sup: &Supervisor,
+    ids: &[ServiceId],
+    uptime: Duration,
+    now: Instant,
+    wall: Timestamp,
+    usage: &Measured,
+) -> StatusReport {
+    let clock = Clock { now, wall };
     StatusReport {
         services: ids
             .iter()
-            .filter_map(|&id| service(sup, id, now, usage))
+            .filter_map(|&id| service(sup, id, clock, usage))
             .collect(),
         shutting_down: sup.phase() != crate::core::Phase::Running,
         orphans_reaped: sup.orphans_reaped(),
@@ -24,15 +40,48 @@ pub fn report(
     }
 }
 
+/// The moment a report is about, on both clocks.
+#[derive(Clone, Copy)]
+struct Clock {
+    now: Instant,
+    wall: Timestamp,
+}
+
+impl Clock {
+    /// When a scheduled task is due, on the wall clock.
+    fn wall_of(self, due: Due) -> Timestamp {
+        match due {
+            Due::Wall(t) => t,
+            Due::Mono(at) => {
+                let ahead = jiff::SignedDuration::try_from(at.since(self.now)).unwrap_or_default();
+                self.wall.checked_add(ahead).unwrap_or(self.wall)
+            }
+        }
+    }
+
+    /// When something that happened at `at` (in the past) happened, on the wall clock.
+    fn wall_before(self, at: Instant) -> Timestamp {
+        let ago = jiff::SignedDuration::try_from(self.now.since(at)).unwrap_or_default();
+        self.wall.checked_sub(ago).unwrap_or(self.wall)
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 for times before it).
+fn unix_ms(t: Timestamp) -> u64 {
+    u64::try_from(t.as_millisecond()).unwrap_or(0)
+}
+
 fn service(
     sup: &Supervisor,
     id: ServiceId,
-    now: crate::core::Instant,
+    clock: Clock,
     usage: &Measured,
 ) -> Option<ServiceStatus> {
+    let now = clock.now;
     let spec = sup.service_spec(id)?;
     let used = usage.get(&id);
     let s = sup.service(id);
+    let next_run = sup.next_run(id).map(|due| clock.wall_of(due));
     let reason = match &s.state {
         ServiceState::Failed { .. } if s.failures > spec.max_restarts && spec.max_restarts > 0 => {
             Some(format!(
@@ -57,6 +106,23 @@ fn service(
         )),
         ServiceState::Idle if spec.run_on == crate::core::RunOn::Shutdown => {
             Some("runs when tend shuts down".into())
+        }
+        ServiceState::Scheduled { last } => {
+            let next = match next_run {
+                Some(t) => format!(
+                    "next run {} (in {})",
+                    crate::core::schedule::civil_text(&sup.spec().timezone, t),
+                    until(t.duration_since(clock.wall).unsigned_abs())
+                ),
+                None => "no run planned".to_string(),
+            };
+            match last {
+                Some((outcome, false)) => Some(format!(
+                    "{next}; the last run failed: {}",
+                    describe_outcome(outcome)
+                )),
+                Some((_, true)) | None => Some(next),
+            }
         }
         ServiceState::Idle => waiting_for(sup, id),
         ServiceState::Starting { .. }
@@ -95,7 +161,37 @@ fn service(
         cpu_ms: used.map(|u| u.cpu.as_millis() as u64),
         memory_bytes: used.map(|u| u.memory),
         processes: used.map(|u| u.processes),
+        schedule: spec.schedule.as_ref().map(|s| s.text.clone()),
+        next_run_ms: next_run.map(unix_ms),
+        last_success_ms: sup
+            .last_success(id)
+            .map(|at| unix_ms(clock.wall_before(at))),
     })
+}
+
+/// `3s`, `5m12s`, `2h3m`, `4d7h`: the two largest units, as the status table shows times.
+fn until(d: Duration) -> String {
+    let s = d.as_secs();
+    let (m, h, days) = (s / 60, s / 3600, s / 86_400);
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{m}m{}s", s % 60)
+    } else if s < 86_400 {
+        format!("{h}h{}m", m % 60)
+    } else {
+        format!("{days}d{}h", h % 24)
+    }
+}
+
+/// "exit code 1", "killed by SIGTERM", "could not be started (127)".
+fn describe_outcome(outcome: &crate::core::Outcome) -> String {
+    match outcome {
+        crate::core::Outcome::Exited(status) => status.to_string(),
+        crate::core::Outcome::SpawnFailed(kind) => {
+            format!("could not be started (exit {})", kind.exit_code())
+        }
+    }
 }
 
 pub fn exit_report(status: ExitStatus) -> ExitReport {
@@ -149,8 +245,9 @@ pub fn health(sup: &Supervisor, now: crate::core::Instant) -> (bool, String) {
                 format!("'{}' is failing its health check", spec.name),
             );
         }
-        // A shutdown task runs only once tend is shutting down, when it is unhealthy anyway.
-        if spec.critical && spec.run_on == crate::core::RunOn::Start {
+        // A shutdown task runs only once tend is shutting down, when it is unhealthy anyway;
+        // a scheduled task runs now and then, and ends tend itself if a run fails.
+        if spec.critical && spec.run_on == crate::core::RunOn::Start && spec.schedule.is_none() {
             critical += 1;
             if !s.is_ready_at(spec, now) {
                 return (
@@ -324,5 +421,73 @@ mod tests {
         sup.handle(at(1210), Input::GroupEmpty { pgid: Pid(10) });
         assert_eq!(sup.service(svc).state_name(), "stopped");
         assert_eq!(health_shown(&sup, 1210), None);
+    }
+
+    /// A scheduled task is `scheduled` between runs, with its next run in the zone's time
+    /// and in the JSON, and its last success once there is one.
+    #[test]
+    fn a_scheduled_task_shows_its_next_run() {
+        let nightly = ServiceSpec {
+            oneshot: true,
+            restart: crate::core::RestartPolicy::Never,
+            start_secs: Duration::ZERO,
+            schedule: Some(crate::config::cron::parse("30 2 * * *").unwrap()),
+            ..service("nightly")
+        };
+        let mut s = spec(vec![nightly]);
+        s.timezone = crate::core::tests::cron::zone("Europe/Berlin");
+        let mut sup = Supervisor::new(s);
+        sup.start(at(0));
+        let wall: Timestamp = "2026-03-28T22:00:00Z".parse().unwrap();
+        sup.handle(at(0), Input::WallClock { wall, set: false });
+        let report = report_at(
+            &sup,
+            &[ServiceId(0)],
+            Duration::ZERO,
+            at(60_000),
+            wall,
+            &Measured::default(),
+        );
+        let status = &report.services[0];
+        assert_eq!(status.state, "scheduled");
+        // 02:30 does not exist that night: it runs when the clocks go to 03:00 CEST.
+        assert_eq!(
+            status.reason.as_deref(),
+            Some("next run 2026-03-29 03:00:00 CEST (in 3h0m)")
+        );
+        assert_eq!(status.schedule.as_deref(), Some("30 2 * * *"));
+        assert_eq!(status.next_run_ms, Some(1_774_746_000_000));
+        assert_eq!(status.last_success_ms, None);
+        let json = String::from_utf8(crate::proto::encode(&status)).unwrap();
+        assert!(json.contains(r#""next_run_ms":1774746000000"#), "{json}");
+        assert!(
+            !json.contains("last_success_ms"),
+            "absent, not null: {json}"
+        );
+    }
+
+    /// A critical scheduled task is not running between its runs, and that is not unhealthy.
+    #[test]
+    fn a_critical_scheduled_task_between_runs_is_healthy() {
+        let check = ServiceSpec {
+            critical: true,
+            oneshot: true,
+            restart: crate::core::RestartPolicy::Never,
+            start_secs: Duration::ZERO,
+            schedule: Some(crate::config::cron::parse("@every 1h").unwrap()),
+            ..service("check")
+        };
+        let mut sup = Supervisor::new(spec(vec![service("web"), check]));
+        sup.start(at(0));
+        run_spawning(&mut sup, 0, |_, _| Pid(10));
+        sup.handle_timeout(at(1000));
+        assert_eq!(sup.service(ServiceId(1)).state_name(), "scheduled");
+        assert_eq!(
+            health(&sup, at(1000)),
+            (
+                true,
+                "healthy: 0 critical service(s) running and ready".to_string()
+            )
+        );
     }
 }
