@@ -59,3 +59,21 @@ pub fn run_spawning(
     }
     out
 }
+
+/// `run_spawning` with pid 100 + service index * 10 + generation for every spawn.
+pub fn run(sup: &mut Supervisor, now: u64) -> Vec<Action> {
+    run_spawning(sup, now, |svc, generation| {
+        Pid(100 + svc.0 as i32 * 10 + generation.0 as i32)
+    })
+}
+
+/// The services `actions` spawn, in order.
+pub fn spawned(actions: &[Action]) -> Vec<usize> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Spawn { svc, .. } => Some(svc.0),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,7 +1,7 @@
 //! Dependencies: start order, conditions (started, ready, completed), blocking on a failed
 //! dependency, and the reverse order at shutdown; with a fake clock.
 
-use super::common::{at, run_spawning, service, spec};
+use super::common::{at, run, service, spawned, spec};
 use crate::core::spec::ServiceSpec;
 use crate::core::*;
 use std::time::Duration;
@@ -15,24 +15,6 @@ fn needs(mut s: ServiceSpec, deps: &[(usize, Condition)]) -> ServiceSpec {
         })
         .collect();
     s
-}
-
-/// Runs the supervisor like a shell: spawns succeed with pid 100 + service index * 10 +
-/// generation; other actions are returned, without log notes.
-fn run(sup: &mut Supervisor, now: u64) -> Vec<Action> {
-    run_spawning(sup, now, |svc, generation| {
-        Pid(100 + svc.0 as i32 * 10 + generation.0 as i32)
-    })
-}
-
-fn spawned(actions: &[Action]) -> Vec<usize> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Spawn { svc, .. } => Some(svc.0),
-            _ => None,
-        })
-        .collect()
 }
 
 fn gone(sup: &mut Supervisor, now: u64, pid: i32, status: ExitStatus) -> Vec<Action> {

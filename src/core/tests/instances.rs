@@ -3,7 +3,7 @@
 //! requests naming the base reach them all, and a reload that changes N touches only the
 //! instances it adds or removes.
 
-use super::common::{at, run_spawning, service, spec};
+use super::common::{at, run, service, spawned, spec};
 use crate::core::spec::ServiceSpec;
 use crate::core::*;
 
@@ -27,24 +27,6 @@ fn needs(mut s: ServiceSpec, on: &[usize], condition: Condition) -> ServiceSpec 
         })
         .collect();
     s
-}
-
-/// Spawns succeed with pid 100 + service index * 10 + generation; other actions are
-/// returned, without log notes.
-fn run(sup: &mut Supervisor, now: u64) -> Vec<Action> {
-    run_spawning(sup, now, |svc, generation| {
-        Pid(100 + svc.0 as i32 * 10 + generation.0 as i32)
-    })
-}
-
-fn spawned(actions: &[Action]) -> Vec<usize> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Spawn { svc, .. } => Some(svc.0),
-            _ => None,
-        })
-        .collect()
 }
 
 fn gone(sup: &mut Supervisor, now: u64, pid: i32, status: ExitStatus) -> Vec<Action> {

@@ -2,7 +2,7 @@
 //! their times, skipped runs, `tend start` and `tend stop`, the days the clocks change in a
 //! real zone, and the wall clock being set.
 
-use super::common::{at, service, spec};
+use super::common::{at, service, spawned, spec};
 use super::cron::{ts, zone};
 use crate::config::cron;
 use crate::core::spec::{Finish, ServiceSpec};
@@ -45,16 +45,6 @@ fn run(sup: &mut Supervisor, now: u64) -> Vec<Action> {
         out.push(a);
     }
     out
-}
-
-fn spawned(actions: &[Action]) -> Vec<usize> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Spawn { svc, .. } => Some(svc.0),
-            _ => None,
-        })
-        .collect()
 }
 
 fn notes(actions: &[Action]) -> Vec<String> {

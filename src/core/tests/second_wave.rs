@@ -1,27 +1,9 @@
 //! The keys people coming from supervisord, runit and s6 use every day: `autostart`,
 //! `finish` and shutdown tasks (`run-on = "shutdown"`); with a fake clock.
 
-use super::common::{at, run_spawning, service, spec};
+use super::common::{at, run, service, spawned, spec};
 use crate::core::spec::ServiceSpec;
 use crate::core::*;
-
-/// Spawns succeed with pid 100 + service index * 10 + generation; other actions are
-/// returned, without log notes.
-fn run(sup: &mut Supervisor, now: u64) -> Vec<Action> {
-    run_spawning(sup, now, |svc, generation| {
-        Pid(100 + svc.0 as i32 * 10 + generation.0 as i32)
-    })
-}
-
-fn spawned(actions: &[Action]) -> Vec<usize> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Spawn { svc, .. } => Some(svc.0),
-            _ => None,
-        })
-        .collect()
-}
 
 fn needs(mut s: ServiceSpec, on: usize, condition: Condition) -> ServiceSpec {
     s.depends_on.push(Dependency {
