@@ -6,14 +6,16 @@ pub mod json_line;
 pub mod lines;
 pub mod logfile;
 pub mod output;
+pub mod queue;
 pub mod ring;
 pub mod timestamp;
 
 pub use crate::config::LogFormat;
 use crate::core::spec::ServiceSpec;
-use lines::{Line, LineBuffer};
+use lines::{LineBuffer, LineSink, MAX_LINE};
 use logfile::LogFile;
 use output::OutputQueue;
+use queue::ByteQueue;
 use ring::{LineRef, Ring};
 use std::borrow::Cow;
 use std::io;
@@ -124,117 +126,106 @@ impl FreshLine {
 /// Lines are copied straight into the output queue, which goes out with one `write` per
 /// chunk (measured: `writev` of a prefix and a line per line, without the copy, is no faster
 /// into /dev/null and a third slower into a pipe, which is where a container's stdout goes).
-/// Runs of whole lines go into the ring with one copy per run.
+/// A run of whole lines lying in the chunk (most of a busy service's lines) is taken in one
+/// go: in the prefixed format copied line by line behind its prefix by `bytes::prefix_lines`
+/// (one `memchr` and two copies per line), into the ring with one copy, into an unstamped
+/// log file with one copy.
 struct Sink<'a> {
-    data: &'a [u8],
     out: &'a mut OutputQueue,
     ring: &'a mut Ring,
     fresh: Option<&'a mut Vec<(usize, FreshLine)>>,
     /// What goes to the service's `logs.file`, if it has one.
-    file: Option<&'a mut Vec<u8>>,
+    file: Option<&'a mut ByteQueue>,
     format: LogFormat,
     /// What goes before each line: in the prefixed format the timestamp if any and the
     /// name, in the JSON format the object up to the line's text.
     head: &'a [u8],
-    /// The timestamp of this chunk, for the log file.
-    stamp: Option<&'a str>,
+    /// The timestamp of this chunk and a space, for the log file.
+    stamp: Option<&'a [u8]>,
     /// The JSON lines of this chunk, queued together at its end.
     json: &'a mut Vec<u8>,
     svc: usize,
     stream: Stream,
     time_ms: u64,
-    /// `data[run.0..run.1]`: whole lines (with newlines) not yet in the ring, `run_lines` many.
-    run: (usize, usize),
-    run_lines: usize,
 }
 
-impl<'a> Sink<'a> {
-    // Called once per line with the line buffer's closure: inlined, the per-line work is a
-    // few comparisons and two copies (at opt-level "z" it would otherwise be a call per line).
-    #[inline(always)]
-    fn line(&mut self, line: Line<'_>) {
-        if self.fresh.is_some() {
-            self.follow(line);
-        }
-        match line {
-            Line::InPlace { start, end } => {
-                // `start..end + 1`, not `start..=end`: at opt-level "z" the inclusive
-                // range's indexing is a call per line (measured).
-                let Some(with_newline) = self.data.get(start..end + 1) else {
-                    return; // The line buffer hands out only places inside `data`.
-                };
-                if self.run.1 != start {
-                    self.ring_run();
-                    self.run = (start, start);
+impl LineSink for Sink<'_> {
+    fn run(&mut self, data: &[u8], start: usize, end: usize) -> usize {
+        let run = data.get(start..end).unwrap_or_default();
+        let (taken, lines) = match self.format {
+            LogFormat::Prefixed => self.out.push_prefixed(self.head, run, MAX_LINE),
+            LogFormat::Json => {
+                let (mut taken, mut count) = (0, 0);
+                for line in lines::lines_of(run, MAX_LINE) {
+                    let text = line.split_last().map_or(line, |(_, text)| text);
+                    self.json_line(text);
+                    taken += line.len();
+                    count += 1;
                 }
-                self.run.1 = end + 1;
-                self.run_lines += 1;
-                // A stamped log file takes each line as it is found (`ring_run` copies runs
-                // for an unstamped one), so no line end is searched for twice.
-                if let (Some(file), Some(stamp)) = (self.file.as_deref_mut(), self.stamp) {
-                    file.extend_from_slice(stamp.as_bytes());
-                    file.push(b' ');
-                    file.extend_from_slice(with_newline);
-                }
-                if self.format == LogFormat::Prefixed {
-                    self.out.push_line(self.head, with_newline);
-                    return;
-                }
+                (taken, count)
             }
-            Line::Own(text) => {
-                self.ring_run();
-                self.ring.push(self.stream, self.time_ms, text);
-                if let Some(file) = self.file.as_deref_mut() {
-                    if let Some(stamp) = self.stamp {
-                        file.extend_from_slice(stamp.as_bytes());
-                        file.push(b' ');
-                    }
-                    file.extend_from_slice(text);
-                    file.push(b'\n');
-                }
-                if self.format == LogFormat::Prefixed {
-                    self.out.push_line(self.head, text);
-                    self.out.push(b"\n");
-                    return;
-                }
+        };
+        let run = run.get(..taken).unwrap_or_default();
+        if let Some(fresh) = self.fresh.as_deref_mut() {
+            for line in lines::lines_of(run, MAX_LINE) {
+                let text = line.split_last().map_or(line, |(_, text)| text);
+                fresh.push((
+                    self.svc,
+                    FreshLine {
+                        stream: self.stream,
+                        time_ms: self.time_ms,
+                        text: text.to_vec(),
+                    },
+                ));
             }
         }
-        // JSON: the chunk's lines gather in `json` and are queued together at its end.
-        self.json.extend_from_slice(self.head);
-        json_line::escape_into(self.json, line.text(self.data));
-        self.json.extend_from_slice(json_line::TAIL);
+        self.ring.push_lines(self.stream, self.time_ms, run, lines);
+        match (self.file.as_deref_mut(), self.stamp) {
+            (Some(file), Some(stamp)) => {
+                file.push_prefixed(stamp, run, MAX_LINE);
+            }
+            (Some(file), None) => file.push(run),
+            (None, _) => {}
+        }
+        start + taken
     }
 
-    /// A copy of the line for the control server, which streams it to `tend logs -f`.
-    fn follow(&mut self, line: Line<'_>) {
+    fn own(&mut self, text: &[u8]) {
         if let Some(fresh) = self.fresh.as_deref_mut() {
             fresh.push((
                 self.svc,
                 FreshLine {
                     stream: self.stream,
                     time_ms: self.time_ms,
-                    text: line.text(self.data).to_vec(),
+                    text: text.to_vec(),
                 },
             ));
         }
-    }
-
-    /// The run of whole lines so far into the ring (and an unstamped file), with one copy.
-    fn ring_run(&mut self) {
-        let (start, end) = self.run;
-        let run = self.data.get(start..end).unwrap_or_default();
-        self.ring
-            .push_lines(self.stream, self.time_ms, run, self.run_lines);
-        if let (Some(file), None) = (self.file.as_deref_mut(), self.stamp) {
-            file.extend_from_slice(run);
+        self.ring.push(self.stream, self.time_ms, text);
+        if let Some(file) = self.file.as_deref_mut() {
+            file.push_line(self.stamp.unwrap_or_default(), text);
+            file.push(b"\n");
         }
-        self.run = (end, end);
-        self.run_lines = 0;
+        match self.format {
+            LogFormat::Prefixed => {
+                self.out.push_line(self.head, text);
+                self.out.push(b"\n");
+            }
+            LogFormat::Json => self.json_line(text),
+        }
+    }
+}
+
+impl Sink<'_> {
+    /// One line in the JSON format, gathered in `json`.
+    fn json_line(&mut self, text: &[u8]) {
+        self.json.extend_from_slice(self.head);
+        json_line::escape_into(self.json, text);
+        self.json.extend_from_slice(json_line::TAIL);
     }
 
     /// Everything still held goes out: at the end of each chunk.
-    fn finish(mut self) {
-        self.ring_run();
+    fn finish(self) {
         if !self.json.is_empty() {
             self.out.push(self.json);
             self.json.clear();
@@ -250,7 +241,7 @@ pub struct Logs {
     style: Style,
     buf: Vec<u8>,
     /// Bytes for a log file, gathered over one chunk.
-    file_buf: Vec<u8>,
+    file_buf: ByteQueue,
     /// The JSON lines of one chunk.
     json_buf: Vec<u8>,
     /// The outputs' congestion every source's pause was last matched to (None: not yet,
@@ -281,7 +272,7 @@ impl Logs {
             outputs,
             style,
             buf: vec![0; READ_CHUNK],
-            file_buf: Vec::new(),
+            file_buf: ByteQueue::default(),
             json_buf: Vec::new(),
             fresh: Vec::new(),
             pauses_match: None,
@@ -428,31 +419,29 @@ impl Logs {
                 Cow::Owned(json_line::head(stamp.as_deref(), &logs.name, stream.name()))
             }
         };
+        let file_stamp = stamp.map(|stamp| format!("{stamp} "));
         let mut sink = Sink {
-            data,
             out: stream.of_mut(outputs),
             ring: &mut logs.ring,
             fresh: logs.followed.then_some(fresh),
             file: logs.file.is_some().then_some(&mut *file_buf),
             format: style.format,
             head: &head,
-            stamp: stamp.as_deref(),
+            stamp: file_stamp.as_deref().map(str::as_bytes),
             json: json_buf,
             svc,
             stream,
             time_ms,
-            run: (0, 0),
-            run_lines: 0,
         };
         let src = stream.of_mut(&mut logs.sources);
         if flush {
-            src.lines.flush(|line| sink.line(line));
+            src.lines.flush(&mut sink);
         } else {
-            src.lines.feed(data, |line| sink.line(line));
+            src.lines.feed(data, &mut sink);
         }
         sink.finish();
         if let Some(file) = &mut logs.file {
-            let failed = file.write(file_buf);
+            let failed = file.write(file_buf.queued());
             file_buf.clear();
             if let Some(message) = failed {
                 self.tend_line(&format!("tend: warning: {message}\n"));

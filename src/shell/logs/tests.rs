@@ -139,6 +139,66 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The other places a line goes see the same lines, however the reads fall: the JSON
+    /// format, a follower (`tend logs -f`), and a log file with or without timestamps.
+    #[test]
+    fn json_follower_and_file_do_not_depend_on_how_reads_fall(
+        (data, cuts) in stream_and_cuts(),
+        timestamps in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("svc.log");
+        let mut spec = svc();
+        spec.log_file = Some(crate::core::spec::LogFile {
+            path: path.clone(),
+            max_size: 0,
+            keep: 1,
+        });
+        let style = Style { format: LogFormat::Json, timestamps, color: false };
+        let (mut logs, reads) = logs_for(spec, style);
+        logs.follow(0);
+        let mut from = 0;
+        for to in cuts.iter().copied().chain([data.len()]) {
+            logs.take_lines(0, Stream::Stdout, &data[from..to], false);
+            from = to;
+        }
+        logs.flush_partial(0, Stream::Stdout);
+        let want: Vec<String> = reference_lines(&data)
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        let out = String::from_utf8(drain(&mut logs, &reads[0], Stream::Stdout)).unwrap();
+        let json: Vec<String> = out
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["line"].as_str().unwrap().to_string()
+            })
+            .collect();
+        prop_assert!(json == want, "JSON lines differ");
+        let fresh: Vec<String> = logs
+            .take_fresh()
+            .iter()
+            .map(|(_, l)| String::from_utf8_lossy(&l.text).into_owned())
+            .collect();
+        prop_assert!(fresh == want, "followed lines differ");
+        let file = std::fs::read(&path).unwrap_or_default();
+        let mut file_lines: Vec<&[u8]> = file.split(|&c| c == b'\n').collect();
+        prop_assert_eq!(file_lines.pop(), Some(&b""[..]));
+        let file_lines: Vec<String> = file_lines
+            .iter()
+            .map(|l| {
+                let l = if timestamps { &l[25..] } else { l };
+                String::from_utf8_lossy(l).into_owned()
+            })
+            .collect();
+        prop_assert!(file_lines == want, "file lines differ");
+    }
+}
+
 /// With `log-timestamps`, each line in `logs.file` gets the chunk's time before it: lines
 /// that lie whole in a chunk, a line joined from two chunks and a flushed partial one.
 #[test]
