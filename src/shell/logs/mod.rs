@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 /// A partial line waits this long for its end before it is written as it is.
 pub const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(200);
 
-/// Bytes read from one pipe per wake-up, so one chatty service cannot starve the others.
-const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from one pipe per wake-up, so one chatty service cannot starve the others:
+/// a ring block's size, so that the read buffer can become one (`Ring::adopt`).
+const READ_CHUNK: usize = ring::BLOCK_BYTES;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -147,6 +148,12 @@ struct Sink<'a> {
     svc: usize,
     stream: Stream,
     time_ms: u64,
+    /// The chunk, when it lies in the read buffer, which the ring may then adopt as a block
+    /// (`Ring::adopt`) instead of copying its lines.
+    adoptable: Option<&'a [u8]>,
+    /// A run of the chunk (`start..end`, lines) the ring is to adopt, held back as long as
+    /// nothing else goes into the ring after it.
+    adopt: Option<(usize, usize, usize)>,
 }
 
 impl LineSink for Sink<'_> {
@@ -179,7 +186,12 @@ impl LineSink for Sink<'_> {
                 ));
             }
         }
-        self.ring.push_lines(self.stream, self.time_ms, run, lines);
+        self.ring_held();
+        if self.adoptable.is_some() && self.ring.adopts(run.len()) {
+            self.adopt = Some((start, start + taken, lines));
+        } else {
+            self.ring.push_lines(self.stream, self.time_ms, run, lines);
+        }
         match (self.file.as_deref_mut(), self.stamp) {
             (Some(file), Some(stamp)) => {
                 file.push_prefixed(stamp, run, MAX_LINE);
@@ -201,6 +213,7 @@ impl LineSink for Sink<'_> {
                 },
             ));
         }
+        self.ring_held();
         self.ring.push(self.stream, self.time_ms, text);
         if let Some(file) = self.file.as_deref_mut() {
             file.push_line(self.stamp.unwrap_or_default(), text);
@@ -217,6 +230,15 @@ impl LineSink for Sink<'_> {
 }
 
 impl Sink<'_> {
+    /// A run held back for adoption is copied into the ring after all: something else goes
+    /// there after it.
+    fn ring_held(&mut self) {
+        if let (Some((start, end, lines)), Some(chunk)) = (self.adopt.take(), self.adoptable) {
+            let run = chunk.get(start..end).unwrap_or_default();
+            self.ring.push_lines(self.stream, self.time_ms, run, lines);
+        }
+    }
+
     /// One line in the JSON format, gathered in `json`.
     fn json_line(&mut self, text: &[u8]) {
         self.json.extend_from_slice(self.head);
@@ -224,13 +246,15 @@ impl Sink<'_> {
         self.json.extend_from_slice(json_line::TAIL);
     }
 
-    /// Everything still held goes out: at the end of each chunk.
-    fn finish(self) {
+    /// Everything still held goes out: at the end of each chunk. Returns the run for the
+    /// ring to adopt, if any.
+    fn finish(self) -> Option<(usize, usize, usize)> {
         if !self.json.is_empty() {
             self.out.push(self.json);
             self.json.clear();
         }
         let _ = self.out.flush();
+        self.adopt
     }
 }
 
@@ -271,7 +295,7 @@ impl Logs {
             services: Vec::new(),
             outputs,
             style,
-            buf: vec![0; READ_CHUNK],
+            buf: Vec::with_capacity(READ_CHUNK),
             file_buf: ByteQueue::default(),
             json_buf: Vec::new(),
             fresh: Vec::new(),
@@ -396,6 +420,20 @@ impl Logs {
     /// buffer, and the lines it finds to their sink.
     fn take_lines(&mut self, svc: usize, stream: Stream, data: &[u8], flush: bool) {
         let time_ms = timestamp::unix_millis();
+        self.take_chunk(svc, stream, data, flush, time_ms, false);
+    }
+
+    /// `take_lines`, with `adoptable` when `data` is the read buffer: then the run of
+    /// lines the ring is to adopt, if any, is returned instead of copied into the ring.
+    fn take_chunk(
+        &mut self,
+        svc: usize,
+        stream: Stream,
+        data: &[u8],
+        flush: bool,
+        time_ms: u64,
+        adoptable: bool,
+    ) -> Option<(usize, usize, usize)> {
         let Logs {
             services,
             outputs,
@@ -405,9 +443,7 @@ impl Logs {
             json_buf,
             ..
         } = self;
-        let Some(logs) = services.get_mut(svc) else {
-            return;
-        };
+        let logs = services.get_mut(svc)?;
         // One timestamp per chunk: its lines were read together.
         let stamp = style.timestamps.then(timestamp::now_rfc3339);
         let head = match (style.format, &stamp) {
@@ -432,6 +468,8 @@ impl Logs {
             svc,
             stream,
             time_ms,
+            adoptable: adoptable.then_some(data),
+            adopt: None,
         };
         let src = stream.of_mut(&mut logs.sources);
         if flush {
@@ -439,7 +477,7 @@ impl Logs {
         } else {
             src.lines.feed(data, &mut sink);
         }
-        sink.finish();
+        let adopt = sink.finish();
         if let Some(file) = &mut logs.file {
             let failed = file.write(file_buf.queued());
             file_buf.clear();
@@ -448,6 +486,7 @@ impl Logs {
             }
         }
         self.say_broken_outputs();
+        adopt
     }
 
     /// An output whose reader went away is said once, on the other output (stdout's loss on
@@ -472,20 +511,25 @@ impl Logs {
     /// Reads one chunk from a service's pipe. Returns false when nothing was there.
     pub fn read(&mut self, svc: usize, stream: Stream, now: Instant) -> bool {
         let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.reserve_exact(READ_CHUNK);
         let got = match self.source_mut(svc, stream) {
-            Some(src) => rustix::io::read(&src.read, &mut buf[..]),
+            Some(src) => rustix::io::read(&src.read, rustix::buffer::spare_capacity(&mut buf)),
             None => Ok(0),
         };
         // EOF cannot happen (tend holds a write end); EAGAIN means drained.
-        let data = match got {
-            Ok(n) => buf.get(..n).unwrap_or_default(),
-            Err(_) => &[],
-        };
-        if data.is_empty() {
+        if !matches!(got, Ok(n) if n > 0) {
             self.buf = buf;
             return false;
         }
-        self.take_lines(svc, stream, data, false);
+        let time_ms = timestamp::unix_millis();
+        let adopt = self.take_chunk(svc, stream, &buf, false, time_ms, true);
+        self.buf = match (adopt, self.services.get_mut(svc)) {
+            (Some((start, end, lines)), Some(logs)) => {
+                logs.ring.adopt(stream, time_ms, buf, (start, end), lines)
+            }
+            _ => buf,
+        };
         if let Some(src) = self.source_mut(svc, stream) {
             src.partial_since = match (src.lines.has_partial(), src.partial_since) {
                 // Read while its output is congested (draining an exited instance): no
@@ -496,7 +540,6 @@ impl Logs {
                 (false, _) => None,
             };
         }
-        self.buf = buf;
         true
     }
 
