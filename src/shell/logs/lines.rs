@@ -55,9 +55,9 @@ impl LineBuffer {
                 pos += len + 1;
             }
         }
-        self.partial
-            .extend_from_slice(data.get(end..).unwrap_or_default());
-        if !self.partial.is_empty() {
+        if end < data.len() {
+            self.partial
+                .extend_from_slice(data.get(end..).unwrap_or_default());
             self.cut = false;
         }
         while let Some((piece, _)) = self.partial.split_at_checked(MAX_LINE) {

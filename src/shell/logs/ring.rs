@@ -71,11 +71,13 @@ impl Block {
     }
 
     /// Room for `n` more bytes without growing (an empty block takes anything).
+    #[inline]
     fn has_room(&self, n: usize) -> bool {
         self.bytes.is_empty() || self.bytes.len() + n <= self.bytes.capacity()
     }
 
     /// Lines of `stream` read at `time_ms` come next.
+    #[inline]
     fn at(&mut self, stream: Stream, time_ms: u64) {
         let same = self
             .runs
@@ -241,6 +243,7 @@ impl Ring {
     /// always Some). A block's buffer is allocated once at its full size and never grows,
     /// so the ring holds what its lines need plus at most one block (a chunk larger than a
     /// block gets a block of its own, as large as the chunk).
+    #[inline]
     fn block_for(&mut self, n: usize) -> Option<&mut Block> {
         if !self.blocks.back().is_some_and(|b| b.has_room(n)) {
             self.blocks.push_back(Block::new());
@@ -250,7 +253,19 @@ impl Ring {
 
     /// Drops the oldest blocks while the newer ones still hold `capacity` lines, or
     /// `max_bytes` bytes. Returns the buffer of the last one dropped.
+    #[inline]
     fn evict(&mut self) -> Option<Vec<u8>> {
+        // Checked here first: most lines drop no block.
+        let due = self.blocks.front().is_some_and(|front| {
+            self.lines - front.lines >= self.capacity
+                || self.bytes - front.stored() >= self.max_bytes
+        });
+        if due { self.drop_oldest() } else { None }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drop_oldest(&mut self) -> Option<Vec<u8>> {
         let mut dropped = None;
         while let Some(front) = self.blocks.front() {
             let enough_lines = self.lines - front.lines >= self.capacity;
