@@ -143,8 +143,6 @@ struct Sink<'a> {
     head: &'a [u8],
     /// The timestamp of this chunk and a space, for the log file.
     stamp: Option<&'a [u8]>,
-    /// The JSON lines of this chunk, queued together at its end.
-    json: &'a mut Vec<u8>,
     svc: usize,
     stream: Stream,
     time_ms: u64,
@@ -239,20 +237,16 @@ impl Sink<'_> {
         }
     }
 
-    /// One line in the JSON format, gathered in `json`.
+    /// One line in the JSON format, escaped straight into the output queue.
     fn json_line(&mut self, text: &[u8]) {
-        self.json.extend_from_slice(self.head);
-        json_line::escape_into(self.json, text);
-        self.json.extend_from_slice(json_line::TAIL);
+        self.out.push(self.head);
+        json_line::escape_into(self.out, text);
+        self.out.push(json_line::TAIL);
     }
 
     /// Everything still held goes out: at the end of each chunk. Returns the run for the
     /// ring to adopt, if any.
     fn finish(self) -> Option<(usize, usize, usize)> {
-        if !self.json.is_empty() {
-            self.out.push(self.json);
-            self.json.clear();
-        }
         let _ = self.out.flush();
         self.adopt
     }
@@ -266,8 +260,6 @@ pub struct Logs {
     buf: Vec<u8>,
     /// Bytes for a log file, gathered over one chunk.
     file_buf: ByteQueue,
-    /// The JSON lines of one chunk.
-    json_buf: Vec<u8>,
     /// The outputs' congestion every source's pause was last matched to (None: not yet,
     /// or sources were added since).
     pauses_match: Option<[bool; 2]>,
@@ -297,7 +289,6 @@ impl Logs {
             style,
             buf: Vec::with_capacity(READ_CHUNK),
             file_buf: ByteQueue::default(),
-            json_buf: Vec::new(),
             fresh: Vec::new(),
             pauses_match: None,
         };
@@ -440,7 +431,6 @@ impl Logs {
             style,
             fresh,
             file_buf,
-            json_buf,
             ..
         } = self;
         let logs = services.get_mut(svc)?;
@@ -464,7 +454,6 @@ impl Logs {
             format: style.format,
             head: &head,
             stamp: file_stamp.as_deref().map(str::as_bytes),
-            json: json_buf,
             svc,
             stream,
             time_ms,

@@ -187,6 +187,13 @@ impl OutputQueue {
     }
 }
 
+/// JSON lines are escaped straight into the queue.
+impl super::json_line::Put for OutputQueue {
+    fn put(&mut self, bytes: &[u8]) {
+        self.push(bytes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
