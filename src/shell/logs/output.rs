@@ -145,11 +145,19 @@ impl OutputQueue {
     /// (a closed pipe) discard the queue and break the output: nobody is there to read it,
     /// and holding it would stall every service forever. The error is kept for `take_error`.
     pub fn flush(&mut self) -> io::Result<()> {
+        // A pipe's room is asked for (FIONREAD) once per flush: after a write cut to that
+        // room the pipe is as good as full, and what follows goes in batches of whole lines
+        // of at most PIPE_BUF bytes, which the pipe takes whole or not at all, until it
+        // refuses (before: a FIONREAD and a write per line while the pipe's last page had
+        // room, nine of each per 64 KiB read when tend's stdout is a pipe to a busy reader).
+        let mut asked = false;
         while !self.queue.is_empty() {
             let mut chunk = self.queue.queued();
             if let (Some(size), Target::Reopened(fd)) = (self.pipe_size, &self.target) {
                 if chunk.len() > PIPE_BUF {
-                    chunk = whole_lines(chunk, pipe_room(fd, size));
+                    let room = if asked { 0 } else { pipe_room(fd, size) };
+                    asked = true;
+                    chunk = whole_lines(chunk, room.max(PIPE_BUF));
                 }
             }
             let res = match &self.target {
