@@ -69,7 +69,7 @@ fn execute(sub: Sub) -> Result<c_int, String> {
             Ok(0)
         }
         Sub::Schema => {
-            print(&crate::config::json_schema())?;
+            print(crate::config::JSON_SCHEMA)?;
             Ok(0)
         }
         Sub::Man => {
