@@ -384,6 +384,14 @@ impl MemoryCgroup {
         MemoryCgroup(dir)
     }
 
+    /// A memory cgroup below this one, with its own limit.
+    fn child(&self, name: &str, limit: &str) -> MemoryCgroup {
+        let dir = self.0.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("memory.limit_in_bytes"), limit).unwrap();
+        MemoryCgroup(dir)
+    }
+
     fn oom_kills(&self) -> u64 {
         let text = std::fs::read_to_string(self.0.join("memory.oom_control")).unwrap();
         text.lines()
@@ -489,5 +497,46 @@ fn a_service_the_oom_killer_ends_is_reported_as_such() {
         let line = format!("\ntend_service_oom_kills_total{{service=\"{name}\"}} {n}\n");
         assert!(metrics.contains(&line), "{line}{metrics}");
     }
+    t.shutdown();
+}
+
+/// cgroup v1 counts an OOM kill only in the victim's own memory cgroup, not in those above
+/// it: a service that went into a memory cgroup of its own, below tend's, and was killed
+/// there is still reported as killed by the OOM killer.
+#[test]
+fn a_service_the_oom_killer_ends_in_a_memory_cgroup_below_tends_is_reported_as_such() {
+    let cgroup = MemoryCgroup::new("-1");
+    let below = cgroup.child("hog", "64M");
+    let mut t = Tend::start_in(
+        &format!(
+            "[services.hog]\n\
+             command = [\"sh\", \"-c\", \"echo $$ > \\\"$0/cgroup.procs\\\" && exec python3 -c \\\"$1\\\"\", \
+             \"{}\", \"import time\\nb = []\\ntime.sleep(0.5)\\nwhile True: b.append(b'x' * (1 << 20))\"]\n\
+             restart = \"never\"\n",
+            below.0.display()
+        ),
+        Some(&cgroup.0),
+    );
+    wait_for("hog to be ended", LIMIT, || {
+        (t.service("hog").state == "failed").then_some(())
+    });
+    assert!(below.oom_kills() >= 1, "the kernel killed nothing?");
+    assert_eq!(
+        cgroup.oom_kills(),
+        0,
+        "tend's own cgroup counted the kill below it: not what this test is about"
+    );
+    let hog = t.service("hog");
+    let exit = hog.last_exit.clone().unwrap();
+    assert_eq!(
+        (exit.signal.as_deref(), exit.oom),
+        (Some("KILL"), true),
+        "{hog:?}\n{}",
+        t.t.stderr()
+    );
+    assert!(
+        t.metrics()
+            .contains("\ntend_service_oom_kills_total{service=\"hog\"} 1\n")
+    );
     t.shutdown();
 }

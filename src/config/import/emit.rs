@@ -75,6 +75,23 @@ pub fn string(text: &str) -> String {
     out
 }
 
+/// A TOML string for text that may hold several lines: a multi-line literal string
+/// (`'''`, its first newline not part of the value) that shows the lines as they are, when
+/// it can hold the text; else a basic string.
+pub fn text(text: &str) -> String {
+    let literal = text.contains('\n')
+        && !text.contains("'''")
+        && !text.ends_with('\'')
+        && text
+            .chars()
+            .all(|c| matches!(c, '\n' | '\t') || !(c < ' ' || c == '\x7f'));
+    if literal {
+        format!("'''\n{text}'''")
+    } else {
+        string(text)
+    }
+}
+
 pub fn strings<S: AsRef<str>>(items: &[S]) -> String {
     let items: Vec<String> = items.iter().map(|s| string(s.as_ref())).collect();
     format!("[{}]", items.join(", "))
