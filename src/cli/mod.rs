@@ -97,12 +97,12 @@ fn run_single(
         verbosity: opts.verbosity,
         warn_on_reap: opts.warn_on_reap,
     };
-    if let Some(sig) = opts.parent_death_signal {
-        if let Err(e) = process::set_parent_death_signal(sig) {
-            return fatal(format_args!(
-                "cannot set the parent-death signal {sig}: {e}"
-            ));
-        }
+    if let Some(sig) = opts.parent_death_signal
+        && let Err(e) = process::set_parent_death_signal(sig)
+    {
+        return fatal(format_args!(
+            "cannot set the parent-death signal {sig}: {e}"
+        ));
     }
     let is_pid1 = process::getpid().0 == 1;
     if opts.subreaper {

@@ -79,10 +79,16 @@ pub fn run(
         warn_on_reap: false,
     };
     let is_pid1 = process::getpid().0 == 1;
-    if !is_pid1 && !process::is_subreaper().unwrap_or(false) {
-        if let Err(e) = process::become_subreaper() {
-            log.say(Level::Warn, format_args!("not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped by tend"));
-        }
+    if !is_pid1
+        && !process::is_subreaper().unwrap_or(false)
+        && let Err(e) = process::become_subreaper()
+    {
+        log.say(
+            Level::Warn,
+            format_args!(
+                "not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped by tend"
+            ),
+        );
     }
     let style = Style {
         format: loaded.settings.log_format,

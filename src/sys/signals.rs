@@ -29,11 +29,11 @@ fn handled_set() -> io::Result<libc::sigset_t> {
         set.assume_init()
     };
     for n in 1..=SIGMAX {
-        if let Some(sig) = Signal::from_number(n) {
-            if sig.is_synchronous() {
-                // SAFETY: `set` is an initialised sigset_t and n a valid signal number.
-                unsafe { libc::sigdelset(&mut set, n) };
-            }
+        if let Some(sig) = Signal::from_number(n)
+            && sig.is_synchronous()
+        {
+            // SAFETY: `set` is an initialised sigset_t and n a valid signal number.
+            unsafe { libc::sigdelset(&mut set, n) };
         }
     }
     Ok(set)

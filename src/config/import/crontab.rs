@@ -373,10 +373,10 @@ fn task_name(command: &str) -> String {
             continue;
         }
         let trimmed = word.trim_end_matches(';');
-        if let Some(segment) = segments.last_mut() {
-            if !trimmed.is_empty() {
-                segment.push(trimmed);
-            }
+        if let Some(segment) = segments.last_mut()
+            && !trimmed.is_empty()
+        {
+            segment.push(trimmed);
         }
         if trimmed.len() != word.len() {
             segments.push(Vec::new());

@@ -520,13 +520,13 @@ fn document(
         for (k, v) in smallest(schema, on_the_way.node, except) {
             at.entry(k).or_insert(v);
         }
-        if depth == table.place.len() {
-            if let Some((k, v)) = &key {
-                for (partner, value) in partners(&table.shown, k) {
-                    at.insert(partner.to_string(), value);
-                }
-                at.insert((*k).to_string(), v.clone());
+        if depth == table.place.len()
+            && let Some((k, v)) = &key
+        {
+            for (partner, value) in partners(&table.shown, k) {
+                at.insert(partner.to_string(), value);
             }
+            at.insert((*k).to_string(), v.clone());
         }
     }
     doc

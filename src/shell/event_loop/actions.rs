@@ -92,28 +92,28 @@ impl Loop {
         let mut extra = spawn::Extra::default();
         let mut keep_until_spawned = None;
         let mut warning = None;
-        if let (Some(rule), Some(dir)) = (&spec.ready, &self.ctx.notify_dir) {
-            if !rule.probe.is_polled() {
-                match self.notify.prepare(
-                    &self.ep,
-                    svc.0,
-                    &rule.probe,
-                    dir,
-                    spec.launch.credentials.as_ref(),
-                ) {
-                    Ok(prepared) => {
-                        if let Some((fd, n)) = prepared.fd_map {
-                            extra.fds.push((std::os::fd::AsRawFd::as_raw_fd(&fd), n));
-                            keep_until_spawned = Some(fd);
-                        }
-                        extra.env.extend(prepared.env);
+        if let (Some(rule), Some(dir)) = (&spec.ready, &self.ctx.notify_dir)
+            && !rule.probe.is_polled()
+        {
+            match self.notify.prepare(
+                &self.ep,
+                svc.0,
+                &rule.probe,
+                dir,
+                spec.launch.credentials.as_ref(),
+            ) {
+                Ok(prepared) => {
+                    if let Some((fd, n)) = prepared.fd_map {
+                        extra.fds.push((std::os::fd::AsRawFd::as_raw_fd(&fd), n));
+                        keep_until_spawned = Some(fd);
                     }
-                    Err(e) => {
-                        warning = Some(format!(
-                            "'{}': cannot set up its readiness notification: {e}",
-                            spec.name
-                        ));
-                    }
+                    extra.env.extend(prepared.env);
+                }
+                Err(e) => {
+                    warning = Some(format!(
+                        "'{}': cannot set up its readiness notification: {e}",
+                        spec.name
+                    ));
                 }
             }
         }

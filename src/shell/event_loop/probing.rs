@@ -56,13 +56,11 @@ impl Loop {
 
     pub(super) fn probe_results(&mut self, results: Vec<(ProbeKey, bool)>, now: Instant) {
         for (key, ok) in results {
-            if !ok {
-                if let Some(reason) = self.probes.failure_reason(key) {
-                    let name = self.sup.name(ServiceId(key.svc)).to_string();
-                    let what = key.check.name();
-                    let text = format!("{what} of '{name}' failed: {reason}");
-                    self.say(Level::Debug, &text);
-                }
+            if !ok && let Some(reason) = self.probes.failure_reason(key) {
+                let name = self.sup.name(ServiceId(key.svc)).to_string();
+                let what = key.check.name();
+                let text = format!("{what} of '{name}' failed: {reason}");
+                self.say(Level::Debug, &text);
             }
             let input = Input::ProbeResult {
                 svc: ServiceId(key.svc),

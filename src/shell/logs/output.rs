@@ -181,10 +181,10 @@ impl OutputQueue {
     pub fn flush(&mut self) -> io::Result<()> {
         while self.pending() > 0 {
             let mut chunk = self.buf.get(self.head..self.end).unwrap_or_default();
-            if let (Some(size), Target::Reopened(fd)) = (self.pipe_size, &self.target) {
-                if chunk.len() > PIPE_BUF {
-                    chunk = whole_lines(chunk, pipe_room(fd, size));
-                }
+            if let (Some(size), Target::Reopened(fd)) = (self.pipe_size, &self.target)
+                && chunk.len() > PIPE_BUF
+            {
+                chunk = whole_lines(chunk, pipe_room(fd, size));
             }
             let res = match &self.target {
                 Target::Socket(fd) => {
