@@ -33,6 +33,18 @@ impl OomCounter {
         &self.path
     }
 
+    /// Where the kills are counted, for tend's message.
+    pub fn describe(&self) -> String {
+        match self.path.parent() {
+            Some(dir) if self.below => format!(
+                "{} and in the memory cgroups below {}",
+                self.path.display(),
+                dir.display()
+            ),
+            _ => self.path.display().to_string(),
+        }
+    }
+
     /// The count now; None when it cannot be read.
     pub fn read(&self) -> Option<u64> {
         let own = count_in(&std::fs::read_to_string(&self.path).ok()?)?;

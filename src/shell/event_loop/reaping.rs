@@ -48,7 +48,7 @@ impl Loop {
         }
         self.oom = OomCounter::find();
         let text = match &self.oom {
-            Some(c) => format!("OOM kills are counted in {}", c.path().display()),
+            Some(c) => format!("OOM kills are counted in {}", c.describe()),
             None => "the kernel counts no OOM kills here: none will be reported".to_string(),
         };
         self.say(Level::Debug, &text);
