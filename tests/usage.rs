@@ -14,6 +14,18 @@ use tend::proto::{Response, ServiceStatus, StatusReport};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// `name` ended by SIGKILL, reported as the OOM killer's (`oom`) or not.
+fn assert_killed(t: &Tend, name: &str, oom: bool) {
+    let service = t.service(name);
+    let exit = service.last_exit.clone().unwrap();
+    assert_eq!(
+        (exit.signal.as_deref(), exit.oom),
+        (Some("KILL"), oom),
+        "{service:?}\n{}",
+        t.t.stderr()
+    );
+}
+
 /// A `tend run` as PID 1, its control socket at `$DIR/ctl.sock`, and `/metrics` on a port
 /// of its own.
 struct Tend {
@@ -449,14 +461,7 @@ fn a_service_the_oom_killer_ends_is_reported_as_such() {
         (t.service("hog").state == "failed").then_some(())
     });
     assert!(cgroup.oom_kills() >= 1, "the kernel killed nothing?");
-    let hog = t.service("hog");
-    let exit = hog.last_exit.clone().unwrap();
-    assert_eq!(
-        (exit.signal.as_deref(), exit.oom),
-        (Some("KILL"), true),
-        "{hog:?}\n{}",
-        t.t.stderr()
-    );
+    assert_killed(&t, "hog", true);
     let stderr = t.t.stderr();
     assert!(
         stderr.contains("tend: error: 'hog' (pid ")
@@ -476,12 +481,7 @@ fn a_service_the_oom_killer_ends_is_reported_as_such() {
         wait_for(&format!("{name} to be ended"), LIMIT, || {
             (t.service(name).state == "failed").then_some(())
         });
-        let exit = t.service(name).last_exit.unwrap();
-        assert_eq!(
-            (exit.signal.as_deref(), exit.oom),
-            (Some("KILL"), false),
-            "{name}"
-        );
+        assert_killed(&t, name, false);
     }
 
     let out = t.client(&["status"]);
@@ -526,14 +526,7 @@ fn a_service_the_oom_killer_ends_in_a_memory_cgroup_below_tends_is_reported_as_s
         0,
         "tend's own cgroup counted the kill below it: not what this test is about"
     );
-    let hog = t.service("hog");
-    let exit = hog.last_exit.clone().unwrap();
-    assert_eq!(
-        (exit.signal.as_deref(), exit.oom),
-        (Some("KILL"), true),
-        "{hog:?}\n{}",
-        t.t.stderr()
-    );
+    assert_killed(&t, "hog", true);
     assert!(
         t.metrics()
             .contains("\ntend_service_oom_kills_total{service=\"hog\"} 1\n")
