@@ -203,20 +203,26 @@ impl Tend {
     }
 
     /// Ends tend through the socket and checks that it exits 0.
-    ///
-    /// The client may not live to report: when tend, PID 1 of the namespace the client runs
-    /// in, exits, the kernel SIGKILLs everything left there, and with services that stop at
-    /// once that can come before the client has printed.
     pub fn shutdown(&mut self) {
-        let out = self.command(&["shutdown"]).output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            (out.status.code() == Some(0) && stdout == "shutdown started\n")
-                || out.status.signal() == Some(9),
-            "{out:?}"
-        );
+        shutdown_answered(&mut self.command(&["shutdown"]));
         assert_eq!(self.t.code(LIMIT), 0, "{}", self.t.stderr());
     }
+}
+
+/// Runs `tend shutdown` inside tend's pid namespace: it says "shutdown started", or does not
+/// live to.
+///
+/// When tend, PID 1 of the namespace the client runs in, exits, the kernel SIGKILLs
+/// everything left there, and with services that stop at once that can come before the
+/// client has printed.
+pub fn shutdown_answered(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        (out.status.code() == Some(0) && stdout == "shutdown started\n")
+            || out.status.signal() == Some(9),
+        "{out:?}"
+    );
 }
 
 /// The configuration: the socket, `/metrics` on `port` if there is one, then `services`.
