@@ -1140,3 +1140,24 @@ fn numprocs_that_instances_cannot_say_stays_a_service_per_process() {
         assert!(!notes.contains("became `instances"), "{notes}");
     }
 }
+
+/// The comments of the output quote the original (a crontab's line, a path): a control
+/// character there is written as `\xNN`, so the output is still TOML. Found by fuzzing
+/// (`import`, fuzz/regressions/import/crontab-control-character).
+#[test]
+fn control_characters_in_quoted_lines_keep_the_output_toml() {
+    let text = "*/10 * * * * www-data /usr/bin/php /var/www/cr\x01on.php\x7f > /dev/null\n";
+    let imported = import_text(Format::CronD, "odd\nname\x1b.cron", text).unwrap();
+    assert!(
+        toml::from_str::<toml::Table>(&imported.toml).is_ok(),
+        "{}",
+        imported.toml
+    );
+    assert!(imported.toml.contains("cr\\x01on.php\\x7f"), "{}", imported.toml);
+    assert!(
+        imported.toml.starts_with("# Imported from odd\\x0aname\\x1b.cron (cron.d)"),
+        "{}",
+        imported.toml
+    );
+    assert_eq!(emit::comment("a\tb"), "# a\tb\n");
+}
