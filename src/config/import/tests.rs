@@ -1153,9 +1153,15 @@ fn control_characters_in_quoted_lines_keep_the_output_toml() {
         "{}",
         imported.toml
     );
-    assert!(imported.toml.contains("cr\\x01on.php\\x7f"), "{}", imported.toml);
     assert!(
-        imported.toml.starts_with("# Imported from odd\\x0aname\\x1b.cron (cron.d)"),
+        imported.toml.contains("cr\\x01on.php\\x7f"),
+        "{}",
+        imported.toml
+    );
+    assert!(
+        imported
+            .toml
+            .starts_with("# Imported from odd\\x0aname\\x1b.cron (cron.d)"),
         "{}",
         imported.toml
     );
