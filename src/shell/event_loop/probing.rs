@@ -8,6 +8,7 @@ use std::time::Instant;
 
 impl Loop {
     /// Starts one attempt of a service's readiness or health probe.
+    #[inline(never)]
     pub(super) fn start_probe(
         &mut self,
         svc: ServiceId,
@@ -54,6 +55,7 @@ impl Loop {
         }
     }
 
+    #[inline(never)]
     pub(super) fn probe_results(&mut self, results: Vec<(ProbeKey, bool)>, now: Instant) {
         for (key, ok) in results {
             if !ok {

@@ -11,7 +11,10 @@ use crate::sys::signals::Received;
 use std::time::Instant;
 
 impl Loop {
-    /// The signalfd is readable: everything pending, in order.
+    /// The signalfd is readable: everything pending, in order. Not inlined: reading takes a
+    /// 4 KiB buffer, which would otherwise be part of the loop's frame even where signals
+    /// come one at a time through `sigwaitinfo` (single-child mode).
+    #[inline(never)]
     pub(super) fn on_signals(&mut self, received: &mut Vec<Received>, now: Instant) {
         received.clear();
         if let Err(e) = self.ctx.signals.read_all(received) {
@@ -42,6 +45,7 @@ impl Loop {
 
     /// Supervisor mode: finds the kernel's count of OOM kills and tells the core where it
     /// starts from.
+    #[inline(never)]
     pub(super) fn count_oom_kills(&mut self, now: Instant) {
         if self.ctx.logs.is_none() {
             return;
