@@ -63,7 +63,10 @@ pub fn main() -> c_int {
         _ => {}
     }
     let env = |name: &str| std::env::var_os(name);
-    match tini::parse(&args, env) {
+    let parsed = tini::parse(&args, env);
+    // The child's arguments were copied out: the heap blocks go back before the loop's.
+    drop(args);
+    match parsed {
         Ok(Parsed::Run(opts)) => run_single(opts, inherited, signal_fd),
         Ok(Parsed::Help) => print_out(tini::usage()),
         Ok(Parsed::Version) => print_out(format!("{}\n", version_line())),

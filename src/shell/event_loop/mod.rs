@@ -83,8 +83,8 @@ struct Loop {
     /// Control requests waiting for the core's answer, by connection.
     waiting: HashMap<RequestId, usize>,
     next_request: u64,
-    /// Readiness and health probes in flight (tcp, http, exec).
-    probes: Probes,
+    /// Readiness and health probes in flight (tcp, http, exec); made at the first probe.
+    probes: Option<Box<Probes>>,
     /// Readiness notifications (notification fd, sd_notify).
     notify: Notify,
     /// Daemons whose pid file is being waited for.
@@ -184,7 +184,7 @@ impl Loop {
             watching_output: [false; 2],
             waiting: HashMap::new(),
             next_request: 0,
-            probes: Probes::new(),
+            probes: None,
             notify: Notify::new(),
             pid_files: PidFiles::default(),
             probes_not_run: Repeated::default(),
@@ -294,7 +294,10 @@ impl Loop {
 
     #[inline(never)]
     fn on_probe(&mut self, id: u64, now: Instant) {
-        let results = self.probes.on_event(&self.ep, id, now);
+        let Some(probes) = &mut self.probes else {
+            return;
+        };
+        let results = probes.on_event(&self.ep, id, now);
         self.probe_results(results, now);
     }
 
@@ -334,8 +337,10 @@ impl Loop {
         if let Some(server) = &mut self.ctx.http {
             server.expire(&self.ep, now);
         }
-        let expired = self.probes.expire(&self.ep, now);
-        self.probe_results(expired, now);
+        if let Some(probes) = &mut self.probes {
+            let expired = probes.expire(&self.ep, now);
+            self.probe_results(expired, now);
+        }
         self.poll_pid_files(now);
         self.forward_fresh_lines();
     }
@@ -352,10 +357,13 @@ impl Loop {
             .control
             .as_deref()
             .and_then(ControlServer::next_deadline);
-        let probes = [self.probes.next_deadline(), self.pid_files.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min();
+        let probes = [
+            self.probes.as_deref().and_then(Probes::next_deadline),
+            self.pid_files.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let http = self.ctx.http.as_deref().and_then(HttpServer::next_deadline);
         [core, logs, control, probes, http]
             .into_iter()

@@ -3,7 +3,7 @@
 
 use super::Loop;
 use crate::core::{self, Input, Level, ServiceId};
-use crate::shell::probes::{Check, NotRun, ProbeKey};
+use crate::shell::probes::{Check, NotRun, ProbeKey, Probes};
 use std::time::Instant;
 
 impl Loop {
@@ -31,9 +31,10 @@ impl Loop {
         };
         let what = key.check.name();
         let name = spec.name.clone();
+        // Made at the first probe: a tend with none (single-child mode) keeps no resolver.
+        let probes = self.probes.get_or_insert_with(|| Box::new(Probes::new()));
         if let Err(NotRun(reason)) =
-            self.probes
-                .start(&self.ep, key, &probe, timeout, now, &self.ctx.inherited)
+            probes.start(&self.ep, key, &probe, timeout, now, &self.ctx.inherited)
         {
             // tend's own shortage (no descriptor or process to spare) says nothing about the
             // service: not counted, tried again one interval later, said once per burst.
@@ -59,7 +60,7 @@ impl Loop {
     pub(super) fn probe_results(&mut self, results: Vec<(ProbeKey, bool)>, now: Instant) {
         for (key, ok) in results {
             if !ok {
-                if let Some(reason) = self.probes.failure_reason(key) {
+                if let Some(reason) = self.probes.as_mut().and_then(|p| p.failure_reason(key)) {
                     let name = self.sup.name(ServiceId(key.svc)).to_string();
                     let what = key.check.name();
                     let text = format!("{what} of '{name}' failed: {reason}");

@@ -88,7 +88,11 @@ impl Loop {
             match reap::reap_one() {
                 Ok(Reaped::Child(pid, status)) => {
                     // Exec probes are children too: their exits are results, not orphans.
-                    match self.probes.on_child_exit(pid.0, status) {
+                    let exit = match &mut self.probes {
+                        Some(probes) => probes.on_child_exit(pid.0, status),
+                        None => ChildExit::NotProbe,
+                    };
+                    match exit {
                         ChildExit::NotProbe => {}
                         ChildExit::Ignored => continue,
                         ChildExit::Finished(key, ok) => {
@@ -98,7 +102,9 @@ impl Loop {
                     }
                     if let Some(svc) = self.service_pids.remove(&pid) {
                         // Probes of the instance that just ended are moot.
-                        self.probes.cancel_service(&self.ep, svc.0);
+                        if let Some(probes) = &mut self.probes {
+                            probes.cancel_service(&self.ep, svc.0);
+                        }
                         // Its last words come before anything tend says about its exit.
                         if let Some(logs) = &mut self.ctx.logs {
                             logs.drain_service(svc.0, now);
