@@ -28,6 +28,8 @@ pub const CHECK_USAGE: &str = "Usage: tend check FILE
 Validates FILE as tend run would, starts nothing, and prints any warnings.
 ";
 
+// Not inlined into `cli::main`, whose frame stays under tini mode's loop.
+#[inline(never)]
 pub fn run(
     args: &[OsString],
     inherited: signals::Inherited,
@@ -153,12 +155,12 @@ pub fn run(
         signals: signal_fd,
         log,
         is_pid1,
-        logs: Some(logs),
-        control,
+        logs: Some(Box::new(logs)),
+        control: control.map(Box::new),
         config_path: Some(path),
         notify_dir: Some(notify_dir),
-        http,
-        shm: loaded.settings.shm.clone(),
+        http: http.map(Box::new),
+        shm: loaded.settings.shm.clone().map(Box::new),
     };
     match event_loop::run(Supervisor::new(loaded.spec), ctx) {
         Ok(code) => c_int::from(code),
@@ -169,6 +171,8 @@ pub fn run(
     }
 }
 
+// Not inlined into `cli::main`, whose frame stays under tini mode's loop.
+#[inline(never)]
 pub fn check(args: &[OsString]) -> c_int {
     let [file] = args else {
         eprint!("{CHECK_USAGE}");

@@ -43,6 +43,9 @@ impl fmt::Display for UsageError {
     }
 }
 
+/// tini mode's long options (without their `--`).
+pub const LONG_OPTIONS: &[&str] = &["version", "help", "stop-descendants"];
+
 /// Grace period of `--stop-descendants` when no value is given.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(3);
 
