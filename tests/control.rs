@@ -8,34 +8,13 @@ mod support;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
-use tend::proto::{Response, ServiceStatus, StatusReport};
+use tend::proto::Response;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// What a client command did.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `cmd` to completion, with no `$TEND_SOCKET` unless the caller set one.
-fn output(cmd: &mut Command) -> Out {
-    let out = cmd.output().unwrap();
-    Out {
-        code: out
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("ended by a signal: {out:?}")),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// `tend ARGS...` run here, outside any tend's pid namespace.
 fn client_raw(args: &[&str]) -> Out {
@@ -46,170 +25,27 @@ fn client_raw(args: &[&str]) -> Out {
     )
 }
 
-/// A `tend run` as PID 1 with its control socket in its temp dir.
-///
-/// Clients run inside tend's pid namespace, as `docker exec CONTAINER tend status` does;
-/// `a_client_outside_tends_pid_namespace_is_served` covers the other case.
-struct Tend {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    sock: PathBuf,
-    t: Running,
-    /// tend's pid as seen from here.
-    pid: i32,
-}
-
-impl Tend {
-    /// Starts tend on `services` (TOML with `$DIR` for the temp dir) and waits until it
-    /// answers on its socket.
-    fn start(services: &str) -> Tend {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("tend.toml");
-        let sock = dir.path().join("ctl.sock");
-        write_config(&config, dir.path(), services);
-        let t = Running::start(pid1_command(&["run", config.to_str().unwrap()]));
-        let pid = t.tend_pid_under_unshare();
-        let tend = Tend {
-            dir,
-            config,
-            sock,
-            t,
-            pid,
-        };
-        let start = Instant::now();
-        loop {
-            let out = tend.sock.exists().then(|| tend.client(&["status"]));
-            match out {
-                Some(out) if out.code == 0 => break,
-                _ if start.elapsed() > LIMIT => panic!(
-                    "tend does not answer on its socket: {out:?}\ntend's stderr:\n{}",
-                    tend.t.stderr()
-                ),
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-        tend
+/// Sends raw bytes on a new connection to `t` and returns what tend answered before closing
+/// it (see tests/helpers/rawclient.py).
+fn raw(t: &Tend, bytes: &[u8], close_write: bool) -> String {
+    let mut cmd = t.in_ns();
+    cmd.arg("python3")
+        .arg(helper("rawclient.py"))
+        .arg(&t.sock)
+        .arg("20");
+    if close_write {
+        cmd.arg("--close-write");
     }
-
-    /// `nsenter` into tend's pid namespace, ready for the program to run there.
-    fn in_ns(&self) -> Command {
-        let mut cmd = Command::new("nsenter");
-        cmd.args(["--target", &self.pid.to_string(), "--pid", "--"])
-            .env_remove("TEND_SOCKET");
-        cmd
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Replaces the configuration (for reloads).
-    fn rewrite(&self, services: &str) {
-        write_config(&self.config, self.dir.path(), services);
-    }
-
-    /// `tend ARGS... --socket SOCK`.
-    fn client(&self, args: &[&str]) -> Out {
-        output(
-            self.in_ns()
-                .arg(tend_bin())
-                .args(args)
-                .arg("--socket")
-                .arg(&self.sock),
-        )
-    }
-
-    /// Sends raw bytes on a new connection and returns what tend answered before closing it
-    /// (see tests/helpers/rawclient.py).
-    fn raw(&self, bytes: &[u8], close_write: bool) -> String {
-        let mut cmd = self.in_ns();
-        cmd.arg("python3")
-            .arg(helper("rawclient.py"))
-            .arg(&self.sock)
-            .arg("20");
-        if close_write {
-            cmd.arg("--close-write");
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "raw client: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Like `client`, and the command must succeed.
-    fn ok(&self, args: &[&str]) -> Out {
-        let out = self.client(args);
-        assert_eq!(
-            out.code,
-            0,
-            "tend {args:?}: {out:?}\ntend's stderr:\n{}",
-            self.t.stderr()
-        );
-        out
-    }
-
-    fn status(&self) -> StatusReport {
-        let out = self.ok(&["status", "--json"]);
-        match serde_json::from_str(out.stdout.trim()).unwrap() {
-            Response::Status(report) => report,
-            other => panic!("not a status: {other:?}"),
-        }
-    }
-
-    fn service(&self, name: &str) -> Option<ServiceStatus> {
-        self.status().services.into_iter().find(|s| s.name == name)
-    }
-
-    /// Waits until `name` is in `state`; returns its status then.
-    fn wait_state(&self, name: &str, state: &str) -> ServiceStatus {
-        wait_for(&format!("'{name}' to be {state}"), LIMIT, || {
-            self.service(name).filter(|s| s.state == state)
-        })
-    }
-
-    fn pid(&self, name: &str) -> i32 {
-        self.wait_state(name, "running").pid.unwrap()
-    }
-
-    fn wait_log(&self, what: &str) {
-        wait_for(&format!("'{what}' in tend's output"), LIMIT, || {
-            (self.t.stderr().contains(what) || self.t.stdout().contains(what)).then_some(())
-        });
-    }
-
-    /// Ends tend through the socket and checks that it exits 0.
-    ///
-    /// The client may not live to report: when tend, PID 1 of the namespace the client runs
-    /// in, exits, the kernel SIGKILLs everything left there, and with services that stop at
-    /// once that can come before the client has printed. `shutdown_*` tests cover the answer.
-    fn shutdown(&mut self) {
-        let out = self
-            .in_ns()
-            .arg(tend_bin())
-            .args(["shutdown", "--socket"])
-            .arg(&self.sock)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            (out.status.code() == Some(0) && stdout == "shutdown started\n")
-                || out.status.signal() == Some(9),
-            "{out:?}"
-        );
-        assert_eq!(self.t.code(LIMIT), 0, "{}", self.t.stderr());
-    }
-}
-
-fn write_config(path: &Path, dir: &Path, services: &str) {
-    let toml = format!("[tend]\nsocket = \"$DIR/ctl.sock\"\n\n{services}")
-        .replace("$DIR", &dir.display().to_string());
-    std::fs::write(path, toml).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "raw client: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A service that runs until stopped.
@@ -540,12 +376,7 @@ fn logs_shows_the_last_lines_then_follows() {
         ("oops", "stderr")
     );
 
-    let mut follow = t.in_ns();
-    follow
-        .arg(tend_bin())
-        .args(["logs", "svc", "-f", "-n", "1", "--socket"])
-        .arg(&t.sock);
-    let mut follower = Running::start(follow);
+    let mut follower = Running::start(t.command(&["logs", "svc", "-f", "-n", "1"]));
     let start = Instant::now();
     while follower.stdout() != "svc | oops\n" {
         assert!(
@@ -757,7 +588,7 @@ fn a_reload_of_a_broken_file_changes_nothing_and_says_why() {
     let mut t = Tend::start(BEFORE);
     let pids: Vec<i32> = ["a", "b", "c"].iter().map(|n| t.pid(n)).collect();
     std::fs::write(
-        &t.config,
+        &t.setup.config,
         "[services.a]\ncommand = \"sleep 1001\"\nbogus = 1\n",
     )
     .unwrap();
@@ -952,9 +783,9 @@ fn autostart_false_waits_for_tend_start_and_its_dependents_wait_for_it() {
 
     // Added by a reload: stays stopped; the others are left alone.
     let web = t.pid("web");
-    let text = std::fs::read_to_string(&t.config).unwrap();
+    let text = std::fs::read_to_string(&t.setup.config).unwrap();
     std::fs::write(
-        &t.config,
+        &t.setup.config,
         format!("{text}\n[services.extra]\ncommand = \"{IDLE}\"\nautostart = false\n"),
     )
     .unwrap();
@@ -984,7 +815,7 @@ fn a_client_that_is_not_root_is_refused() {
     let open = |path: &Path, mode| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
     };
-    open(t.dir.path(), 0o755);
+    open(t.setup.dir.path(), 0o755);
     // The file system refuses first: the socket is 0600.
     let out = as_nobody();
     assert_eq!(out.code, 1, "{out:?}");
@@ -1018,17 +849,17 @@ fn garbage_partial_and_huge_requests_get_an_error_or_a_close_and_tend_keeps_goin
     let mut t = Tend::start(&format!("[services.tick]\ncommand = \"{tick}\"\n"));
     let pid = t.pid("tick");
 
-    let m = error_message(&t.raw(b"hello\n", false));
+    let m = error_message(&raw(&t, b"hello\n", false));
     assert!(m.starts_with("malformed request"), "{m}");
-    let m = error_message(&t.raw(b"\xff\xfe\x00\n", false));
+    let m = error_message(&raw(&t, b"\xff\xfe\x00\n", false));
     assert!(m.starts_with("malformed request"), "{m}");
-    let m = error_message(&t.raw(b"{\"v\":2,\"cmd\":\"status\"}\n", false));
+    let m = error_message(&raw(&t, b"{\"v\":2,\"cmd\":\"status\"}\n", false));
     assert!(m.contains("unsupported protocol version 2"), "{m}");
-    let m = error_message(&t.raw(b"{\"v\":1,\"cmd\":\"explode\"}\n", false));
+    let m = error_message(&raw(&t, b"{\"v\":1,\"cmd\":\"explode\"}\n", false));
     assert!(m.starts_with("malformed request"), "{m}");
 
     // Half a request, then the client's end closed: nothing to answer.
-    let answer = t.raw(b"{\"v\":1,\"cmd\":", true);
+    let answer = raw(&t, b"{\"v\":1,\"cmd\":", true);
     assert!(
         answer.is_empty() || error_message(&answer).contains("malformed"),
         "{answer:?}"
@@ -1036,7 +867,7 @@ fn garbage_partial_and_huge_requests_get_an_error_or_a_close_and_tend_keeps_goin
 
     // Half a request and silence: tend gives up on it after its deadline (the helper fails
     // if tend never closes the connection).
-    let answer = t.raw(b"{\"v\":1,", false);
+    let answer = raw(&t, b"{\"v\":1,", false);
     assert!(
         answer.is_empty() || error_message(&answer).contains("not received in time"),
         "{answer:?}"
@@ -1044,7 +875,7 @@ fn garbage_partial_and_huge_requests_get_an_error_or_a_close_and_tend_keeps_goin
 
     // A request line longer than tend accepts.
     let huge = vec![b'x'; tend::proto::MAX_REQUEST * 4];
-    let answer = t.raw(&huge, false);
+    let answer = raw(&t, &huge, false);
     assert!(
         answer.is_empty() || error_message(&answer).contains("too long"),
         "{answer:?}"
@@ -1052,13 +883,13 @@ fn garbage_partial_and_huge_requests_get_an_error_or_a_close_and_tend_keeps_goin
 
     // Two requests on one connection: the first is answered, the rest ignored.
     let two = b"{\"v\":1,\"cmd\":\"status\"}\n{\"v\":1,\"cmd\":\"shutdown\"}\n";
-    let answer = t.raw(two, false);
+    let answer = raw(&t, two, false);
     assert_eq!(answer.lines().count(), 1, "{answer:?}");
     assert!(answer.contains("\"reply\":\"status\""), "{answer:?}");
 
     // Clients that connect and go away without a word.
     for _ in 0..5 {
-        assert_eq!(t.raw(b"", true), "");
+        assert_eq!(raw(&t, b"", true), "");
     }
 
     // tend is fine: same service, still answering, logs still flowing.
@@ -1192,20 +1023,22 @@ fn an_arbitrary_uid_gets_a_socket_in_a_place_of_its_own() {
         t.stderr()
     );
     let pid = t.tend_pid_under_unshare();
-    let client = |args: &[&str]| {
+    let command = |args: &[&str]| {
         let mut cmd = Command::new("nsenter");
         cmd.args(["--target", &pid.to_string(), "--pid", "--"]);
         as_uid(&mut cmd);
         cmd.arg(tend_bin()).args(args);
-        output(&mut cmd)
+        cmd
     };
+    let client = |args: &[&str]| output(&mut command(args));
     let status = client(&["status"]);
     assert_eq!(status.code, 0, "{status:?}\n{}", t.stderr());
     assert!(status.stdout.contains("app"), "{status:?}");
     let mode = std::fs::metadata(runtime.join("tend")).unwrap();
     assert_eq!(mode.permissions().mode() & 0o777, 0o700);
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&mode), 12345);
-    // Shut down through that socket: tend exits 0.
-    let _ = client(&["shutdown"]);
+    // Shut down through that socket (the client may be SIGKILLed with the namespace before
+    // it has printed): tend exits 0.
+    shutdown_answered(&mut command(&["shutdown"]));
     assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
 }

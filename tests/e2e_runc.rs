@@ -275,11 +275,11 @@ impl Drop for Container {
             self.runc().args(["delete", "--force", &self.id]),
             Duration::from_secs(30),
         );
-        if let Some(mut child) = self.run.take() {
-            if poll_until(Duration::from_secs(10), || child.try_wait().ok().flatten()).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(mut child) = self.run.take()
+            && poll_until(Duration::from_secs(10), || child.try_wait().ok().flatten()).is_none()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }

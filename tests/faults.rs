@@ -390,10 +390,10 @@ fn contiguous(what: &str, nums: &[u64], bad: &[String], first: Option<u64>) -> R
     let Some(&start) = nums.first() else {
         return Err(format!("{what}: no line at all"));
     };
-    if let Some(first) = first {
-        if start != first {
-            return Err(format!("{what}: starts at {start}, not {first}"));
-        }
+    if let Some(first) = first
+        && start != first
+    {
+        return Err(format!("{what}: starts at {start}, not {first}"));
     }
     for (i, pair) in nums.windows(2).enumerate() {
         if pair[1] != pair[0] + 1 {

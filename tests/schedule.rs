@@ -98,6 +98,44 @@ fn an_every_task_runs_again_and_again_as_an_ordinary_start_and_shows_scheduled()
     assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
 }
 
+/// Every run drops to the task's `user` (and that user's group, from /etc/passwd), in its
+/// workdir with its env: `nobody`, which may not write the workdir it is given.
+#[test]
+fn a_scheduled_run_runs_as_its_user_in_its_workdir_with_its_env() {
+    let setup = Setup::with_socket(
+        "[services.tick]\n\
+         command = \"echo run $(id -u):$(id -g) $WHO $(pwd); touch mine 2>/dev/null || echo denied\"\n\
+         shell = true\n\
+         user = \"nobody\"\n\
+         env = { WHO = \"ticker\" }\n\
+         workdir = \"$DIR\"\n\
+         schedule = \"@every 1s\"\n\
+         [services.app]\ncommand = [\"sleep\", \"1000\"]\n",
+    );
+    // Open to others, as a workdir must be for nobody to enter it; written by root only.
+    std::fs::set_permissions(
+        setup.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let nobody: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("nobody:"))
+        .expect("a user nobody in /etc/passwd")
+        .split(':')
+        .collect();
+    let mut t = setup.pid1();
+    let dir = setup.dir.path().display().to_string();
+    let run = format!("tick | run {}:{} ticker {dir}", nobody[2], nobody[3]);
+    // Two runs, each as nobody; neither could write root's directory.
+    wait_lines(&t, &run, 2);
+    wait_lines(&t, "tick | denied", 2);
+    assert!(!setup.path("mine").exists());
+    assert_eq!(client(&setup, &["shutdown"]).0, 0);
+    assert_eq!(t.code(LIMIT), 0, "{}", t.stderr());
+}
+
 #[test]
 fn a_per_second_cron_rule_runs_every_second() {
     let setup = Setup::with_socket(

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use support::*;
 
-const REGENERATE: &str = "regenerate it with: cargo run -- schema > docs/tend.schema.json";
+const REGENERATE: &str =
+    "regenerate it with: TEND_WRITE_SCHEMA=1 cargo test --lib json_schema (then rebuild)";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,7 +4,40 @@
 
 mod support;
 
-use support::tend_bin;
+use std::time::Duration;
+use support::{tend_bin, wait_for};
+
+/// Waits until the process running `cmdline` exactly has the terminal's foreground: bash
+/// prints what it runs (and `fg` the job's name) before its child has made its group the
+/// foreground one, and a Ctrl-C typed in between would reach bash instead of the job.
+fn wait_foreground(cmdline: &str) {
+    wait_for(
+        &format!("`{cmdline}` to own the terminal's foreground"),
+        Duration::from_secs(20),
+        || {
+            std::fs::read_dir("/proc")
+                .ok()?
+                .flatten()
+                .find_map(|entry| {
+                    let dir = entry.path();
+                    let argv = std::fs::read(dir.join("cmdline")).ok()?;
+                    if argv
+                        .split(|&b| b == 0)
+                        .filter(|a| !a.is_empty())
+                        .collect::<Vec<_>>()
+                        != cmdline.split(' ').map(str::as_bytes).collect::<Vec<_>>()
+                    {
+                        return None;
+                    }
+                    // /proc/PID/stat: "PID (COMM) STATE PPID PGRP SESSION TTY_NR TPGID ...".
+                    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+                    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                    let (pgrp, tpgid) = (fields.get(2)?, fields.get(5)?);
+                    (pgrp == tpgid).then_some(())
+                })
+        },
+    );
+}
 
 #[test]
 fn job_control_works_through_a_pty() {
@@ -24,8 +57,9 @@ fn job_control_works_through_a_pty() {
 
     // Ctrl-C interrupts the foreground job, not bash and not tend.
     // `$((6*7))X` prints 42X only once the job runs: the echo of the line cannot match it.
-    p.send_line("echo $((6*7))X; sleep 100").unwrap();
+    p.send_line("echo $((6*7))X; sleep 4101").unwrap();
     p.exp_string("42X").unwrap();
+    wait_foreground("sleep 4101");
     p.send_control('c').unwrap();
     p.exp_string("PS> ").unwrap();
     p.send_line("echo rc=$?").unwrap();
@@ -33,16 +67,18 @@ fn job_control_works_through_a_pty() {
     p.exp_string("PS> ").unwrap();
 
     // Ctrl-Z stops it; fg resumes it; Ctrl-C ends it.
-    p.send_line("echo $((6*8))Y; sleep 200").unwrap();
+    p.send_line("echo $((6*8))Y; sleep 4202").unwrap();
     p.exp_string("48Y").unwrap();
+    wait_foreground("sleep 4202");
     p.send_control('z').unwrap();
     p.exp_string("Stopped").unwrap();
     p.exp_string("PS> ").unwrap();
     p.send_line("jobs").unwrap();
-    p.exp_regex(r"\[1\]\+\s+Stopped\s+sleep 200").unwrap();
+    p.exp_regex(r"\[1\]\+\s+Stopped\s+sleep 4202").unwrap();
     p.exp_string("PS> ").unwrap();
     p.send_line("fg").unwrap();
-    p.exp_string("sleep 200").unwrap();
+    p.exp_string("sleep 4202").unwrap();
+    wait_foreground("sleep 4202");
     p.send_control('c').unwrap();
     p.exp_string("PS> ").unwrap();
     p.send_line("jobs; echo $((7*7))J").unwrap();

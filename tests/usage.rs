@@ -5,135 +5,34 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use support::*;
-use tend::proto::{Response, ServiceStatus, StatusReport};
+use tend::proto::Response;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// A `tend run` as PID 1, its control socket at `$DIR/ctl.sock`, and `/metrics` on a port
-/// of its own.
-struct Tend {
-    setup: Setup,
-    t: Running,
-    /// tend's pid as seen from here.
-    pid: i32,
-    port: u16,
+/// `name` ended by SIGKILL, reported as the OOM killer's (`oom`) or not.
+fn assert_killed(t: &Tend, name: &str, oom: bool) {
+    let service = t.service(name).unwrap();
+    let exit = service.last_exit.clone().unwrap();
+    assert_eq!(
+        (exit.signal.as_deref(), exit.oom),
+        (Some("KILL"), oom),
+        "{service:?}\n{}",
+        t.t.stderr()
+    );
 }
 
-/// What a client command did.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// A `tend run` as PID 1 with `/metrics` on a port of its own.
+fn start(services: &str) -> Tend {
+    start_in(services, None)
 }
 
-impl Tend {
-    fn start(services: &str) -> Tend {
-        Tend::start_in(services, None)
-    }
-
-    /// Starts tend, inside the cgroup `cgroup` when one is given: the launcher joins it,
-    /// then becomes `unshare`, so tend and all it starts are in it from the first fork on.
-    fn start_in(services: &str, cgroup: Option<&Path>) -> Tend {
-        // A port nobody listens on now; tend binds it a moment later.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let setup = Setup::new(&format!(
-            "[tend]\nsocket = \"$DIR/ctl.sock\"\nhttp = \"127.0.0.1:{port}\"\n\n{services}"
-        ));
-        let t = match cgroup {
-            None => setup.pid1(),
-            Some(dir) => {
-                let mut cmd = Command::new("sh");
-                cmd.args([
-                    "-c",
-                    "echo $$ > \"$1/cgroup.procs\" && shift && exec \"$@\"",
-                    "sh",
-                ])
-                .arg(dir)
-                .args(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"])
-                .arg(tend_bin())
-                .arg("run")
-                .arg(&setup.config);
-                Running::start(cmd)
-            }
-        };
-        let pid = t.tend_pid_under_unshare();
-        let tend = Tend {
-            setup,
-            t,
-            pid,
-            port,
-        };
-        wait_for("tend to answer on its socket", LIMIT, || {
-            (tend.client(&["status"]).code == 0).then_some(())
-        });
-        tend
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.setup.path("ctl.sock")
-    }
-
-    /// `tend ARGS... --socket SOCK`, run in tend's pid namespace (as `docker exec` would).
-    fn client(&self, args: &[&str]) -> Out {
-        let out = Command::new("nsenter")
-            .args(["--target", &self.pid.to_string(), "--pid", "--"])
-            .arg(tend_bin())
-            .args(args)
-            .arg("--socket")
-            .arg(self.sock())
-            .env_remove("TEND_SOCKET")
-            .output()
-            .unwrap();
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn status(&self) -> StatusReport {
-        let out = self.client(&["status", "--json"]);
-        assert_eq!(out.code, 0, "{out:?}\n{}", self.t.stderr());
-        match serde_json::from_str(out.stdout.trim()).unwrap() {
-            Response::Status(report) => report,
-            other => panic!("not a status: {other:?}"),
-        }
-    }
-
-    fn service(&self, name: &str) -> ServiceStatus {
-        self.status()
-            .services
-            .into_iter()
-            .find(|s| s.name == name)
-            .unwrap()
-    }
-
-    /// The body of `GET /metrics`.
-    fn metrics(&self) -> String {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: tend\r\n\r\n")
-            .unwrap();
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).unwrap();
-        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-        body.to_string()
-    }
-
-    fn shutdown(&mut self) {
-        let _ = self.client(&["shutdown"]);
-        assert_eq!(self.t.code(LIMIT), 0, "{}", self.t.stderr());
-    }
+/// The same, started inside the cgroup `cgroup` when one is given.
+fn start_in(services: &str, cgroup: Option<&Path>) -> Tend {
+    Tend::start_with(services, Options { http: true, cgroup })
 }
 
 /// A service whose shell starts two children in its group and runs a third to completion
@@ -141,14 +40,14 @@ impl Tend {
 /// process count the three processes left.
 #[test]
 fn status_and_metrics_show_what_a_services_whole_group_uses() {
-    let mut t = Tend::start(
+    let mut t = start(
         "[services.forks]\n\
          command = [\"sh\", \"-c\", \"sleep 1000 & sleep 1000 & \
          (i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done); echo burnt; wait\"]\n\n\
          [services.off]\ncommand = \"sleep 1000\"\nautostart = false\n",
     );
-    wait_log(&t.t, "forks | burnt");
-    let forks = t.service("forks");
+    t.wait_log("forks | burnt");
+    let forks = t.service("forks").unwrap();
     assert_eq!(forks.processes, Some(3), "sh and its two sleeps: {forks:?}");
     // The busy loop ran in a subshell the service's shell waited for: its time counts.
     let cpu = forks.cpu_ms.unwrap();
@@ -158,7 +57,7 @@ fn status_and_metrics_show_what_a_services_whole_group_uses() {
         (300 << 10..1 << 30).contains(&memory),
         "three small processes: {forks:?}"
     );
-    let off = t.service("off");
+    let off = t.service("off").unwrap();
     assert_eq!(
         (off.cpu_ms, off.memory_bytes, off.processes),
         (None, None, None)
@@ -212,9 +111,9 @@ const BUSY_AND_IDLE: &str = "[services.idle]\ncommand = \"sleep 1000\"\n\n\
 /// it; `--json` gives the status answers as they came.
 #[test]
 fn top_prints_a_table_a_second_busiest_first() {
-    let mut t = Tend::start(BUSY_AND_IDLE);
+    let mut t = start(BUSY_AND_IDLE);
     wait_for("busy to have used some CPU", LIMIT, || {
-        (t.service("busy").cpu_ms? > 0).then_some(())
+        (t.service("busy").unwrap().cpu_ms? > 0).then_some(())
     });
     let out = t.client(&["top", "-n", "2"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -253,9 +152,9 @@ fn top_prints_a_table_a_second_busiest_first() {
 /// On a terminal each table clears the screen first, and Ctrl-C ends `top` with 0.
 #[test]
 fn top_on_a_terminal_clears_the_screen_and_ends_cleanly_on_ctrl_c() {
-    let mut t = Tend::start(BUSY_AND_IDLE);
+    let mut t = start(BUSY_AND_IDLE);
     // From outside tend's pid namespace, as a client on the host would run it.
-    let cmd = format!("{} top --socket {}", tend_bin(), t.sock().display());
+    let cmd = format!("{} top --socket {}", tend_bin(), t.sock.display());
     let mut p = rexpect::spawn(&cmd, Some(20_000)).unwrap();
     for _ in 0..2 {
         p.exp_string("\x1b[H\x1b[2J").unwrap();
@@ -274,10 +173,10 @@ fn top_on_a_terminal_clears_the_screen_and_ends_cleanly_on_ctrl_c() {
 /// When tend goes away (here: shut down), `top` says so and ends with 0.
 #[test]
 fn top_ends_when_tend_goes_away() {
-    let mut t = Tend::start(BUSY_AND_IDLE);
+    let mut t = start(BUSY_AND_IDLE);
     let mut cmd = Command::new(tend_bin());
     cmd.args(["top", "--socket"])
-        .arg(t.sock())
+        .arg(&t.sock)
         .env_remove("TEND_SOCKET");
     let mut top = Running::start(cmd);
     wait_for("a first table", LIMIT, || {
@@ -298,15 +197,15 @@ fn top_ends_when_tend_goes_away() {
 /// `max-restarts = 1` given up on at the second time.
 #[test]
 fn a_service_over_its_memory_limit_is_restarted_then_given_up_on() {
-    let mut t = Tend::start(
+    let mut t = start(
         "[services.hog]\n\
          command = [\"python3\", \"-c\", \"import sys, time; b = b'x' * (64 << 20); \
          print('holding', flush=True); time.sleep(1000)\"]\n\
          memory-limit = \"32MiB\"\nmax-restarts = 1\nstart-secs = \"0s\"\n\n\
          [services.small]\ncommand = \"sleep 1000\"\nmemory-limit = \"32MiB\"\n",
     );
-    wait_log(&t.t, "| holding");
-    wait_log(&t.t, ", over its memory-limit of 32 MiB: restarting");
+    t.wait_log("| holding");
+    t.wait_log(", over its memory-limit of 32 MiB: restarting");
     let said = t.t.stderr();
     let line = said
         .lines()
@@ -317,11 +216,11 @@ fn a_service_over_its_memory_limit_is_restarted_then_given_up_on() {
         "{line}"
     );
     wait_for("hog to be restarted", LIMIT, || {
-        (t.service("hog").restarts == 1).then_some(())
+        (t.service("hog").unwrap().restarts == 1).then_some(())
     });
     // The second time, it has failed one start more than max-restarts allows.
     wait_for("hog to be given up on", LIMIT, || {
-        (t.service("hog").state == "failed").then_some(())
+        (t.service("hog").unwrap().state == "failed").then_some(())
     });
     assert!(
         t.t.stderr()
@@ -330,7 +229,7 @@ fn a_service_over_its_memory_limit_is_restarted_then_given_up_on() {
         t.t.stderr()
     );
     // The small one, under its limit, is left alone.
-    let small = t.service("small");
+    let small = t.service("small").unwrap();
     assert_eq!((small.state.as_str(), small.restarts), ("running", 0));
     assert!(!t.t.stderr().contains("'small' uses"), "{}", t.t.stderr());
     t.shutdown();
@@ -384,6 +283,14 @@ impl MemoryCgroup {
         MemoryCgroup(dir)
     }
 
+    /// A memory cgroup below this one, with its own limit.
+    fn child(&self, name: &str, limit: &str) -> MemoryCgroup {
+        let dir = self.0.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("memory.limit_in_bytes"), limit).unwrap();
+        MemoryCgroup(dir)
+    }
+
     fn oom_kills(&self) -> u64 {
         let text = std::fs::read_to_string(self.0.join("memory.oom_control")).unwrap();
         text.lines()
@@ -428,7 +335,7 @@ impl Drop for MemoryCgroup {
 #[test]
 fn a_service_the_oom_killer_ends_is_reported_as_such() {
     let cgroup = MemoryCgroup::new("64M");
-    let mut t = Tend::start_in(
+    let mut t = start_in(
         "[services.hog]\n\
          command = [\"python3\", \"-c\", \"import time\\nb = []\\ntime.sleep(0.5)\\n\
          while True: b.append(b'x' * (1 << 20))\"]\n\
@@ -438,17 +345,10 @@ fn a_service_the_oom_killer_ends_is_reported_as_such() {
         Some(&cgroup.0),
     );
     wait_for("hog to be ended", LIMIT, || {
-        (t.service("hog").state == "failed").then_some(())
+        (t.service("hog").unwrap().state == "failed").then_some(())
     });
     assert!(cgroup.oom_kills() >= 1, "the kernel killed nothing?");
-    let hog = t.service("hog");
-    let exit = hog.last_exit.clone().unwrap();
-    assert_eq!(
-        (exit.signal.as_deref(), exit.oom),
-        (Some("KILL"), true),
-        "{hog:?}\n{}",
-        t.t.stderr()
-    );
+    assert_killed(&t, "hog", true);
     let stderr = t.t.stderr();
     assert!(
         stderr.contains("tend: error: 'hog' (pid ")
@@ -466,14 +366,9 @@ fn a_service_the_oom_killer_ends_is_reported_as_such() {
     assert_eq!(t.client(&["signal", "KILL", "signalled"]).code, 0);
     for name in ["victim", "signalled"] {
         wait_for(&format!("{name} to be ended"), LIMIT, || {
-            (t.service(name).state == "failed").then_some(())
+            (t.service(name).unwrap().state == "failed").then_some(())
         });
-        let exit = t.service(name).last_exit.unwrap();
-        assert_eq!(
-            (exit.signal.as_deref(), exit.oom),
-            (Some("KILL"), false),
-            "{name}"
-        );
+        assert_killed(&t, name, false);
     }
 
     let out = t.client(&["status"]);
@@ -489,5 +384,39 @@ fn a_service_the_oom_killer_ends_is_reported_as_such() {
         let line = format!("\ntend_service_oom_kills_total{{service=\"{name}\"}} {n}\n");
         assert!(metrics.contains(&line), "{line}{metrics}");
     }
+    t.shutdown();
+}
+
+/// cgroup v1 counts an OOM kill only in the victim's own memory cgroup, not in those above
+/// it: a service that went into a memory cgroup of its own, below tend's, and was killed
+/// there is still reported as killed by the OOM killer.
+#[test]
+fn a_service_the_oom_killer_ends_in_a_memory_cgroup_below_tends_is_reported_as_such() {
+    let cgroup = MemoryCgroup::new("-1");
+    let below = cgroup.child("hog", "64M");
+    let mut t = start_in(
+        &format!(
+            "[services.hog]\n\
+             command = [\"sh\", \"-c\", \"echo $$ > \\\"$0/cgroup.procs\\\" && exec python3 -c \\\"$1\\\"\", \
+             \"{}\", \"import time\\nb = []\\ntime.sleep(0.5)\\nwhile True: b.append(b'x' * (1 << 20))\"]\n\
+             restart = \"never\"\n",
+            below.0.display()
+        ),
+        Some(&cgroup.0),
+    );
+    wait_for("hog to be ended", LIMIT, || {
+        (t.service("hog").unwrap().state == "failed").then_some(())
+    });
+    assert!(below.oom_kills() >= 1, "the kernel killed nothing?");
+    assert_eq!(
+        cgroup.oom_kills(),
+        0,
+        "tend's own cgroup counted the kill below it: not what this test is about"
+    );
+    assert_killed(&t, "hog", true);
+    assert!(
+        t.metrics()
+            .contains("\ntend_service_oom_kills_total{service=\"hog\"} 1\n")
+    );
     t.shutdown();
 }

@@ -13,6 +13,8 @@ use std::ffi::{OsString, c_int};
 use std::io::Write;
 
 /// `args` are tend's arguments without the program name, the first being a client command.
+// Not inlined into `cli::main`, whose frame stays under tini mode's loop.
+#[inline(never)]
 pub fn main(args: &[OsString]) -> c_int {
     let argv = std::iter::once(OsString::from("tend")).chain(args.iter().cloned());
     let cli = match Cli::try_parse_from(argv) {
@@ -69,7 +71,7 @@ fn execute(sub: Sub) -> Result<c_int, String> {
             Ok(0)
         }
         Sub::Schema => {
-            print(&crate::config::json_schema())?;
+            print(crate::config::JSON_SCHEMA)?;
             Ok(0)
         }
         Sub::Man => {

@@ -41,7 +41,17 @@ pub fn is_client_command(first: Option<&OsString>) -> bool {
 /// before the command too. Returns the command line with them moved to just after the
 /// command's name, or `None` when it does not start with one of them (tini's command line,
 /// where none of them is an option, is never touched). `Err` when no client command follows.
+// Not inlined into `cli::main`, whose frame stays under tini mode's loop.
+#[inline(never)]
 pub fn options_before_command(args: &[OsString]) -> Option<Result<Vec<OsString>, String>> {
+    // tini's command lines (`tend -- cmd`, `tend -s cmd`, `tend --stop-descendants cmd`) are
+    // told apart without building clap's definition, whose allocations and deep frames the
+    // init would otherwise carry for its whole life (the heap and stack pages stay touched).
+    let first = args.first()?.to_str()?.strip_prefix("--")?;
+    let first = first.split_once('=').map_or(first, |(name, _)| name);
+    if first.is_empty() || super::tini::LONG_OPTIONS.contains(&first) {
+        return None;
+    }
     let conn = Conn::augment_args(clap::Command::new("conn"));
     let mut taken = 0;
     while let Some(arg) = args.get(taken).and_then(|a| a.to_str()) {
@@ -514,6 +524,14 @@ mod tests {
             &[],
         ] {
             assert_eq!(options_before_command(&os(args)), None, "{args:?}");
+        }
+        // tini's long options are told apart before clap is built: none may be a client's.
+        let conn = Conn::augment_args(clap::Command::new("conn"));
+        for option in conn.get_arguments().filter_map(|o| o.get_long()) {
+            assert!(
+                !super::super::tini::LONG_OPTIONS.contains(&option),
+                "{option}"
+            );
         }
     }
 

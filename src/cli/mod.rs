@@ -27,17 +27,17 @@ pub fn version_line() -> String {
     )
 }
 
+/// The init's stack pages stay touched for its whole life, so what only a client or the
+/// supervisor needs (clap, the configuration loader, their large frames) is kept in functions
+/// of its own (`#[inline(never)]`), called and returned from before tini mode's loop starts,
+/// instead of being inlined into this frame, which stays on the stack under the loop.
 pub fn main() -> c_int {
     let mut args: Vec<_> = std::env::args_os().skip(1).collect();
     // `tend --socket PATH status` is `tend status --socket PATH`.
     match commands::options_before_command(&args) {
         None => {}
         Some(Ok(moved)) => args = moved,
-        Some(Err(e)) => {
-            // A usage error of the client commands (clap's code), not of tini mode.
-            eprintln!("tend: error: {e}");
-            return 2;
-        }
+        Some(Err(e)) => return client_usage_error(&e),
     }
     // A client (`tend status`, ...) is an ordinary program: it starts no child and leaves the
     // signal mask alone, so Ctrl-C ends `tend logs -f`. Only these names go to clap; anything
@@ -63,28 +63,43 @@ pub fn main() -> c_int {
         _ => {}
     }
     let env = |name: &str| std::env::var_os(name);
-    match tini::parse(&args, env) {
-        Ok(Parsed::Help) => {
-            print!("{}", tini::usage());
-            0
-        }
-        Ok(Parsed::Version) => {
-            println!("{}", version_line());
-            0
-        }
-        Ok(Parsed::License) => {
-            println!(
-                "tend is licensed under the MIT license or the Apache License 2.0, at your option."
-            );
-            0
-        }
+    let parsed = tini::parse(&args, env);
+    // The child's arguments were copied out: the heap blocks go back before the loop's.
+    drop(args);
+    match parsed {
         Ok(Parsed::Run(opts)) => run_single(opts, inherited, signal_fd),
-        Err(e) => {
-            eprintln!("tend: {e}");
-            eprint!("{}", tini::usage());
-            1
-        }
+        Ok(Parsed::Help) => print_out(tini::usage()),
+        Ok(Parsed::Version) => print_out(format!("{}\n", version_line())),
+        Ok(Parsed::License) => print_out(
+            "tend is licensed under the MIT license or the Apache License 2.0, at your option.\n"
+                .into(),
+        ),
+        Err(e) => tini_usage_error(&e),
     }
+}
+
+/// A usage error of the client commands (clap's code), not of tini mode.
+#[inline(never)]
+#[cold]
+fn client_usage_error(e: &str) -> c_int {
+    eprintln!("tend: error: {e}");
+    2
+}
+
+/// Help, version or license on stdout: tini mode's command lines that run nothing.
+#[inline(never)]
+fn print_out(text: String) -> c_int {
+    print!("{text}");
+    0
+}
+
+/// tini's usage error: the message, then the usage, on stderr, and 1.
+#[inline(never)]
+#[cold]
+fn tini_usage_error(e: &tini::UsageError) -> c_int {
+    eprintln!("tend: {e}");
+    eprint!("{}", tini::usage());
+    1
 }
 
 /// tini mode: one child, signals forwarded, its exit code becomes ours.
@@ -97,12 +112,12 @@ fn run_single(
         verbosity: opts.verbosity,
         warn_on_reap: opts.warn_on_reap,
     };
-    if let Some(sig) = opts.parent_death_signal {
-        if let Err(e) = process::set_parent_death_signal(sig) {
-            return fatal(format_args!(
-                "cannot set the parent-death signal {sig}: {e}"
-            ));
-        }
+    if let Some(sig) = opts.parent_death_signal
+        && let Err(e) = process::set_parent_death_signal(sig)
+    {
+        return fatal(format_args!(
+            "cannot set the parent-death signal {sig}: {e}"
+        ));
     }
     let is_pid1 = process::getpid().0 == 1;
     if opts.subreaper {

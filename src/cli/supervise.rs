@@ -28,6 +28,8 @@ pub const CHECK_USAGE: &str = "Usage: tend check FILE
 Validates FILE as tend run would, starts nothing, and prints any warnings.
 ";
 
+// Not inlined into `cli::main`, whose frame stays under tini mode's loop.
+#[inline(never)]
 pub fn run(
     args: &[OsString],
     inherited: signals::Inherited,
@@ -79,10 +81,16 @@ pub fn run(
         warn_on_reap: false,
     };
     let is_pid1 = process::getpid().0 == 1;
-    if !is_pid1 && !process::is_subreaper().unwrap_or(false) {
-        if let Err(e) = process::become_subreaper() {
-            log.say(Level::Warn, format_args!("not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped by tend"));
-        }
+    if !is_pid1
+        && !process::is_subreaper().unwrap_or(false)
+        && let Err(e) = process::become_subreaper()
+    {
+        log.say(
+            Level::Warn,
+            format_args!(
+                "not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped by tend"
+            ),
+        );
     }
     let style = Style {
         format: loaded.settings.log_format,
@@ -147,12 +155,12 @@ pub fn run(
         signals: signal_fd,
         log,
         is_pid1,
-        logs: Some(logs),
-        control,
+        logs: Some(Box::new(logs)),
+        control: control.map(Box::new),
         config_path: Some(path),
         notify_dir: Some(notify_dir),
-        http,
-        shm: loaded.settings.shm.clone(),
+        http: http.map(Box::new),
+        shm: loaded.settings.shm.clone().map(Box::new),
     };
     match event_loop::run(Supervisor::new(loaded.spec), ctx) {
         Ok(code) => c_int::from(code),
@@ -163,6 +171,8 @@ pub fn run(
     }
 }
 
+// Not inlined into `cli::main`, whose frame stays under tini mode's loop.
+#[inline(never)]
 pub fn check(args: &[OsString]) -> c_int {
     let [file] = args else {
         eprint!("{CHECK_USAGE}");

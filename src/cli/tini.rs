@@ -43,6 +43,9 @@ impl fmt::Display for UsageError {
     }
 }
 
+/// tini mode's long options (without their `--`).
+pub const LONG_OPTIONS: &[&str] = &["version", "help", "stop-descendants"];
+
 /// Grace period of `--stop-descendants` when no value is given.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -142,10 +145,11 @@ pub fn parse(
 /// `3s`, `500ms`, or a plain number of seconds.
 fn parse_grace(text: &str) -> Result<Duration, UsageError> {
     let t = text.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
-        }
+    if let Ok(secs) = t.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Ok(Duration::from_secs_f64(secs));
     }
     humantime::parse_duration(t)
         .map_err(|e| UsageError(format!("invalid grace period '{text}': {e}")))

@@ -363,14 +363,14 @@ fn schedule(
             )
             .with_help("remove `oneshot = false`: each run of a scheduled task runs to its end"));
     }
-    if let Some(run_on) = &table.run_on {
-        if *run_on.get_ref() == RunOnValue::Shutdown {
-            return Err(cx.error(
-                run_on.span(),
-                "a scheduled task runs at its times, a shutdown task when tend shuts down: \
+    if let Some(run_on) = &table.run_on
+        && *run_on.get_ref() == RunOnValue::Shutdown
+    {
+        return Err(cx.error(
+            run_on.span(),
+            "a scheduled task runs at its times, a shutdown task when tend shuts down: \
                  `schedule` and run-on = \"shutdown\" do not go together",
-            ));
-        }
+        ));
     }
     Ok(schedule)
 }

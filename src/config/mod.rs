@@ -42,7 +42,7 @@ mod instances_tests;
 mod tests;
 
 pub use error::ConfigError;
-pub use json_schema::schema as json_schema;
+pub use json_schema::CHECKED_IN as JSON_SCHEMA;
 
 use crate::core::spec::Spec;
 use serde::Deserialize;

@@ -1179,10 +1179,10 @@ impl Supervisor {
         self.resolve_pending(svc, false);
         self.start_waiting(now);
         self.stop_in_order(now);
-        if let Phase::ShuttingDown { code, .. } = self.phase {
-            if self.services.iter().all(Service::is_down) {
-                self.drain(code, now);
-            }
+        if let Phase::ShuttingDown { code, .. } = self.phase
+            && self.services.iter().all(Service::is_down)
+        {
+            self.drain(code, now);
         }
     }
 
@@ -1331,10 +1331,10 @@ impl Supervisor {
         self.stop_sent = vec![false; self.services.len()];
         self.start_shutdown_tasks(now);
         self.stop_in_order(now);
-        if let Phase::ShuttingDown { code, .. } = self.phase {
-            if self.services.iter().all(Service::is_down) {
-                self.drain(code, now);
-            }
+        if let Phase::ShuttingDown { code, .. } = self.phase
+            && self.services.iter().all(Service::is_down)
+        {
+            self.drain(code, now);
         }
     }
 

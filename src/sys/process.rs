@@ -69,10 +69,10 @@ pub fn descendants(root: Pid) -> Vec<Pid> {
             continue;
         };
         // Processes may vanish while we look: skip what cannot be read.
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            if let Some(ppid) = parse_ppid(&stat) {
-                parent_of.push((pid, ppid));
-            }
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            && let Some(ppid) = parse_ppid(&stat)
+        {
+            parent_of.push((pid, ppid));
         }
     }
     let mut found = vec![root.0];

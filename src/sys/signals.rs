@@ -13,8 +13,6 @@ pub struct Inherited {
     mask: libc::sigset_t,
     /// `ignored[n]`: signal n had disposition SIG_IGN.
     ignored: [bool; SIGMAX as usize + 1],
-    /// Every signal: blocked in the child while it rearranges its process group.
-    full: libc::sigset_t,
 }
 
 /// The signals tend blocks and reads from its signalfd: everything but the synchronous fault
@@ -29,11 +27,11 @@ fn handled_set() -> io::Result<libc::sigset_t> {
         set.assume_init()
     };
     for n in 1..=SIGMAX {
-        if let Some(sig) = Signal::from_number(n) {
-            if sig.is_synchronous() {
-                // SAFETY: `set` is an initialised sigset_t and n a valid signal number.
-                unsafe { libc::sigdelset(&mut set, n) };
-            }
+        if let Some(sig) = Signal::from_number(n)
+            && sig.is_synchronous()
+        {
+            // SAFETY: `set` is an initialised sigset_t and n a valid signal number.
+            unsafe { libc::sigdelset(&mut set, n) };
         }
     }
     Ok(set)
@@ -62,17 +60,7 @@ pub fn block_all() -> io::Result<Inherited> {
             *slot = unsafe { act.assume_init() }.sa_sigaction == libc::SIG_IGN;
         }
     }
-    let mut full = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigfillset initialises the set.
-    let full = unsafe {
-        libc::sigfillset(full.as_mut_ptr());
-        full.assume_init()
-    };
-    Ok(Inherited {
-        mask,
-        ignored,
-        full,
-    })
+    Ok(Inherited { mask, ignored })
 }
 
 impl Inherited {
@@ -94,8 +82,15 @@ impl Inherited {
     /// interrupted (std has already emptied the mask by the time pre_exec runs).
     /// Async-signal-safe.
     pub fn block_everything_in_child(&self) {
-        // SAFETY: `full` was initialised before fork; sigprocmask is async-signal-safe.
-        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.full, std::ptr::null_mut()) };
+        // Made here rather than kept in `Inherited`, which every spawn copies into its
+        // pre_exec closure (a heap block, at the init's high-water mark).
+        let mut full = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigfillset (async-signal-safe) initialises the set on the child's stack;
+        // sigprocmask is async-signal-safe and reads it.
+        unsafe {
+            libc::sigfillset(full.as_mut_ptr());
+            libc::sigprocmask(libc::SIG_SETMASK, full.as_ptr(), std::ptr::null_mut());
+        }
     }
 
     /// In a forked child, right before exec: the dispositions and the mask tend inherited,

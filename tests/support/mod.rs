@@ -36,12 +36,33 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut cond: impl FnMut() -> Option
     }
 }
 
+mod harness;
+#[allow(unused_imports)] // not every test crate starts a `Tend`
+pub use harness::*;
+
+/// What runs tend as PID 1 of a new pid namespace (killed with it).
+const UNSHARE: [&str; 5] = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"];
+
 /// `unshare --pid --fork --mount-proc TEND ARGS...`: tend as PID 1 of a new pid namespace.
 pub fn pid1_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-        .arg(tend_bin())
-        .args(args);
+    let mut cmd = Command::new(UNSHARE[0]);
+    cmd.args(&UNSHARE[1..]).arg(tend_bin()).args(args);
+    cmd
+}
+
+/// The same, inside the cgroup `cgroup`: the launcher joins it, then becomes `unshare`, so
+/// tend and all it starts are in it from the first fork on.
+pub fn pid1_command_in(cgroup: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "echo $$ > \"$1/cgroup.procs\" && shift && exec \"$@\"",
+        "sh",
+    ])
+    .arg(cgroup)
+    .args(UNSHARE)
+    .arg(tend_bin())
+    .args(args);
     cmd
 }
 
@@ -172,17 +193,23 @@ impl Setup {
     pub fn new(toml: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("tend.toml");
-        let toml = toml
-            .replace("$DIR", &dir.path().display().to_string())
-            .replace("$HTTP", &helper("httpserver.py").display().to_string());
-        std::fs::write(&config, toml).unwrap();
-        Setup { dir, config }
+        let setup = Setup { dir, config };
+        setup.write(toml);
+        setup
     }
 
     /// The same, with the control socket at `$DIR/ctl.sock` (the TOML must not have a
     /// [tend] table of its own).
     pub fn with_socket(toml: &str) -> Setup {
-        Setup::new(&format!("[tend]\nsocket = \"$DIR/ctl.sock\"\n{toml}"))
+        Setup::new(&socket_config(toml))
+    }
+
+    /// Replaces the configuration file (for reloads), with `$DIR` and `$HTTP` as in `new`.
+    pub fn write(&self, toml: &str) {
+        let toml = toml
+            .replace("$DIR", &self.dir.path().display().to_string())
+            .replace("$HTTP", &helper("httpserver.py").display().to_string());
+        std::fs::write(&self.config, toml).unwrap();
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -193,6 +220,11 @@ impl Setup {
     pub fn pid1(&self) -> Running {
         Running::start(pid1_command(&["run", self.config.to_str().unwrap()]))
     }
+}
+
+/// `toml` after a [tend] table that puts the control socket at `$DIR/ctl.sock`.
+pub fn socket_config(toml: &str) -> String {
+    format!("[tend]\nsocket = \"$DIR/ctl.sock\"\n{toml}")
 }
 
 /// Waits until tend's stdout or stderr contains `what`; on timeout, shows its stderr.

@@ -96,7 +96,9 @@ pub fn services(origin: &str, text: &str, columns: Columns, host: &Host) -> Resu
             }
             continue;
         }
-        let job = job(trimmed, line, with_user)
+        // The command runs to the end of the line, blanks included: after a `%` they are
+        // input.
+        let job = job(raw.trim_start(), line, with_user)
             .ok_or_else(|| format!("{origin}:{line}: not a crontab line: {trimmed:?}"))?;
         let service = task(origin, &job, &env, shell.as_deref(), &mut parts)?;
         parts.services.push(service);
@@ -162,10 +164,10 @@ fn job(line: &str, index: usize, with_user: bool) -> Option<Job<'_>> {
     } else {
         None
     };
-    let command = rest.trim();
-    (!command.is_empty()).then_some(Job {
+    let command = rest.trim_start();
+    (!command.trim_end().is_empty()).then_some(Job {
         line: index,
-        text: line,
+        text: line.trim_end(),
         schedule,
         user,
         command,
@@ -212,27 +214,42 @@ fn task(
     parts: &mut Parts,
 ) -> Result<Service, String> {
     let line = job.line;
+    let (command, input) = command_and_input(job.command);
     let name = unique(
-        super::service_name(&task_name(job.command), &mut Vec::new()),
+        super::service_name(&task_name(&command), &mut Vec::new()),
         &parts.services,
     );
     let mut service = Service::new(name.clone());
     service
         .comments
         .push(format!("{origin}:{line}: {}", job.text));
-    let (command, stdin) = command_and_input(job.command);
-    if let Some(input) = stdin {
-        parts.notes.push(format!(
-            "{origin}:{line}: `{name}`: cron turns `%` into a newline and feeds what follows the first one ({input:?}) to the command's standard input; tend gives tasks no input, so the command ends before it: pipe the input in yourself (printf ... | command)"
-        ));
-    }
+    let script = match input.as_deref() {
+        None => command,
+        Some(input) => {
+            let unterminated = !input.ends_with('\n');
+            if unterminated {
+                parts.notes.push(format!(
+                    "{origin}:{line}: `{name}`: cron ends this input with the backslash after its last `%`, without a newline; a here-document ends every line, so the command reads one more newline at the end"
+                ));
+            } else {
+                parts.notes.push(format!(
+                    "{origin}:{line}: `{name}`: what follows the first `%` is the command's standard input, as under cron (each further `%` a new line): a here-document in front of the command feeds it the same bytes"
+                ));
+            }
+            with_input(&command, input)
+        }
+    };
+    let value = emit::text(&script);
     match shell {
         None | Some("/bin/sh") => {
-            service.set("command", emit::string(&command));
+            service.set("command", value);
             service.set("shell", "true".to_string());
         }
         Some(sh) => {
-            service.set("command", emit::strings(&[sh, "-c", command.as_str()]));
+            service.set(
+                "command",
+                format!("[{}, \"-c\", {value}]", emit::string(sh)),
+            );
             parts.notes.push(format!(
                 "{origin}:{line}: `{name}` runs with {sh}, as the crontab's SHELL says"
             ));
@@ -268,25 +285,81 @@ fn task(
     Ok(service)
 }
 
-/// The command up to the first `%` that is not escaped (with `\%` made `%`), and the text
-/// cron would feed to it as input, if any.
-fn command_and_input(command: &str) -> (String, Option<String>) {
-    let mut out = String::with_capacity(command.len());
-    let mut chars = command.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' if chars.peek().map(|&(_, n)| n) == Some('%') => {
-                out.push('%');
-                chars.next();
+/// What Debian's cron makes of a job's command before it runs `SHELL -c COMMAND`: the
+/// command up to the first `%` that is not escaped, with `\%` made `%` and `\\` made `\`
+/// (other backslashes stay); and the bytes it writes to the command's standard input, if
+/// any: the text after that `%`, with every further `%` a newline, `\%` a `%`, and a newline
+/// at the end unless the last character written was one (None when nothing follows the
+/// `%`: the command then reads an empty pipe, as it reads tend's /dev/null).
+fn command_and_input(line: &str) -> (String, Option<String>) {
+    let mut command = String::with_capacity(line.len());
+    let mut escaped = false;
+    let mut rest = "";
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+            if matches!(c, '%' | '\\') {
+                command.pop();
             }
-            '%' => {
-                let input = command[i + 1..].replace('%', "\n");
-                return (out.trim_end().to_string(), Some(input));
+            command.push(c);
+            continue;
+        }
+        if c == '%' {
+            rest = &line[i + 1..];
+            break;
+        }
+        command.push(c);
+        escaped = c == '\\';
+    }
+    // Blanks at the end mean nothing to the shell, unless a backslash quotes one.
+    let trimmed = command.trim_end();
+    if !trimmed.ends_with('\\') {
+        command.truncate(trimmed.len());
+    }
+    if rest.is_empty() {
+        return (command, None);
+    }
+    let mut input = String::with_capacity(rest.len() + 1);
+    let mut need_newline = false;
+    let mut escaped = false;
+    for c in rest.chars() {
+        let c = match (escaped, c) {
+            (true, '%') => '%',
+            (true, c) => {
+                input.push('\\');
+                c
             }
-            c => out.push(c),
+            (false, '%') => '\n',
+            (false, c) => c,
+        };
+        escaped = c == '\\';
+        if !escaped {
+            input.push(c);
+            need_newline = c != '\n';
         }
     }
-    (out, None)
+    if escaped {
+        input.push('\\');
+    }
+    if need_newline {
+        input.push('\n');
+    }
+    (command, Some(input))
+}
+
+/// `command` run with `input` as its standard input: `exec` takes it from a here-document
+/// for the whole shell, so the command stays as written and runs in the shell cron would
+/// run it in. The delimiter is quoted, so nothing in the input is expanded, and chosen to be
+/// none of its lines. A here-document ends with a newline, so one is added to an input
+/// without it.
+fn with_input(command: &str, input: &str) -> String {
+    let lines: Vec<&str> = input.lines().collect();
+    let delimiter = std::iter::once("CRON_INPUT".to_string())
+        .chain((2..).map(|k| format!("CRON_INPUT_{k}")))
+        .find(|d| !lines.contains(&d.as_str()))
+        .unwrap_or_default();
+    let newline = if input.ends_with('\n') { "" } else { "\n" };
+    format!("exec <<'{delimiter}'\n{input}{newline}{delimiter}\n{command}")
 }
 
 /// A name for the task from its command: the program it runs, past guards (`test -x X ||`,
@@ -300,10 +373,10 @@ fn task_name(command: &str) -> String {
             continue;
         }
         let trimmed = word.trim_end_matches(';');
-        if let Some(segment) = segments.last_mut() {
-            if !trimmed.is_empty() {
-                segment.push(trimmed);
-            }
+        if let Some(segment) = segments.last_mut()
+            && !trimmed.is_empty()
+        {
+            segment.push(trimmed);
         }
         if trimmed.len() != word.len() {
             segments.push(Vec::new());
@@ -364,4 +437,68 @@ fn unique(name: String, taken: &[Service]) -> String {
         .map(|k| format!("{name}-{k}"))
         .find(|n| free(n))
         .unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Debian's cron, do_command.c, worked by hand: (line, command, input).
+    #[test]
+    fn percent_signs_and_backslashes_as_debians_cron_reads_them() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("cmd --x", "cmd --x", None),
+            (r"date +\%F", "date +%F", None),
+            // Debian (not upstream Vixie) also makes `\\` one backslash; others stay.
+            (r"echo a\\b", r"echo a\b", None),
+            (r"echo a\b \$x", r"echo a\b \$x", None),
+            // Nothing after the `%`: no input, an empty pipe.
+            ("cat%", "cat", None),
+            ("cat %hello", "cat", Some("hello\n")),
+            ("cat%a%b", "cat", Some("a\nb\n")),
+            // The newline at the end only when the last character is not one.
+            ("cat%a%", "cat", Some("a\n")),
+            ("cat%%", "cat", Some("\n")),
+            (r"cat%100\% sure", "cat", Some("100% sure\n")),
+            (r"cat%a\b", "cat", Some("a\\b\n")),
+            (r"cat%a\\%b", "cat", Some("a\\%b\n")),
+            // A backslash at the very end is written after the newline rule was decided.
+            (r"cat%a%\", "cat", Some("a\n\\")),
+            (r"cat%a\", "cat", Some("a\\\n")),
+            // Blanks: at the end of the input they are input; before the `%` nothing.
+            ("cat  %  a b  ", "cat", Some("  a b  \n")),
+            // A backslash before the `%` quotes the blank after it, so the blank stays.
+            (r"echo a\ %in", r"echo a\ ", Some("in\n")),
+            (r"printf x \\%y", r"printf x \", Some("y\n")),
+            (
+                "cat%it's $HOME \"q\" `x` 'y'",
+                "cat",
+                Some("it's $HOME \"q\" `x` 'y'\n"),
+            ),
+        ];
+        for (line, command, input) in cases {
+            assert_eq!(
+                command_and_input(line),
+                (command.to_string(), input.map(str::to_string)),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_here_document_ends_on_a_line_the_input_does_not_have() {
+        assert_eq!(
+            with_input("cat", "a\n"),
+            "exec <<'CRON_INPUT'\na\nCRON_INPUT\ncat"
+        );
+        assert_eq!(
+            with_input("cat", "CRON_INPUT\nCRON_INPUT_2\n"),
+            "exec <<'CRON_INPUT_3'\nCRON_INPUT\nCRON_INPUT_2\nCRON_INPUT_3\ncat"
+        );
+        // Without a newline at the end (cron's trailing backslash), one is added.
+        assert_eq!(
+            with_input("cat", "a\n\\"),
+            "exec <<'CRON_INPUT'\na\n\\\nCRON_INPUT\ncat"
+        );
+    }
 }

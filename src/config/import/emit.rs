@@ -24,8 +24,15 @@ impl Service {
 
 /// The whole file: `header` (comment lines), a `[tend]` table when `tend` has keys, then the
 /// services.
-pub fn document(header: &str, tend: &[(&'static str, String)], services: &[Service]) -> String {
-    let mut out = header.to_string();
+pub fn document(
+    header: &[String],
+    tend: &[(&'static str, String)],
+    services: &[Service],
+) -> String {
+    let mut out = String::new();
+    for line in header {
+        out.push_str(&comment(line));
+    }
     if !tend.is_empty() {
         out.push_str("\n[tend]\n");
         for (k, v) in tend {
@@ -34,14 +41,31 @@ pub fn document(header: &str, tend: &[(&'static str, String)], services: &[Servi
     }
     for service in services {
         out.push('\n');
-        for comment in &service.comments {
-            out.push_str(&format!("# {comment}\n"));
+        for line in &service.comments {
+            out.push_str(&comment(line));
         }
         out.push_str(&format!("[services.{}]\n", key(&service.name)));
         for (k, v) in &service.keys {
             out.push_str(&format!("{k} = {v}\n"));
         }
     }
+    out
+}
+
+/// `text` as one comment line. Comments quote what was imported (a line of the original, a
+/// path), which may hold characters a TOML comment may not: control characters other than
+/// tab, a line break among them, are written as `\xNN`.
+pub fn comment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 3);
+    out.push_str("# ");
+    for c in text.chars() {
+        if (c < ' ' && c != '\t') || c == '\x7f' {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\n');
     out
 }
 
@@ -73,6 +97,23 @@ pub fn string(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// A TOML string for text that may hold several lines: a multi-line literal string
+/// (`'''`, its first newline not part of the value) that shows the lines as they are, when
+/// it can hold the text; else a basic string.
+pub fn text(text: &str) -> String {
+    let literal = text.contains('\n')
+        && !text.contains("'''")
+        && !text.ends_with('\'')
+        && text
+            .chars()
+            .all(|c| matches!(c, '\n' | '\t') || !(c < ' ' || c == '\x7f'));
+    if literal {
+        format!("'''\n{text}'''")
+    } else {
+        string(text)
+    }
 }
 
 pub fn strings<S: AsRef<str>>(items: &[S]) -> String {

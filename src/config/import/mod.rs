@@ -174,11 +174,13 @@ fn finish(format: Format, origin: &str, parts: Parts) -> Result<Imported, String
     if parts.services.is_empty() {
         return Err(format!("{origin}: no services found in it"));
     }
-    let header = format!(
-        "# Imported from {origin} ({}) by `tend import`.\n\
-         # Check it with `tend check FILE` and read the notes tend import printed.\n",
-        Format::NAMES[format as usize]
-    );
+    let header = [
+        format!(
+            "Imported from {origin} ({}) by `tend import`.",
+            Format::NAMES[format as usize]
+        ),
+        "Check it with `tend check FILE` and read the notes tend import printed.".to_string(),
+    ];
     Ok(Imported {
         toml: emit::document(&header, &parts.tend, &parts.services),
         notes: parts.notes,

@@ -915,15 +915,24 @@ fn a_system_crontab() {
     let warm = service(&loaded, "warm-cache");
     assert!(warm.oneshot && warm.schedule.is_none());
     assert_eq!(warm.restart, RestartPolicy::Never);
-    // `%`: the command ends there, the input is named in a note.
+    // `%`: the command ends there; what follows is its input, fed by a here-document,
+    // written with its lines as they are.
     assert_eq!(
         argv(service(&loaded, "mail"))[2],
-        "/usr/bin/mail -s \"fortnightly\" root"
+        "exec <<'CRON_INPUT'\nTime for the fortnightly check.\nBye\nCRON_INPUT\n\
+         /usr/bin/mail -s \"fortnightly\" root"
+    );
+    assert!(
+        imported
+            .toml
+            .contains("command = '''\nexec <<'CRON_INPUT'\nTime for the fortnightly check.\n"),
+        "{}",
+        imported.toml
     );
     let notes = notes(&imported);
     for expected in [
         "MAILTO is not carried over",
-        "feeds what follows the first one (\"Time for the fortnightly check.\\nBye\")",
+        "`mail`: what follows the first `%` is the command's standard input, as under cron",
         "`warm-cache` is @reboot",
         "skips that run and says so",
         "PATH=/usr/bin:/bin",
@@ -991,6 +1000,52 @@ fn a_user_crontab() {
     assert!(
         err.contains(":1: 0 0 31 2 *: this schedule never matches"),
         "{err}"
+    );
+}
+
+/// The input after a `%` becomes a here-document in front of the command, which names the
+/// task; its delimiter is none of the input's lines; a SHELL of the crontab's own runs the
+/// same script; the one input a here-document cannot end as cron does is said.
+#[test]
+fn a_crontab_commands_input_is_a_here_document_in_front_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crontab");
+    std::fs::write(
+        &path,
+        "* * * * * cat%a%\\\nSHELL=/bin/bash\n@daily cat > /tmp/x%CRON_INPUT%\n",
+    )
+    .unwrap();
+    let (imported, loaded) = import_and_load(Format::UserCrontab, &path);
+    assert_eq!(names(&loaded), ["cat", "cat-2"]);
+    assert_eq!(
+        argv(service(&loaded, "cat")),
+        [
+            "/bin/sh",
+            "-c",
+            "exec <<'CRON_INPUT'\na\n\\\nCRON_INPUT\ncat"
+        ]
+    );
+    assert_eq!(
+        argv(service(&loaded, "cat-2")),
+        [
+            "/bin/bash",
+            "-c",
+            "exec <<'CRON_INPUT_2'\nCRON_INPUT\nCRON_INPUT_2\ncat > /tmp/x"
+        ]
+    );
+    assert!(
+        imported
+            .toml
+            .contains("command = [\"/bin/bash\", \"-c\", '''\nexec <<'CRON_INPUT_2'\nCRON_INPUT\n"),
+        "{}",
+        imported.toml
+    );
+    let notes = notes(&imported);
+    assert!(
+        notes.contains(
+            ":1: `cat`: cron ends this input with the backslash after its last `%`, without a newline"
+        ),
+        "{notes}"
     );
 }
 
@@ -1084,4 +1139,31 @@ fn numprocs_that_instances_cannot_say_stays_a_service_per_process() {
         );
         assert!(!notes.contains("became `instances"), "{notes}");
     }
+}
+
+/// The comments of the output quote the original (a crontab's line, a path): a control
+/// character there is written as `\xNN`, so the output is still TOML. Found by fuzzing
+/// (`import`, fuzz/regressions/import/crontab-control-character).
+#[test]
+fn control_characters_in_quoted_lines_keep_the_output_toml() {
+    let text = "*/10 * * * * www-data /usr/bin/php /var/www/cr\x01on.php\x7f > /dev/null\n";
+    let imported = import_text(Format::CronD, "odd\nname\x1b.cron", text).unwrap();
+    assert!(
+        toml::from_str::<toml::Table>(&imported.toml).is_ok(),
+        "{}",
+        imported.toml
+    );
+    assert!(
+        imported.toml.contains("cr\\x01on.php\\x7f"),
+        "{}",
+        imported.toml
+    );
+    assert!(
+        imported
+            .toml
+            .starts_with("# Imported from odd\\x0aname\\x1b.cron (cron.d)"),
+        "{}",
+        imported.toml
+    );
+    assert_eq!(emit::comment("a\tb"), "# a\tb\n");
 }

@@ -20,9 +20,9 @@ use std::collections::BTreeSet;
 
 const UNKNOWN_KEY: &str = "zz-unknown-key";
 const NOT_A_VALUE: &str = "zz-not-a-value";
-const HOW_TO_FIX: &str = "edit the table's function in src/config/json_schema/mod.rs, then \
-                          regenerate the checked-in copy: cargo run -- schema > \
-                          docs/tend.schema.json";
+const HOW_TO_FIX: &str = "edit the table's function in src/config/json_schema/generator.rs, \
+                          then regenerate the checked-in copy: TEND_WRITE_SCHEMA=1 cargo test \
+                          --lib json_schema";
 
 /// The names the tests choose where the user chooses one (the key of an open table).
 fn chosen_name(table_key: &str) -> Option<(&'static str, &'static str)> {
@@ -108,7 +108,8 @@ fn toml_value(value: &Value) -> String {
     }
 }
 
-/// The schema as `tend schema` prints it.
+/// The schema as the generator builds it (`tend schema` prints the checked-in copy, which
+/// `the_checked_in_schema_is_what_the_generator_builds` holds to it).
 fn the_schema() -> Value {
     serde_json::from_str(&schema()).expect("tend schema prints JSON")
 }
@@ -519,13 +520,13 @@ fn document(
         for (k, v) in smallest(schema, on_the_way.node, except) {
             at.entry(k).or_insert(v);
         }
-        if depth == table.place.len() {
-            if let Some((k, v)) = &key {
-                for (partner, value) in partners(&table.shown, k) {
-                    at.insert(partner.to_string(), value);
-                }
-                at.insert((*k).to_string(), v.clone());
+        if depth == table.place.len()
+            && let Some((k, v)) = &key
+        {
+            for (partner, value) in partners(&table.shown, k) {
+                at.insert(partner.to_string(), value);
             }
+            at.insert((*k).to_string(), v.clone());
         }
     }
     doc
@@ -541,6 +542,26 @@ fn keys_in_message(message: &str) -> BTreeSet<String> {
         .step_by(2)
         .map(str::to_string)
         .collect()
+}
+
+/// `tend schema` prints docs/tend.schema.json as it is checked in; this holds that file to
+/// the generator, and so to the loader. With `TEND_WRITE_SCHEMA=1` in the environment the
+/// test writes the file instead (and still fails, so that a run cannot pass unnoticed).
+#[test]
+fn the_checked_in_schema_is_what_the_generator_builds() {
+    let built = schema();
+    if built == super::CHECKED_IN {
+        return;
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tend.schema.json");
+    if std::env::var_os("TEND_WRITE_SCHEMA").is_some() {
+        std::fs::write(path, &built).expect("write docs/tend.schema.json");
+        panic!("wrote {path}: rebuild, and run the tests again without TEND_WRITE_SCHEMA");
+    }
+    panic!(
+        "docs/tend.schema.json is not what the generator builds from the loader's keys; \
+         regenerate it with: TEND_WRITE_SCHEMA=1 cargo test --lib json_schema"
+    );
 }
 
 #[test]

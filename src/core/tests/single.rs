@@ -402,12 +402,11 @@ mod properties {
             check(&mut sup, &mut live)?;
             for (dt, inp) in inputs {
                 now += dt;
-                if let Some(deadline) = sup.poll_timeout() {
-                    if at(now) >= deadline {
+                if let Some(deadline) = sup.poll_timeout()
+                    && at(now) >= deadline {
                         sup.handle_timeout(at(now));
                         check(&mut sup, &mut live)?;
                     }
-                }
                 sup.handle(at(now), inp);
                 check(&mut sup, &mut live)?;
             }

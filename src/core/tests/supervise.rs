@@ -587,7 +587,11 @@ mod properties {
             prop_assert_eq!(sup.running_generation(svc), Some(generation));
             prop_assert!(sup.service_spec(svc).unwrap().memory_limit.is_some());
             *turn += 1;
-            let bytes = if *turn % 3 == 0 { LIMIT + 1 } else { LIMIT / 2 };
+            let bytes = if (*turn).is_multiple_of(3) {
+                LIMIT + 1
+            } else {
+                LIMIT / 2
+            };
             sup.handle(
                 at(now),
                 Input::MemoryUsage {
@@ -758,12 +762,11 @@ mod properties {
                                 match a {
                                     Action::Kill { target: KillTarget::Group(g), signal: Signal::KILL } => {
                                         for l in live.iter_mut() {
-                                            if let Some((pid, pgid)) = *l {
-                                                if pgid == g.0 {
+                                            if let Some((pid, pgid)) = *l
+                                                && pgid == g.0 {
                                                     *l = None;
                                                     sup.handle(at(now), Input::ChildExited { pid: Pid(pid), status: ExitStatus::Signaled(Signal::KILL) });
                                                 }
-                                            }
                                         }
                                     }
                                     Action::Spawn { svc, generation } => {

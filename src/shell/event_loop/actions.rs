@@ -3,8 +3,9 @@
 //! (a child module, so it shares `Loop`'s state).
 
 use super::Loop;
-use crate::core::{self, Action, Input, KillTarget, Output, ServiceId, ServiceState};
+use crate::core::{self, Action, ControlResult, Input, KillTarget, Output, RequestId};
 use crate::core::{Level, Signal, SpawnErrorKind};
+use crate::core::{ServiceId, ServiceState};
 use crate::proto::Response;
 use crate::shell::pidfile;
 use crate::shell::usage;
@@ -36,21 +37,8 @@ impl Loop {
                     self.voice(&line);
                 }
             }
-            Action::Reply { id, results } => {
-                let results = self.named(results);
-                if let (Some(conn), Some(server)) =
-                    (self.waiting.remove(&id), &mut self.ctx.control)
-                {
-                    server.reply(&self.ep, conn, &Response::Done { results });
-                }
-            }
-            Action::ReadPidFile { svc, generation } => {
-                let path = self.sup.service_spec(svc).and_then(|s| s.pid_file.clone());
-                if let Some(path) = path {
-                    self.pid_files.add(svc, generation, path, now);
-                    self.poll_pid_files(now);
-                }
-            }
+            Action::Reply { id, results } => self.reply(id, results),
+            Action::ReadPidFile { svc, generation } => self.read_pid_file(svc, generation, now),
             Action::Probe {
                 svc,
                 generation,
@@ -62,8 +50,28 @@ impl Loop {
         None
     }
 
+    /// The answer to a waited-for control request.
+    #[inline(never)]
+    fn reply(&mut self, id: RequestId, results: Vec<ControlResult>) {
+        let results = self.named(results);
+        if let (Some(conn), Some(server)) = (self.waiting.remove(&id), &mut self.ctx.control) {
+            server.reply(&self.ep, conn, &Response::Done { results });
+        }
+    }
+
+    /// A daemon's pid file to wait for.
+    #[inline(never)]
+    fn read_pid_file(&mut self, svc: ServiceId, generation: core::Generation, now: Instant) {
+        let path = self.sup.service_spec(svc).and_then(|s| s.pid_file.clone());
+        if let Some(path) = path {
+            self.pid_files.add(svc, generation, path, now);
+            self.poll_pid_files(now);
+        }
+    }
+
     /// Measures the process groups of the instances the core asks about, in one pass over
     /// /proc, and hands it what was found (a group already gone has no answer).
+    #[inline(never)]
     fn measure_memory(&mut self, services: &[(ServiceId, core::Generation)], now: Instant) {
         let used = usage::measure(&self.sup, services.iter().map(|&(svc, _)| svc));
         let at = self.core_time(now);
@@ -92,31 +100,12 @@ impl Loop {
         let mut extra = spawn::Extra::default();
         let mut keep_until_spawned = None;
         let mut warning = None;
-        if let (Some(rule), Some(dir)) = (&spec.ready, &self.ctx.notify_dir) {
-            if !rule.probe.is_polled() {
-                match self.notify.prepare(
-                    &self.ep,
-                    svc.0,
-                    &rule.probe,
-                    dir,
-                    spec.launch.credentials.as_ref(),
-                ) {
-                    Ok(prepared) => {
-                        if let Some((fd, n)) = prepared.fd_map {
-                            extra.fds.push((std::os::fd::AsRawFd::as_raw_fd(&fd), n));
-                            keep_until_spawned = Some(fd);
-                        }
-                        extra.env.extend(prepared.env);
-                    }
-                    Err(e) => {
-                        warning = Some(format!(
-                            "'{}': cannot set up its readiness notification: {e}",
-                            spec.name
-                        ));
-                    }
-                }
-            }
+        if spec.ready.as_ref().is_some_and(|r| !r.probe.is_polled()) {
+            (keep_until_spawned, warning) = self.prepare_notify(svc, &mut extra);
         }
+        let Some(spec) = self.sup.service_spec(svc) else {
+            return;
+        };
         let launch = &spec.launch;
         let result = self
             .child_stdio(svc, launch.output)
@@ -146,6 +135,47 @@ impl Loop {
         self.sup.handle(self.core_time(now), input);
     }
 
+    /// The notification fd or socket of a new instance of `svc`, put into `extra`; the fd
+    /// tend must keep open until the spawn, or a warning to say.
+    #[inline(never)]
+    fn prepare_notify(
+        &mut self,
+        svc: ServiceId,
+        extra: &mut spawn::Extra,
+    ) -> (Option<std::os::fd::OwnedFd>, Option<String>) {
+        let (Some(spec), Some(dir)) = (self.sup.service_spec(svc), &self.ctx.notify_dir) else {
+            return (None, None);
+        };
+        let Some(rule) = &spec.ready else {
+            return (None, None);
+        };
+        match self.notify.prepare(
+            &self.ep,
+            svc.0,
+            &rule.probe,
+            dir,
+            spec.launch.credentials.as_ref(),
+        ) {
+            Ok(prepared) => {
+                extra.env.extend(prepared.env);
+                match prepared.fd_map {
+                    Some((fd, n)) => {
+                        extra.fds.push((std::os::fd::AsRawFd::as_raw_fd(&fd), n));
+                        (Some(fd), None)
+                    }
+                    None => (None, None),
+                }
+            }
+            Err(e) => (
+                None,
+                Some(format!(
+                    "'{}': cannot set up its readiness notification: {e}",
+                    spec.name
+                )),
+            ),
+        }
+    }
+
     /// Where a process of `svc` writes: the service's log pipes, or tend's own stdout/stderr.
     fn child_stdio(
         &self,
@@ -167,6 +197,7 @@ impl Loop {
 
     /// Starts the `finish` command of `svc` for its instance that ended with `status`: as
     /// the service (its launch settings, its log pipes), with runsv's two arguments added.
+    #[inline(never)]
     fn spawn_finish(
         &mut self,
         svc: ServiceId,
@@ -245,6 +276,7 @@ impl Loop {
 
     /// Reads the pid files of daemons being waited for; found ones become their service's
     /// main process, as if just spawned.
+    #[inline(never)]
     pub(super) fn poll_pid_files(&mut self, now: Instant) {
         let sup = &self.sup;
         let answers = self.pid_files.poll(now, self.me, |svc, generation| {

@@ -36,6 +36,10 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 /// What the loop needs besides the core's spec.
+///
+/// What only supervisor mode has is boxed: in single-child mode a `None` takes a word of the
+/// stack instead of the whole part (see *Memory of the single-child loop* in
+/// docs/architecture.md).
 pub struct Context {
     pub inherited: Inherited,
     pub signals: SignalFd,
@@ -43,18 +47,21 @@ pub struct Context {
     /// tend is PID 1 of its pid namespace: `kill(-1)` means "everything in the container".
     pub is_pid1: bool,
     /// Supervisor mode: services' output, prefixed. None in single-child mode.
-    pub logs: Option<Logs>,
+    pub logs: Option<Box<Logs>>,
     /// Supervisor mode: the control socket.
-    pub control: Option<ControlServer>,
+    pub control: Option<Box<ControlServer>>,
     /// Supervisor mode: the file to re-read on reload.
     pub config_path: Option<std::path::PathBuf>,
     /// Where sd_notify sockets for services are made.
     pub notify_dir: Option<std::path::PathBuf>,
     /// Supervisor mode: /livez, /readyz and /metrics, when configured.
-    pub http: Option<HttpServer>,
+    pub http: Option<Box<HttpServer>>,
     /// Supervisor mode: shared memory segments to save once every service has stopped.
-    pub shm: Option<ShmSettings>,
+    pub shm: Option<Box<ShmSettings>>,
 }
+
+/// How many ready descriptors one `epoll_wait` reports at most.
+const EVENTS_PER_WAIT: usize = 32;
 
 /// How long tend waits at exit for a `tend shutdown` client to read its answer.
 const SHUTDOWN_CLIENT_LINGER: Duration = Duration::from_millis(500);
@@ -76,8 +83,8 @@ struct Loop {
     /// Control requests waiting for the core's answer, by connection.
     waiting: HashMap<RequestId, usize>,
     next_request: u64,
-    /// Readiness and health probes in flight (tcp, http, exec).
-    probes: Probes,
+    /// Readiness and health probes in flight (tcp, http, exec); made at the first probe.
+    probes: Option<Box<Probes>>,
     /// Readiness notifications (notification fd, sd_notify).
     notify: Notify,
     /// Daemons whose pid file is being waited for.
@@ -98,7 +105,9 @@ struct Loop {
 
 /// Runs until the core says exit; returns the exit code. Errors here are setup errors.
 pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
-    let mut lp = Loop::new(sup, ctx)?;
+    let setup = Setup::new(&ctx)?;
+    // Built where it stays: `Loop::new` cannot fail, so no `Result<Loop>` is moved out of.
+    let mut lp = Loop::new(sup, ctx, setup);
     let origin = lp.origin;
     lp.count_oom_kills(origin);
     lp.sup.start(lp.core_time(origin));
@@ -106,10 +115,15 @@ pub fn run(sup: Supervisor, ctx: Context) -> std::io::Result<u8> {
     lp.run(origin)
 }
 
-impl Loop {
-    /// The loop over `ctx`'s descriptors, all registered in a new epoll set; the supervisor
-    /// is not started yet.
-    fn new(sup: Supervisor, ctx: Context) -> std::io::Result<Loop> {
+/// What making a loop can fail at: its epoll set with `ctx`'s descriptors registered, and
+/// the wall-clock timer.
+struct Setup {
+    ep: OwnedFd,
+    wall_timer: Option<WallTimer>,
+}
+
+impl Setup {
+    fn new(ctx: &Context) -> std::io::Result<Setup> {
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         epoll::add(
             &ep,
@@ -142,6 +156,14 @@ impl Loop {
                 }
             }
         }
+        Ok(Setup { ep, wall_timer })
+    }
+}
+
+impl Loop {
+    /// The loop over `ctx`'s descriptors, registered in `setup`'s epoll set; the supervisor
+    /// is not started yet.
+    fn new(sup: Supervisor, ctx: Context, setup: Setup) -> Loop {
         let signals_only = ctx.logs.is_none()
             && ctx.control.is_none()
             && ctx.http.is_none()
@@ -151,25 +173,25 @@ impl Loop {
                 .services
                 .iter()
                 .all(|s| s.ready.is_none() && s.health.is_none());
-        Ok(Loop {
+        Loop {
             signals_only,
             sup,
             ctx,
-            ep,
+            ep: setup.ep,
             origin: Instant::now(),
             me: process::getpid(),
             service_pids: HashMap::new(),
             watching_output: [false; 2],
             waiting: HashMap::new(),
             next_request: 0,
-            probes: Probes::new(),
+            probes: None,
             notify: Notify::new(),
             pid_files: PidFiles::default(),
             probes_not_run: Repeated::default(),
             oom: None,
-            wall_timer,
+            wall_timer: setup.wall_timer,
             wall_armed: None,
-        })
+        }
     }
 
     /// `now` on the core's clock.
@@ -178,8 +200,10 @@ impl Loop {
     }
 
     fn run(&mut self, start: Instant) -> std::io::Result<u8> {
-        let mut received: Vec<Received> = Vec::with_capacity(32);
-        let mut events = Vec::with_capacity(32);
+        // Both grow only on the epoll path: a single-child tend asleep in `sigwaitinfo`
+        // takes its one signal at a time without them.
+        let mut received: Vec<Received> = Vec::new();
+        let mut events = Vec::new();
         let mut now = start;
         loop {
             if let Some(code) = self.settle(now) {
@@ -192,11 +216,7 @@ impl Loop {
                 let signal = self.ctx.signals.wait_one();
                 now = Instant::now();
                 match signal {
-                    Ok(signal) => {
-                        received.clear();
-                        received.extend(signal);
-                        self.handle_signals(&received, now);
-                    }
+                    Ok(signal) => self.handle_signals(signal.as_slice(), now),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => self.trouble(&format!("sigwaitinfo: {e}")),
                 }
@@ -210,6 +230,7 @@ impl Loop {
                 }
             });
             events.clear();
+            events.reserve(EVENTS_PER_WAIT);
             let waited = epoll::wait(
                 &self.ep,
                 rustix::buffer::spare_capacity(&mut events),
@@ -241,33 +262,52 @@ impl Loop {
     ) {
         match token {
             Token::Signals => self.on_signals(received, now),
-            Token::Output(stream) => {
-                if let Some(logs) = &mut self.ctx.logs {
-                    logs.write_out(stream);
-                }
-            }
-            Token::Source { svc, stream } => {
-                if let Some(logs) = &mut self.ctx.logs {
-                    logs.read(svc, stream, now);
-                }
-            }
+            Token::Output(stream) => self.on_output(stream),
+            Token::Source { svc, stream } => self.on_source(svc, stream, now),
             Token::ControlListener => self.accept_control(now),
             Token::ControlConn(conn) => self.on_control(conn, flags, now),
             Token::HttpListener => self.accept_http(now),
             Token::HttpConn(conn) => self.on_http(conn, flags, now),
-            Token::Probe(id) => {
-                let results = self.probes.on_event(&self.ep, id, now);
-                self.probe_results(results, now);
-            }
+            Token::Probe(id) => self.on_probe(id, now),
             Token::WallTimer => self.on_wall_timer(now),
-            Token::Notify(svc) => {
-                let at = self.core_time(now);
-                for svc in self.notify.on_event(&self.ep, svc) {
-                    let svc = ServiceId(svc);
-                    if let Some(generation) = self.sup.running_generation(svc) {
-                        self.sup.handle(at, Input::ReadyNotify { svc, generation });
-                    }
-                }
+            Token::Notify(svc) => self.on_notify(svc, now),
+        }
+    }
+
+    // The supervisor's events each in a function of its own (`#[inline(never)]`, like the
+    // other rooms' handlers): inlined, their locals would all be in `run`'s frame, which
+    // stays on the stack, and so in memory, for the whole life of a single-child tend too.
+
+    #[inline(never)]
+    fn on_output(&mut self, stream: Stream) {
+        if let Some(logs) = &mut self.ctx.logs {
+            logs.write_out(stream);
+        }
+    }
+
+    #[inline(never)]
+    fn on_source(&mut self, svc: usize, stream: Stream, now: Instant) {
+        if let Some(logs) = &mut self.ctx.logs {
+            logs.read(svc, stream, now);
+        }
+    }
+
+    #[inline(never)]
+    fn on_probe(&mut self, id: u64, now: Instant) {
+        let Some(probes) = &mut self.probes else {
+            return;
+        };
+        let results = probes.on_event(&self.ep, id, now);
+        self.probe_results(results, now);
+    }
+
+    #[inline(never)]
+    fn on_notify(&mut self, svc: usize, now: Instant) {
+        let at = self.core_time(now);
+        for svc in self.notify.on_event(&self.ep, svc) {
+            let svc = ServiceId(svc);
+            if let Some(generation) = self.sup.running_generation(svc) {
+                self.sup.handle(at, Input::ReadyNotify { svc, generation });
             }
         }
     }
@@ -279,6 +319,15 @@ impl Loop {
         if self.sup.poll_timeout().is_some_and(|due| at >= due) {
             self.sup.handle_timeout(at);
         }
+        if !self.signals_only {
+            self.expire_supervision(now);
+        }
+    }
+
+    /// The supervisor's deadlines: partial lines, slow clients, probe attempts, pid files;
+    /// then new lines for followers.
+    #[inline(never)]
+    fn expire_supervision(&mut self, now: Instant) {
         if let Some(logs) = &mut self.ctx.logs {
             logs.on_timeout(now);
         }
@@ -288,8 +337,10 @@ impl Loop {
         if let Some(server) = &mut self.ctx.http {
             server.expire(&self.ep, now);
         }
-        let expired = self.probes.expire(&self.ep, now);
-        self.probe_results(expired, now);
+        if let Some(probes) = &mut self.probes {
+            let expired = probes.expire(&self.ep, now);
+            self.probe_results(expired, now);
+        }
         self.poll_pid_files(now);
         self.forward_fresh_lines();
     }
@@ -300,17 +351,20 @@ impl Loop {
             .sup
             .poll_timeout()
             .map(|at| self.origin + at.since_origin());
-        let logs = self.ctx.logs.as_ref().and_then(Logs::next_deadline);
+        let logs = self.ctx.logs.as_deref().and_then(Logs::next_deadline);
         let control = self
             .ctx
             .control
-            .as_ref()
+            .as_deref()
             .and_then(ControlServer::next_deadline);
-        let probes = [self.probes.next_deadline(), self.pid_files.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min();
-        let http = self.ctx.http.as_ref().and_then(HttpServer::next_deadline);
+        let probes = [
+            self.probes.as_deref().and_then(Probes::next_deadline),
+            self.pid_files.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let http = self.ctx.http.as_deref().and_then(HttpServer::next_deadline);
         [core, logs, control, probes, http]
             .into_iter()
             .flatten()
@@ -345,6 +399,7 @@ impl Loop {
 
     /// Every service has stopped and every process is reaped: save the segments (nothing
     /// can change them any more), say the code, write what is left. Returns the exit code.
+    #[inline(never)]
     fn finish(&mut self, mut code: u8) -> u8 {
         if let Some(shm) = &self.ctx.shm {
             match shm_store::save(shm) {

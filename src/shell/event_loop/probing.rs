@@ -3,11 +3,12 @@
 
 use super::Loop;
 use crate::core::{self, Input, Level, ServiceId};
-use crate::shell::probes::{Check, NotRun, ProbeKey};
+use crate::shell::probes::{Check, NotRun, ProbeKey, Probes};
 use std::time::Instant;
 
 impl Loop {
     /// Starts one attempt of a service's readiness or health probe.
+    #[inline(never)]
     pub(super) fn start_probe(
         &mut self,
         svc: ServiceId,
@@ -30,9 +31,10 @@ impl Loop {
         };
         let what = key.check.name();
         let name = spec.name.clone();
+        // Made at the first probe: a tend with none (single-child mode) keeps no resolver.
+        let probes = self.probes.get_or_insert_with(|| Box::new(Probes::new()));
         if let Err(NotRun(reason)) =
-            self.probes
-                .start(&self.ep, key, &probe, timeout, now, &self.ctx.inherited)
+            probes.start(&self.ep, key, &probe, timeout, now, &self.ctx.inherited)
         {
             // tend's own shortage (no descriptor or process to spare) says nothing about the
             // service: not counted, tried again one interval later, said once per burst.
@@ -54,15 +56,14 @@ impl Loop {
         }
     }
 
+    #[inline(never)]
     pub(super) fn probe_results(&mut self, results: Vec<(ProbeKey, bool)>, now: Instant) {
         for (key, ok) in results {
-            if !ok {
-                if let Some(reason) = self.probes.failure_reason(key) {
-                    let name = self.sup.name(ServiceId(key.svc)).to_string();
-                    let what = key.check.name();
-                    let text = format!("{what} of '{name}' failed: {reason}");
-                    self.say(Level::Debug, &text);
-                }
+            if !ok && let Some(reason) = self.probes.as_mut().and_then(|p| p.failure_reason(key)) {
+                let name = self.sup.name(ServiceId(key.svc)).to_string();
+                let what = key.check.name();
+                let text = format!("{what} of '{name}' failed: {reason}");
+                self.say(Level::Debug, &text);
             }
             let input = Input::ProbeResult {
                 svc: ServiceId(key.svc),

@@ -11,7 +11,10 @@ use crate::sys::signals::Received;
 use std::time::Instant;
 
 impl Loop {
-    /// The signalfd is readable: everything pending, in order.
+    /// The signalfd is readable: everything pending, in order. Not inlined: reading takes a
+    /// 4 KiB buffer, which would otherwise be part of the loop's frame even where signals
+    /// come one at a time through `sigwaitinfo` (single-child mode).
+    #[inline(never)]
     pub(super) fn on_signals(&mut self, received: &mut Vec<Received>, now: Instant) {
         received.clear();
         if let Err(e) = self.ctx.signals.read_all(received) {
@@ -42,13 +45,14 @@ impl Loop {
 
     /// Supervisor mode: finds the kernel's count of OOM kills and tells the core where it
     /// starts from.
+    #[inline(never)]
     pub(super) fn count_oom_kills(&mut self, now: Instant) {
         if self.ctx.logs.is_none() {
             return;
         }
         self.oom = OomCounter::find();
         let text = match &self.oom {
-            Some(c) => format!("OOM kills are counted in {}", c.path().display()),
+            Some(c) => format!("OOM kills are counted in {}", c.describe()),
             None => "the kernel counts no OOM kills here: none will be reported".to_string(),
         };
         self.say(Level::Debug, &text);
@@ -84,7 +88,11 @@ impl Loop {
             match reap::reap_one() {
                 Ok(Reaped::Child(pid, status)) => {
                     // Exec probes are children too: their exits are results, not orphans.
-                    match self.probes.on_child_exit(pid.0, status) {
+                    let exit = match &mut self.probes {
+                        Some(probes) => probes.on_child_exit(pid.0, status),
+                        None => ChildExit::NotProbe,
+                    };
+                    match exit {
                         ChildExit::NotProbe => {}
                         ChildExit::Ignored => continue,
                         ChildExit::Finished(key, ok) => {
@@ -94,7 +102,9 @@ impl Loop {
                     }
                     if let Some(svc) = self.service_pids.remove(&pid) {
                         // Probes of the instance that just ended are moot.
-                        self.probes.cancel_service(&self.ep, svc.0);
+                        if let Some(probes) = &mut self.probes {
+                            probes.cancel_service(&self.ep, svc.0);
+                        }
                         // Its last words come before anything tend says about its exit.
                         if let Some(logs) = &mut self.ctx.logs {
                             logs.drain_service(svc.0, now);

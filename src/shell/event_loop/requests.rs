@@ -58,6 +58,7 @@ impl Loop {
         Ok(ids)
     }
 
+    #[inline(never)]
     pub(super) fn on_request(&mut self, incoming: Incoming, now: Instant) {
         let conn = incoming.conn;
         let request = match incoming.request {
@@ -205,6 +206,7 @@ impl Loop {
     }
 
     /// Re-reads the configuration; a file that does not load changes nothing.
+    #[inline(never)]
     pub(super) fn reload(&mut self, now: Instant) -> Response {
         let Some(path) = self.ctx.config_path.clone() else {
             return Response::Error {
@@ -269,6 +271,7 @@ impl Loop {
     }
 
     /// New lines of followed services go to their followers.
+    #[inline(never)]
     pub(super) fn forward_fresh_lines(&mut self) {
         let (Some(logs), Some(server)) = (&mut self.ctx.logs, &mut self.ctx.control) else {
             return;

@@ -28,6 +28,7 @@ impl Loop {
     }
 
     /// The timer is readable: its time has come, or the clock was set.
+    #[inline(never)]
     pub(super) fn on_wall_timer(&mut self, now: Instant) {
         let Some(timer) = &self.wall_timer else {
             return;

@@ -11,6 +11,7 @@ use rustix::event::epoll;
 use std::time::Instant;
 
 impl Loop {
+    #[inline(never)]
     pub(super) fn accept_control(&mut self, now: Instant) {
         let Some(server) = &mut self.ctx.control else {
             return;
@@ -20,6 +21,7 @@ impl Loop {
         }
     }
 
+    #[inline(never)]
     pub(super) fn on_control(&mut self, conn: usize, flags: epoll::EventFlags, now: Instant) {
         let incoming = self
             .ctx
@@ -31,6 +33,7 @@ impl Loop {
         }
     }
 
+    #[inline(never)]
     pub(super) fn accept_http(&mut self, now: Instant) {
         if let Some(server) = &mut self.ctx.http {
             server.accept(&self.ep, now);
@@ -38,6 +41,7 @@ impl Loop {
     }
 
     /// An event on an HTTP connection: answered from the supervisor's state.
+    #[inline(never)]
     pub(super) fn on_http(&mut self, conn: usize, flags: epoll::EventFlags, now: Instant) {
         let at = self.core_time(now);
         let uptime = now.saturating_duration_since(self.origin);

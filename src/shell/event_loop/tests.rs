@@ -47,7 +47,7 @@ impl Harness {
             },
             is_pid1: false,
             logs: None,
-            control: Some(control),
+            control: Some(Box::new(control)),
             config_path: None,
             notify_dir: None,
             http: None,
@@ -62,7 +62,8 @@ impl Harness {
             shutdown_timeout: std::time::Duration::from_secs(9),
             timezone: jiff::tz::TimeZone::UTC,
         };
-        let lp = Loop::new(Supervisor::new(spec), ctx).unwrap();
+        let setup = Setup::new(&ctx).unwrap();
+        let lp = Loop::new(Supervisor::new(spec), ctx, setup);
         Harness {
             lp,
             socket,

@@ -112,11 +112,11 @@ fn escape_valid(out: &mut impl Put, bytes: &[u8]) {
     // split_first_chunk on short lines, and as fast on long ones.)
     while at < bytes.len() {
         let rest = bytes.get(at..).unwrap_or_default();
-        if let Some(word) = rest.first_chunk::<8>() {
-            if !needs_escape(u64::from_le_bytes(*word)) {
-                at += 8;
-                continue;
-            }
+        if let Some(word) = rest.first_chunk::<8>()
+            && !needs_escape(u64::from_le_bytes(*word))
+        {
+            at += 8;
+            continue;
         }
         let part = rest.get(..8).unwrap_or(rest);
         escape_bytes(out, bytes, at, part, &mut copied);

@@ -153,12 +153,12 @@ impl OutputQueue {
         let mut asked = false;
         while !self.queue.is_empty() {
             let mut chunk = self.queue.queued();
-            if let (Some(size), Target::Reopened(fd)) = (self.pipe_size, &self.target) {
-                if chunk.len() > PIPE_BUF {
-                    let room = if asked { 0 } else { pipe_room(fd, size) };
-                    asked = true;
-                    chunk = whole_lines(chunk, room.max(PIPE_BUF));
-                }
+            if let (Some(size), Target::Reopened(fd)) = (self.pipe_size, &self.target)
+                && chunk.len() > PIPE_BUF
+            {
+                let room = if asked { 0 } else { pipe_room(fd, size) };
+                asked = true;
+                chunk = whole_lines(chunk, room.max(PIPE_BUF));
             }
             let res = match &self.target {
                 Target::Socket(fd) => {

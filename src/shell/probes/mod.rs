@@ -355,12 +355,11 @@ impl Probes {
         // Lookups still in time whose query went unanswered: ask again.
         let mut lost = Vec::new();
         for (id, attempt) in &mut self.attempts {
-            if let Work::Resolving(lookup, _) = &mut attempt.work {
-                if lookup.resend_at() <= now {
-                    if let dns::Step::Failed(reason) = lookup.resend(now) {
-                        lost.push((*id, reason));
-                    }
-                }
+            if let Work::Resolving(lookup, _) = &mut attempt.work
+                && lookup.resend_at() <= now
+                && let dns::Step::Failed(reason) = lookup.resend(now)
+            {
+                lost.push((*id, reason));
             }
         }
         lost.sort_by_key(|(id, _)| *id);

@@ -234,10 +234,10 @@ pub fn says_ready(datagram: &[u8]) -> bool {
 /// Creates `dir` (mode 0711) or checks that an existing one is a real directory owned by
 /// tend's user: whoever owns it could swap the sockets and fake readiness.
 fn ensure_private_dir(dir: &Path) -> io::Result<()> {
-    if let Some(parent) = dir.parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)?;
-        }
+    if let Some(parent) = dir.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
     }
     match std::fs::DirBuilder::new().mode(0o711).create(dir) {
         Ok(()) => {}

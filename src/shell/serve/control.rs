@@ -427,10 +427,10 @@ impl ControlServer {
             }
         }
         for id in touched {
-            if let Some(c) = self.conns.get_mut(id) {
-                if c.output.unsent().len() > MAX_FOLLOWER_BACKLOG {
-                    cut_off(c);
-                }
+            if let Some(c) = self.conns.get_mut(id)
+                && c.output.unsent().len() > MAX_FOLLOWER_BACKLOG
+            {
+                cut_off(c);
             }
             self.flush(ep, id);
         }

@@ -49,10 +49,10 @@ pub fn render_at(
         ready.push((name, u64::from(s.is_ready_at(spec, now)).to_string()));
         // No verdict yet (not running, or its first check is still to come): no sample,
         // rather than a 0 that would read as a failing check.
-        if spec.health.is_some() {
-            if let Some(ok) = sup.checks(id).healthy {
-                healthy.push((name, u64::from(ok).to_string()));
-            }
+        if spec.health.is_some()
+            && let Some(ok) = sup.checks(id).healthy
+        {
+            healthy.push((name, u64::from(ok).to_string()));
         }
         restarts.push((name, s.restarts.to_string()));
         oom_kills.push((name, s.oom_kills.to_string()));
