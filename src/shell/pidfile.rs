@@ -77,6 +77,10 @@ impl PidFiles {
         wanted: impl Fn(ServiceId, Generation) -> bool,
     ) -> Vec<Answer> {
         let mut answers = Vec::new();
+        if self.waiting.is_empty() {
+            // Every wake-up asks: most have nothing to read.
+            return answers;
+        }
         self.waiting.retain_mut(|w| {
             if !wanted(w.svc, w.generation) {
                 return false;

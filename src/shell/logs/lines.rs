@@ -6,25 +6,18 @@ use crate::sys::bytes;
 /// Longest line written as one; longer ones are cut into pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
 
-/// A line found by [`LineBuffer::feed`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Line<'a> {
-    /// `data[start..end]` of the data just fed, with its newline at `data[end]`: most lines
-    /// of a busy service, passed on without being copied.
-    InPlace { start: usize, end: usize },
+/// Where [`LineBuffer::feed`] puts the lines it finds, in order.
+pub trait LineSink {
+    /// `data[start..end]` are whole lines of the data just fed, each with its newline (`end`
+    /// is just past the last newline): most lines of a busy service, passed on without
+    /// being copied. The sink takes the lines at the front that are at most [`MAX_LINE`]
+    /// bytes long without their newline, and returns where it stopped: `end`, or the start
+    /// of a longer line, which the line buffer then cuts into pieces.
+    fn run(&mut self, data: &[u8], start: usize, end: usize) -> usize;
+
     /// A line put together from an earlier partial one, a piece of an over-long line, or a
     /// flushed partial line: no newline follows it.
-    Own(&'a [u8]),
-}
-
-impl<'a> Line<'a> {
-    /// The line's bytes, without a newline; `data` is what was fed.
-    pub fn text(self, data: &'a [u8]) -> &'a [u8] {
-        match self {
-            Line::InPlace { start, end } => data.get(start..end).unwrap_or_default(),
-            Line::Own(text) => text,
-        }
-    }
+    fn own(&mut self, text: &[u8]);
 }
 
 #[derive(Debug, Default)]
@@ -36,48 +29,48 @@ pub struct LineBuffer {
 }
 
 impl LineBuffer {
-    /// Appends `data`, calling `emit` for each complete line, in order.
-    pub fn feed(&mut self, data: &[u8], mut emit: impl FnMut(Line<'_>)) {
+    /// Appends `data`, handing each complete line to `sink`, in order.
+    pub fn feed(&mut self, data: &[u8], sink: &mut impl LineSink) {
+        // The end of the last whole line: what follows is the start of a partial one.
+        let end = bytes::find_last(b'\n', data).map_or(0, |nl| nl + 1);
         let mut pos = 0;
-        let mut rest = data;
-        // The newline search is most of the per-byte work on a busy log.
-        while let Some(found) = bytes::find(b'\n', rest) {
-            let nl = pos + found;
-            let (line, after) = rest.split_at(found);
-            let cut = std::mem::take(&mut self.cut);
-            if !self.partial.is_empty() {
-                self.partial.extend_from_slice(line);
-                emit_split(&self.partial, &mut emit);
-                self.partial.clear();
-            } else if cut && line.is_empty() {
-                // The line was a whole number of pieces, all of them out already.
-            } else if line.len() <= MAX_LINE {
-                emit(Line::InPlace {
-                    start: pos,
-                    end: nl,
-                });
-            } else {
-                emit_split(line, &mut emit);
-            }
-            // `after` starts with the newline.
-            rest = after.split_first().map_or(&[], |(_, r)| r);
-            pos = nl + 1;
+        if end > 0 && !self.partial.is_empty() {
+            let first = bytes::find(b'\n', data).unwrap_or(0);
+            self.partial
+                .extend_from_slice(data.get(..first).unwrap_or_default());
+            emit_split(&self.partial, sink);
+            self.partial.clear();
+            pos = first + 1;
+        } else if end > 0 && std::mem::take(&mut self.cut) && data.first() == Some(&b'\n') {
+            // The line was a whole number of pieces, all of them out already.
+            pos = 1;
         }
-        self.partial.extend_from_slice(rest);
-        if !self.partial.is_empty() {
+        while pos < end {
+            pos = sink.run(data, pos, end).max(pos);
+            if pos < end {
+                // A line longer than MAX_LINE starts at `pos`, and ends before `end`.
+                let rest = data.get(pos..end).unwrap_or_default();
+                let len = bytes::find(b'\n', rest).unwrap_or(rest.len());
+                emit_split(rest.get(..len).unwrap_or_default(), sink);
+                pos += len + 1;
+            }
+        }
+        if end < data.len() {
+            self.partial
+                .extend_from_slice(data.get(end..).unwrap_or_default());
             self.cut = false;
         }
         while let Some((piece, _)) = self.partial.split_at_checked(MAX_LINE) {
-            emit(Line::Own(piece));
+            sink.own(piece);
             self.partial.drain(..MAX_LINE);
             self.cut = self.partial.is_empty();
         }
     }
 
     /// Emits what is left as a line of its own.
-    pub fn flush(&mut self, mut emit: impl FnMut(Line<'_>)) {
+    pub fn flush(&mut self, sink: &mut impl LineSink) {
         if !self.partial.is_empty() {
-            emit(Line::Own(&self.partial));
+            sink.own(&self.partial);
             self.partial.clear();
         }
         self.cut = false;
@@ -88,26 +81,65 @@ impl LineBuffer {
     }
 }
 
-fn emit_split(line: &[u8], emit: &mut impl FnMut(Line<'_>)) {
+fn emit_split(line: &[u8], sink: &mut impl LineSink) {
     if line.is_empty() {
-        emit(Line::Own(line));
+        sink.own(line);
     }
     for piece in line.chunks(MAX_LINE) {
-        emit(Line::Own(piece));
+        sink.own(piece);
     }
+}
+
+/// The lines at the front of `run` (whole lines, each with its newline) up to the first
+/// one longer than `max_line` bytes without its newline, each with its newline.
+pub fn lines_of(run: &[u8], max_line: usize) -> impl Iterator<Item = &[u8]> {
+    let mut rest = run;
+    std::iter::from_fn(move || {
+        let len = bytes::find(b'\n', rest)?;
+        if len > max_line {
+            return None;
+        }
+        let (line, after) = rest.split_at_checked(len + 1)?;
+        rest = after;
+        Some(line)
+    })
+}
+
+/// The bytes and the number of the lines [`lines_of`] gives.
+pub fn count_lines(run: &[u8], max_line: usize) -> (usize, usize) {
+    lines_of(run, max_line).fold((0, 0), |(read, lines), line| (read + line.len(), lines + 1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Each line as the sink got it: `run` for lines from a run, `own` for the others.
+    #[derive(Default)]
+    struct Got(Vec<(&'static str, Vec<u8>)>);
+
+    impl LineSink for Got {
+        fn run(&mut self, data: &[u8], start: usize, end: usize) -> usize {
+            let mut pos = start;
+            for line in lines_of(&data[start..end], MAX_LINE) {
+                self.0.push(("run", line[..line.len() - 1].to_vec()));
+                pos += line.len();
+            }
+            pos
+        }
+
+        fn own(&mut self, text: &[u8]) {
+            self.0.push(("own", text.to_vec()));
+        }
+    }
+
     fn run(chunks: &[&[u8]]) -> (Vec<Vec<u8>>, LineBuffer) {
         let mut b = LineBuffer::default();
-        let mut out = Vec::new();
+        let mut got = Got::default();
         for c in chunks {
-            b.feed(c, |l| out.push(l.text(c).to_vec()));
+            b.feed(c, &mut got);
         }
-        (out, b)
+        (got.0.into_iter().map(|(_, l)| l).collect(), b)
     }
 
     #[test]
@@ -116,27 +148,25 @@ mod tests {
         assert_eq!(out, vec![b"one".to_vec(), b"two".to_vec(), b"".to_vec()]);
         assert!(b.has_partial());
         let mut b = b;
-        let mut rest = Vec::new();
-        b.flush(|l| rest.push(l.text(&[]).to_vec()));
-        assert_eq!(rest, vec![b"three".to_vec()]);
+        let mut rest = Got::default();
+        b.flush(&mut rest);
+        assert_eq!(rest.0, vec![("own", b"three".to_vec())]);
         assert!(!b.has_partial());
     }
 
     #[test]
     fn whole_lines_are_passed_in_place_and_joined_ones_as_their_own() {
         let mut b = LineBuffer::default();
-        let mut got = Vec::new();
-        b.feed(b"ab\ncd\npar", |l| got.push(format!("{l:?}")));
-        b.feed(b"tial\nef\n", |l| got.push(format!("{l:?}")));
-        assert_eq!(
-            got,
-            [
-                "InPlace { start: 0, end: 2 }",
-                "InPlace { start: 3, end: 5 }",
-                "Own([112, 97, 114, 116, 105, 97, 108])",
-                "InPlace { start: 5, end: 7 }",
-            ]
-        );
+        let mut got = Got::default();
+        b.feed(b"ab\ncd\npar", &mut got);
+        b.feed(b"tial\nef\n", &mut got);
+        let want: Vec<(&str, Vec<u8>)> = vec![
+            ("run", b"ab".to_vec()),
+            ("run", b"cd".to_vec()),
+            ("own", b"partial".to_vec()),
+            ("run", b"ef".to_vec()),
+        ];
+        assert_eq!(got.0, want);
     }
 
     #[test]
@@ -151,9 +181,35 @@ mod tests {
         );
         assert_eq!(out.concat(), long);
         assert!(!b.has_partial());
+        // Between short lines, in the same chunk.
+        let mut input = b"a\n".to_vec();
+        input.extend_from_slice(&long);
+        input.extend_from_slice(b"\nb\n");
+        let (out, _) = run(&[&input]);
+        assert_eq!(
+            out.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![1, MAX_LINE, MAX_LINE, 10, 1]
+        );
         // The same arriving in small pieces without a newline.
         let (out, b) = run(&long.chunks(1000).collect::<Vec<_>>());
         assert_eq!(out.len(), 2);
         assert!(b.has_partial());
+    }
+
+    #[test]
+    fn a_line_of_whole_pieces_adds_no_empty_piece() {
+        let long = vec![b'x'; MAX_LINE];
+        let (out, b) = run(&[&long, b"\nnext\n"]);
+        assert_eq!(out, vec![long.clone(), b"next".to_vec()]);
+        assert!(!b.has_partial());
+    }
+
+    #[test]
+    fn lines_of_a_run_stop_at_a_long_line() {
+        let run = b"ab\n\nlong\ncd\n";
+        let lines: Vec<&[u8]> = lines_of(run, 3).collect();
+        assert_eq!(lines, [&b"ab\n"[..], b"\n"]);
+        assert_eq!(count_lines(run, 3), (4, 2));
+        assert_eq!(count_lines(run, 4), (run.len(), 4));
     }
 }

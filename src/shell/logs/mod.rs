@@ -6,14 +6,16 @@ pub mod json_line;
 pub mod lines;
 pub mod logfile;
 pub mod output;
+pub mod queue;
 pub mod ring;
 pub mod timestamp;
 
 pub use crate::config::LogFormat;
 use crate::core::spec::ServiceSpec;
-use lines::{Line, LineBuffer};
+use lines::{LineBuffer, LineSink, MAX_LINE};
 use logfile::LogFile;
 use output::OutputQueue;
+use queue::ByteQueue;
 use ring::{LineRef, Ring};
 use std::borrow::Cow;
 use std::io;
@@ -23,8 +25,9 @@ use std::time::{Duration, Instant};
 /// A partial line waits this long for its end before it is written as it is.
 pub const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(200);
 
-/// Bytes read from one pipe per wake-up, so one chatty service cannot starve the others.
-const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from one pipe per wake-up, so one chatty service cannot starve the others:
+/// a ring block's size, so that the read buffer can become one (`Ring::adopt`).
+const READ_CHUNK: usize = ring::BLOCK_BYTES;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -124,122 +127,128 @@ impl FreshLine {
 /// Lines are copied straight into the output queue, which goes out with one `write` per
 /// chunk (measured: `writev` of a prefix and a line per line, without the copy, is no faster
 /// into /dev/null and a third slower into a pipe, which is where a container's stdout goes).
-/// Runs of whole lines go into the ring with one copy per run.
+/// A run of whole lines lying in the chunk (most of a busy service's lines) is taken in one
+/// go: in the prefixed format copied line by line behind its prefix by `bytes::prefix_lines`
+/// (one `memchr` and two copies per line), into the ring with one copy, into an unstamped
+/// log file with one copy.
 struct Sink<'a> {
-    data: &'a [u8],
     out: &'a mut OutputQueue,
     ring: &'a mut Ring,
     fresh: Option<&'a mut Vec<(usize, FreshLine)>>,
     /// What goes to the service's `logs.file`, if it has one.
-    file: Option<&'a mut Vec<u8>>,
+    file: Option<&'a mut ByteQueue>,
     format: LogFormat,
     /// What goes before each line: in the prefixed format the timestamp if any and the
     /// name, in the JSON format the object up to the line's text.
     head: &'a [u8],
-    /// The timestamp of this chunk, for the log file.
-    stamp: Option<&'a str>,
-    /// The JSON lines of this chunk, queued together at its end.
-    json: &'a mut Vec<u8>,
+    /// The timestamp of this chunk and a space, for the log file.
+    stamp: Option<&'a [u8]>,
     svc: usize,
     stream: Stream,
     time_ms: u64,
-    /// `data[run.0..run.1]`: whole lines (with newlines) not yet in the ring, `run_lines` many.
-    run: (usize, usize),
-    run_lines: usize,
+    /// The chunk, when it lies in the read buffer, which the ring may then adopt as a block
+    /// (`Ring::adopt`) instead of copying its lines.
+    adoptable: Option<&'a [u8]>,
+    /// A run of the chunk (`start..end`, lines) the ring is to adopt, held back as long as
+    /// nothing else goes into the ring after it.
+    adopt: Option<(usize, usize, usize)>,
 }
 
-impl<'a> Sink<'a> {
-    // Called once per line with the line buffer's closure: inlined, the per-line work is a
-    // few comparisons and two copies (at opt-level "z" it would otherwise be a call per line).
-    #[inline(always)]
-    fn line(&mut self, line: Line<'_>) {
-        if self.fresh.is_some() {
-            self.follow(line);
-        }
-        match line {
-            Line::InPlace { start, end } => {
-                // `start..end + 1`, not `start..=end`: at opt-level "z" the inclusive
-                // range's indexing is a call per line (measured).
-                let Some(with_newline) = self.data.get(start..end + 1) else {
-                    return; // The line buffer hands out only places inside `data`.
-                };
-                if self.run.1 != start {
-                    self.ring_run();
-                    self.run = (start, start);
+impl LineSink for Sink<'_> {
+    fn run(&mut self, data: &[u8], start: usize, end: usize) -> usize {
+        let run = data.get(start..end).unwrap_or_default();
+        let (taken, lines) = match self.format {
+            LogFormat::Prefixed => self.out.push_prefixed(self.head, run, MAX_LINE),
+            LogFormat::Json => {
+                let (mut taken, mut count) = (0, 0);
+                for line in lines::lines_of(run, MAX_LINE) {
+                    let text = line.split_last().map_or(line, |(_, text)| text);
+                    self.json_line(text);
+                    taken += line.len();
+                    count += 1;
                 }
-                self.run.1 = end + 1;
-                self.run_lines += 1;
-                // A stamped log file takes each line as it is found (`ring_run` copies runs
-                // for an unstamped one), so no line end is searched for twice.
-                if let (Some(file), Some(stamp)) = (self.file.as_deref_mut(), self.stamp) {
-                    file.extend_from_slice(stamp.as_bytes());
-                    file.push(b' ');
-                    file.extend_from_slice(with_newline);
-                }
-                if self.format == LogFormat::Prefixed {
-                    self.out.push_line(self.head, with_newline);
-                    return;
-                }
+                (taken, count)
             }
-            Line::Own(text) => {
-                self.ring_run();
-                self.ring.push(self.stream, self.time_ms, text);
-                if let Some(file) = self.file.as_deref_mut() {
-                    if let Some(stamp) = self.stamp {
-                        file.extend_from_slice(stamp.as_bytes());
-                        file.push(b' ');
-                    }
-                    file.extend_from_slice(text);
-                    file.push(b'\n');
-                }
-                if self.format == LogFormat::Prefixed {
-                    self.out.push_line(self.head, text);
-                    self.out.push(b"\n");
-                    return;
-                }
+        };
+        let run = run.get(..taken).unwrap_or_default();
+        if let Some(fresh) = self.fresh.as_deref_mut() {
+            for line in lines::lines_of(run, MAX_LINE) {
+                let text = line.split_last().map_or(line, |(_, text)| text);
+                fresh.push((
+                    self.svc,
+                    FreshLine {
+                        stream: self.stream,
+                        time_ms: self.time_ms,
+                        text: text.to_vec(),
+                    },
+                ));
             }
         }
-        // JSON: the chunk's lines gather in `json` and are queued together at its end.
-        self.json.extend_from_slice(self.head);
-        json_line::escape_into(self.json, line.text(self.data));
-        self.json.extend_from_slice(json_line::TAIL);
+        self.ring_held();
+        if self.adoptable.is_some() && self.ring.adopts(run.len()) {
+            self.adopt = Some((start, start + taken, lines));
+        } else {
+            self.ring.push_lines(self.stream, self.time_ms, run, lines);
+        }
+        match (self.file.as_deref_mut(), self.stamp) {
+            (Some(file), Some(stamp)) => {
+                file.push_prefixed(stamp, run, MAX_LINE);
+            }
+            (Some(file), None) => file.push(run),
+            (None, _) => {}
+        }
+        start + taken
     }
 
-    /// A copy of the line for the control server, which streams it to `tend logs -f`.
-    fn follow(&mut self, line: Line<'_>) {
+    fn own(&mut self, text: &[u8]) {
         if let Some(fresh) = self.fresh.as_deref_mut() {
             fresh.push((
                 self.svc,
                 FreshLine {
                     stream: self.stream,
                     time_ms: self.time_ms,
-                    text: line.text(self.data).to_vec(),
+                    text: text.to_vec(),
                 },
             ));
         }
+        self.ring_held();
+        self.ring.push(self.stream, self.time_ms, text);
+        if let Some(file) = self.file.as_deref_mut() {
+            file.push_line(self.stamp.unwrap_or_default(), text);
+            file.push(b"\n");
+        }
+        match self.format {
+            LogFormat::Prefixed => {
+                self.out.push_line(self.head, text);
+                self.out.push(b"\n");
+            }
+            LogFormat::Json => self.json_line(text),
+        }
+    }
+}
+
+impl Sink<'_> {
+    /// A run held back for adoption is copied into the ring after all: something else goes
+    /// there after it.
+    fn ring_held(&mut self) {
+        if let (Some((start, end, lines)), Some(chunk)) = (self.adopt.take(), self.adoptable) {
+            let run = chunk.get(start..end).unwrap_or_default();
+            self.ring.push_lines(self.stream, self.time_ms, run, lines);
+        }
     }
 
-    /// The run of whole lines so far into the ring (and an unstamped file), with one copy.
-    fn ring_run(&mut self) {
-        let (start, end) = self.run;
-        let run = self.data.get(start..end).unwrap_or_default();
-        self.ring
-            .push_lines(self.stream, self.time_ms, run, self.run_lines);
-        if let (Some(file), None) = (self.file.as_deref_mut(), self.stamp) {
-            file.extend_from_slice(run);
-        }
-        self.run = (end, end);
-        self.run_lines = 0;
+    /// One line in the JSON format, escaped straight into the output queue.
+    fn json_line(&mut self, text: &[u8]) {
+        self.out.push(self.head);
+        json_line::escape_into(self.out, text);
+        self.out.push(json_line::TAIL);
     }
 
-    /// Everything still held goes out: at the end of each chunk.
-    fn finish(mut self) {
-        self.ring_run();
-        if !self.json.is_empty() {
-            self.out.push(self.json);
-            self.json.clear();
-        }
+    /// Everything still held goes out: at the end of each chunk. Returns the run for the
+    /// ring to adopt, if any.
+    fn finish(self) -> Option<(usize, usize, usize)> {
         let _ = self.out.flush();
+        self.adopt
     }
 }
 
@@ -250,9 +259,7 @@ pub struct Logs {
     style: Style,
     buf: Vec<u8>,
     /// Bytes for a log file, gathered over one chunk.
-    file_buf: Vec<u8>,
-    /// The JSON lines of one chunk.
-    json_buf: Vec<u8>,
+    file_buf: ByteQueue,
     /// The outputs' congestion every source's pause was last matched to (None: not yet,
     /// or sources were added since).
     pauses_match: Option<[bool; 2]>,
@@ -280,9 +287,8 @@ impl Logs {
             services: Vec::new(),
             outputs,
             style,
-            buf: vec![0; READ_CHUNK],
-            file_buf: Vec::new(),
-            json_buf: Vec::new(),
+            buf: Vec::with_capacity(READ_CHUNK),
+            file_buf: ByteQueue::default(),
             fresh: Vec::new(),
             pauses_match: None,
         };
@@ -405,18 +411,29 @@ impl Logs {
     /// buffer, and the lines it finds to their sink.
     fn take_lines(&mut self, svc: usize, stream: Stream, data: &[u8], flush: bool) {
         let time_ms = timestamp::unix_millis();
+        self.take_chunk(svc, stream, data, flush, time_ms, false);
+    }
+
+    /// `take_lines`, with `adoptable` when `data` is the read buffer: then the run of
+    /// lines the ring is to adopt, if any, is returned instead of copied into the ring.
+    fn take_chunk(
+        &mut self,
+        svc: usize,
+        stream: Stream,
+        data: &[u8],
+        flush: bool,
+        time_ms: u64,
+        adoptable: bool,
+    ) -> Option<(usize, usize, usize)> {
         let Logs {
             services,
             outputs,
             style,
             fresh,
             file_buf,
-            json_buf,
             ..
         } = self;
-        let Some(logs) = services.get_mut(svc) else {
-            return;
-        };
+        let logs = services.get_mut(svc)?;
         // One timestamp per chunk: its lines were read together.
         let stamp = style.timestamps.then(timestamp::now_rfc3339);
         let head = match (style.format, &stamp) {
@@ -428,37 +445,37 @@ impl Logs {
                 Cow::Owned(json_line::head(stamp.as_deref(), &logs.name, stream.name()))
             }
         };
+        let file_stamp = stamp.map(|stamp| format!("{stamp} "));
         let mut sink = Sink {
-            data,
             out: stream.of_mut(outputs),
             ring: &mut logs.ring,
             fresh: logs.followed.then_some(fresh),
             file: logs.file.is_some().then_some(&mut *file_buf),
             format: style.format,
             head: &head,
-            stamp: stamp.as_deref(),
-            json: json_buf,
+            stamp: file_stamp.as_deref().map(str::as_bytes),
             svc,
             stream,
             time_ms,
-            run: (0, 0),
-            run_lines: 0,
+            adoptable: adoptable.then_some(data),
+            adopt: None,
         };
         let src = stream.of_mut(&mut logs.sources);
         if flush {
-            src.lines.flush(|line| sink.line(line));
+            src.lines.flush(&mut sink);
         } else {
-            src.lines.feed(data, |line| sink.line(line));
+            src.lines.feed(data, &mut sink);
         }
-        sink.finish();
+        let adopt = sink.finish();
         if let Some(file) = &mut logs.file {
-            let failed = file.write(file_buf);
+            let failed = file.write(file_buf.queued());
             file_buf.clear();
             if let Some(message) = failed {
                 self.tend_line(&format!("tend: warning: {message}\n"));
             }
         }
         self.say_broken_outputs();
+        adopt
     }
 
     /// An output whose reader went away is said once, on the other output (stdout's loss on
@@ -483,20 +500,25 @@ impl Logs {
     /// Reads one chunk from a service's pipe. Returns false when nothing was there.
     pub fn read(&mut self, svc: usize, stream: Stream, now: Instant) -> bool {
         let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.reserve_exact(READ_CHUNK);
         let got = match self.source_mut(svc, stream) {
-            Some(src) => rustix::io::read(&src.read, &mut buf[..]),
+            Some(src) => rustix::io::read(&src.read, rustix::buffer::spare_capacity(&mut buf)),
             None => Ok(0),
         };
         // EOF cannot happen (tend holds a write end); EAGAIN means drained.
-        let data = match got {
-            Ok(n) => buf.get(..n).unwrap_or_default(),
-            Err(_) => &[],
-        };
-        if data.is_empty() {
+        if !matches!(got, Ok(n) if n > 0) {
             self.buf = buf;
             return false;
         }
-        self.take_lines(svc, stream, data, false);
+        let time_ms = timestamp::unix_millis();
+        let adopt = self.take_chunk(svc, stream, &buf, false, time_ms, true);
+        self.buf = match (adopt, self.services.get_mut(svc)) {
+            (Some((start, end, lines)), Some(logs)) => {
+                logs.ring.adopt(stream, time_ms, buf, (start, end), lines)
+            }
+            _ => buf,
+        };
         if let Some(src) = self.source_mut(svc, stream) {
             src.partial_since = match (src.lines.has_partial(), src.partial_since) {
                 // Read while its output is congested (draining an exited instance): no
@@ -507,7 +529,6 @@ impl Logs {
                 (false, _) => None,
             };
         }
-        self.buf = buf;
         true
     }
 

@@ -2,6 +2,8 @@
 //! `docker logs` pipe) makes tend stop reading its services' pipes instead of blocking the
 //! event loop or dropping lines.
 
+use super::queue::ByteQueue;
+use crate::sys::bytes;
 use rustix::fs::{FileType, Mode, OFlags};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -22,13 +24,7 @@ enum Target {
 
 pub struct OutputQueue {
     target: Target,
-    /// The queued bytes are `buf[head..end]`. The buffer only grows, zero-filled once when it
-    /// does, so the bytes past `end` are already there to copy into: queuing a log line is
-    /// one room check and two copies in place, not a `Vec` append with its own growth check
-    /// per piece (measured: the appends were a tenth of tend's time on a busy log).
-    buf: Vec<u8>,
-    head: usize,
-    end: usize,
+    queue: ByteQueue,
     /// When the target is a pipe, its capacity: writes larger than `PIPE_BUF` are then cut
     /// to the whole lines the pipe has room for (see `whole_lines`).
     pipe_size: Option<usize>,
@@ -38,7 +34,7 @@ pub struct OutputQueue {
     error: Option<io::Error>,
 }
 
-/// The buffer grows by whole pages.
+/// Pipes keep data in page-sized slots.
 const PAGE: usize = 4096;
 
 /// Writes to a pipe of at most this many bytes are atomic: all of it, or EAGAIN.
@@ -62,10 +58,10 @@ fn whole_lines(chunk: &[u8], room: usize) -> &[u8] {
         return chunk;
     }
     let fits = chunk.get(..room).unwrap_or(chunk);
-    if let Some(last) = fits.iter().rposition(|&b| b == b'\n') {
+    if let Some(last) = bytes::find_last(b'\n', fits) {
         return chunk.get(..=last).unwrap_or(chunk);
     }
-    match chunk.iter().position(|&b| b == b'\n') {
+    match bytes::find(b'\n', chunk) {
         Some(first) if first < PIPE_BUF => chunk.get(..=first).unwrap_or(chunk),
         _ => chunk,
     }
@@ -106,69 +102,39 @@ impl OutputQueue {
         Ok(OutputQueue {
             target,
             pipe_size,
-            buf: Vec::new(),
-            head: 0,
-            end: 0,
+            queue: ByteQueue::default(),
             broken: false,
             error: None,
         })
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.broken {
-            return;
-        }
-        if let Some(room) = self.room(bytes.len()) {
-            room.copy_from_slice(bytes);
+        if !self.broken {
+            self.queue.push(bytes);
         }
     }
 
     /// One log line: `head` (the prefix), then `line` (the text with its newline).
     #[inline(always)]
     pub fn push_line(&mut self, head: &[u8], line: &[u8]) {
+        if !self.broken {
+            self.queue.push_line(head, line);
+        }
+    }
+
+    /// The lines at the front of `run` (whole lines, each with its newline), each after
+    /// `prefix`, up to the first one longer than `max_line` bytes: the bytes of `run` taken
+    /// and how many lines they are (see `ByteQueue::push_prefixed`). A broken output takes
+    /// them all the same, and drops them.
+    pub fn push_prefixed(&mut self, prefix: &[u8], run: &[u8], max_line: usize) -> (usize, usize) {
         if self.broken {
-            return;
+            return super::lines::count_lines(run, max_line);
         }
-        if let Some((first, second)) = self
-            .room(head.len() + line.len())
-            .and_then(|room| room.split_at_mut_checked(head.len()))
-        {
-            first.copy_from_slice(head);
-            second.copy_from_slice(line);
-        }
-    }
-
-    /// The next `n` bytes of the queue, to be filled by the caller (`make_room` sees to it
-    /// that they exist; None only if it could not).
-    #[inline(always)]
-    fn room(&mut self, n: usize) -> Option<&mut [u8]> {
-        if self.buf.len() - self.end < n {
-            self.make_room(n);
-        }
-        let room = self.buf.get_mut(self.end..self.end + n)?;
-        self.end += n;
-        Some(room)
-    }
-
-    /// Moves the queue to the front of the buffer, and grows the buffer if that is not
-    /// enough for `n` more bytes.
-    #[cold]
-    #[inline(never)]
-    fn make_room(&mut self, n: usize) {
-        if self.head > 0 {
-            self.buf.copy_within(self.head..self.end, 0);
-            self.end -= self.head;
-            self.head = 0;
-        }
-        if self.buf.len() - self.end < n {
-            // Only what is needed is zero-filled (and so becomes resident), a page at a time;
-            // the Vec's own capacity doubling keeps the reallocations few.
-            self.buf.resize((self.end + n).next_multiple_of(PAGE), 0);
-        }
+        self.queue.push_prefixed(prefix, run, max_line)
     }
 
     pub fn pending(&self) -> usize {
-        self.end - self.head
+        self.queue.len()
     }
 
     pub fn congested(&self) -> bool {
@@ -179,12 +145,20 @@ impl OutputQueue {
     /// (a closed pipe) discard the queue and break the output: nobody is there to read it,
     /// and holding it would stall every service forever. The error is kept for `take_error`.
     pub fn flush(&mut self) -> io::Result<()> {
-        while self.pending() > 0 {
-            let mut chunk = self.buf.get(self.head..self.end).unwrap_or_default();
+        // A pipe's room is asked for (FIONREAD) once per flush: after a write cut to that
+        // room the pipe is as good as full, and what follows goes in batches of whole lines
+        // of at most PIPE_BUF bytes, which the pipe takes whole or not at all, until it
+        // refuses (before: a FIONREAD and a write per line while the pipe's last page had
+        // room, nine of each per 64 KiB read when tend's stdout is a pipe to a busy reader).
+        let mut asked = false;
+        while !self.queue.is_empty() {
+            let mut chunk = self.queue.queued();
             if let (Some(size), Target::Reopened(fd)) = (self.pipe_size, &self.target)
                 && chunk.len() > PIPE_BUF
             {
-                chunk = whole_lines(chunk, pipe_room(fd, size));
+                let room = if asked { 0 } else { pipe_room(fd, size) };
+                asked = true;
+                chunk = whole_lines(chunk, room.max(PIPE_BUF));
             }
             let res = match &self.target {
                 Target::Socket(fd) => {
@@ -193,21 +167,16 @@ impl OutputQueue {
                 Target::Reopened(fd) | Target::Plain(fd) => rustix::io::write(fd, chunk),
             };
             match res {
-                Ok(n) => self.head += n,
+                Ok(n) => self.queue.consume(n),
                 Err(rustix::io::Errno::AGAIN) => break,
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => {
-                    self.head = 0;
-                    self.end = 0;
+                    self.queue.clear();
                     self.broken = true;
                     self.error = Some(e.into());
                     return Err(e.into());
                 }
             }
-        }
-        if self.head == self.end {
-            self.head = 0;
-            self.end = 0;
         }
         Ok(())
     }
@@ -223,6 +192,13 @@ impl OutputQueue {
             Target::Reopened(fd) | Target::Socket(fd) => Some(fd.as_fd()),
             Target::Plain(_) => None,
         }
+    }
+}
+
+/// JSON lines are escaped straight into the queue.
+impl super::json_line::Put for OutputQueue {
+    fn put(&mut self, bytes: &[u8]) {
+        self.push(bytes);
     }
 }
 

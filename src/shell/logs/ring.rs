@@ -4,8 +4,10 @@
 //! size each, never grown), with the stream and time of each run of lines read together kept
 //! beside them (one entry per chunk read, not per line). A busy service's chunk of hundreds of
 //! lines is copied in with one `memcpy` (see [`Ring::push_lines`]) instead of a record per
-//! line, and a quiet service's lines, read one at a time, share a block instead of each having
-//! its own; lines are found again only when someone asks for them. The oldest block is
+//! line, or, when it fills at least half a block, not copied at all: the buffer it was read
+//! into becomes the block, and the ring hands back the buffer of a block it dropped for the
+//! next read ([`Ring::adopt`]). A quiet service's lines, read one at a time, share a block
+//! instead of each having its own; lines are found again only when someone asks for them. The oldest block is
 //! dropped once the newer blocks hold the capacity by themselves, so the ring
 //! keeps at least the last N lines and at most one block more. The same holds for bytes:
 //! a service writing long lines is held to its byte budget (plus a block), not to N lines of
@@ -15,7 +17,7 @@ use super::Stream;
 use std::collections::VecDeque;
 
 /// A block grows to about this size before a new one is started.
-const BLOCK_BYTES: usize = 64 * 1024;
+pub const BLOCK_BYTES: usize = 64 * 1024;
 
 /// One line out of the ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,8 +47,11 @@ struct Run {
 struct Block {
     /// In order; the first is for line 0.
     runs: Vec<Run>,
-    /// Whole lines, each ending with `\n` (stored lines never contain one themselves).
+    /// From `start` on, whole lines, each ending with `\n` (stored lines never contain one
+    /// themselves). `start` is 0 but for a block adopted from the buffer its lines were read
+    /// into (`Ring::adopt`), where they start after the end of a line begun earlier.
     bytes: Vec<u8>,
+    start: usize,
     lines: usize,
 }
 
@@ -55,16 +60,24 @@ impl Block {
         Block {
             runs: Vec::new(),
             bytes: Vec::with_capacity(BLOCK_BYTES),
+            start: 0,
             lines: 0,
         }
     }
 
+    /// The bytes of its lines.
+    fn stored(&self) -> usize {
+        self.bytes.len() - self.start
+    }
+
     /// Room for `n` more bytes without growing (an empty block takes anything).
+    #[inline]
     fn has_room(&self, n: usize) -> bool {
         self.bytes.is_empty() || self.bytes.len() + n <= self.bytes.capacity()
     }
 
     /// Lines of `stream` read at `time_ms` come next.
+    #[inline]
     fn at(&mut self, stream: Stream, time_ms: u64) {
         let same = self
             .runs
@@ -84,6 +97,8 @@ impl Block {
         let mut runs = self.runs.iter().peekable();
         let (mut stream, mut time_ms) = (Stream::Stdout, 0);
         self.bytes
+            .get(self.start..)
+            .unwrap_or_default()
             .split_inclusive(|&c| c == b'\n')
             .enumerate()
             .map(move |(i, line)| {
@@ -130,7 +145,7 @@ impl Ring {
             self.lines = 0;
             self.bytes = 0;
         }
-        self.evict();
+        let _ = self.evict();
     }
 
     /// One line (without its newline, which it must not contain).
@@ -147,7 +162,7 @@ impl Ring {
         block.lines += 1;
         self.lines += 1;
         self.bytes += line.len() + 1;
-        self.evict();
+        let _ = self.evict();
     }
 
     /// `count` whole lines at once: `bytes` is each line followed by its `\n`.
@@ -165,13 +180,70 @@ impl Ring {
         block.lines += count;
         self.lines += count;
         self.bytes += bytes.len();
-        self.evict();
+        let _ = self.evict();
+    }
+
+    /// Whether [`Ring::adopt`] would take a run of `n` bytes: one of at least half a block
+    /// that the newest block has no room for, so that an adopted block is at least half
+    /// full, as a block filled by copies is (a quiet service's lines still share blocks).
+    pub fn adopts(&self, n: usize) -> bool {
+        self.capacity > 0
+            && self.max_bytes > 0
+            && n >= BLOCK_BYTES / 2
+            && !self.blocks.back().is_some_and(|b| b.has_room(n))
+    }
+
+    /// `count` whole lines in `buf[start..end]`, the buffer they were read into, which
+    /// becomes a block of its own instead of being copied into one (for a busy service, that
+    /// copy was a tenth of tend's time). Returns a buffer of the same capacity for the next
+    /// read: that of a block it dropped to make room, else a new one.
+    pub fn adopt(
+        &mut self,
+        stream: Stream,
+        time_ms: u64,
+        mut buf: Vec<u8>,
+        (start, end): (usize, usize),
+        count: usize,
+    ) -> Vec<u8> {
+        let capacity = buf.capacity();
+        if start > end || end > buf.len() || count == 0 || !self.adopts(end - start) {
+            if let Some(run) = buf.get(start..end) {
+                self.push_lines(stream, time_ms, run, count);
+            }
+            buf.clear();
+            return buf;
+        }
+        debug_assert_eq!(
+            crate::sys::bytes::count(b'\n', buf.get(start..end).unwrap_or_default()),
+            count
+        );
+        buf.truncate(end);
+        self.blocks.push_back(Block {
+            runs: vec![Run {
+                from: 0,
+                stream,
+                time_ms,
+            }],
+            bytes: buf,
+            start,
+            lines: count,
+        });
+        self.lines += count;
+        self.bytes += end - start;
+        match self.evict() {
+            Some(mut old) if old.capacity() == capacity => {
+                old.clear();
+                old
+            }
+            _ => Vec::with_capacity(capacity),
+        }
     }
 
     /// The block `n` more bytes go into: the newest one if they fit, else a fresh one (so
     /// always Some). A block's buffer is allocated once at its full size and never grows,
     /// so the ring holds what its lines need plus at most one block (a chunk larger than a
     /// block gets a block of its own, as large as the chunk).
+    #[inline]
     fn block_for(&mut self, n: usize) -> Option<&mut Block> {
         if !self.blocks.back().is_some_and(|b| b.has_room(n)) {
             self.blocks.push_back(Block::new());
@@ -180,11 +252,24 @@ impl Ring {
     }
 
     /// Drops the oldest blocks while the newer ones still hold `capacity` lines, or
-    /// `max_bytes` bytes.
-    fn evict(&mut self) {
+    /// `max_bytes` bytes. Returns the buffer of the last one dropped.
+    #[inline]
+    fn evict(&mut self) -> Option<Vec<u8>> {
+        // Checked here first: most lines drop no block.
+        let due = self.blocks.front().is_some_and(|front| {
+            self.lines - front.lines >= self.capacity
+                || self.bytes - front.stored() >= self.max_bytes
+        });
+        if due { self.drop_oldest() } else { None }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drop_oldest(&mut self) -> Option<Vec<u8>> {
+        let mut dropped = None;
         while let Some(front) = self.blocks.front() {
             let enough_lines = self.lines - front.lines >= self.capacity;
-            let enough_bytes = self.bytes - front.bytes.len() >= self.max_bytes;
+            let enough_bytes = self.bytes - front.stored() >= self.max_bytes;
             if !enough_lines && !enough_bytes {
                 break;
             }
@@ -192,8 +277,10 @@ impl Ring {
                 break;
             };
             self.lines -= front.lines;
-            self.bytes -= front.bytes.len();
+            self.bytes -= front.stored();
+            dropped = Some(front.bytes);
         }
+        dropped
     }
 
     /// The last `n` lines (never more than the capacity), oldest first.
@@ -269,7 +356,7 @@ mod tests {
                 r.last(usize::MAX).count(),
                 (655 * (t as usize + 1)).min(1000)
             );
-            let stored: usize = r.blocks.iter().map(|b| b.bytes.len()).sum();
+            let stored: usize = r.blocks.iter().map(Block::stored).sum();
             assert!(stored <= 1000 * 100 + BLOCK_BYTES + chunk.len(), "{stored}");
         }
         // The last lines come from the last chunk.
@@ -297,12 +384,54 @@ mod tests {
             }
         }
         let held: usize = r.blocks.iter().map(|b| b.bytes.capacity()).sum();
-        let stored: usize = r.blocks.iter().map(|b| b.bytes.len()).sum();
+        let stored: usize = r.blocks.iter().map(Block::stored).sum();
         assert!(
             held <= 2 * stored + 256 * r.blocks.len() + 2 * BLOCK_BYTES,
             "{held} bytes held for {stored} stored in {} blocks",
             r.blocks.len()
         );
+    }
+
+    /// Read buffers adopted as blocks: the lines after `start` are kept, in order with
+    /// copied ones; the buffer handed back is a dropped block's, of the same capacity; a
+    /// small run, or one the newest block has room for, is copied instead.
+    #[test]
+    fn adopted_buffers_become_blocks_and_come_back() {
+        let mut r = Ring::new(1500, usize::MAX);
+        let mut chunk = b"end of an earlier line\n".to_vec();
+        let start = chunk.len();
+        for i in 0..600 {
+            chunk.extend_from_slice(format!("{i:099}\n").as_bytes());
+        }
+        chunk.extend_from_slice(b"partial");
+        let end = chunk.len() - b"partial".len();
+        let mut buf = Vec::with_capacity(BLOCK_BYTES);
+        let mut adopted = Vec::new();
+        let mut recycled = 0;
+        for t in 0..10 {
+            buf.extend_from_slice(&chunk);
+            adopted.push(buf.as_ptr());
+            assert!(r.adopts(end - start));
+            buf = r.adopt(Stream::Stdout, t, buf, (start, end), 600);
+            assert!(buf.is_empty() && buf.capacity() == BLOCK_BYTES);
+            recycled += usize::from(adopted.contains(&buf.as_ptr()));
+            r.push(Stream::Stderr, t, b"between");
+        }
+        // Three blocks hold the 1,500 lines; the others came back.
+        assert!(recycled >= 6, "{recycled}");
+        let last: Vec<LineRef<'_>> = r.last(1500).collect();
+        assert_eq!(last.len(), 1500);
+        assert_eq!(last[1499].text, b"between");
+        assert_eq!(last[1498].text, format!("{:099}", 599).as_bytes());
+        assert_eq!(last[1498].time_ms, 9);
+        let stored: usize = r.blocks.iter().map(Block::stored).sum();
+        assert_eq!(stored, r.bytes);
+        // Small runs are copied: the buffer comes back as it was.
+        let small = b"a\nb\n".to_vec();
+        assert!(!r.adopts(small.len()));
+        let back = r.adopt(Stream::Stdout, 11, small, (0, 4), 2);
+        assert_eq!(back.capacity(), 4);
+        assert_eq!(texts(&r, 2), vec!["a", "b"]);
     }
 
     /// Long lines: the byte budget bounds the ring (plus a block), whatever the line count.
@@ -315,7 +444,7 @@ mod tests {
         for t in 0..1000 {
             r.push_lines(Stream::Stdout, t, &chunk, 1);
             r.push(Stream::Stderr, t, &chunk[1..]);
-            let stored: usize = r.blocks.iter().map(|b| b.bytes.len()).sum();
+            let stored: usize = r.blocks.iter().map(Block::stored).sum();
             assert_eq!(stored, r.bytes);
             assert!(stored <= budget + BLOCK_BYTES + chunk.len(), "{stored}");
         }

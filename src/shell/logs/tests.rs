@@ -139,6 +139,141 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The other places a line goes see the same lines, however the reads fall: the JSON
+    /// format, a follower (`tend logs -f`), and a log file with or without timestamps.
+    #[test]
+    fn json_follower_and_file_do_not_depend_on_how_reads_fall(
+        (data, cuts) in stream_and_cuts(),
+        timestamps in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("svc.log");
+        let mut spec = svc();
+        spec.log_file = Some(crate::core::spec::LogFile {
+            path: path.clone(),
+            max_size: 0,
+            keep: 1,
+        });
+        let style = Style { format: LogFormat::Json, timestamps, color: false };
+        let (mut logs, reads) = logs_for(spec, style);
+        logs.follow(0);
+        let mut from = 0;
+        for to in cuts.iter().copied().chain([data.len()]) {
+            logs.take_lines(0, Stream::Stdout, &data[from..to], false);
+            from = to;
+        }
+        logs.flush_partial(0, Stream::Stdout);
+        let want: Vec<String> = reference_lines(&data)
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        let out = String::from_utf8(drain(&mut logs, &reads[0], Stream::Stdout)).unwrap();
+        let json: Vec<String> = out
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["line"].as_str().unwrap().to_string()
+            })
+            .collect();
+        prop_assert!(json == want, "JSON lines differ");
+        let fresh: Vec<String> = logs
+            .take_fresh()
+            .iter()
+            .map(|(_, l)| String::from_utf8_lossy(&l.text).into_owned())
+            .collect();
+        prop_assert!(fresh == want, "followed lines differ");
+        let file = std::fs::read(&path).unwrap_or_default();
+        let mut file_lines: Vec<&[u8]> = file.split(|&c| c == b'\n').collect();
+        prop_assert_eq!(file_lines.pop(), Some(&b""[..]));
+        let file_lines: Vec<String> = file_lines
+            .iter()
+            .map(|l| {
+                let l = if timestamps { &l[25..] } else { l };
+                String::from_utf8_lossy(l).into_owned()
+            })
+            .collect();
+        prop_assert!(file_lines == want, "file lines differ");
+    }
+}
+
+/// A busy service's output: thousands of lines, some long, cut into writes at random places.
+fn busy_stream() -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
+    let line = prop_oneof![
+        200 => (0usize..200).prop_map(|n| vec![b'a'; n]),
+        1 => (MAX_LINE - 2..MAX_LINE + 300).prop_map(|n| vec![b'l'; n]),
+    ];
+    (
+        proptest::collection::vec(line, 0..4000),
+        proptest::collection::vec(1usize..300_000, 0..20),
+    )
+        .prop_map(|(lines, cuts)| {
+            let mut data = Vec::new();
+            for (i, line) in lines.iter().enumerate() {
+                data.extend_from_slice(format!("{i} ").as_bytes());
+                data.extend_from_slice(line);
+                data.push(b'\n');
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().filter(|&c| c < data.len()).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            (data, cuts)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Through the service's pipe, 64 KiB reads at a time: the ring adopts the read buffer
+    /// of a busy chunk as a block (`Ring::adopt`) and hands another back. The output and the
+    /// ring hold every line once, in order, whatever the ring's size.
+    #[test]
+    fn reads_through_the_pipe_keep_every_line_in_output_and_ring(
+        (data, cuts) in busy_stream(),
+        ring in prop_oneof![Just(0usize), 1usize..3000, Just(100_000)],
+    ) {
+        let mut spec = svc();
+        spec.log_ring = ring;
+        // Held to the line count only (the byte budget has tests of its own in ring.rs).
+        spec.log_ring_bytes = usize::MAX;
+        let style = Style { format: LogFormat::Prefixed, timestamps: false, color: false };
+        let (mut logs, reads) = logs_for(spec, style);
+        let (write, _) = logs.child_fds(0).unwrap();
+        let write = write.try_clone_to_owned().unwrap();
+        rustix::pipe::fcntl_setpipe_size(&write, 1 << 20).unwrap();
+        let now = Instant::now();
+        let mut got_out = Vec::new();
+        let mut from = 0;
+        for to in cuts.iter().copied().chain([data.len()]) {
+            let mut piece = &data[from..to];
+            while !piece.is_empty() {
+                let n = rustix::io::write(&write, &piece[..piece.len().min(1 << 19)]).unwrap();
+                piece = &piece[n..];
+                while logs.read(0, Stream::Stdout, now) {}
+                got_out.extend(drain(&mut logs, &reads[0], Stream::Stdout));
+            }
+            from = to;
+        }
+        logs.flush_partial(0, Stream::Stdout);
+        got_out.extend(drain(&mut logs, &reads[0], Stream::Stdout));
+        let want = reference_lines(&data);
+        let mut want_out = Vec::new();
+        for line in &want {
+            want_out.extend_from_slice(b"svc | ");
+            want_out.extend_from_slice(line);
+            want_out.push(b'\n');
+        }
+        prop_assert!(got_out == want_out, "output differs");
+        let got_ring: Vec<Vec<u8>> =
+            logs.backlog(0, usize::MAX).map(|l| l.text.to_vec()).collect();
+        let keep = want.len().saturating_sub(ring);
+        prop_assert!(got_ring.len() == want.len() - keep, "{} lines in the ring, want {} of {}", got_ring.len(), want.len() - keep, want.len());
+        prop_assert!(got_ring == want[keep..].to_vec(), "ring differs");
+    }
+}
+
 /// With `log-timestamps`, each line in `logs.file` gets the chunk's time before it: lines
 /// that lie whole in a chunk, a line joined from two chunks and a flushed partial one.
 #[test]
