@@ -857,7 +857,10 @@ impl Supervisor {
                     } => {
                         let spec = &self.spec.services[i];
                         // Health checks begin when it becomes ready: that wake-up is needed too.
-                        (spec.ready.is_some() || spec.health.is_some() || awaited[i]).then_some(at)
+                        (spec.ready.is_some()
+                            || spec.health.is_some()
+                            || awaited.get(i).copied().unwrap_or(false))
+                        .then_some(at)
                     }
                     _ => self.services[i].deadline(),
                 };
@@ -983,17 +986,21 @@ impl Supervisor {
         self.step(svc, Event::Unhealthy, now);
     }
 
-    /// For each service, whether a service still waiting to start needs it to be ready.
-    /// In one pass over the dependencies (this runs on every turn of the event loop, so it
-    /// must stay linear in the number of services).
+    /// For each service, whether a service still waiting to start needs it to be ready
+    /// (`awaited.get(i)`: empty when none waits for any). In one pass over the dependencies
+    /// (this runs on every turn of the event loop, so it must stay linear in the number of
+    /// services). Allocated only when some service waits: glibc's `calloc` (which `vec!`
+    /// of zeros is) takes no block from malloc's per-thread cache, so a block made and freed
+    /// on every turn would creep up the init's heap.
     fn ready_awaited(&self) -> Vec<bool> {
-        let mut awaited = vec![false; self.services.len()];
+        let mut awaited = Vec::new();
         for d in 0..self.services.len() {
             if self.retired[d] || self.services[d].state != ServiceState::Idle {
                 continue;
             }
             for dep in &self.spec.services[d].depends_on {
                 if dep.condition == Condition::Ready {
+                    awaited.resize(self.services.len(), false);
                     awaited[dep.on.0] = true;
                 }
             }
