@@ -63,10 +63,7 @@ pub fn main() -> c_int {
         _ => {}
     }
     let env = |name: &str| std::env::var_os(name);
-    let parsed = tini::parse(&args, env);
-    // The child's arguments were copied out: the heap blocks go back before the loop's.
-    drop(args);
-    match parsed {
+    match tini::parse(args, env) {
         Ok(Parsed::Run(opts)) => run_single(opts, inherited, signal_fd),
         Ok(Parsed::Help) => print_out(tini::usage()),
         Ok(Parsed::Version) => print_out(format!("{}\n", version_line())),

@@ -49,8 +49,10 @@ pub const LONG_OPTIONS: &[&str] = &["version", "help", "stop-descendants"];
 /// Grace period of `--stop-descendants` when no value is given.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(3);
 
+/// Takes the command line by value: what follows the options becomes the child's argv in
+/// place (the strings and the vector are not copied; the init's heap keeps its high-water).
 pub fn parse(
-    args: &[OsString],
+    mut args: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Parsed, UsageError> {
     let mut opts = TiniOptions {
@@ -135,7 +137,8 @@ pub fn parse(
         }
         i += 1;
     }
-    opts.program = args[i..].to_vec();
+    args.drain(..i);
+    opts.program = args;
     if opts.program.is_empty() || opts.program[0] == OsStr::new("") {
         return Err(UsageError("no program to run".into()));
     }
@@ -239,7 +242,7 @@ mod tests {
     }
 
     fn run(args: &[&str]) -> TiniOptions {
-        match parse(&os(args), |_| None) {
+        match parse(os(args), |_| None) {
             Ok(Parsed::Run(o)) => o,
             other => panic!("{args:?}: {other:?}"),
         }
@@ -284,14 +287,14 @@ mod tests {
             "TEND_STOP_DESCENDANTS" => Some(OsString::from("250ms")),
             _ => None,
         };
-        let Ok(Parsed::Run(o)) = parse(&os(&["-v", "--", "x"]), env) else {
+        let Ok(Parsed::Run(o)) = parse(os(&["-v", "--", "x"]), env) else {
             panic!()
         };
         assert!(o.subreaper && o.kill_group);
         assert_eq!(o.verbosity, 4);
         assert_eq!(o.stop_descendants, Some(Duration::from_millis(250)));
         let junk = |k: &str| (k == "TINI_VERBOSITY").then(|| OsString::from("lots"));
-        let Ok(Parsed::Run(o)) = parse(&os(&["x"]), junk) else {
+        let Ok(Parsed::Run(o)) = parse(os(&["x"]), junk) else {
             panic!()
         };
         assert_eq!(o.verbosity, 0);
@@ -299,10 +302,10 @@ mod tests {
 
     #[test]
     fn informational_flags() {
-        assert_eq!(parse(&os(&["--version"]), |_| None), Ok(Parsed::Version));
-        assert_eq!(parse(&os(&["-h"]), |_| None), Ok(Parsed::Help));
-        assert_eq!(parse(&os(&["--help"]), |_| None), Ok(Parsed::Help));
-        assert_eq!(parse(&os(&["-l"]), |_| None), Ok(Parsed::License));
+        assert_eq!(parse(os(&["--version"]), |_| None), Ok(Parsed::Version));
+        assert_eq!(parse(os(&["-h"]), |_| None), Ok(Parsed::Help));
+        assert_eq!(parse(os(&["--help"]), |_| None), Ok(Parsed::Help));
+        assert_eq!(parse(os(&["-l"]), |_| None), Ok(Parsed::License));
     }
 
     #[test]
@@ -354,7 +357,7 @@ mod tests {
             &["--frobnicate", "x"],
             &["--stop-descendants=soon", "x"],
         ] {
-            assert!(parse(&os(bad), |_| None).is_err(), "{bad:?}");
+            assert!(parse(os(bad), |_| None).is_err(), "{bad:?}");
         }
     }
 }

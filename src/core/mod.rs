@@ -4,6 +4,7 @@
 
 pub mod exit;
 pub mod io;
+pub mod pid_map;
 pub mod schedule;
 pub mod service;
 pub mod signal;
@@ -16,6 +17,7 @@ pub use io::{
     Action, ControlOp, ControlResult, Generation, Input, KillTarget, Level, Note, RequestId,
     ShutdownReason, SpawnErrorKind,
 };
+pub use pid_map::PidMap;
 pub use service::{Outcome, ServiceState};
 pub use signal::Signal;
 pub use spec::{

@@ -24,6 +24,7 @@ use super::io::{
     Action, ControlOp, ControlResult, Generation, Input, KillTarget, Note, RequestId,
     ShutdownReason,
 };
+use super::pid_map::PidMap;
 use super::service::{Effect, Event, Outcome, Service, ServiceState};
 use super::signal::Signal;
 use super::spec::{
@@ -34,7 +35,7 @@ use super::time::Instant;
 use jiff::Timestamp;
 use plans::Plan;
 use std::cell::Cell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// In supervisor mode, once every service is down, what is left (adopted orphans, daemons
@@ -65,8 +66,8 @@ pub struct Supervisor {
     services: Vec<Service>,
     /// Live main processes of services. Any other pid the reaper reports is an orphan, or
     /// one of these: the live `finish` commands of services.
-    pids: BTreeMap<Pid, ServiceId>,
-    finish_pids: BTreeMap<Pid, ServiceId>,
+    pids: PidMap,
+    finish_pids: PidMap,
     phase: Phase,
     actions: VecDeque<Action>,
     orphans_reaped: u64,
@@ -155,8 +156,8 @@ impl Supervisor {
         Supervisor {
             spec,
             services,
-            pids: BTreeMap::new(),
-            finish_pids: BTreeMap::new(),
+            pids: PidMap::new(),
+            finish_pids: PidMap::new(),
             phase: Phase::Running,
             actions: VecDeque::new(),
             orphans_reaped: 0,
@@ -654,7 +655,7 @@ impl Supervisor {
                 self.step(svc, Event::SpawnFailed { generation, kind }, now);
             }
             Input::ChildExited { pid, status } => {
-                if let Some(svc) = self.pids.get(&pid).copied() {
+                if let Some(svc) = self.pids.get(pid) {
                     let name = self.spec.services[svc.0].name.clone();
                     let oom = self.oom_killed(svc, status, now);
                     if oom {
@@ -668,7 +669,7 @@ impl Supervisor {
                     if oom {
                         service.oom_kills = service.oom_kills.saturating_add(1);
                     }
-                } else if let Some(svc) = self.finish_pids.get(&pid).copied() {
+                } else if let Some(svc) = self.finish_pids.get(pid) {
                     let name = self.spec.services[svc.0].name.clone();
                     self.log(Note::FinishExited { name, pid, status });
                     self.step(svc, Event::Exited { pid, status }, now);
@@ -856,7 +857,10 @@ impl Supervisor {
                     } => {
                         let spec = &self.spec.services[i];
                         // Health checks begin when it becomes ready: that wake-up is needed too.
-                        (spec.ready.is_some() || spec.health.is_some() || awaited[i]).then_some(at)
+                        (spec.ready.is_some()
+                            || spec.health.is_some()
+                            || awaited.get(i).copied().unwrap_or(false))
+                        .then_some(at)
                     }
                     _ => self.services[i].deadline(),
                 };
@@ -982,17 +986,21 @@ impl Supervisor {
         self.step(svc, Event::Unhealthy, now);
     }
 
-    /// For each service, whether a service still waiting to start needs it to be ready.
-    /// In one pass over the dependencies (this runs on every turn of the event loop, so it
-    /// must stay linear in the number of services).
+    /// For each service, whether a service still waiting to start needs it to be ready
+    /// (`awaited.get(i)`: empty when none waits for any). In one pass over the dependencies
+    /// (this runs on every turn of the event loop, so it must stay linear in the number of
+    /// services). Allocated only when some service waits: glibc's `calloc` (which `vec!`
+    /// of zeros is) takes no block from malloc's per-thread cache, so a block made and freed
+    /// on every turn would creep up the init's heap.
     fn ready_awaited(&self) -> Vec<bool> {
-        let mut awaited = vec![false; self.services.len()];
+        let mut awaited = Vec::new();
         for d in 0..self.services.len() {
             if self.retired[d] || self.services[d].state != ServiceState::Idle {
                 continue;
             }
             for dep in &self.spec.services[d].depends_on {
                 if dep.condition == Condition::Ready {
+                    awaited.resize(self.services.len(), false);
                     awaited[dep.on.0] = true;
                 }
             }
@@ -1108,8 +1116,8 @@ impl Supervisor {
                     }
                 }
                 Effect::Untrack(pid) => {
-                    self.pids.remove(&pid);
-                    self.finish_pids.remove(&pid);
+                    self.pids.remove(pid);
+                    self.finish_pids.remove(pid);
                 }
                 Effect::SpawnFinish { generation, status } => {
                     self.actions.push_back(Action::SpawnFinish {

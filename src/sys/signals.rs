@@ -7,12 +7,19 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-/// The signal mask and the set of ignored signals as tend found them at startup.
+/// The signal mask and the set of ignored signals as tend found them at startup, one bit per
+/// signal (bit n-1 for signal n, as in the kernel's own sigset): every spawn copies this into
+/// its `pre_exec` closure, a heap block at the init's high-water mark, where glibc's
+/// `sigset_t` (128 bytes for 64 signals) and a `bool` per signal took 200 bytes.
 #[derive(Clone, Copy)]
 pub struct Inherited {
-    mask: libc::sigset_t,
-    /// `ignored[n]`: signal n had disposition SIG_IGN.
-    ignored: [bool; SIGMAX as usize + 1],
+    mask: u64,
+    ignored: u64,
+}
+
+/// Bit of signal `n` (1..=SIGMAX) in `Inherited`'s sets.
+fn bit(n: i32) -> u64 {
+    1 << (n - 1)
 }
 
 /// The signals tend blocks and reads from its signalfd: everything but the synchronous fault
@@ -43,39 +50,42 @@ pub fn block_all() -> io::Result<Inherited> {
     let set = handled_set()?;
     let mut old = MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: both pointers are valid; sigprocmask fills `old` on success.
-    let mask = unsafe {
+    let old = unsafe {
         if libc::sigprocmask(libc::SIG_SETMASK, &set, old.as_mut_ptr()) != 0 {
             return Err(io::Error::last_os_error());
         }
         old.assume_init()
     };
-    let mut ignored = [false; SIGMAX as usize + 1];
-    for (n, slot) in ignored.iter_mut().enumerate().skip(1) {
+    let mut inherited = Inherited {
+        mask: 0,
+        ignored: 0,
+    };
+    for n in 1..=SIGMAX {
+        // SAFETY: `old` is an initialised sigset_t.
+        if unsafe { libc::sigismember(&old, n) } == 1 {
+            inherited.mask |= bit(n);
+        }
         let mut act = MaybeUninit::<libc::sigaction>::uninit();
         // SAFETY: a null new action only queries; `act` is filled on success. Numbers glibc
         // reserves (32, 33) fail with EINVAL and are simply not recorded.
-        let ok = unsafe { libc::sigaction(n as i32, std::ptr::null(), act.as_mut_ptr()) } == 0;
-        if ok {
-            // SAFETY: sigaction succeeded, so `act` is initialised.
-            *slot = unsafe { act.assume_init() }.sa_sigaction == libc::SIG_IGN;
+        let ok = unsafe { libc::sigaction(n, std::ptr::null(), act.as_mut_ptr()) } == 0;
+        // SAFETY: sigaction succeeded, so `act` is initialised.
+        if ok && unsafe { act.assume_init() }.sa_sigaction == libc::SIG_IGN {
+            inherited.ignored |= bit(n);
         }
     }
-    Ok(Inherited { mask, ignored })
+    Ok(inherited)
 }
 
 impl Inherited {
     /// Whether the launcher had this signal ignored.
     pub fn is_ignored(&self, sig: Signal) -> bool {
-        self.ignored
-            .get(sig.number() as usize)
-            .copied()
-            .unwrap_or(false)
+        (1..=SIGMAX).contains(&sig.number()) && self.ignored & bit(sig.number()) != 0
     }
 
     /// Whether the launcher had this signal blocked.
     pub fn is_blocked(&self, sig: Signal) -> bool {
-        // SAFETY: `mask` is an initialised sigset_t.
-        unsafe { libc::sigismember(&self.mask, sig.number()) == 1 }
+        (1..=SIGMAX).contains(&sig.number()) && self.mask & bit(sig.number()) != 0
     }
 
     /// In a forked child, before exec: block everything so the steps that follow cannot be
@@ -94,21 +104,34 @@ impl Inherited {
     }
 
     /// In a forked child, right before exec: the dispositions and the mask tend inherited,
-    /// nothing of its own. Async-signal-safe: only sigaction and sigprocmask on data prepared
-    /// before fork.
+    /// nothing of its own. Async-signal-safe: only sigaction, sigemptyset, sigaddset and
+    /// sigprocmask on data prepared before fork; the mask is built on the child's stack.
     pub fn restore_in_child(&self) -> io::Result<()> {
-        for (n, &ign) in self.ignored.iter().enumerate().skip(1) {
-            if n == libc::SIGKILL as usize || n == libc::SIGSTOP as usize {
+        let mut mask = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the set it is given.
+        unsafe { libc::sigemptyset(mask.as_mut_ptr()) };
+        for n in 1..=SIGMAX {
+            if self.mask & bit(n) != 0 {
+                // SAFETY: `mask` is initialised; numbers glibc reserves (32, 33) fail with
+                // EINVAL, as its sigprocmask would leave them out anyway.
+                unsafe { libc::sigaddset(mask.as_mut_ptr(), n) };
+            }
+            if n == libc::SIGKILL || n == libc::SIGSTOP {
                 continue;
             }
             // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags).
             let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
-            act.sa_sigaction = if ign { libc::SIG_IGN } else { libc::SIG_DFL };
+            act.sa_sigaction = if self.ignored & bit(n) != 0 {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            };
             // SAFETY: `act` is valid; failures for numbers glibc reserves are harmless.
-            unsafe { libc::sigaction(n as i32, &act, std::ptr::null_mut()) };
+            unsafe { libc::sigaction(n, &act, std::ptr::null_mut()) };
         }
-        // SAFETY: `mask` is the initialised set recorded at startup.
-        if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.mask, std::ptr::null_mut()) } != 0 {
+        // SAFETY: `mask` was initialised by sigemptyset above.
+        if unsafe { libc::sigprocmask(libc::SIG_SETMASK, mask.as_ptr(), std::ptr::null_mut()) } != 0
+        {
             return Err(io::Error::last_os_error());
         }
         Ok(())

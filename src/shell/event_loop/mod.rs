@@ -25,7 +25,7 @@ use super::serve::http::HttpServer;
 use super::shm_store;
 use super::token::Token;
 use crate::config::ShmSettings;
-use crate::core::{self, Input, Level, Pid, RequestId, ServiceId, Supervisor};
+use crate::core::{self, Input, Level, Pid, PidMap, RequestId, ServiceId, Supervisor};
 use crate::sys::process;
 use crate::sys::signals::{Inherited, Received, SignalFd};
 use crate::sys::timer::WallTimer;
@@ -77,7 +77,7 @@ struct Loop {
     origin: Instant,
     me: Pid,
     /// Live service processes, to drain their pipes when they exit.
-    service_pids: HashMap<Pid, ServiceId>,
+    service_pids: PidMap,
     /// Whether each output is registered for EPOLLOUT.
     watching_output: [bool; 2],
     /// Control requests waiting for the core's answer, by connection.
@@ -180,7 +180,7 @@ impl Loop {
             ep: setup.ep,
             origin: Instant::now(),
             me: process::getpid(),
-            service_pids: HashMap::new(),
+            service_pids: PidMap::new(),
             watching_output: [false; 2],
             waiting: HashMap::new(),
             next_request: 0,

@@ -100,7 +100,7 @@ impl Loop {
                             continue;
                         }
                     }
-                    if let Some(svc) = self.service_pids.remove(&pid) {
+                    if let Some(svc) = self.service_pids.remove(pid) {
                         // Probes of the instance that just ended are moot.
                         if let Some(probes) = &mut self.probes {
                             probes.cancel_service(&self.ep, svc.0);
