@@ -590,69 +590,6 @@ impl PipeReader {
     }
 }
 
-/// A cgroup v1 `pids` cgroup made for one test; whatever is left in it is killed and the
-/// cgroup removed when it goes.
-struct PidsCgroup(PathBuf);
-
-impl PidsCgroup {
-    fn new() -> PidsCgroup {
-        let root = Path::new("/sys/fs/cgroup/pids");
-        assert!(
-            root.join("cgroup.procs").exists(),
-            "no cgroup v1 pids controller at {}",
-            root.display()
-        );
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = root.join(format!("tend-faults-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&dir).unwrap();
-        PidsCgroup(dir)
-    }
-
-    fn set_max(&self, max: &str) {
-        std::fs::write(self.0.join("pids.max"), max).unwrap();
-    }
-
-    fn current(&self) -> u64 {
-        std::fs::read_to_string(self.0.join("pids.current"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    }
-
-    fn procs(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.0.join("cgroup.procs"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect()
-    }
-}
-
-impl Drop for PidsCgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.0.join("pids.max"), "max");
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            let procs = self.procs();
-            if procs.is_empty() {
-                break;
-            }
-            for pid in procs {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .stderr(Stdio::null())
-                    .status();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
 /// A tmpfs of a given size mounted on a fresh directory, unmounted when it goes.
 struct TinyFs {
     dir: tempfile::TempDir,
@@ -891,7 +828,8 @@ health = {{ tcp = "127.0.0.1:{port}", interval = "100ms", timeout = "100ms" }}
 /// fork is a failed start with backoff, and the service runs again once forking works.
 #[test]
 fn fork_failing_with_eagain() {
-    let cgroup = PidsCgroup::new();
+    let cgroup =
+        TestCgroup::new("pids").expect("no cgroup v1 pids controller at /sys/fs/cgroup/pids");
     let services = format!(
         "{}{}",
         counter("steady", "0.01", ""),
@@ -911,7 +849,10 @@ max-restarts = 1000
 
     // One process fewer than there are: once the worker is gone, no fork succeeds.
     let mark = t.stderr_mark();
-    cgroup.set_max(&(cgroup.current() - 1).to_string());
+    cgroup.set(
+        "pids.max",
+        &(cgroup.number("pids.current", None) - 1).to_string(),
+    );
     send(worker, "KILL");
     p.result(t.wait_stderr(mark, "cannot run 'worker'", LIMIT));
     let fault = Instant::now();
@@ -948,7 +889,7 @@ max-restarts = 1000
         "the failed fork was not a failed start with backoff",
     );
 
-    cgroup.set_max("max");
+    cgroup.set("pids.max", "max");
     let recovered = Instant::now();
     let again = wait_for("the worker to run again", LIMIT, || {
         match t.service("worker")? {

@@ -552,47 +552,15 @@ command = ["python3", "{}", "{mode}", "0x7e57", "kept state"]
     );
 }
 
-/// A service writing as fast as it can while tend's stdout is read slowly: every line
-/// arrives exactly once, in order, whole.
-/// A cgroup v1 `pids` group of its own with a process limit, removed when dropped (after
-/// every process in it is gone).
-struct PidsCgroup(std::path::PathBuf);
-
-impl PidsCgroup {
-    fn new(max: u32) -> Option<PidsCgroup> {
-        let root = Path::new("/sys/fs/cgroup/pids");
-        if !root.join("cgroup.procs").exists() {
-            return None;
-        }
-        let dir = root.join(format!("tend-test-{}", std::process::id()));
-        std::fs::create_dir(&dir).ok()?;
-        let group = PidsCgroup(dir);
-        std::fs::write(group.0.join("pids.max"), max.to_string()).ok()?;
-        Some(group)
-    }
-}
-
-impl Drop for PidsCgroup {
-    fn drop(&mut self) {
-        let current = self.0.join("pids.current");
-        let start = Instant::now();
-        while std::fs::read_to_string(&current).is_ok_and(|n| n.trim() != "0")
-            && start.elapsed() < LIMIT
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
 /// tend's own fork refused at the process limit (a pids cgroup here, as a container's
 /// `--pids-limit`) is reported as tend's failure, not as the program's.
 #[test]
 fn a_fork_refused_at_the_process_limit_is_said_to_be_tends() {
-    let Some(cgroup) = PidsCgroup::new(4) else {
+    let Some(cgroup) = TestCgroup::new("pids") else {
         eprintln!("skipped: no cgroup v1 pids controller to make a group in");
         return;
     };
+    cgroup.set("pids.max", "4");
     let s = Setup::new(
         r#"
 [services.svc1]

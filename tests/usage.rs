@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use support::*;
@@ -259,74 +259,22 @@ fn tend_check_validates_memory_limit() {
     assert!(stderr.contains(&at), "{stderr}");
 }
 
-/// A cgroup v1 memory cgroup made for one test, with a limit; whatever is left in it is
-/// killed and the cgroup removed when it goes.
-struct MemoryCgroup(PathBuf);
-
-impl MemoryCgroup {
-    fn new(limit: &str) -> MemoryCgroup {
-        let root = Path::new("/sys/fs/cgroup/memory");
-        assert!(
-            root.join("cgroup.procs").exists(),
-            "this test needs the cgroup v1 memory controller mounted at {} (see /proc/cgroups \
-             and /proc/mounts); the OOM classification itself is covered by the core's tests \
-             and shell::oom's, on fake counter files",
-            root.display()
-        );
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = root.join(format!("tend-test-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::write(dir.join("memory.limit_in_bytes"), limit).unwrap();
-        MemoryCgroup(dir)
-    }
-
-    /// A memory cgroup below this one, with its own limit.
-    fn child(&self, name: &str, limit: &str) -> MemoryCgroup {
-        let dir = self.0.join(name);
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::write(dir.join("memory.limit_in_bytes"), limit).unwrap();
-        MemoryCgroup(dir)
-    }
-
-    fn oom_kills(&self) -> u64 {
-        let text = std::fs::read_to_string(self.0.join("memory.oom_control")).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix("oom_kill "))
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-
-    fn procs(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.0.join("cgroup.procs"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect()
-    }
+/// A cgroup v1 memory cgroup made for one test, with a limit (`-1`: none).
+fn memory_cgroup(limit: &str) -> TestCgroup {
+    let group = TestCgroup::new("memory").unwrap_or_else(|| {
+        panic!(
+            "this test needs the cgroup v1 memory controller mounted at /sys/fs/cgroup/memory \
+             (see /proc/cgroups and /proc/mounts); the OOM classification itself is covered by \
+             the core's tests and shell::oom's, on fake counter files"
+        )
+    });
+    group.set("memory.limit_in_bytes", limit);
+    group
 }
 
-impl Drop for MemoryCgroup {
-    fn drop(&mut self) {
-        let start = std::time::Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            let procs = self.procs();
-            if procs.is_empty() {
-                break;
-            }
-            for pid in procs {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .stderr(std::process::Stdio::null())
-                    .status();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = std::fs::remove_dir(&self.0);
-    }
+/// The kernel's count of OOM kills in `group` itself (v1 counts none in the groups above).
+fn oom_kills(group: &TestCgroup) -> u64 {
+    group.number("memory.oom_control", Some("oom_kill"))
 }
 
 /// tend in a memory cgroup limited to 64 MiB, where a service allocates until the kernel's
@@ -334,7 +282,7 @@ impl Drop for MemoryCgroup {
 /// SIGKILL from someone else (no OOM kill) and one sent through tend are not taken for it.
 #[test]
 fn a_service_the_oom_killer_ends_is_reported_as_such() {
-    let cgroup = MemoryCgroup::new("64M");
+    let cgroup = memory_cgroup("64M");
     let mut t = start_in(
         "[services.hog]\n\
          command = [\"python3\", \"-c\", \"import time\\nb = []\\ntime.sleep(0.5)\\n\
@@ -347,7 +295,7 @@ fn a_service_the_oom_killer_ends_is_reported_as_such() {
     wait_for("hog to be ended", LIMIT, || {
         (t.service("hog").unwrap().state == "failed").then_some(())
     });
-    assert!(cgroup.oom_kills() >= 1, "the kernel killed nothing?");
+    assert!(oom_kills(&cgroup) >= 1, "the kernel killed nothing?");
     assert_killed(&t, "hog", true);
     let stderr = t.t.stderr();
     assert!(
@@ -392,8 +340,9 @@ fn a_service_the_oom_killer_ends_is_reported_as_such() {
 /// there is still reported as killed by the OOM killer.
 #[test]
 fn a_service_the_oom_killer_ends_in_a_memory_cgroup_below_tends_is_reported_as_such() {
-    let cgroup = MemoryCgroup::new("-1");
-    let below = cgroup.child("hog", "64M");
+    let cgroup = memory_cgroup("-1");
+    let below = cgroup.child("hog");
+    below.set("memory.limit_in_bytes", "64M");
     let mut t = start_in(
         &format!(
             "[services.hog]\n\
@@ -407,9 +356,9 @@ fn a_service_the_oom_killer_ends_in_a_memory_cgroup_below_tends_is_reported_as_s
     wait_for("hog to be ended", LIMIT, || {
         (t.service("hog").unwrap().state == "failed").then_some(())
     });
-    assert!(below.oom_kills() >= 1, "the kernel killed nothing?");
+    assert!(oom_kills(&below) >= 1, "the kernel killed nothing?");
     assert_eq!(
-        cgroup.oom_kills(),
+        oom_kills(&cgroup),
         0,
         "tend's own cgroup counted the kill below it: not what this test is about"
     );

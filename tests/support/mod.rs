@@ -36,7 +36,10 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut cond: impl FnMut() -> Option
     }
 }
 
+mod cgroup;
 mod harness;
+#[allow(unused_imports)] // not every test crate makes a cgroup
+pub use cgroup::*;
 #[allow(unused_imports)] // not every test crate starts a `Tend`
 pub use harness::*;
 
