@@ -64,6 +64,11 @@ impl PidFiles {
         });
     }
 
+    /// No pid file is waited for.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
     pub fn next_deadline(&self) -> Option<Instant> {
         self.waiting.iter().map(|w| w.next).min()
     }

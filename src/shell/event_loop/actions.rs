@@ -278,6 +278,10 @@ impl Loop {
     /// main process, as if just spawned.
     #[inline(never)]
     pub(super) fn poll_pid_files(&mut self, now: Instant) {
+        // Every wake-up asks; most have no pid file to look for.
+        if self.pid_files.is_empty() {
+            return;
+        }
         let sup = &self.sup;
         let answers = self.pid_files.poll(now, self.me, |svc, generation| {
             !sup.is_retired(svc)

@@ -315,9 +315,12 @@ impl Loop {
     /// Whatever has a deadline: the core's timers, partial lines, slow clients, probe
     /// attempts, pid files; then new lines for followers.
     fn on_timeouts(&mut self, now: Instant) {
-        let at = self.core_time(now);
-        if self.sup.poll_timeout().is_some_and(|due| at >= due) {
-            self.sup.handle_timeout(at);
+        // The core's clock only when it has a timer.
+        if let Some(due) = self.sup.poll_timeout() {
+            let at = self.core_time(now);
+            if at >= due {
+                self.sup.handle_timeout(at);
+            }
         }
         if !self.signals_only {
             self.expire_supervision(now);
@@ -346,29 +349,29 @@ impl Loop {
     }
 
     /// The earliest of every deadline the loop keeps.
+    ///
+    /// Asked on every wake-up: plain comparisons, no iterator over an array of options.
     fn next_wakeup(&self) -> Option<Instant> {
-        let core = self
+        let mut at = self
             .sup
             .poll_timeout()
             .map(|at| self.origin + at.since_origin());
-        let logs = self.ctx.logs.as_deref().and_then(Logs::next_deadline);
-        let control = self
-            .ctx
-            .control
-            .as_deref()
-            .and_then(ControlServer::next_deadline);
-        let probes = [
-            self.probes.as_deref().and_then(Probes::next_deadline),
-            self.pid_files.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let http = self.ctx.http.as_deref().and_then(HttpServer::next_deadline);
-        [core, logs, control, probes, http]
-            .into_iter()
-            .flatten()
-            .min()
+        if let Some(logs) = self.ctx.logs.as_deref() {
+            at = earliest(at, logs.next_deadline());
+        }
+        if let Some(server) = self.ctx.control.as_deref() {
+            at = earliest(at, server.next_deadline());
+        }
+        if let Some(probes) = self.probes.as_deref() {
+            at = earliest(at, probes.next_deadline());
+        }
+        if !self.pid_files.is_empty() {
+            at = earliest(at, self.pid_files.next_deadline());
+        }
+        if let Some(server) = self.ctx.http.as_deref() {
+            at = earliest(at, server.next_deadline());
+        }
+        at
     }
 
     /// Executes actions and answers the core's questions until nothing is left to do.
@@ -382,7 +385,11 @@ impl Loop {
                     return Some(code);
                 }
             }
-            // Groups whose main process is gone: report the ones with nobody left.
+            // Groups whose main process is gone: report the ones with nobody left. Asked on
+            // every wake-up, when most have no such group: no list made for none.
+            if self.sup.awaited_groups().next().is_none() && !progressed {
+                return None;
+            }
             let awaited: Vec<Pid> = self.sup.awaited_groups().collect();
             for pgid in awaited {
                 if process::group_is_empty(pgid) {
@@ -489,6 +496,15 @@ impl Loop {
                 *watching = want;
             }
         }
+    }
+}
+
+/// The earlier of two deadlines, either of which may be absent.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 

@@ -276,6 +276,10 @@ impl Loop {
         let (Some(logs), Some(server)) = (&mut self.ctx.logs, &mut self.ctx.control) else {
             return;
         };
+        // Most wake-ups: no line for anyone, nobody to unmark.
+        if !logs.forwarding() {
+            return;
+        }
         let fresh = logs.take_fresh();
         let lines = fresh.into_iter().map(|(svc, line)| {
             let stream = line.stream.name();

@@ -327,3 +327,14 @@ fn a_probe_the_core_asks_for_is_run_and_its_result_counted() {
     assert_eq!(h.lp.sup.checks(svc).failures, 1);
     assert_eq!(h.lp.sup.checks(svc).healthy, None, "one failure of three");
 }
+
+#[test]
+fn the_earliest_deadline_is_the_least_of_those_present() {
+    let t = Instant::now();
+    let later = t + Duration::from_millis(5);
+    assert_eq!(earliest(None, None), None);
+    assert_eq!(earliest(Some(t), None), Some(t));
+    assert_eq!(earliest(None, Some(later)), Some(later));
+    assert_eq!(earliest(Some(later), Some(t)), Some(t));
+    assert_eq!(earliest(Some(t), Some(later)), Some(t));
+}

@@ -388,6 +388,12 @@ impl Logs {
         }
     }
 
+    /// Whether lines wait in `take_fresh` or some service is marked followed: with neither,
+    /// forwarding fresh lines has nothing to do.
+    pub fn forwarding(&self) -> bool {
+        !self.fresh.is_empty() || self.services.iter().any(|logs| logs.followed)
+    }
+
     /// Services marked followed that `still` says nobody follows any more are unmarked.
     pub fn unfollow_unless(&mut self, still: impl Fn(usize) -> bool) {
         for (svc, logs) in self.services.iter_mut().enumerate() {

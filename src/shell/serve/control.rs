@@ -476,6 +476,10 @@ impl ControlServer {
     /// again when its time is up.
     pub fn expire(&mut self, ep: &OwnedFd, now: Instant) {
         self.acceptor.wake(ep, &self.listener, now);
+        // Asked on every wake-up: with no connection, nothing to collect.
+        if self.conns.is_empty() {
+            return;
+        }
         let late: Vec<usize> = self
             .conns
             .iter()
