@@ -29,21 +29,9 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The two largest units of a duration, as `ps` and `docker ps` show them: `3s`, `5m12s`,
-/// `2h3m`, `4d7h`. Less than a second is `0s`.
-pub fn duration(ms: u64) -> String {
-    let s = ms / 1000;
-    let (m, h, d) = (s / 60, s / 3600, s / 86_400);
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{m}m{}s", s % 60)
-    } else if s < 86_400 {
-        format!("{h}h{}m", m % 60)
-    } else {
-        format!("{d}d{}h", h % 24)
-    }
-}
+/// The two largest units of a duration (`5m12s`): shared with the status notes tend writes
+/// itself, so both read the same.
+pub use crate::proto::duration_text as duration;
 
 /// CPU time as people read it: `0.42s` and `12.3s` under a minute, then as [`duration`]
 /// (`5m12s`, `2h3m`).

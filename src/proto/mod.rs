@@ -13,6 +13,23 @@ pub const VERSION: u32 = 1;
 /// Longest request line the server accepts; longer ones are answered with an error.
 pub const MAX_REQUEST: usize = 64 * 1024;
 
+/// The two largest units of a duration, as `ps` and `docker ps` show them: `3s`, `5m12s`,
+/// `2h3m`, `4d7h`; less than a second is `0s`. The status table shows times so, and so do
+/// the notes tend writes into a status ("next run ... (in 5m12s)").
+pub fn duration_text(ms: u64) -> String {
+    let s = ms / 1000;
+    let (m, h, d) = (s / 60, s / 3600, s / 86_400);
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{m}m{}s", s % 60)
+    } else if s < 86_400 {
+        format!("{h}h{}m", m % 60)
+    } else {
+        format!("{d}d{}h", h % 24)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub v: u32,

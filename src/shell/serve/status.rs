@@ -112,7 +112,10 @@ fn service(
                 Some(t) => format!(
                     "next run {} (in {})",
                     crate::core::schedule::civil_text(&sup.spec().timezone, t),
-                    until(t.duration_since(clock.wall).unsigned_abs())
+                    crate::proto::duration_text(
+                        u64::try_from(t.duration_since(clock.wall).unsigned_abs().as_millis())
+                            .unwrap_or(u64::MAX)
+                    )
                 ),
                 None => "no run planned".to_string(),
             };
@@ -167,21 +170,6 @@ fn service(
             .last_success(id)
             .map(|at| unix_ms(clock.wall_before(at))),
     })
-}
-
-/// `3s`, `5m12s`, `2h3m`, `4d7h`: the two largest units, as the status table shows times.
-fn until(d: Duration) -> String {
-    let s = d.as_secs();
-    let (m, h, days) = (s / 60, s / 3600, s / 86_400);
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{m}m{}s", s % 60)
-    } else if s < 86_400 {
-        format!("{h}h{}m", m % 60)
-    } else {
-        format!("{days}d{}h", h % 24)
-    }
 }
 
 /// "exit code 1", "killed by SIGTERM", "could not be started (127)".
